@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# One image for every role: ROLE=api, ROLE=worker or ROLE=all (architecture.md).
+
+# ---- build: all dependencies, type-check and compile to dist/ ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY db ./db
+RUN npm run build
+
+# ---- production dependencies only ----
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime ----
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/db ./dist/db
+# Read at run time from <root>/db/migrations (projectRoot() in src/infra/db.ts).
+COPY db/migrations ./db/migrations
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 3000 3001
+# An api process listens on PORT, a worker on WORKER_PORT; both answer /healthz.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "const p=process.env.ROLE==='worker'?(process.env.WORKER_PORT||3001):(process.env.PORT||3000);fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,75 @@
+// `npm run bench`: every benchmark with its default parameters, one after another, each in
+// a process of its own (so one's heap and sockets do not weigh on the next), then a summary.
+// `npm run bench -- --quick` uses small parameters instead, to check that all of it works.
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { BENCHMARKS_DOC } from './report.js'
+import { type Row, textTable } from './stats.js'
+
+interface Summary {
+  bench: string
+  rows: Row[]
+}
+
+const quick = process.argv.includes('--quick')
+const unknown = process.argv.slice(2).filter((a) => a !== '--quick')
+if (unknown.length > 0) {
+  console.error(`usage: npm run bench [-- --quick]; run one benchmark with its own flags: npx tsx scripts/bench/fanout.ts --help`)
+  process.exit(2)
+}
+
+const plan: [file: string, args: string[]][] = quick
+  ? [
+      ['fanout.ts', ['--sessions', '200', '--seconds', '5', '--resume-rounds', '10']],
+      ['fanout.ts', ['--sessions', '200', '--seconds', '5', '--resume-rounds', '10', '--nodes', '2']],
+      ['session-state.ts', ['--seconds', '5', '--rate-seconds', '3']],
+    ]
+  : [
+      ['fanout.ts', []],
+      ['fanout.ts', ['--nodes', '2']],
+      ['session-state.ts', []],
+    ]
+
+let current: ChildProcess | null = null
+let interrupted = false
+// A terminal's Ctrl-C reaches the benchmark too; it cleans up, and this waits for it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true
+    current?.kill(signal)
+  })
+}
+
+function runOne(file: string, args: string[]): Promise<Summary | null> {
+  return new Promise((resolve) => {
+    let summary: Summary | null = null
+    const child = fork(fileURLToPath(new URL(`./${file}`, import.meta.url)), args, { stdio: 'inherit' })
+    current = child
+    child.on('message', (m: { summary?: Summary }) => {
+      if (m.summary) summary = m.summary
+    })
+    child.on('exit', (code) => {
+      current = null
+      if (code !== 0) console.error(`${file} ${args.join(' ')} exited with ${code}`)
+      resolve(summary)
+    })
+  })
+}
+
+const summaries: Summary[] = []
+let failed = 0
+for (const [file, args] of plan) {
+  if (interrupted) break
+  console.log(`\n━━ ${file} ${args.join(' ')}`.trimEnd())
+  const s = await runOne(file, args)
+  if (s) summaries.push(s)
+  else failed++
+}
+
+if (summaries.length > 0) {
+  const rows = summaries.flatMap((s) => s.rows.map((r, i) => [i === 0 ? s.bench : '', ...r]))
+  console.log('\nSummary (figures of this run; the machine load was not controlled)')
+  console.log(textTable(['benchmark', 'figure', 'baseline', 'Tessera', 'Tessera / baseline', 'target'], rows))
+  console.log(`\nDetails: ${BENCHMARKS_DOC}`)
+}
+process.exit(interrupted ? 130 : failed > 0 ? 1 : 0)

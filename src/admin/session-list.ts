@@ -1,0 +1,70 @@
+// The admin's list of live sessions, shared by GET /admin/sessions and the live feed:
+// SQL narrows by user, role and IP; status, search and sort need the hot presence, so they
+// are applied to the views.
+import type { Pool } from '../infra/db.js'
+import type { SessionView, Sessions } from '../sessions/service.js'
+import type { Settings } from '../settings/schemas.js'
+
+export interface SessionFilter {
+  status?: 'active' | 'idle'
+  user?: string
+  role?: string
+  ip?: string
+  q?: string
+  sort?: string
+  order?: 'asc' | 'desc'
+}
+
+export const SORT_COLUMNS = [
+  'id',
+  'userId',
+  'username',
+  'role',
+  'loginAt',
+  'lastActivity',
+  'currentView',
+  'ip',
+  'userAgent',
+  'device',
+  'status',
+  'tabs',
+  'platform',
+] as const
+
+function sortKey(v: SessionView, column: string): string | number {
+  switch (column) {
+    case 'userId':
+    case 'tabs':
+      return v[column]
+    case 'device':
+      return `${v.device.browser ?? ''} ${v.device.os ?? ''} ${v.device.type}`.toLowerCase()
+    case 'platform':
+      return v.platform?.name.toLowerCase() ?? ''
+    default:
+      return String(v[column as keyof SessionView] ?? '').toLowerCase()
+  }
+}
+
+/** Every active session under the filter, sorted (default: most recently active first). */
+export async function listSessions(sql: Pool, sessions: Sessions, settings: Settings, f: SessionFilter): Promise<SessionView[]> {
+  const rows = await sql`
+    select s.id from sessions s join users u on u.id = s.user_id
+    where s.status = 'active'
+      ${f.user ? sql`and lower(u.username) = ${f.user.toLowerCase()}` : sql``}
+      ${f.role ? sql`and u.role = ${f.role}` : sql``}
+      ${f.ip ? sql`and host(s.ip) = ${f.ip}` : sql``}`
+  let views = await sessions.viewsOf(
+    rows.map((r) => r.id as string),
+    settings,
+  )
+  if (f.status) views = views.filter((v) => v.status === f.status)
+  const q = f.q?.toLowerCase()
+  if (q) views = views.filter((v) => [v.username, v.ip, v.currentView, v.device.browser].some((s) => s?.toLowerCase().includes(q)))
+  const column = f.sort ?? 'lastActivity'
+  const direction = (f.order ?? (f.sort ? 'asc' : 'desc')) === 'asc' ? 1 : -1
+  return views.sort((a, b) => {
+    const x = sortKey(a, column)
+    const y = sortKey(b, column)
+    return (x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1) * direction
+  })
+}

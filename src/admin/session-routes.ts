@@ -1,0 +1,303 @@
+// Admin routes over sessions, login history and the audit trail (http.md, "Admin").
+import type { FastifyInstance } from 'fastify'
+import { type Static, Type } from 'typebox'
+import { authOf, requireAdmin } from '../auth/guards.js'
+import type { AppContext } from '../context.js'
+import type { Pool } from '../infra/db.js'
+import { AppError, validationFailed } from '../infra/errors.js'
+import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
+import { sessionNotFound } from '../sessions/errors.js'
+import { SessionView } from '../sessions/schemas.js'
+import { listSessions, SORT_COLUMNS } from './session-list.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const Limit = (max: number, def: number) => Type.Integer({ minimum: 1, maximum: max, default: def })
+
+const ListQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('idle')])),
+    user: Type.Optional(Type.String({ maxLength: 200 })),
+    role: Type.Optional(Type.String({ maxLength: 32 })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    q: Type.Optional(Type.String({ maxLength: 200 })),
+    sort: Type.Optional(Type.Union(SORT_COLUMNS.map((c) => Type.Literal(c)))),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+    limit: Limit(500, 50),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+)
+
+const SessionDetail = Type.Intersect([
+  Type.Omit(SessionView, ['status']),
+  Type.Object({
+    status: Type.Union([Type.Literal('active'), Type.Literal('idle'), Type.Literal('ended')]),
+    endedAt: Nullable(IsoTime),
+    endReason: Nullable(Type.String()),
+    endedBy: Nullable(Type.Integer()),
+    endNote: Nullable(Type.String()),
+    fingerprint: Nullable(Type.String()),
+    flags: Type.Array(Type.String()),
+    expiresAt: IsoTime,
+  }),
+])
+
+const LoginAttempt = Type.Object({
+  id: Type.Integer(),
+  userId: Nullable(Type.Integer()),
+  username: Type.String(),
+  ip: Nullable(Type.String()),
+  userAgent: Nullable(Type.String()),
+  success: Type.Boolean(),
+  reason: Type.String(),
+  method: Type.String(),
+  at: IsoTime,
+  flags: Type.Array(Type.String()),
+})
+
+const AuditEvent = Type.Object({
+  id: Type.Integer(),
+  type: Type.String(),
+  actorUserId: Nullable(Type.Integer()),
+  userId: Nullable(Type.Integer()),
+  sessionId: Nullable(Type.String()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  at: IsoTime,
+})
+
+const SessionParams = Type.Object({ id: Type.String({ maxLength: 100 }) })
+
+/** Offset cursors for the live list (it is sorted in memory); id cursors for the logs. */
+const encodeCursor = (n: number) => Buffer.from(String(n)).toString('base64url')
+function decodeCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0
+  const text = Buffer.from(cursor, 'base64url').toString()
+  const n = Number(text)
+  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(n)) throw validationFailed('querystring.cursor is not a cursor this route returned')
+  return n
+}
+
+function timeRange(from: string | undefined, to: string | undefined) {
+  const f = from === undefined ? undefined : new Date(from)
+  const t = to === undefined ? undefined : new Date(to)
+  if (f && t && f > t) throw validationFailed('querystring.from must not be after querystring.to')
+  return { from: f, to: t }
+}
+
+async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
+  if (username === undefined) return undefined
+  if (/^\d+$/.test(username)) return Number(username)
+  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
+  return (row?.id as number | undefined) ?? null
+}
+
+export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
+  const admin = requireAdmin(ctx)
+  const { sql } = ctx.database
+
+  app.get(
+    '/admin/sessions',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Live sessions: filter, sort, page',
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(SessionView), total: Type.Integer(), nextCursor: Nullable(Type.String()) }), ...errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as Static<typeof ListQuery>
+      const offset = decodeCursor(q.cursor)
+      const all = await listSessions(sql, ctx.sessions, await ctx.settings.get(), q)
+      const items = all.slice(offset, offset + q.limit)
+      return { items, total: all.length, nextCursor: offset + q.limit < all.length ? encodeCursor(offset + q.limit) : null }
+    },
+  )
+
+  // Static paths first: /admin/sessions/history must not be read as a session id.
+  app.get(
+    '/admin/sessions/history',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Login history',
+        querystring: Type.Object(
+          {
+            user: Type.Optional(Type.String({ maxLength: 200 })),
+            from: Type.Optional(IsoTime),
+            to: Type.Optional(IsoTime),
+            success: Type.Optional(Type.Boolean()),
+            ip: Type.Optional(Type.String({ maxLength: 64 })),
+            limit: Limit(500, 50),
+            cursor: Type.Optional(Cursor),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(LoginAttempt), nextCursor: Nullable(Type.String()) }), ...errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as { user?: string; from?: string; to?: string; success?: boolean; ip?: string; limit: number; cursor?: string }
+      const { from, to } = timeRange(q.from, q.to)
+      const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+      const rows = await sql`
+        select id, user_id, username, host(ip) as ip, user_agent, success, reason, method, at, flags from login_attempts
+        where true
+          ${q.user !== undefined ? sql`and (lower(username) = ${q.user.toLowerCase()} or user_id::text = ${q.user})` : sql``}
+          ${from ? sql`and at >= ${from}` : sql``}
+          ${to ? sql`and at <= ${to}` : sql``}
+          ${q.success !== undefined ? sql`and success = ${q.success}` : sql``}
+          ${q.ip ? sql`and host(ip) = ${q.ip}` : sql``}
+          ${before !== undefined ? sql`and id < ${before}` : sql``}
+        order by id desc limit ${q.limit + 1}`
+      const page = rows.slice(0, q.limit)
+      return {
+        items: page.map((r) => ({
+          id: Number(r.id),
+          userId: (r.user_id as number | null) ?? null,
+          username: r.username as string,
+          ip: (r.ip as string | null) ?? null,
+          userAgent: (r.user_agent as string | null) ?? null,
+          success: r.success as boolean,
+          reason: r.reason as string,
+          method: r.method as string,
+          at: (r.at as Date).toISOString(),
+          flags: (r.flags as string[]) ?? [],
+        })),
+        nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/admin/audit',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'The audit trail',
+        querystring: Type.Object(
+          {
+            type: Type.Optional(Type.String({ maxLength: 64 })),
+            user: Type.Optional(Type.String({ maxLength: 200 })),
+            session: Type.Optional(Uuid),
+            from: Type.Optional(IsoTime),
+            to: Type.Optional(IsoTime),
+            limit: Limit(500, 50),
+            cursor: Type.Optional(Cursor),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(AuditEvent), nextCursor: Nullable(Type.String()) }), ...errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as { type?: string; user?: string; session?: string; from?: string; to?: string; limit: number; cursor?: string }
+      const { from, to } = timeRange(q.from, q.to)
+      const userId = await userIdByName(sql, q.user)
+      if (userId === null) return { items: [], nextCursor: null }
+      const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+      const rows = await sql`
+        select id, type, actor_user_id, user_id, session_id, data, at from audit_events
+        where true
+          ${q.type ? sql`and type = ${q.type}` : sql``}
+          ${userId !== undefined ? sql`and (user_id = ${userId} or actor_user_id = ${userId})` : sql``}
+          ${q.session ? sql`and session_id = ${q.session}` : sql``}
+          ${from ? sql`and at >= ${from}` : sql``}
+          ${to ? sql`and at <= ${to}` : sql``}
+          ${before !== undefined ? sql`and id < ${before}` : sql``}
+        order by id desc limit ${q.limit + 1}`
+      const page = rows.slice(0, q.limit)
+      return { items: page.map(toAuditEvent), nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null }
+    },
+  )
+
+  app.get(
+    '/admin/sessions/:id',
+    {
+      onRequest: admin,
+      schema: { tags: ['admin'], summary: 'One session, live or ended', params: SessionParams, response: { 200: SessionDetail, ...errors } },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string }
+      if (!UUID.test(id)) throw sessionNotFound()
+      const [row] = await sql`select status, ended_at, end_reason, ended_by, end_note, fingerprint, flags, expires_at from sessions where id = ${id}`
+      if (!row) throw sessionNotFound()
+      const [view] = await ctx.sessions.viewsOf([id], await ctx.settings.get())
+      return {
+        ...view!,
+        status: row.status === 'ended' ? ('ended' as const) : view!.status,
+        tabs: row.status === 'ended' ? 0 : view!.tabs,
+        endedAt: row.ended_at ? (row.ended_at as Date).toISOString() : null,
+        endReason: (row.end_reason as string | null) ?? null,
+        endedBy: (row.ended_by as number | null) ?? null,
+        endNote: (row.end_note as string | null) ?? null,
+        fingerprint: (row.fingerprint as string | null)?.trim() ?? null,
+        flags: (row.flags as string[]) ?? [],
+        expiresAt: (row.expires_at as Date).toISOString(),
+      }
+    },
+  )
+
+  app.delete(
+    '/admin/sessions/:id',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: "Force-terminate a session (the user's tabs are told why)",
+        params: SessionParams,
+        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ terminated: Type.Literal(true) }), ...errors },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string }
+      const { reason } = req.body as { reason: string }
+      if (!UUID.test(id)) throw sessionNotFound()
+      const ended = await ctx.sessions.end([id.toLowerCase()], 'admin', { actorUserId: authOf(req).session.userId, note: reason })
+      if (ended.length === 0) {
+        const [row] = await sql`select status from sessions where id = ${id}`
+        if (!row) throw sessionNotFound()
+        throw new AppError(409, 'SESSION_ALREADY_ENDED', 'That session has already ended.')
+      }
+      return { terminated: true as const }
+    },
+  )
+
+  app.get(
+    '/admin/sessions/:id/timeline',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: "A session's events in order (the replay)",
+        params: SessionParams,
+        response: { 200: Type.Object({ items: Type.Array(Type.Object({ at: IsoTime, type: Type.String(), data: Type.Record(Type.String(), Type.Unknown()) })) }), ...errors },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string }
+      if (!UUID.test(id)) throw sessionNotFound()
+      const [exists] = await sql`select 1 from sessions where id = ${id}`
+      if (!exists) throw sessionNotFound()
+      const rows = await sql`select type, data, at from audit_events where session_id = ${id} order by id limit 10000`
+      return { items: rows.map((r) => ({ at: (r.at as Date).toISOString(), type: r.type as string, data: (r.data as Record<string, unknown>) ?? {} })) }
+    },
+  )
+}
+
+function toAuditEvent(r: Record<string, unknown>) {
+  return {
+    id: Number(r.id),
+    type: r.type as string,
+    actorUserId: (r.actor_user_id as number | null) ?? null,
+    userId: (r.user_id as number | null) ?? null,
+    sessionId: (r.session_id as string | null) ?? null,
+    data: (r.data as Record<string, unknown>) ?? {},
+    at: (r.at as Date).toISOString(),
+  }
+}

@@ -1,0 +1,63 @@
+// Admin routes over alerts (http.md, "Admin"): list with filters and paging, acknowledge.
+import type { FastifyInstance } from 'fastify'
+import { type Static, Type } from 'typebox'
+import { authOf, requireAdmin } from '../auth/guards.js'
+import type { AppContext } from '../context.js'
+import { validationFailed } from '../infra/errors.js'
+import { Cursor, errors, IdParam, Nullable } from '../infra/schemas.js'
+import { Alert, AlertTypeSchema } from './schemas.js'
+
+const ListQuery = Type.Object(
+  {
+    type: Type.Optional(AlertTypeSchema),
+    acknowledged: Type.Optional(Type.Boolean()),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+)
+
+/** Cursors name the last id of a page; opaque to clients. */
+const encodeCursor = (id: number) => Buffer.from(`a${id}`).toString('base64url')
+function decodeCursor(cursor: string): number {
+  const m = /^a(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!m) throw validationFailed('querystring.cursor is not a cursor this route returned')
+  return Number(m[1])
+}
+
+export async function alertRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
+  const admin = requireAdmin(ctx)
+
+  app.get(
+    '/admin/alerts',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Alerts, newest first',
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(Alert), nextCursor: Nullable(Type.String()) }), ...errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as Static<typeof ListQuery>
+      const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+      const { items, more } = await ctx.alerts.list({ type: q.type, acknowledged: q.acknowledged, limit: q.limit, before })
+      return { items, nextCursor: more ? encodeCursor(items.at(-1)!.id) : null }
+    },
+  )
+
+  app.post(
+    '/admin/alerts/:id/ack',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Acknowledge an alert (idempotent)',
+        params: Type.Object({ id: IdParam }),
+        response: { 200: Alert, ...errors },
+      },
+    },
+    async (req) => ctx.alerts.acknowledge((req.params as { id: number }).id, authOf(req).session.userId),
+  )
+}

@@ -1,0 +1,182 @@
+// Alerts: raised where something looks like abuse (login, session checks), stored once per
+// type, user and window, pushed at once to every node's admin tabs, and handed to the
+// alert-delivery job (webhook, email).
+import type { Redis } from 'ioredis'
+import type { Audit } from '../audit/service.js'
+import type { Pool } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Device } from '../sessions/tokens.js'
+import type { Settings } from '../settings/schemas.js'
+import { type AlertJob, deliveryId } from './delivery.js'
+import { alertNotFound } from './errors.js'
+import type { Alert, AlertType } from './schemas.js'
+
+interface Subject {
+  /** null when the name has no account (failed sign-ins with unknown names alert too) */
+  userId: number | null
+  username: string
+}
+
+/** What each type carries in `data`; the message is written from it. */
+export type AlertInput = Subject &
+  (
+    | { type: 'failed_login_threshold'; data: { failures: number; windowSeconds: number; ip: string | null } }
+    | { type: 'account_locked'; data: { failures: number; until: string; ip: string | null } }
+    | { type: 'multiple_ips'; data: { sessionId: string; ip: string | null; distinctIps: number; windowHours: number; device: Device } }
+    | { type: 'new_device'; data: { sessionId: string; ip: string | null; device: Device } }
+    | { type: 'fingerprint_mismatch'; data: { sessionId: string; ip: string | null; userAgent: string | null } }
+  )
+
+/** What a raise point needs. `raise` never rejects: a failure is logged, never the caller's. */
+export interface AlertRaiser {
+  raise(input: AlertInput): Promise<unknown>
+}
+
+export interface AlertsDeps {
+  sql: Pool
+  redis: Redis
+  keys: RedisKeys
+  settings: { get(): Promise<Settings> }
+  audit: Audit
+  log: { warn(obj: object, msg: string): void }
+  /** The alert-delivery queue; absent when no sink (webhook, email) is configured. */
+  queue?: { enqueueAlert(jobId: string, data: AlertJob): Promise<void> }
+}
+
+export interface AlertQuery {
+  type?: AlertType
+  acknowledged?: boolean
+  limit: number
+  /** only alerts older than this id (the page before it) */
+  before?: number
+}
+
+const FINGERPRINT_WINDOW_SECONDS = 3600
+
+/** The dedupe window of a type: the settings' window of whatever counted it. */
+export function windowSecondsOf(type: AlertType, s: Settings): number {
+  switch (type) {
+    case 'failed_login_threshold':
+    case 'account_locked':
+      return s.failedLogin.windowSeconds
+    case 'multiple_ips':
+    case 'new_device':
+      return s.anomaly.windowHours * 3600
+    case 'fingerprint_mismatch':
+      return FINGERPRINT_WINDOW_SECONDS
+  }
+}
+
+/**
+ * One alert per type, user and window: windows are fixed buckets of the window's length
+ * counted from the epoch, so every node computes the same key without talking to the others.
+ */
+export function dedupeKeyOf(input: Subject & { type: AlertType }, windowSeconds: number, now: number): string {
+  const who = input.userId !== null ? `user:${input.userId}` : `name:${input.username.toLowerCase()}`
+  return `${input.type}:${who}:${windowSeconds}:${Math.floor(now / (windowSeconds * 1000))}`
+}
+
+const span = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`)
+
+function deviceText(d: Device) {
+  return [d.browser ?? 'unknown browser', d.os ? `on ${d.os}` : null].filter(Boolean).join(' ')
+}
+
+/** One sentence an administrator can act on. Names are JSON-quoted: they may hold anything. */
+export function messageOf(input: AlertInput): string {
+  const who = JSON.stringify(input.username)
+  const from = (ip: string | null) => (ip ? ` from ${ip}` : '')
+  switch (input.type) {
+    case 'failed_login_threshold':
+      return `${input.data.failures} failed sign-ins for ${who} within ${span(input.data.windowSeconds)}${from(input.data.ip)}`
+    case 'account_locked':
+      return `${who} is locked until ${input.data.until} after ${input.data.failures} failed sign-ins`
+    case 'multiple_ips':
+      return `${who} signed in from ${input.data.distinctIps} or more IP addresses within ${input.data.windowHours} h (latest${from(input.data.ip)})`
+    case 'new_device':
+      return `${who} signed in from a new device or IP address: ${deviceText(input.data.device)}${from(input.data.ip)}`
+    case 'fingerprint_mismatch':
+      return `A session of ${who} was used from another browser${from(input.data.ip)} and has been ended`
+  }
+}
+
+export function toAlert(r: Record<string, unknown>): Alert {
+  const acknowledgedAt = (r.acknowledged_at as Date | null) ?? null
+  return {
+    id: r.id as number,
+    type: r.type as AlertType,
+    userId: (r.user_id as number | null) ?? null,
+    username: r.username as string,
+    message: r.message as string,
+    data: (r.data as Record<string, unknown>) ?? {},
+    createdAt: (r.created_at as Date).toISOString(),
+    acknowledged: acknowledgedAt !== null,
+    acknowledgedAt: acknowledgedAt?.toISOString() ?? null,
+    acknowledgedBy: (r.acknowledged_by as number | null) ?? null,
+  }
+}
+
+export class Alerts implements AlertRaiser {
+  constructor(private readonly d: AlertsDeps) {}
+
+  /** Like create, for raise points: a failure is logged and answered with null. */
+  async raise(input: AlertInput): Promise<Alert | null> {
+    try {
+      return await this.create(input)
+    } catch (err) {
+      this.d.log.warn({ err, type: input.type, userId: input.userId }, 'alert could not be raised')
+      return null
+    }
+  }
+
+  /**
+   * Stores the alert unless its type, user and window already have one (then null). A new
+   * alert is queued for delivery (job id = delivery id, so it is delivered once) and
+   * published to every node's admin tabs.
+   */
+  async create(input: AlertInput, now = Date.now()): Promise<Alert | null> {
+    const { sql } = this.d
+    const dedupeKey = dedupeKeyOf(input, windowSecondsOf(input.type, await this.d.settings.get()), now)
+    const [row] = await sql`
+      insert into alerts (type, user_id, username, message, data, dedupe_key)
+      values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb, ${dedupeKey})
+      on conflict (dedupe_key) do nothing
+      returning *`
+    if (!row) return null
+    const alert = toAlert(row)
+    await this.d.queue?.enqueueAlert(deliveryId(alert.id), { alert, sent: {} })
+    await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: 'admin.alert', alert, at: new Date().toISOString() }))
+    return alert
+  }
+
+  /** Newest first; one more row than asked tells whether a next page exists. */
+  async list(q: AlertQuery): Promise<{ items: Alert[]; more: boolean }> {
+    const { sql } = this.d
+    const rows = await sql`
+      select * from alerts
+      where true
+        ${q.type !== undefined ? sql`and type = ${q.type}` : sql``}
+        ${q.acknowledged === true ? sql`and acknowledged_at is not null` : q.acknowledged === false ? sql`and acknowledged_at is null` : sql``}
+        ${q.before !== undefined ? sql`and id < ${q.before}` : sql``}
+      order by id desc
+      limit ${q.limit + 1}`
+    return { items: rows.slice(0, q.limit).map(toAlert), more: rows.length > q.limit }
+  }
+
+  /** Idempotent: the first acknowledgement stands (and alone is audited). */
+  async acknowledge(id: number, actorUserId: number): Promise<Alert> {
+    const { sql } = this.d
+    const [updated] = await sql`
+      update alerts set acknowledged_at = now(), acknowledged_by = ${actorUserId}
+      where id = ${id} and acknowledged_at is null
+      returning *`
+    if (updated) {
+      const alert = toAlert(updated)
+      await this.d.audit.record({ type: 'alert.acknowledged', actorUserId, userId: alert.userId, data: { alertId: alert.id, alertType: alert.type } })
+      return alert
+    }
+    const [row] = await sql`select * from alerts where id = ${id}`
+    if (!row) throw alertNotFound()
+    return toAlert(row)
+  }
+}

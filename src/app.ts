@@ -1,0 +1,252 @@
+// buildApp(deps): the Fastify instance with every feature registered. Used by main and tests.
+import { createHash, randomUUID } from 'node:crypto'
+import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { Ajv } from 'ajv'
+import formatsPlugin from 'ajv-formats'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import { pino } from 'pino'
+import { AdminFeed } from './admin/feed.js'
+import { adminRoutes } from './admin/routes.js'
+import { adminSessionRoutes } from './admin/session-routes.js'
+import { analyticsRoutes } from './analytics/routes.js'
+import { hasSinks } from './alerts/delivery.js'
+import { alertRoutes } from './alerts/routes.js'
+import { Alerts } from './alerts/service.js'
+import { Audit } from './audit/service.js'
+import { SESSION_COOKIE, installGuards } from './auth/guards.js'
+import { Login } from './auth/login.js'
+import { authRoutes } from './auth/routes.js'
+import type { Config } from './config.js'
+import type { AppContext } from './context.js'
+import type { Database } from './infra/db.js'
+import { AppError, installErrorHandler } from './infra/errors.js'
+import { redisKeys } from './infra/keys.js'
+import { loggerOptions } from './infra/logger.js'
+import { createMetrics } from './infra/metrics.js'
+import { lockRoutes } from './locks/routes.js'
+import { Locks } from './locks/service.js'
+import { ErrorBody } from './infra/schemas.js'
+import { Queues } from './jobs/queues.js'
+import { opsRoutes } from './ops/routes.js'
+import { Platforms } from './platforms/service.js'
+import { platformRoutes } from './platforms/routes.js'
+import { Presence } from './presence/service.js'
+import { EventBus } from './realtime/bus.js'
+import { Hub } from './realtime/hub.js'
+import { realtimeRoutes } from './realtime/routes.js'
+import { Tickets } from './realtime/ticket.js'
+import { Sessions } from './sessions/service.js'
+import { SessionStore } from './sessions/store.js'
+import { sessionRoutes } from './sessions/routes.js'
+import { SettingsService } from './settings/service.js'
+
+export interface AppDeps {
+  config: Config
+  database: Database
+  redis: Redis
+  /** SESSION_SECRET, or the generated one (resources.ts) */
+  secret: string
+  /** Where log lines go (stdout by default; tests capture them). */
+  logStream?: { write(line: string): void }
+}
+
+export interface Tessera {
+  app: FastifyInstance
+  ctx: AppContext
+  hub: Hub
+  /** The session-ended job releases and announces a session's locks through this. */
+  locks: Locks
+  close(): Promise<void>
+}
+
+const formats = (formatsPlugin as unknown as { default?: typeof formatsPlugin }).default ?? formatsPlugin
+
+function validators() {
+  // Bodies are checked strictly (no type coercion: `"3"` is not a number); path and query
+  // values arrive as strings and are coerced to the schema's types.
+  const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false })
+  const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false })
+  for (const ajv of [strict, coercing]) (formats as unknown as (a: Ajv) => void)(ajv)
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
+    if (httpPart !== 'body') return coercing.compile(schema) as never
+    // A POST without a body is checked as an empty object, so optional-only bodies pass.
+    const validate = strict.compile(schema)
+    const check = (data: unknown) => {
+      const ok = validate(data ?? {})
+      check.errors = validate.errors
+      return ok
+    }
+    check.errors = validate.errors
+    return check as never
+  }
+}
+
+export function buildContext(deps: AppDeps): AppContext {
+  const { config, database, redis, secret } = deps
+  const keys = redisKeys(config.redisKeyPrefix)
+  const metrics = createMetrics()
+  const queues = new Queues(config.redisUrl, keys.bullPrefix)
+  const audit = new Audit(database.db, config.auditLogging)
+  const settings = new SettingsService(database.db, audit, config.initialSettings)
+  const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })
+  const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, 2 * config.ws.pingIntervalSeconds * 1000)
+  const locks = new Locks({ sql: database.sql, bus, audit })
+  const log = deps.logStream ? pino(loggerOptions(config.logLevel), deps.logStream) : pino(loggerOptions(config.logLevel))
+  const alerts = new Alerts({
+    sql: database.sql,
+    redis,
+    keys,
+    settings,
+    audit,
+    log: log.child({ feature: 'alerts' }),
+    queue: hasSinks(config) ? queues : undefined,
+  })
+  const sessions = new Sessions({
+    store,
+    sql: database.sql,
+    settings,
+    bus,
+    audit,
+    metrics,
+    fingerprinting: config.fingerprinting,
+    onEnded: (ended) => queues.enqueueEnded(ended),
+    alerts,
+  })
+  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, queues, locks, alerts }
+}
+
+export async function buildApp(deps: AppDeps): Promise<Tessera> {
+  const ctx = buildContext(deps)
+  const { config, metrics } = ctx
+  await ctx.settings.ensure()
+  const app = Fastify({
+    logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
+    },
+    bodyLimit: 64 * 1024,
+    // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
+    routerOptions: { maxParamLength: 400 },
+    ajv: { customOptions: { strict: false } },
+  }) as unknown as FastifyInstance
+  app.setValidatorCompiler(validators())
+  app.addSchema(ErrorBody)
+  installErrorHandler(app)
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  await app.register(cookie)
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // Swagger UI at /docs needs inline styles and its own bundled scripts only.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", ...config.allowedOrigins.map((o) => o.replace(/^http/, 'ws'))],
+        upgradeInsecureRequests: config.production ? [] : null,
+      },
+    },
+    hsts: config.production,
+  })
+  await app.register(rateLimit, {
+    global: true,
+    redis: ctx.redis,
+    nameSpace: ctx.keys.rateLimit,
+    max: config.rateLimits.api.max,
+    timeWindow: config.rateLimits.api.windowMs,
+    // Per session (its token hash: the token itself never reaches Redis), else per IP.
+    keyGenerator: (req) => {
+      const token = req.cookies[SESSION_COOKIE]
+      return token ? `s:${createHash('sha256').update(token).digest('hex')}` : `ip:${req.ip}`
+    },
+    errorResponseBuilder: (_req, rl) => {
+      const retryAfterSeconds = Math.max(1, Math.ceil(rl.ttl / 1000))
+      return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
+    },
+  })
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tessera', description: 'Real-time session service: HTTP API. The WebSocket protocol is in docs/realtime.md.', version: '0.1.0' },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, csrf: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token' } } },
+      security: [{ session: [], csrf: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+
+  installGuards(app, ctx)
+  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit)
+  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms })
+  await app.register(opsRoutes, { ctx })
+  await app.register(authRoutes, { ctx, login })
+  await app.register(sessionRoutes, { ctx })
+  await app.register(platformRoutes, { ctx, platforms })
+  await app.register(lockRoutes, { ctx, locks: ctx.locks })
+  await app.register(adminRoutes, { ctx })
+  await app.register(adminSessionRoutes, { ctx })
+  await app.register(analyticsRoutes, { ctx })
+  await app.register(alertRoutes, { ctx })
+
+  const subscriber = ctx.redis.duplicate({ connectionName: 'tessera-subscriber' })
+  subscriber.on('error', () => {})
+  await subscriber.connect()
+  const adminFeed = new AdminFeed({ sql: ctx.database.sql, sessions: ctx.sessions, settings: ctx.settings, intervalMs: config.adminFeedIntervalMs })
+  const hub = new Hub({
+    redis: ctx.redis,
+    subscriber,
+    keys: ctx.keys,
+    metrics,
+    config,
+    sessions: ctx.sessions,
+    presence: new Presence(ctx.redis, ctx.keys),
+    log: app.log,
+    admin: adminFeed,
+  })
+  await hub.start()
+  const tickets = new Tickets(ctx.secret, ctx.redis, ctx.keys, config.realtimeTicketSeconds)
+  await app.register(realtimeRoutes, { ctx, hub, tickets })
+
+  metrics.dbPool.set(config.databasePoolMax)
+  metrics.sources.sessionCounts = async () => {
+    const s = await ctx.settings.get()
+    const [row] = await ctx.database.sql`select
+        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${s.idleAfterSeconds}))::int as active,
+        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${s.idleAfterSeconds}))::int as idle,
+        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
+      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
+    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
+  }
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    ctx,
+    hub,
+    locks: ctx.locks,
+    close: () => {
+      closing ??= (async () => {
+        await app.close()
+        await hub.close()
+        adminFeed.close()
+        await ctx.queues.close()
+      })()
+      return closing
+    },
+  }
+}
+

@@ -1,0 +1,84 @@
+// Request guards: who is calling (session cookie), whether a state-changing request carries
+// the session's CSRF token, whether its Origin is allowed, and whether the caller is an admin.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AppContext } from '../context.js'
+import { AppError } from '../infra/errors.js'
+import { csrfInvalid, forbidden } from '../sessions/errors.js'
+import type { AuthContext, RequestInfo } from '../sessions/service.js'
+import { csrfTokenMatches } from '../sessions/tokens.js'
+
+export const SESSION_COOKIE = 'sid'
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: AuthContext | null
+  }
+  interface FastifyContextConfig {
+    /** The request is a background poll, not user activity: it does not move lastActivity. */
+    passive?: boolean
+  }
+}
+
+export function requestInfo(req: FastifyRequest): RequestInfo {
+  return {
+    ip: req.ip ?? null,
+    userAgent: req.headers['user-agent'],
+    acceptLanguage: req.headers['accept-language'],
+  }
+}
+
+export function clearSessionCookie(reply: FastifyReply) {
+  reply.clearCookie(SESSION_COOKIE, { path: '/' })
+}
+
+function sameOrigin(req: FastifyRequest, origin: string): boolean {
+  const host = req.headers.host
+  return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)
+}
+
+export function originAllowed(req: FastifyRequest, allowed: string[]): boolean {
+  const origin = req.headers.origin
+  return origin === undefined || allowed.includes(origin) || sameOrigin(req, origin)
+}
+
+export function installGuards(app: FastifyInstance, ctx: AppContext) {
+  app.decorateRequest('auth', null)
+
+  // Cross-site requests are refused before anything else runs (login included).
+  app.addHook('onRequest', async (req) => {
+    if (STATE_CHANGING.has(req.method) && !originAllowed(req, ctx.config.allowedOrigins)) {
+      throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `Requests from ${req.headers.origin} are not allowed.`)
+    }
+  })
+}
+
+/** onRequest: a live session is required; state-changing requests need its CSRF token. */
+export function requireSession(ctx: AppContext) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    try {
+      req.auth = await ctx.sessions.authenticate(req.cookies[SESSION_COOKIE], requestInfo(req), !req.routeOptions.config.passive)
+    } catch (err) {
+      if (err instanceof AppError && err.statusCode === 401) clearSessionCookie(reply)
+      throw err
+    }
+    if (STATE_CHANGING.has(req.method)) {
+      const header = req.headers['x-csrf-token']
+      if (!csrfTokenMatches(ctx.secret, req.auth.session.id, typeof header === 'string' ? header : undefined)) throw csrfInvalid()
+    }
+  }
+}
+
+export function requireAdmin(ctx: AppContext) {
+  const session = requireSession(ctx)
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    await session(req, reply)
+    if (req.auth?.session.role !== 'admin') throw forbidden()
+  }
+}
+
+/** The authenticated caller; only valid after requireSession ran. */
+export function authOf(req: FastifyRequest): AuthContext {
+  if (!req.auth) throw new Error('route is missing its requireSession guard')
+  return req.auth
+}

@@ -1,0 +1,205 @@
+// Signing in: password check, failed-login counting and lockout, the session limit, and
+// the login history row that every attempt leaves behind.
+import { eq } from 'drizzle-orm'
+import type { Redis } from 'ioredis'
+import { loginAttempts, users } from '../../db/schema.js'
+import type { AlertRaiser } from '../alerts/service.js'
+import type { Audit } from '../audit/service.js'
+import type { Db, Sql } from '../infra/db.js'
+import { AppError, validationFailed } from '../infra/errors.js'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Metrics } from '../infra/metrics.js'
+import type { EventBus } from '../realtime/bus.js'
+import type { Platforms } from '../platforms/service.js'
+import type { RequestInfo, Sessions } from '../sessions/service.js'
+import { type Device, deviceKey, parseDevice } from '../sessions/tokens.js'
+import type { Settings } from '../settings/schemas.js'
+import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
+import { verifyPassword } from './passwords.js'
+import { findUserByUsername, type UserRow } from './users.js'
+
+export interface LoginDeps {
+  db: Db
+  sql: Sql
+  redis: Redis
+  keys: RedisKeys
+  metrics: Metrics
+  audit: Audit
+  bus: EventBus
+  settings: SettingsService
+  sessions: Sessions
+  platforms: Platforms
+  /** Raises failed-login, lockout and anomaly alerts (never throws); none when absent. */
+  alerts?: AlertRaiser
+}
+
+export interface LoginInput {
+  username: string
+  password: string
+  platformId?: number
+  endSessionId?: string
+}
+
+export const invalidCredentials = () => new AppError(401, 'INVALID_CREDENTIALS', 'The username or password is wrong.')
+
+function accountLocked(until: Date) {
+  const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))
+  return new AppError(
+    423,
+    'ACCOUNT_LOCKED',
+    `Too many failed sign-ins: this account is locked for ${retryAfterSeconds} more seconds.`,
+    { retryAfterSeconds },
+    { 'retry-after': String(retryAfterSeconds) },
+  )
+}
+
+export class Login {
+  constructor(private readonly d: LoginDeps) {}
+
+  async login(input: LoginInput, info: RequestInfo) {
+    const user = await findUserByUsername(this.d.db, input.username)
+    const settings = await this.d.settings.get()
+    const device = parseDevice(info.userAgent)
+    const attempt = { username: input.username.slice(0, 200), userId: user?.id ?? null, info, device }
+
+    const lockedUntil = await this.lockedUntil(user, input.username)
+    if (lockedUntil) {
+      await this.record({ ...attempt, success: false, reason: 'locked' })
+      this.d.metrics.logins.inc({ result: 'locked' })
+      throw accountLocked(lockedUntil)
+    }
+
+    const passwordOk = await verifyPassword(user?.passwordHash ?? null, input.password)
+    if (!user || !passwordOk || user.disabled) {
+      const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled'
+      await this.record({ ...attempt, success: false, reason })
+      await this.d.audit.record({ type: 'login.failed', userId: user?.id ?? null, data: { username: attempt.username, reason, ip: info.ip } })
+      this.d.metrics.logins.inc({ result: 'failure' })
+      if (reason !== 'user_disabled') {
+        const lock = await this.countFailure(user, input.username, settings, info.ip)
+        if (lock) throw accountLocked(lock)
+      }
+      throw invalidCredentials()
+    }
+
+    const platformId = await this.startingPlatform(user.id, input.platformId)
+    let opened: Awaited<ReturnType<Sessions['open']>>
+    try {
+      opened = await this.d.sessions.open(user, { platformId, endSessionId: input.endSessionId, info, device })
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'SESSION_LIMIT_REACHED') {
+        await this.record({ ...attempt, success: false, reason: 'session_limit' })
+        this.d.metrics.logins.inc({ result: 'blocked' })
+      }
+      throw err
+    }
+    await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
+    const flags = await this.flagsFor(user.id, info.ip, device, settings)
+    if (flags.length > 0) await this.d.sql`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${opened.id}`
+    await this.record({ ...attempt, success: true, reason: 'ok', sessionId: opened.id, flags })
+    this.d.metrics.logins.inc({ result: 'success' })
+    await this.d.audit.record({ type: 'session.login', userId: user.id, sessionId: opened.id, data: { ip: info.ip, device, flags, platformId } })
+    const anomaly = { userId: user.id, username: user.username, data: { sessionId: opened.id, ip: info.ip, device } }
+    if (flags.includes('new_device')) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
+    if (flags.includes('multiple_ips')) {
+      await this.d.alerts?.raise({ ...anomaly, type: 'multiple_ips', data: { ...anomaly.data, ...settings.anomaly } })
+    }
+    await this.d.bus.publishUserEvent(user.id, {
+      type: 'user.notice',
+      kind: 'new_login',
+      device,
+      ip: info.ip,
+      sessionId: opened.id,
+    })
+    return { user, opened, flags }
+  }
+
+  /** When the account (or, for unknown names, the name) is locked, until when. */
+  private async lockedUntil(user: UserRow | null, username: string): Promise<Date | null> {
+    if (user) return user.lockedUntil && user.lockedUntil.getTime() > Date.now() ? user.lockedUntil : null
+    const ttl = await this.d.redis.pttl(this.d.keys.lockedName(username))
+    return ttl > 0 ? new Date(Date.now() + ttl) : null
+  }
+
+  /**
+   * Counts a failure in the window. Unknown names are counted and locked too, so a
+   * lockout never tells whether an account exists. Returns the lockout end, if one began.
+   */
+  private async countFailure(user: UserRow | null, username: string, settings: Settings, ip: string | null): Promise<Date | null> {
+    const key = this.d.keys.failedLogins(username)
+    const [[, count]] = (await this.d.redis
+      .multi()
+      .incr(key)
+      .expire(key, settings.failedLogin.windowSeconds, 'NX')
+      .exec()) as [[null, number], [null, number]]
+    const threshold = user ? failedLoginThresholdFor(settings, user.id) : settings.failedLogin.threshold
+    if (count < threshold) return null
+    const subject = { userId: user?.id ?? null, username: user?.username ?? username }
+    // Raised as the count reaches the threshold, not for each failure past it; a lockout
+    // that begins past it (the threshold was lowered meanwhile) raises it too (deduplicated).
+    if (count === threshold || settings.failedLogin.lockoutEnabled) {
+      const data = { failures: count, windowSeconds: settings.failedLogin.windowSeconds, ip }
+      await this.d.alerts?.raise({ ...subject, type: 'failed_login_threshold', data })
+    }
+    if (!settings.failedLogin.lockoutEnabled) return null
+    const until = new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
+    await this.d.redis.unlink(key)
+    if (user) {
+      await this.d.db.update(users).set({ lockedUntil: until }).where(eq(users.id, user.id))
+      await this.d.audit.record({ type: 'user.locked', userId: user.id, data: { failures: count, until: until.toISOString() } })
+    } else {
+      await this.d.redis.set(this.d.keys.lockedName(username), '1', 'PX', settings.failedLogin.lockoutSeconds * 1000)
+    }
+    this.d.metrics.lockouts.inc()
+    await this.d.alerts?.raise({ ...subject, type: 'account_locked', data: { failures: count, until: until.toISOString(), ip } })
+    return until
+  }
+
+  private async startingPlatform(userId: number, requested: number | undefined): Promise<number | null> {
+    if (requested === undefined) return this.d.platforms.defaultOf(userId)
+    const platform = await this.d.platforms.find(userId, requested)
+    if (!platform?.active) throw validationFailed('body.platformId does not name one of your active platform connections')
+    return platform.id
+  }
+
+  /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
+  private async flagsFor(userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
+    const [row] = await this.d.sql`
+      select
+        exists(select 1 from login_attempts where user_id = ${userId} and success) as any_before,
+        exists(select 1 from login_attempts where user_id = ${userId} and success and device_key = ${deviceKey(device)}) as device_seen,
+        exists(select 1 from login_attempts where user_id = ${userId} and success and ip = ${ip}::inet) as ip_seen,
+        (select count(distinct ip) from (
+           select ip from login_attempts
+           where user_id = ${userId} and success and at > now() - make_interval(hours => ${settings.anomaly.windowHours})
+           union select ${ip}::inet) ips) as distinct_ips`
+    const flags: string[] = []
+    if (row?.any_before && (!row.device_seen || !row.ip_seen)) flags.push('new_device')
+    if (Number(row?.distinct_ips ?? 0) >= settings.anomaly.distinctIps) flags.push('multiple_ips')
+    return flags
+  }
+
+  private async record(a: {
+    username: string
+    userId: number | null
+    info: RequestInfo
+    device: Device
+    success: boolean
+    reason: string
+    sessionId?: string
+    flags?: string[]
+  }) {
+    await this.d.db.insert(loginAttempts).values({
+      userId: a.userId,
+      username: a.username,
+      ip: a.info.ip,
+      userAgent: a.info.userAgent?.slice(0, 1000) ?? null,
+      deviceKey: deviceKey(a.device),
+      success: a.success,
+      reason: a.reason,
+      method: 'password',
+      sessionId: a.sessionId ?? null,
+      flags: a.flags ?? [],
+    })
+  }
+}

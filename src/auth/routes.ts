@@ -1,0 +1,144 @@
+// Authentication routes (http.md, "Authentication").
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { type Static, Type } from 'typebox'
+import type { AppContext } from '../context.js'
+import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
+import { SessionView, UserSummary } from '../sessions/schemas.js'
+import { csrfTokenFor } from '../sessions/tokens.js'
+import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from './guards.js'
+import type { Login } from './login.js'
+import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
+import { invalidCredentials } from './login.js'
+import { findUserById } from './users.js'
+import { users } from '../../db/schema.js'
+import { eq } from 'drizzle-orm'
+
+const LoginBody = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 200 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    platformId: Type.Optional(IdParam),
+    endSessionId: Type.Optional(Uuid),
+  },
+  { additionalProperties: false },
+)
+
+const LoginReply = Type.Object({
+  user: UserSummary,
+  session: Type.Intersect([SessionView, Type.Object({ expiresAt: IsoTime, idleExpiresAt: IsoTime })]),
+  csrfToken: Type.String(),
+})
+
+const tab = (tabId: unknown) => (typeof tabId === 'string' && tabId.length > 0 && tabId.length <= 64 ? tabId : null)
+
+export function setSessionCookie(reply: FastifyReply, ctx: AppContext, token: string, expiresAt: Date) {
+  reply.setCookie(SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: ctx.config.cookieSecure,
+    expires: expiresAt,
+  })
+}
+
+export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
+  const session = requireSession(ctx)
+  const { sessions, settings, config } = ctx
+
+  app.post(
+    '/api/auth/login',
+    {
+      schema: { tags: ['auth'], summary: 'Sign in with username and password', body: LoginBody, response: { 200: LoginReply, ...errors } },
+      config: { rateLimit: { max: config.rateLimits.login.max, timeWindow: config.rateLimits.login.windowMs, keyGenerator: (req) => `login:${req.ip}` } },
+    },
+    async (req, reply) => {
+      const body = req.body as Static<typeof LoginBody>
+      const { user, opened } = await login.login(body, requestInfo(req))
+      setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
+      const s = await settings.get()
+      const [view] = await sessions.viewsOf([opened.id], s)
+      return {
+        user: { id: user.id, username: user.username, email: user.email, role: user.role },
+        session: {
+          ...view!,
+          expiresAt: opened.expiresAt.toISOString(),
+          idleExpiresAt: new Date(Date.now() + s.idleTimeoutSeconds * 1000).toISOString(),
+        },
+        csrfToken: csrfTokenFor(ctx.secret, opened.id),
+      }
+    },
+  )
+
+  app.post(
+    '/api/auth/logout',
+    { onRequest: session, schema: { tags: ['auth'], summary: 'Sign out this session (every tab)', response: { 204: NoContent, ...errors } } },
+    async (req, reply) => {
+      const { session: s } = authOf(req)
+      await sessions.end([s.id], 'logout', { byTabId: tab(req.headers['x-tab-id']) })
+      clearSessionCookie(reply)
+      return reply.code(204).send()
+    },
+  )
+
+  app.post(
+    '/api/auth/logout-all',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign out every session of the user, this one included',
+        body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ terminatedSessions: Type.Integer() }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { session: s } = authOf(req)
+      const reason = (req.body as { reason?: string } | undefined)?.reason
+      const ids = await sessions.activeIdsOfUser(s.userId)
+      const ended = await sessions.end(ids, 'logout_all', { actorUserId: s.userId, note: reason ?? null, byTabId: tab(req.headers['x-tab-id']) })
+      clearSessionCookie(reply)
+      return { terminatedSessions: ended.length }
+    },
+  )
+
+  app.get(
+    '/api/auth/csrf',
+    {
+      onRequest: session,
+      config: { passive: true },
+      schema: { tags: ['auth'], summary: "This session's CSRF token", response: { 200: Type.Object({ csrfToken: Type.String() }), ...errors } },
+    },
+    async (req) => ({ csrfToken: csrfTokenFor(ctx.secret, authOf(req).session.id) }),
+  )
+
+  app.post(
+    '/api/auth/password',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['auth'],
+        summary: 'Change the password; every other session of the user ends',
+        body: Type.Object(
+          { currentPassword: Type.String({ minLength: 1, maxLength: 1024 }), newPassword: Type.String({ minLength: 1, maxLength: 1024 }) },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoContent, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { session: s } = authOf(req)
+      const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string }
+      const user = await findUserById(ctx.database.db, s.userId)
+      if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) throw invalidCredentials()
+      checkPasswordStrength(newPassword, user.username)
+      await ctx.database.db
+        .update(users)
+        .set({ passwordHash: await hashPassword(newPassword), updatedAt: new Date() })
+        .where(eq(users.id, user.id))
+      const others = await sessions.activeIdsOfUser(user.id, s.id)
+      await sessions.end(others, 'password_changed', { actorUserId: user.id })
+      await ctx.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })
+      return reply.code(204).send()
+    },
+  )
+}

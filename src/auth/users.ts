@@ -1,0 +1,69 @@
+// Accounts: PostgreSQL access and the User shape the API returns.
+import { and, asc, eq, gt, ilike, or, sql as dsql, type SQL } from 'drizzle-orm'
+import { users } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
+import { AppError } from '../infra/errors.js'
+import { checkPasswordStrength, hashPassword } from './passwords.js'
+
+export type UserRow = typeof users.$inferSelect
+
+export interface UserView {
+  id: number
+  username: string
+  email: string | null
+  role: string
+  disabled: boolean
+  lockedUntil: string | null
+  createdAt: string
+}
+
+export function toUserView(u: UserRow): UserView {
+  const locked = u.lockedUntil && u.lockedUntil.getTime() > Date.now() ? u.lockedUntil.toISOString() : null
+  return { id: u.id, username: u.username, email: u.email, role: u.role, disabled: u.disabled, lockedUntil: locked, createdAt: u.createdAt.toISOString() }
+}
+
+export async function findUserByUsername(db: Db, username: string): Promise<UserRow | null> {
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(eq(dsql`lower(${users.username})`, username.toLowerCase()))
+  return row ?? null
+}
+
+export async function findUserById(db: Db, id: number): Promise<UserRow | null> {
+  const [row] = await db.select().from(users).where(eq(users.id, id))
+  return row ?? null
+}
+
+export async function createUser(
+  db: Db,
+  input: { username: string; email?: string | null; password: string; role: string },
+): Promise<UserRow> {
+  checkPasswordStrength(input.password, input.username)
+  const passwordHash = await hashPassword(input.password)
+  const [row] = await db
+    .insert(users)
+    .values({ username: input.username, email: input.email ?? null, passwordHash, role: input.role })
+    .onConflictDoNothing()
+    .returning()
+  if (!row) throw new AppError(409, 'USERNAME_TAKEN', `The username ${input.username} is taken.`)
+  return row
+}
+
+export async function listUsers(db: Db, q: { q?: string; role?: string; limit: number; cursor?: number }) {
+  const where: SQL[] = []
+  if (q.q) {
+    const like = `%${q.q.replace(/[\\%_]/g, '\\$&')}%`
+    where.push(or(ilike(users.username, like), ilike(users.email, like))!)
+  }
+  if (q.role) where.push(eq(users.role, q.role))
+  if (q.cursor) where.push(gt(users.id, q.cursor))
+  const rows = await db
+    .select()
+    .from(users)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(asc(users.id))
+    .limit(q.limit + 1)
+  const page = rows.slice(0, q.limit)
+  return { items: page.map(toUserView), nextCursor: rows.length > q.limit ? String(page.at(-1)!.id) : null }
+}

@@ -1,0 +1,260 @@
+// Environment → typed, validated config. The only module that reads process.env.
+// Each variable is declared once below; the README's configuration table is generated
+// from the same list (`npm run config:doc`), and a test checks that the two agree.
+import { existsSync, readFileSync } from 'node:fs'
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>
+
+interface Variable<T> {
+  env: string
+  default: string | undefined
+  meaning: string
+  parse: (raw: string) => T
+}
+
+function fail(env: string, raw: string, allowed: string): never {
+  throw new ConfigError(`${env}=${JSON.stringify(raw)} is not valid: expected ${allowed}`)
+}
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (env: string) => (raw: string) => {
+    const n = Number(raw)
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      fail(env, raw, `an integer from ${min} to ${max}`)
+    }
+    return n
+  }
+}
+
+function oneOf<T extends string>(...values: T[]) {
+  return (env: string) => (raw: string) => {
+    if (!values.includes(raw as T)) fail(env, raw, `one of ${values.join(', ')}`)
+    return raw as T
+  }
+}
+
+function bool(env: string) {
+  return (raw: string) => {
+    if (raw === 'true' || raw === '1') return true
+    if (raw === 'false' || raw === '0') return false
+    return fail(env, raw, 'true or false')
+  }
+}
+
+function url(...protocols: string[]) {
+  return (env: string) => (raw: string) => {
+    try {
+      const u = new URL(raw)
+      if (protocols.includes(u.protocol)) return raw
+    } catch {}
+    return fail(env, raw, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  }
+}
+
+function text(_env: string) {
+  return (raw: string) => raw
+}
+
+/** `20/min`, `10/s`, `600/hour` → { max, windowMs } */
+function rate(env: string) {
+  const units: Record<string, number> = { s: 1000, sec: 1000, min: 60_000, minute: 60_000, h: 3_600_000, hour: 3_600_000 }
+  return (raw: string) => {
+    const m = /^(\d+)\s*\/\s*([a-z]+)$/.exec(raw.trim())
+    const windowMs = m ? units[m[2]!] : undefined
+    if (!m || windowMs === undefined || Number(m[1]) < 1) fail(env, raw, 'a rate such as 20/min, 10/s or 600/hour')
+    return { max: Number(m[1]), windowMs }
+  }
+}
+
+function origins(env: string) {
+  return (raw: string) =>
+    raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((o) => {
+        try {
+          const u = new URL(o)
+          if (u.protocol === 'http:' || u.protocol === 'https:') return u.origin
+        } catch {}
+        return fail(env, o, 'comma-separated http(s) origins such as https://app.example.com')
+      })
+}
+
+function logLevel(env: string) {
+  return oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')(env)
+}
+
+// name → [default, meaning, parser factory]. Order is the order of the README table.
+const variables = {
+  ROLE: ['all', '`api`, `worker` or `all`', oneOf('api', 'worker', 'all')],
+  NODE_ENV: ['development', '`production` makes `SESSION_SECRET` required and cookies `Secure`', oneOf('development', 'production', 'test')],
+  HOST: ['127.0.0.1', 'where the API listens', text],
+  PORT: ['3000', 'where the API listens (0 picks a free port)', int(0, 65535)],
+  WORKER_PORT: ['3001', 'health and metrics port of a `ROLE=worker` process', int(0, 65535)],
+  PUBLIC_URL: ['http://localhost:3000', 'used for same-origin checks and links', url('http:', 'https:')],
+  ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for state-changing requests and WebSocket upgrades (default: the origin of `PUBLIC_URL`)', origins],
+  DATABASE_URL: ['postgres://localhost:5432/tessera', 'PostgreSQL; the database is created and migrated at start-up when missing', url('postgres:', 'postgresql:')],
+  DATABASE_POOL_MAX: ['10', 'connection pool size per process', int(1, 1000)],
+  REDIS_URL: ['redis://127.0.0.1:6379', 'Redis', url('redis:', 'rediss:')],
+  REDIS_KEY_PREFIX: ['tessera:', 'prefix of every key, channel and queue', text],
+  SESSION_SECRET: [undefined, 'signs CSRF tokens and realtime tickets (at least 32 characters); generated and stored in PostgreSQL on first start in development, required in production', text],
+  COOKIE_SECURE: [undefined, 'the `Secure` cookie flag (default: `true` in production, else `false`)', bool],
+  SESSION_LIFETIME_SECONDS: ['172800', 'runtime; absolute lifetime', int(60)],
+  SESSION_IDLE_AFTER_SECONDS: ['900', 'runtime; quiet time before a session shows as idle', int(1)],
+  SESSION_IDLE_TIMEOUT_SECONDS: ['7200', 'runtime; quiet time before an idle session is ended', int(1)],
+  SESSION_IDLE_WARNING_SECONDS: ['60', 'runtime; warning lead time', int(0)],
+  SESSION_HEARTBEAT_INTERVAL_SECONDS: ['30', 'how often tabs send `heartbeat`', int(1, 3600)],
+  SESSION_SYNC_CHECK_INTERVAL_SECONDS: ['2', 'how often the client SDK polls `session_state` while its socket is down', int(1, 3600)],
+  SESSION_MAX_CONCURRENT_PER_USER: ['5', 'runtime; default concurrent-session limit', int(1, 10_000)],
+  SESSION_LIMIT_POLICY: ['terminate_oldest', 'runtime; `terminate_oldest` or `block_new`', oneOf('terminate_oldest', 'block_new')],
+  SESSION_ENABLE_FINGERPRINTING: ['true', 'bind a session to a fingerprint of its user agent and accept-language', bool],
+  SESSION_ENABLE_AUDIT_LOGGING: ['true', 'write audit events', bool],
+  SESSION_CLEANUP_INTERVAL_SECONDS: ['1800', 'how often the cleanup job runs', int(1)],
+  SESSION_CLEANUP_BATCH_SIZE: ['100', 'rows per cleanup batch', int(1, 100_000)],
+  ACTIVITY_FLUSH_INTERVAL_SECONDS: ['10', 'write-behind of last activity to PostgreSQL', int(1, 3600)],
+  FAILED_LOGIN_THRESHOLD: ['5', 'runtime; failures within the window that raise an alert (and lock, if enabled)', int(1, 1000)],
+  FAILED_LOGIN_WINDOW_SECONDS: ['900', 'runtime', int(1)],
+  FAILED_LOGIN_LOCKOUT_SECONDS: ['900', 'runtime; `0` turns lockout off', int(0)],
+  ANOMALY_DISTINCT_IPS: ['3', 'runtime; the "logged in from several IPs" flag', int(2, 1000)],
+  ANOMALY_WINDOW_HOURS: ['24', 'runtime', int(1, 24 * 365)],
+  LOGIN_RATE_LIMIT: ['20/min', 'per IP on `POST /api/auth/login`', rate],
+  UUID_RATE_LIMIT: ['10/min', 'per IP on the UUID routes', rate],
+  API_RATE_LIMIT: ['600/min', 'per session on other routes', rate],
+  WS_MAX_PAYLOAD_BYTES: ['16384', 'largest accepted WebSocket frame', int(256, 16 * 1024 * 1024)],
+  WS_MAX_BAD_MESSAGES: ['10', 'bad messages per minute before close `4400`', int(1, 10_000)],
+  WS_PING_INTERVAL_SECONDS: ['10', 'server ping; two silent intervals close a socket', int(1, 3600)],
+  WS_MAX_BUFFERED_BYTES: ['1048576', 'unsent bytes per socket before it is closed as a slow consumer', int(1024)],
+  EVENT_LOG_MAX: ['1000', 'events kept per session for resume', int(1, 1_000_000)],
+  EVENT_LOG_TTL_SECONDS: ['600', 'how long a session event log is kept', int(1)],
+  ADMIN_FEED_INTERVAL_MS: ['250', 'coalescing window of the admin feed', int(10, 60_000)],
+  REALTIME_TICKET_SECONDS: ['30', 'lifetime of a WebSocket ticket', int(1, 3600)],
+  ALERT_WEBHOOK_URL: [undefined, 'alerts are POSTed here', url('http:', 'https:')],
+  ALERT_WEBHOOK_SECRET: [undefined, 'HMAC key of the `X-Tessera-Signature` header on webhook deliveries (at least 16 characters; default: derived from `SESSION_SECRET`: set it in production and share it with the receiver)', text],
+  SMTP_URL: [undefined, 'alerts are also mailed when set', url('smtp:', 'smtps:')],
+  ALERT_EMAIL_TO: [undefined, 'recipient of alert mails', text],
+  AUDIT_RETENTION_DAYS: ['90', 'cleanup deletes older audit events', int(1)],
+  LOGIN_HISTORY_RETENTION_DAYS: ['180', 'cleanup deletes older login history', int(1)],
+  UPLOAD_DIR: ['./data/uploads', 'session-scoped uploads', text],
+  UPLOAD_MAX_BYTES: ['5242880', 'largest upload', int(1)],
+  S3_BUCKET: [undefined, 'store uploads in S3-compatible storage instead', text],
+  S3_ENDPOINT: [undefined, 'S3 endpoint', url('http:', 'https:')],
+  S3_REGION: [undefined, 'S3 region', text],
+  ADMIN_USERNAME: ['admin', 'the first admin, created on first start', text],
+  ADMIN_PASSWORD: [undefined, 'its password; generated and printed once when unset', text],
+  METRICS_TOKEN: [undefined, 'when set, `/metrics` needs `Authorization: Bearer …`', text],
+  OIDC_ISSUER: [undefined, 'optional identity provider for `POST /api/auth/oidc`', url('http:', 'https:')],
+  OIDC_AUDIENCE: [undefined, 'expected audience of its ID tokens', text],
+  LOG_LEVEL: ['info', 'pino level', logLevel],
+} as const satisfies Record<string, readonly [string | undefined, string, (env: string) => (raw: string) => unknown]>
+
+type Vars = typeof variables
+type Parsed<K extends keyof Vars> = ReturnType<ReturnType<Vars[K][2]>>
+type Raw = { [K in keyof Vars]: Vars[K][0] extends string ? Parsed<K> : Parsed<K> | undefined }
+
+export const configVariables: Variable<unknown>[] = Object.entries(variables).map(([env, [def, meaning, factory]]) => ({
+  env,
+  default: def,
+  meaning,
+  parse: factory(env),
+}))
+
+/** Reads `KEY=value` lines of a `.env` file in the working directory (development only). */
+export function readDotEnv(path = '.env'): Env {
+  if (!existsSync(path)) return {}
+  const out: Env = {}
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line)
+    if (m) out[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2')
+  }
+  return out
+}
+
+function parseAll(env: Env): Raw {
+  const out: Record<string, unknown> = {}
+  for (const v of configVariables) {
+    const raw = env[v.env]
+    const value = raw === undefined || raw === '' ? v.default : raw
+    out[v.env] = value === undefined ? undefined : v.parse(value)
+  }
+  return out as Raw
+}
+
+export function loadConfig(env: Env = process.env) {
+  const r = parseAll(env)
+  const production = r.NODE_ENV === 'production'
+  if (production && !r.SESSION_SECRET) {
+    throw new ConfigError('SESSION_SECRET is not set: it is required when NODE_ENV=production (at least 32 characters)')
+  }
+  if (r.SESSION_SECRET !== undefined && r.SESSION_SECRET.length < 32) {
+    throw new ConfigError('SESSION_SECRET=<hidden> is not valid: expected at least 32 characters')
+  }
+  if (r.ALERT_WEBHOOK_SECRET !== undefined && r.ALERT_WEBHOOK_SECRET.length < 16) {
+    throw new ConfigError('ALERT_WEBHOOK_SECRET=<hidden> is not valid: expected at least 16 characters')
+  }
+  if (r.SESSION_IDLE_TIMEOUT_SECONDS <= r.SESSION_IDLE_AFTER_SECONDS) {
+    fail('SESSION_IDLE_TIMEOUT_SECONDS', String(r.SESSION_IDLE_TIMEOUT_SECONDS), `more than SESSION_IDLE_AFTER_SECONDS (${r.SESSION_IDLE_AFTER_SECONDS})`)
+  }
+  const publicOrigin = new URL(r.PUBLIC_URL).origin
+  return {
+    role: r.ROLE,
+    production,
+    host: r.HOST,
+    port: r.PORT,
+    workerPort: r.WORKER_PORT,
+    publicUrl: r.PUBLIC_URL,
+    allowedOrigins: [...new Set([publicOrigin, ...(r.ALLOWED_ORIGINS ?? [])])],
+    databaseUrl: r.DATABASE_URL,
+    databasePoolMax: r.DATABASE_POOL_MAX,
+    redisUrl: r.REDIS_URL,
+    redisKeyPrefix: r.REDIS_KEY_PREFIX,
+    sessionSecret: r.SESSION_SECRET,
+    cookieSecure: r.COOKIE_SECURE ?? production,
+    heartbeatIntervalSeconds: r.SESSION_HEARTBEAT_INTERVAL_SECONDS,
+    syncCheckIntervalSeconds: r.SESSION_SYNC_CHECK_INTERVAL_SECONDS,
+    fingerprinting: r.SESSION_ENABLE_FINGERPRINTING,
+    auditLogging: r.SESSION_ENABLE_AUDIT_LOGGING,
+    cleanupIntervalSeconds: r.SESSION_CLEANUP_INTERVAL_SECONDS,
+    cleanupBatchSize: r.SESSION_CLEANUP_BATCH_SIZE,
+    activityFlushIntervalSeconds: r.ACTIVITY_FLUSH_INTERVAL_SECONDS,
+    /** Initial values of the runtime Settings record; the record wins once it exists. */
+    initialSettings: {
+      idleAfterSeconds: r.SESSION_IDLE_AFTER_SECONDS,
+      idleTimeoutSeconds: r.SESSION_IDLE_TIMEOUT_SECONDS,
+      lifetimeSeconds: r.SESSION_LIFETIME_SECONDS,
+      idleWarningSeconds: r.SESSION_IDLE_WARNING_SECONDS,
+      concurrentLimits: { byRole: {}, byUser: {}, default: r.SESSION_MAX_CONCURRENT_PER_USER },
+      limitPolicy: r.SESSION_LIMIT_POLICY,
+      failedLogin: {
+        threshold: r.FAILED_LOGIN_THRESHOLD,
+        windowSeconds: r.FAILED_LOGIN_WINDOW_SECONDS,
+        lockoutEnabled: r.FAILED_LOGIN_LOCKOUT_SECONDS > 0,
+        lockoutSeconds: Math.max(r.FAILED_LOGIN_LOCKOUT_SECONDS, 1),
+        byUser: {},
+      },
+      anomaly: { distinctIps: r.ANOMALY_DISTINCT_IPS, windowHours: r.ANOMALY_WINDOW_HOURS },
+    },
+    rateLimits: { login: r.LOGIN_RATE_LIMIT, uuid: r.UUID_RATE_LIMIT, api: r.API_RATE_LIMIT },
+    ws: {
+      maxPayloadBytes: r.WS_MAX_PAYLOAD_BYTES,
+      maxBadMessages: r.WS_MAX_BAD_MESSAGES,
+      pingIntervalSeconds: r.WS_PING_INTERVAL_SECONDS,
+      maxBufferedBytes: r.WS_MAX_BUFFERED_BYTES,
+    },
+    eventLog: { max: r.EVENT_LOG_MAX, ttlSeconds: r.EVENT_LOG_TTL_SECONDS },
+    adminFeedIntervalMs: r.ADMIN_FEED_INTERVAL_MS,
+    realtimeTicketSeconds: r.REALTIME_TICKET_SECONDS,
+    alerts: { webhookUrl: r.ALERT_WEBHOOK_URL, webhookSecret: r.ALERT_WEBHOOK_SECRET, smtpUrl: r.SMTP_URL, emailTo: r.ALERT_EMAIL_TO },
+    retention: { auditDays: r.AUDIT_RETENTION_DAYS, loginHistoryDays: r.LOGIN_HISTORY_RETENTION_DAYS },
+    uploads: { dir: r.UPLOAD_DIR, maxBytes: r.UPLOAD_MAX_BYTES, s3Bucket: r.S3_BUCKET, s3Endpoint: r.S3_ENDPOINT, s3Region: r.S3_REGION },
+    bootstrapAdmin: { username: r.ADMIN_USERNAME, password: r.ADMIN_PASSWORD },
+    metricsToken: r.METRICS_TOKEN,
+    oidc: { issuer: r.OIDC_ISSUER, audience: r.OIDC_AUDIENCE },
+    logLevel: r.LOG_LEVEL,
+  }
+}
+
+export type Config = ReturnType<typeof loadConfig>
+export type InitialSettings = Config['initialSettings']

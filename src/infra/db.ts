@@ -1,0 +1,126 @@
+// PostgreSQL: the pool (postgres.js), the drizzle handle, creating and migrating the database.
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
+import { migrate } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from '../../db/schema.js'
+import { DependencyError } from './dependency-error.js'
+
+export type Db = PostgresJsDatabase<typeof schema>
+/** The pool or a transaction: anything that runs a query. */
+export type Sql = postgres.Sql | postgres.TransactionSql
+export type Pool = postgres.Sql
+
+export interface Database {
+  sql: Pool
+  db: Db
+  close(): Promise<void>
+}
+
+const MIGRATION_LOCK = 7_311_999_001
+
+/** The repository root, whether running from src/ (tsx) or dist/src/ (built). */
+export function projectRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url)) // …/src/infra or …/dist/src/infra
+  const root = join(here, '..', '..')
+  return root.endsWith('dist') ? join(root, '..') : root
+}
+
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres'
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url)
+  u.pathname = `/${encodeURIComponent(name)}`
+  return u.toString()
+}
+
+function quiet() {
+  return { onnotice: () => {}, connect_timeout: 5 }
+}
+
+async function reachable<T>(url: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'CONNECT_TIMEOUT' || code === 'EHOSTUNREACH') {
+      throw new DependencyError('PostgreSQL', url, 'docker compose up -d postgres (or start your local PostgreSQL, e.g. pg_ctlcluster 15 main start)')
+    }
+    throw err
+  }
+}
+
+/** Creates the database named in `url` when it does not exist yet. */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const name = databaseName(url)
+  const admin = postgres(withDatabase(url, 'postgres'), { max: 1, ...quiet() })
+  try {
+    return await reachable(url, async () => {
+      const rows = await admin`select 1 from pg_database where datname = ${name}`
+      if (rows.length > 0) return false
+      await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err // another node created it first
+      })
+      return true
+    })
+  } finally {
+    await admin.end()
+  }
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const name = databaseName(url)
+  const admin = postgres(withDatabase(url, 'postgres'), { max: 1, ...quiet() })
+  try {
+    await admin.unsafe(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`)
+  } finally {
+    await admin.end()
+  }
+}
+
+/** Applies db/migrations; an advisory lock keeps two starting nodes from racing. */
+export async function migrateDatabase(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, ...quiet() })
+  try {
+    await reachable(url, () => sql`select pg_advisory_lock(${MIGRATION_LOCK})`)
+    await migrate(drizzle(sql), { migrationsFolder: join(projectRoot(), 'db', 'migrations') })
+    await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`
+  } finally {
+    await sql.end()
+  }
+}
+
+/**
+ * drizzle makes postgres.js pass timestamps through as strings (it maps them itself);
+ * raw queries here want Date in and out, and drizzle's mapping accepts Dates too.
+ * JSON stays as drizzle set it: raw queries send JSON as text with a ::jsonb cast.
+ */
+function withDateTypes<T>(sql: Pool, make: () => T): T {
+  const types = ['1184', '1114'] as const
+  const options = sql.options as unknown as { parsers: Record<string, unknown>; serializers: Record<string, unknown> }
+  const saved = types.map((t) => [options.parsers[t], options.serializers[t]] as const)
+  const made = make()
+  types.forEach((t, i) => {
+    options.parsers[t] = saved[i]![0]
+    options.serializers[t] = saved[i]![1]
+  })
+  return made
+}
+
+export async function openDatabase(url: string, poolMax: number): Promise<Database> {
+  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60 })
+  await reachable(url, () => sql`select 1`)
+  const db = withDateTypes(sql, () => drizzle(sql, { schema }))
+  let closing: Promise<void> | undefined
+  return {
+    sql,
+    db,
+    close: () => {
+      closing ??= sql.end({ timeout: 5 })
+      return closing
+    },
+  }
+}

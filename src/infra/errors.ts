@@ -1,0 +1,73 @@
+// The contract's error shape, and the one handler that produces it.
+import type { FastifyError, FastifyInstance } from 'fastify'
+
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+export const serviceUnavailable = (what: string) =>
+  new AppError(503, 'SERVICE_UNAVAILABLE', `${what} is unavailable right now; try again in a few seconds.`, {}, { 'retry-after': '2' })
+
+export const validationFailed = (message: string) => new AppError(400, 'VALIDATION_FAILED', message)
+
+const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
+const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET'])
+
+/** Maps an infrastructure failure to 503, or returns null. */
+function dependencyFailure(err: unknown): AppError | null {
+  const e = err as { name?: string; message?: string; code?: string }
+  if (e.name === 'MaxRetriesPerRequestError' || (e.message && REDIS_DOWN.test(e.message))) return serviceUnavailable('Redis')
+  if (e.code && PG_DOWN_CODES.has(e.code)) return serviceUnavailable('The database')
+  return null
+}
+
+function describeValidation(err: FastifyError): string {
+  const first = err.validation?.[0]
+  if (!first) return err.message
+  const where = err.validationContext ?? 'body'
+  const params = first.params as Record<string, unknown>
+  const path = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
+  // A missing or unknown property is named with its parent's path: body.failedLogin.bogus.
+  const leaf = params.missingProperty ?? params.additionalProperty
+  const field = [path, leaf].filter((part) => part !== undefined && part !== '').join('.') || undefined
+  const name = field ? `${where}.${String(field)}` : where
+  if (params.missingProperty) return `${name} is required`
+  if (params.additionalProperty) return `${name} is not an accepted field`
+  return `${name} ${first.message ?? 'is invalid'}`
+}
+
+export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
+  return { error: { code, message, ...extra } }
+}
+
+export function installErrorHandler(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    const known = err instanceof AppError ? err : dependencyFailure(err)
+    if (known) {
+      if (known.statusCode >= 500) req.log.warn({ err }, known.message)
+      return reply
+        .code(known.statusCode)
+        .headers(known.headers)
+        .send(errorBody(known.code, known.message, known.extra))
+    }
+    const fe = err as FastifyError
+    if (fe.validation) return reply.code(400).send(errorBody('VALIDATION_FAILED', describeValidation(fe)))
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      const code = fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST'
+      return reply.code(fe.statusCode).send(errorBody(code, fe.message))
+    }
+    req.log.error({ err }, 'unhandled error')
+    return reply.code(500).send(errorBody('INTERNAL', 'Something went wrong on our side; the error has been logged.'))
+  })
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
+  )
+}

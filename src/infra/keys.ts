@@ -1,0 +1,44 @@
+// Every Redis key and channel name, in one place. Keys of one session share the
+// `{sessionId}` hash tag so that they land on one slot of a Redis Cluster.
+export function redisKeys(prefix: string) {
+  const s = (sessionId: string) => `${prefix}{${sessionId}}`
+  return {
+    prefix,
+    /** token hash → cached session record (cache-aside over PostgreSQL) */
+    sessionByToken: (tokenHash: string) => `${prefix}tok:${tokenHash}`,
+    /** hash: lastActivity, flushedAt, … — the hot presence of one session */
+    sessionPresence: (sessionId: string) => `${s(sessionId)}:presence`,
+    /** sorted set: tabId → when the tab was last heard from (ms) */
+    sessionTabs: (sessionId: string) => `${s(sessionId)}:tabs`,
+    /** one-use realtime tickets already spent */
+    usedTicket: (jti: string) => `${prefix}ticket:${jti}`,
+    sessionSeq: (sessionId: string) => `${s(sessionId)}:seq`,
+    sessionLog: (sessionId: string) => `${s(sessionId)}:log`,
+    sessionVersion: (sessionId: string) => `${s(sessionId)}:version`,
+    sessionChannel: (sessionId: string) => `${s(sessionId)}:events`,
+    userChannel: (userId: number) => `${prefix}user:${userId}:events`,
+    broadcastChannel: `${prefix}broadcast`,
+    // The idle sweep's deadline lists (sorted sets of session ids): a tick reads only what is due.
+    /** scored by last activity: sessions not yet flagged idle */
+    dueActive: `${prefix}due:active`,
+    /** scored by last activity: flagged idle, not yet warned */
+    dueIdle: `${prefix}due:idle`,
+    /** scored by last activity: warned, waiting for the idle timeout */
+    dueWarned: `${prefix}due:warned`,
+    /** scored by the end of the session's lifetime */
+    dueLifetime: `${prefix}due:lifetime`,
+    /** sessions whose last activity changed since the last write-behind */
+    dirtyActivity: `${prefix}dirty:activity`,
+    settingsChannel: `${prefix}settings`,
+    /** `admin.alert` frames: every node's hub hands them to its subscribed admin tabs */
+    adminAlerts: `${prefix}admin:alerts`,
+    /** failed logins of one username (known or not, so both answer alike) within the window */
+    failedLogins: (username: string) => `${prefix}failed:${username.toLowerCase()}`,
+    /** a lockout of a username that has no account (known accounts are locked in PostgreSQL) */
+    lockedName: (username: string) => `${prefix}locked:${username.toLowerCase()}`,
+    rateLimit: `${prefix}rl:`,
+    bullPrefix: `${prefix}bull`,
+  }
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>

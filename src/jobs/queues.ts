@@ -1,0 +1,91 @@
+// BullMQ queues shared by the API (producers) and the workers (consumers).
+import { type ConnectionOptions, Queue } from 'bullmq'
+import { redisOptions } from '../infra/redis.js'
+import type { EndedSession } from '../sessions/store.js'
+
+export const QUEUE_NAMES = {
+  sessionEnded: 'session-ended',
+  idleSweep: 'idle-sweep',
+  activityFlush: 'activity-flush',
+  cleanup: 'cleanup',
+  alertDelivery: 'alert-delivery',
+} as const
+
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES]
+
+export interface SessionEndedJob {
+  sessionId: string
+  userId: number
+  reason: string
+}
+
+/** BullMQ connection options for the URL (BullMQ opens its own connections). */
+export function bullConnection(redisUrl: string, name: string): ConnectionOptions {
+  const { host, port, username, password, db, tls } = redisOptions(redisUrl)
+  return { host, port, username, password, db, tls, connectionName: name }
+}
+
+export class Queues {
+  readonly all: Record<keyof typeof QUEUE_NAMES, Queue>
+  private closing: Promise<void> | undefined
+
+  constructor(
+    redisUrl: string,
+    readonly prefix: string,
+  ) {
+    const connection = bullConnection(redisUrl, 'tessera-queues')
+    const make = (name: QueueName) => {
+      const q = new Queue(name, { connection, prefix })
+      q.on('error', () => {}) // reconnects by itself; readiness reports it
+      return q
+    }
+    this.all = {
+      sessionEnded: make(QUEUE_NAMES.sessionEnded),
+      idleSweep: make(QUEUE_NAMES.idleSweep),
+      activityFlush: make(QUEUE_NAMES.activityFlush),
+      cleanup: make(QUEUE_NAMES.cleanup),
+      alertDelivery: make(QUEUE_NAMES.alertDelivery),
+    }
+  }
+
+  /** One session-ended job per session, whichever path ended it (the job id makes it idempotent). */
+  async enqueueEnded(ended: EndedSession[]): Promise<void> {
+    if (ended.length === 0) return
+    await this.all.sessionEnded.addBulk(
+      ended.map((e) => ({
+        name: 'session-ended',
+        data: { sessionId: e.id, userId: e.userId, reason: e.reason } satisfies SessionEndedJob,
+        opts: {
+          jobId: `ended-${e.id}`,
+          attempts: 8,
+          backoff: { type: 'exponential', delay: 200 },
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 7 * 86_400 },
+        },
+      })),
+    )
+  }
+
+  /**
+   * One delivery job per alert: the job id is the alert's delivery id, so adding it twice
+   * adds nothing (R4). Backoff doubles from 1 s: eight attempts span about two minutes.
+   */
+  async enqueueAlert(jobId: string, data: object): Promise<void> {
+    await this.all.alertDelivery.add('deliver', data, {
+      jobId,
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 86_400, count: 10_000 },
+      removeOnFail: { age: 7 * 86_400 },
+    })
+  }
+
+  async ping(): Promise<void> {
+    await this.all.sessionEnded.getJobCounts('waiting')
+  }
+
+  close(): Promise<void> {
+    this.closing ??= Promise.all(Object.values(this.all).map((q) => q.close())).then(() => {})
+    return this.closing
+  }
+}

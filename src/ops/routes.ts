@@ -1,0 +1,56 @@
+// Operations: liveness, readiness, metrics, the OpenAPI document (http.md, "Operations").
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import type { AppContext } from '../context.js'
+import { AppError } from '../infra/errors.js'
+
+const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) })
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
+  checks: Type.Object({ postgres: Check, redis: Check, queues: Check }),
+})
+
+async function timed(probe: () => Promise<unknown>, timeoutMs = 2000) {
+  const start = performance.now()
+  try {
+    await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), timeoutMs).unref())])
+    return { ok: true, latencyMs: Math.round((performance.now() - start) * 100) / 100 }
+  } catch (err) {
+    return { ok: false, latencyMs: Math.round(performance.now() - start), error: (err as Error).message.slice(0, 200) }
+  }
+}
+
+export async function opsRoutes(app: FastifyInstance, { ctx, openapi = true }: { ctx: AppContext; openapi?: boolean }) {
+  const exempt = { rateLimit: false } as const
+
+  app.get(
+    '/healthz',
+    { config: exempt, schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  )
+
+  app.get(
+    '/readyz',
+    { config: exempt, schema: { tags: ['ops'], summary: 'PostgreSQL, Redis and the job queues answer', response: { 200: Readiness, 503: Readiness } } },
+    async (_req, reply) => {
+      const [postgres, redis, queuesCheck] = await Promise.all([
+        timed(() => ctx.database.sql`select 1`),
+        timed(() => ctx.redis.ping()),
+        timed(() => ctx.queues.ping()),
+      ])
+      const ready = postgres.ok && redis.ok && queuesCheck.ok
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: { postgres, redis, queues: queuesCheck } })
+    },
+  )
+
+  app.get('/metrics', { config: exempt, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (req, reply) => {
+    const token = ctx.config.metricsToken
+    if (token && req.headers.authorization !== `Bearer ${token}`) {
+      throw new AppError(401, 'UNAUTHENTICATED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.')
+    }
+    reply.header('content-type', ctx.metrics.registry.contentType)
+    return ctx.metrics.registry.metrics()
+  })
+
+  if (openapi) app.get('/api/openapi.json', { config: exempt, schema: { hide: true } }, async () => app.swagger())
+}

@@ -1,0 +1,139 @@
+// Platform connections of a user, and switching the active one of a session.
+import type { Pool, Sql } from '../infra/db.js'
+import { AppError } from '../infra/errors.js'
+import type { EventBus } from '../realtime/bus.js'
+import type { Audit } from '../audit/service.js'
+
+export interface Platform {
+  id: number
+  name: string
+  type: 'pixelfed' | 'mastodon' | 'other'
+  instanceUrl: string
+  isDefault: boolean
+}
+
+export const platformNotFound = () => new AppError(404, 'PLATFORM_NOT_FOUND', 'No such platform connection on your account.')
+
+const columns = (sql: Sql) => sql`id, name, type, instance_url, is_default, active`
+
+function toPlatform(r: Record<string, unknown>): Platform {
+  return {
+    id: r.id as number,
+    name: r.name as string,
+    type: r.type as Platform['type'],
+    instanceUrl: r.instance_url as string,
+    isDefault: r.is_default as boolean,
+  }
+}
+
+export class Platforms {
+  constructor(
+    private readonly sql: Pool,
+    private readonly bus: EventBus,
+    private readonly audit: Audit,
+  ) {}
+
+  async list(userId: number): Promise<Platform[]> {
+    const rows = await this.sql`select ${columns(this.sql)} from platforms where user_id = ${userId} order by id`
+    return rows.map(toPlatform)
+  }
+
+  async find(userId: number, platformId: number, sql: Sql = this.sql): Promise<(Platform & { active: boolean }) | null> {
+    const [row] = await sql`select ${columns(sql)} from platforms where user_id = ${userId} and id = ${platformId}`
+    return row ? { ...toPlatform(row), active: row.active as boolean } : null
+  }
+
+  async defaultOf(userId: number): Promise<number | null> {
+    const [row] = await this.sql`select id from platforms where user_id = ${userId} and is_default and active`
+    return (row?.id as number | undefined) ?? null
+  }
+
+  async create(userId: number, input: { name: string; type: string; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
+    return this.sql.begin(async (tx) => {
+      // The first connection becomes the default; a new default replaces the old one.
+      const [{ count }] = (await tx`select count(*)::int as count from platforms where user_id = ${userId}`) as unknown as [{ count: number }]
+      const isDefault = input.isDefault ?? count === 0
+      if (isDefault) await tx`update platforms set is_default = false where user_id = ${userId} and is_default`
+      const [row] = await tx`insert into platforms (user_id, name, type, instance_url, is_default)
+        values (${userId}, ${input.name}, ${input.type}, ${input.instanceUrl}, ${isDefault})
+        returning ${columns(tx)}`
+      return toPlatform(row!)
+    })
+  }
+
+  /** Deletes a connection; sessions that had it active fall back to none and are told. */
+  async remove(userId: number, platformId: number, byTabId: string | null): Promise<void> {
+    const { deleted, sessions } = await this.sql.begin(async (tx) => {
+      const sessions = await tx`update sessions set active_platform_id = null, version = version + 1
+        where active_platform_id = ${platformId} and user_id = ${userId} and status = 'active'
+        returning id, version, expires_at`
+      const [deleted] = await tx`delete from platforms where user_id = ${userId} and id = ${platformId} returning ${columns(tx)}`
+      if (!deleted) throw platformNotFound()
+      return { deleted: toPlatform(deleted), sessions }
+    })
+    for (const s of sessions) {
+      await this.bus.publishSessionEvent(
+        s.id as string,
+        { type: 'platform.switched', platform: null, previousPlatform: deleted, version: s.version as number, byTabId },
+        s.expires_at as Date,
+        s.version as number,
+      )
+    }
+    await this.audit.record({ type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
+  }
+
+  /**
+   * Makes `platformId` the session's active platform. The row lock makes concurrent
+   * switches of one session take turns; `expectedVersion` turns a stale switch into 409.
+   */
+  async switchTo(
+    session: { id: string; userId: number; expiresAt: number },
+    platformId: number,
+    opts: { expectedVersion?: number; byTabId: string | null },
+  ): Promise<{ platform: Platform; version: number; changed: boolean }> {
+    const platform = await this.find(session.userId, platformId)
+    if (!platform) throw platformNotFound()
+    if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
+    const { active: _a, ...target } = platform
+    const result = await this.sql.begin(async (tx) => {
+      const [row] = await tx`select active_platform_id, version, status from sessions where id = ${session.id} for update`
+      if (row?.status !== 'active') throw new AppError(401, 'SESSION_TERMINATED', 'Your session has ended; sign in again.', { reason: 'logout' })
+      const currentId = (row.active_platform_id as number | null) ?? null
+      const version = row.version as number
+      if (opts.expectedVersion !== undefined && opts.expectedVersion !== version) {
+        // On the transaction's own connection: with every pool connection held by a switch
+        // waiting for this row lock, a query on the pool would never get one (deadlock).
+        const current = currentId === null ? null : await this.find(session.userId, currentId, tx)
+        throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {
+          current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
+        })
+      }
+      if (currentId === platformId) return { version, previousId: currentId, changed: false }
+      const [updated] = await tx`update sessions set active_platform_id = ${platformId}, version = version + 1
+        where id = ${session.id} returning version`
+      return { version: updated!.version as number, previousId: currentId, changed: true }
+    })
+    if (result.changed) {
+      const previous = result.previousId === null ? null : await this.find(session.userId, result.previousId)
+      await this.bus.publishSessionEvent(
+        session.id,
+        {
+          type: 'platform.switched',
+          platform: target,
+          previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
+          version: result.version,
+          byTabId: opts.byTabId,
+        },
+        new Date(session.expiresAt),
+        result.version,
+      )
+      await this.audit.record({
+        type: 'platform.switched',
+        userId: session.userId,
+        sessionId: session.id,
+        data: { from: result.previousId, to: platformId, version: result.version, byTabId: opts.byTabId },
+      })
+    }
+    return { platform: target, version: result.version, changed: result.changed }
+  }
+}

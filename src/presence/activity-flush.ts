@@ -1,0 +1,25 @@
+// Write-behind of last activity: the hot value lives in Redis; PostgreSQL gets it in
+// batches every ACTIVITY_FLUSH_INTERVAL_SECONDS. At most one interval is lost with Redis.
+import type { Redis } from 'ioredis'
+import type { Pool } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+
+export async function flushActivity(d: { redis: Redis; sql: Pool; keys: RedisKeys }, batchSize = 500): Promise<number> {
+  let flushed = 0
+  for (;;) {
+    const ids = (await d.redis.spop(d.keys.dirtyActivity, batchSize)) as string[]
+    if (ids.length === 0) return flushed
+    const pipeline = d.redis.pipeline()
+    for (const id of ids) pipeline.hget(d.keys.sessionPresence(id), 'lastActivity')
+    const values = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)))
+    const rows = ids.flatMap((id, i) => (values[i] ? [{ id, at: new Date(values[i]!).toISOString() }] : []))
+    if (rows.length > 0) {
+      await d.sql`
+        update sessions s set last_activity = v.at::timestamptz
+        from json_to_recordset(${JSON.stringify(rows)}::json) as v(id uuid, at text)
+        where s.id = v.id and s.last_activity < v.at::timestamptz`
+    }
+    flushed += rows.length
+    if (ids.length < batchSize) return flushed
+  }
+}

@@ -1,0 +1,66 @@
+// The event bus: one call publishes a session event (architecture.md, "How an event flows").
+import type { Redis } from 'ioredis'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Metrics } from '../infra/metrics.js'
+import { publishSessionEventLua } from './publish-session-event.lua.js'
+
+export type SessionEvent = { type: string } & Record<string, unknown>
+
+export interface BusOptions {
+  redis: Redis
+  keys: RedisKeys
+  metrics: Metrics
+  eventLog: { max: number; ttlSeconds: number }
+}
+
+export class EventBus {
+  constructor(private readonly o: BusOptions) {
+    o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 3, lua: publishSessionEventLua })
+  }
+
+  /**
+   * Appends `event` to the session's log with the next `seq` and publishes it on the
+   * session's channel. `keepUntil` is when the session's lifetime ends: its seq counter
+   * lives that long (plus the log TTL) so seq never restarts under a live session.
+   * `version`, for state changes, drops an event that lost a race (returns 0).
+   */
+  async publishSessionEvent(sessionId: string, event: SessionEvent, keepUntil: Date, version = 0): Promise<number> {
+    const json = JSON.stringify({ ...event, at: new Date().toISOString() })
+    const head = `${json.slice(0, -1)},`
+    const { keys, eventLog } = this.o
+    const expireAt = keepUntil.getTime() + eventLog.ttlSeconds * 1000
+    const seq = await (this.o.redis as unknown as PublishCommand).tesseraPublishSessionEvent(
+      keys.sessionSeq(sessionId),
+      keys.sessionLog(sessionId),
+      keys.sessionVersion(sessionId),
+      keys.sessionChannel(sessionId),
+      head,
+      eventLog.max,
+      eventLog.ttlSeconds,
+      expireAt,
+      version,
+    )
+    if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })
+    return seq
+  }
+
+  /** Events for every session of one user that are not part of any session's log. */
+  async publishUserEvent(userId: number, event: SessionEvent): Promise<void> {
+    await this.o.redis.publish(this.o.keys.userChannel(userId), JSON.stringify({ ...event, at: new Date().toISOString() }))
+    this.o.metrics.eventsPublished.inc({ type: event.type })
+  }
+
+  /** Events for every connected tab of every session (lock changes): not part of any log. */
+  async publishBroadcast(event: SessionEvent): Promise<void> {
+    await this.o.redis.publish(this.o.keys.broadcastChannel, JSON.stringify({ ...event, at: new Date().toISOString() }))
+    this.o.metrics.eventsPublished.inc({ type: event.type })
+  }
+
+  async currentSeq(sessionId: string): Promise<number> {
+    return Number((await this.o.redis.get(this.o.keys.sessionSeq(sessionId))) ?? 0)
+  }
+}
+
+interface PublishCommand {
+  tesseraPublishSessionEvent(...args: (string | number)[]): Promise<number>
+}

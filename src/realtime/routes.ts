@@ -1,0 +1,91 @@
+// GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (realtime.md, "Connecting").
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../auth/guards.js'
+import type { AppContext } from '../context.js'
+import { AppError } from '../infra/errors.js'
+import { errors, IsoTime } from '../infra/schemas.js'
+import type { AuthContext } from '../sessions/service.js'
+import type { SessionRecord } from '../sessions/store.js'
+import type { Hub } from './hub.js'
+import { Tab } from './tab.js'
+import type { Tickets } from './ticket.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    upgrade: { auth: AuthContext; ended: boolean } | null
+  }
+}
+
+export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }: { ctx: AppContext; hub: Hub; tickets: Tickets }) {
+  const { config, sessions } = ctx
+  app.decorateRequest('upgrade', null)
+  await app.register(websocket, {
+    options: { maxPayload: config.ws.maxPayloadBytes, perMessageDeflate: false },
+    preClose: () => hub.close(),
+  })
+
+  /** A session that ended recently may still connect, to learn why (realtime.md). */
+  const endedRecently = (s: SessionRecord) => s.status === 'ended' && s.endedAt !== null && Date.now() - s.endedAt < config.eventLog.ttlSeconds * 1000
+
+  const endedAuth = async (session: SessionRecord): Promise<AuthContext> => ({
+    session,
+    tokenHash: '',
+    lastActivity: session.lastActivity,
+    settings: await ctx.settings.get(),
+  })
+
+  async function authenticateUpgrade(req: FastifyRequest) {
+    if (!originAllowed(req, config.allowedOrigins)) {
+      throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `WebSocket connections from ${req.headers.origin} are not allowed.`)
+    }
+    const ticket = (req.query as { ticket?: string }).ticket
+    if (ticket !== undefined) {
+      const sessionId = await tickets.redeem(ticket)
+      const record = sessionId ? await sessions.byId(sessionId) : null
+      if (!record) throw new AppError(401, 'UNAUTHENTICATED', 'The ticket is invalid, expired or already used; ask for a new one.')
+      if (endedRecently(record)) return { auth: await endedAuth(record), ended: true }
+      return { auth: await sessions.authenticateRecord(record), ended: false }
+    }
+    const token = req.cookies[SESSION_COOKIE]
+    try {
+      return { auth: await sessions.authenticate(token, requestInfo(req), false), ended: false }
+    } catch (err) {
+      const record = err instanceof AppError && err.statusCode === 401 && token ? await sessions.recordByToken(token) : null
+      if (record && endedRecently(record)) return { auth: await endedAuth(record), ended: true }
+      throw err
+    }
+  }
+
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      schema: { hide: true, querystring: Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) }) },
+      config: { rateLimit: false },
+      onRequest: async (req) => {
+        req.upgrade = await authenticateUpgrade(req)
+      },
+    },
+    (socket, req) => {
+      const upgrade = req.upgrade
+      if (!upgrade) return socket.close(4401, 'not authenticated')
+      new Tab(socket, upgrade.auth, hub, upgrade.ended)
+    },
+  )
+
+  app.post(
+    '/api/realtime/ticket',
+    {
+      onRequest: requireSession(ctx),
+      schema: {
+        tags: ['realtime'],
+        summary: 'A one-use WebSocket ticket, for clients that cannot send cookies',
+        response: { 200: Type.Object({ ticket: Type.String(), expiresAt: IsoTime }), ...errors },
+      },
+    },
+    async (req) => tickets.issue(authOf(req).session.id),
+  )
+}
+

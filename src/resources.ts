@@ -1,0 +1,71 @@
+// Opening what a process needs, in order: the database (created and migrated when missing),
+// Redis, the session secret, the Settings record and the first admin.
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { appSecrets } from '../db/schema.js'
+import { createUser } from './auth/users.js'
+import { users } from '../db/schema.js'
+import type { Config } from './config.js'
+import { type Database, ensureDatabase, migrateDatabase, openDatabase } from './infra/db.js'
+import { connectRedis } from './infra/redis.js'
+import { eq, sql } from 'drizzle-orm'
+
+export interface Resources {
+  database: Database
+  redis: Redis
+  secret: string
+  /** The generated first-admin password, when this start created the admin. */
+  bootstrap: { username: string; password: string } | null
+  close(): Promise<void>
+}
+
+export async function openResources(config: Config): Promise<Resources> {
+  await ensureDatabase(config.databaseUrl)
+  await migrateDatabase(config.databaseUrl)
+  const database = await openDatabase(config.databaseUrl, config.databasePoolMax)
+  let redis: Redis
+  try {
+    redis = await connectRedis(config.redisUrl)
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+  const secret = config.sessionSecret ?? (await storedSecret(database))
+  const bootstrap = await bootstrapAdmin(database, config)
+  let closing: Promise<void> | undefined
+  return {
+    database,
+    redis,
+    secret,
+    bootstrap,
+    close: () => {
+      closing ??= Promise.all([database.close(), redis.quit().catch(() => redis.disconnect())]).then(() => {})
+      return closing
+    },
+  }
+}
+
+/** Development only: a secret generated once and kept in PostgreSQL, so every node shares it. */
+async function storedSecret(database: Database): Promise<string> {
+  await database.db
+    .insert(appSecrets)
+    .values({ name: 'session_secret', value: randomBytes(48).toString('base64url') })
+    .onConflictDoNothing()
+  const [row] = await database.db.select().from(appSecrets).where(eq(appSecrets.name, 'session_secret'))
+  return row!.value
+}
+
+/** Creates the first admin when the database has none; returns a generated password to print once. */
+async function bootstrapAdmin(database: Database, config: Config) {
+  const [row] = await database.db.select({ n: sql<number>`count(*)::int` }).from(users).where(eq(users.role, 'admin'))
+  if ((row?.n ?? 0) > 0) return null
+  const username = config.bootstrapAdmin.username
+  const password = config.bootstrapAdmin.password ?? randomBytes(12).toString('base64url')
+  try {
+    await createUser(database.db, { username, password, role: 'admin', email: null })
+  } catch (err) {
+    if ((err as { code?: string }).code === 'USERNAME_TAKEN') return null // another node won the race
+    throw err
+  }
+  return config.bootstrapAdmin.password ? null : { username, password }
+}

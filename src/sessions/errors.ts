@@ -1,0 +1,29 @@
+import { AppError } from '../infra/errors.js'
+
+export const EXPIRY_REASONS = ['idle_timeout', 'lifetime'] as const
+export const TERMINATION_REASONS = [
+  'logout',
+  'logout_all',
+  'admin',
+  'session_limit',
+  'compromised',
+  'password_changed',
+  'revoked_by_user',
+  'user_disabled',
+] as const
+export type EndReason = (typeof EXPIRY_REASONS)[number] | (typeof TERMINATION_REASONS)[number]
+
+export const unauthenticated = () => new AppError(401, 'UNAUTHENTICATED', 'Sign in to continue.')
+
+export function sessionEnded(reason: EndReason): AppError {
+  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) {
+    const why = reason === 'lifetime' ? 'reached its maximum lifetime' : 'was idle for too long'
+    return new AppError(401, 'SESSION_EXPIRED', `Your session ${why}; sign in again.`, { reason })
+  }
+  return new AppError(401, 'SESSION_TERMINATED', `Your session was ended (${reason.replaceAll('_', ' ')}); sign in again.`, { reason })
+}
+
+export const sessionNotFound = () => new AppError(404, 'SESSION_NOT_FOUND', 'No such session.')
+export const csrfInvalid = () =>
+  new AppError(403, 'CSRF_INVALID', 'Missing or wrong X-CSRF-Token header; fetch one from GET /api/auth/csrf.')
+export const forbidden = () => new AppError(403, 'FORBIDDEN', 'You do not have permission to do this.')

@@ -1,0 +1,150 @@
+// The caller's own session (http.md, "The caller's own session").
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { authOf, requireSession } from '../auth/guards.js'
+import type { AppContext } from '../context.js'
+import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
+import { sessionNotFound } from './errors.js'
+import { SessionState, SessionView } from './schemas.js'
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
+
+export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
+  const session = requireSession(ctx)
+  const { sessions, config } = ctx
+  const uuidLimit = { max: config.rateLimits.uuid.max, timeWindow: config.rateLimits.uuid.windowMs, keyGenerator: (req: { ip: string }) => `uuid:${req.ip}` }
+
+  app.get(
+    '/api/session_state',
+    {
+      onRequest: session,
+      config: { passive: true },
+      schema: { tags: ['session'], summary: 'The snapshot a tab syncs from', response: { 200: SessionState, ...errors } },
+    },
+    async (req) => sessions.stateOf(authOf(req)),
+  )
+
+  app.post(
+    '/api/session/validate',
+    {
+      onRequest: session,
+      config: { passive: true },
+      schema: {
+        tags: ['session'],
+        summary: 'Is this session still valid?',
+        response: {
+          200: Type.Object({
+            valid: Type.Literal(true),
+            session: Type.Object({
+              id: Uuid,
+              status: Type.Union([Type.Literal('active'), Type.Literal('idle')]),
+              expiresAt: IsoTime,
+              idleExpiresAt: IsoTime,
+            }),
+            timestamp: IsoTime,
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const auth = authOf(req)
+      const e = sessions.expiryOf(auth)
+      return { valid: true as const, session: { id: auth.session.id, ...e }, timestamp: new Date().toISOString() }
+    },
+  )
+
+  app.post(
+    '/api/session/cleanup',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['session'],
+        summary: "End the caller's other sessions that are past their idle or lifetime limit",
+        response: { 200: Type.Object({ cleanedSessions: Type.Integer(), message: Type.String() }), ...errors },
+      },
+    },
+    async (req) => {
+      const auth = authOf(req)
+      const n = await sessions.cleanupStale(auth.session.userId, auth.session.id, auth.settings)
+      return { cleanedSessions: n, message: n === 0 ? 'No stale sessions to clean up.' : `Ended ${n} stale session${n === 1 ? '' : 's'}.` }
+    },
+  )
+
+  app.get(
+    '/api/sessions',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['session'],
+        summary: "The user's own active sessions (your devices)",
+        response: { 200: Type.Object({ items: Type.Array(Type.Intersect([SessionView, Type.Object({ current: Type.Boolean() })])) }), ...errors },
+      },
+    },
+    async (req) => {
+      const auth = authOf(req)
+      const ids = await sessions.activeIdsOfUser(auth.session.userId)
+      const views = await sessions.viewsOf(ids, auth.settings)
+      views.sort((a, b) => b.lastActivity.localeCompare(a.lastActivity))
+      return { items: views.map((v) => ({ ...v, current: v.id === auth.session.id })) }
+    },
+  )
+
+  app.delete(
+    '/api/sessions/:id',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['session'],
+        summary: 'End one of your own sessions (reason revoked_by_user)',
+        params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        response: { 204: NoContent, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const auth = authOf(req)
+      const { id } = req.params as { id: string }
+      const own = UUID_V4.test(id) && (await sessions.activeIdsOfUser(auth.session.userId)).includes(id.toLowerCase())
+      if (!own) throw sessionNotFound()
+      await sessions.end([id.toLowerCase()], 'revoked_by_user', { actorUserId: auth.session.userId, byTabId: null })
+      return reply.code(204).send()
+    },
+  )
+
+  app.post(
+    '/api/session/generate-uuid',
+    {
+      onRequest: session,
+      config: { rateLimit: uuidLimit },
+      schema: { tags: ['session'], summary: 'A fresh UUID v4 unused by any session', response: { 200: Type.Object({ uuid: Uuid }), ...errors } },
+    },
+    async () => {
+      for (;;) {
+        const uuid = randomUUID()
+        const [row] = await ctx.database.sql`select 1 from sessions where id = ${uuid}`
+        if (!row) return { uuid }
+      }
+    },
+  )
+
+  app.post(
+    '/api/session/validate-uuid',
+    {
+      onRequest: session,
+      config: { rateLimit: uuidLimit },
+      schema: {
+        tags: ['session'],
+        summary: 'Strict UUID v4 check, and whether a session uses it',
+        body: Type.Object({ uuid: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ uuid: Type.String(), validFormat: Type.Boolean(), exists: Type.Boolean() }), ...errors },
+      },
+    },
+    async (req) => {
+      const { uuid } = req.body as { uuid: string }
+      const validFormat = UUID_V4.test(uuid)
+      const exists = validFormat && (await ctx.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
+      return { uuid, validFormat, exists }
+    },
+  )
+}

@@ -1,0 +1,369 @@
+// What a session does: authenticate a request, start one within the user's limit, end
+// one (or many) for a reason, and describe itself as a SessionView or session_state.
+import { randomUUID } from 'node:crypto'
+import type { AlertRaiser } from '../alerts/service.js'
+import type { Audit } from '../audit/service.js'
+import type { Pool, Sql } from '../infra/db.js'
+import type { Metrics } from '../infra/metrics.js'
+import type { EventBus } from '../realtime/bus.js'
+import type { Settings } from '../settings/schemas.js'
+import { type SettingsService, sessionLimitFor } from '../settings/service.js'
+import { AppError } from '../infra/errors.js'
+import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
+import type { EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
+import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
+
+export interface AuthContext {
+  session: SessionRecord
+  tokenHash: string
+  lastActivity: number
+  settings: Settings
+}
+
+export interface RequestInfo {
+  ip: string | null
+  userAgent: string | undefined
+  acceptLanguage: string | undefined
+}
+
+export interface SessionView {
+  id: string
+  userId: number
+  username: string
+  role: string
+  loginAt: string
+  lastActivity: string
+  currentView: string | null
+  ip: string | null
+  userAgent: string | null
+  device: Device
+  status: 'active' | 'idle'
+  tabs: number
+  platform: { id: number; name: string } | null
+}
+
+const ADMIN_MESSAGE = 'Session terminated by administrator'
+
+function terminalEvent(reason: EndReason, opts: { byTabId?: string | null; note?: string | null }) {
+  if (reason === 'logout') return { type: 'session.logged_out', byTabId: opts.byTabId ?? null }
+  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
+  const message =
+    reason === 'admin'
+      ? ADMIN_MESSAGE
+      : reason === 'session_limit'
+        ? 'Signed out: this account signed in on another device and reached its session limit'
+        : reason === 'password_changed'
+          ? 'Signed out because the password was changed'
+          : reason === 'compromised'
+            ? 'Signed out because this session looked like it was used from another browser'
+            : reason === 'user_disabled'
+              ? 'Signed out because the account was disabled'
+              : reason === 'logout_all'
+                ? 'Signed out everywhere'
+                : 'Signed out from another device'
+  return { type: 'session.terminated', reason, message, ...(opts.note ? { note: opts.note } : {}) }
+}
+
+export interface SessionsDeps {
+  store: SessionStore
+  sql: Pool
+  settings: SettingsService
+  bus: EventBus
+  audit: Audit
+  metrics: Metrics
+  fingerprinting: boolean
+  /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */
+  onEnded?: (ended: EndedSession[]) => Promise<void>
+  /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
+  alerts?: AlertRaiser
+}
+
+export class Sessions {
+  constructor(private readonly d: SessionsDeps) {}
+
+  /**
+   * Resolves the token to a live session or throws the contract's 401. Ends a session
+   * whose lifetime or idle timeout has passed, or whose fingerprint no longer matches.
+   * `touch` records the request as user activity.
+   */
+  async authenticate(token: string | undefined, info: RequestInfo, touch: boolean): Promise<AuthContext> {
+    if (!token || token.length > 200) throw unauthenticated()
+    const tokenHash = hashToken(token)
+    const session = await this.d.store.findByTokenHash(tokenHash)
+    if (!session) throw unauthenticated()
+    return this.check(session, tokenHash, info, { touch, fingerprint: this.d.fingerprinting })
+  }
+
+  /** For a session named by a realtime ticket: the same checks, without the browser fingerprint. */
+  async authenticateRecord(session: SessionRecord): Promise<AuthContext> {
+    return this.check(session, '', { ip: null, userAgent: undefined, acceptLanguage: undefined }, { touch: false, fingerprint: false })
+  }
+
+  private async check(session: SessionRecord, tokenHash: string, info: RequestInfo, o: { touch: boolean; fingerprint: boolean }): Promise<AuthContext> {
+    if (session.status === 'ended') throw sessionEnded(session.endReason ?? 'logout')
+    const settings = await this.d.settings.get()
+    const now = Date.now()
+    if (session.userDisabled) throw await this.endAndRefuse(session, 'user_disabled')
+    if (now >= session.expiresAt) throw await this.endAndRefuse(session, 'lifetime')
+    if (o.fingerprint && session.fingerprint && session.fingerprint !== fingerprintOf(info.userAgent, info.acceptLanguage)) {
+      const refusal = await this.endAndRefuse(session, 'compromised')
+      await this.d.alerts?.raise({
+        type: 'fingerprint_mismatch',
+        userId: session.userId,
+        username: session.username,
+        data: { sessionId: session.id, ip: info.ip, userAgent: info.userAgent?.slice(0, 300) ?? null },
+      })
+      throw refusal
+    }
+    const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
+    const { last, wasIdle } = await this.d.store.touch(session, now, idleTimeoutMs, o.touch)
+    if (now - last >= idleTimeoutMs) throw await this.endAndRefuse(session, 'idle_timeout')
+    if (wasIdle) await this.announceActive(session, now)
+    return { session, tokenHash, lastActivity: o.touch ? now : last, settings }
+  }
+
+  /** User input reported by a tab (never in the future); moves the session's last activity. */
+  async recordInput(session: SessionRecord, at: number): Promise<void> {
+    const when = Math.min(at, Date.now())
+    const { wasIdle } = await this.d.store.recordInput(session, when)
+    if (wasIdle) await this.announceActive(session, when)
+  }
+
+  /** A tab moved to another view: kept in the session's timeline. */
+  async recordView(session: SessionRecord, view: string, tabId: string): Promise<void> {
+    await this.d.audit.record({ type: 'session.view', userId: session.userId, sessionId: session.id, data: { view, tabId } })
+  }
+
+  /** Input after the sweep flagged the session idle: every tab hears it is active again. */
+  private async announceActive(session: SessionRecord, at: number) {
+    await this.d.bus.publishSessionEvent(session.id, { type: 'session.active', lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
+    await this.d.audit.record({ type: 'session.active', userId: session.userId, sessionId: session.id })
+  }
+
+  /** The record behind a token, ended or not, or null. */
+  recordByToken(token: string): Promise<SessionRecord | null> {
+    return this.d.store.findByTokenHash(hashToken(token))
+  }
+
+  /** The record of a session by its public id (realtime tickets name sessions by id). */
+  byId(sessionId: string): Promise<SessionRecord | null> {
+    return this.d.store.findById(sessionId)
+  }
+
+  private async endAndRefuse(session: SessionRecord, reason: EndReason): Promise<AppError> {
+    const ended = await this.end([session.id], reason)
+    // Lost the race to another ender: report the reason that won.
+    if (ended.length === 0) {
+      const current = await this.d.store.findById(session.id)
+      return sessionEnded(current?.endReason ?? reason)
+    }
+    return sessionEnded(reason)
+  }
+
+  /**
+   * Opens a session for a user whose password was right, within the concurrent-session
+   * limit. A per-user advisory lock serialises logins of one user across every node, so
+   * parallel logins can never exceed the limit.
+   */
+  async open(
+    user: { id: number; role: string },
+    opts: { platformId: number | null; endSessionId?: string; info: RequestInfo; device: Device },
+  ): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
+    const settings = await this.d.settings.get()
+    const limit = sessionLimitFor(settings, user.id, user.role)
+    const token = newToken()
+    const id = randomUUID()
+    const expiresAt = new Date(Date.now() + settings.lifetimeSeconds * 1000)
+    const ended: EndedSession[] = []
+
+    await this.d.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(1953719668, ${user.id})`
+      let active = await this.liveSessionsOf(tx, user.id, settings, ended)
+      if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
+        ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit')))
+        active = active.filter((s) => s.id !== opts.endSessionId)
+      }
+      if (active.length >= limit) {
+        if (settings.limitPolicy === 'block_new') {
+          const views = await this.viewsOf(active.map((s) => s.id), settings, tx)
+          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${active.length} devices, the most allowed; choose one to sign out.`, {
+            limit,
+            sessions: views,
+          })
+        }
+        const oldest = active.slice(0, active.length - limit + 1).map((s) => s.id)
+        ended.push(...(await this.d.store.markEnded(tx, oldest, 'session_limit')))
+      }
+      await this.d.store.insert(tx, {
+        id,
+        userId: user.id,
+        tokenHash: hashToken(token),
+        platformId: opts.platformId,
+        expiresAt,
+        ip: opts.info.ip,
+        userAgent: opts.info.userAgent?.slice(0, 1000) ?? null,
+        device: opts.device,
+        fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent, opts.info.acceptLanguage) : null,
+      })
+    })
+    await this.announceEnded(ended, {})
+    // Login is activity: it puts the session on the sweep's deadline lists at once.
+    await this.d.store.recordInput({ id, lastActivity: 0, expiresAt: expiresAt.getTime() }, Date.now())
+    await this.d.store.scheduleLifetime(id, expiresAt.getTime())
+    return { id, token, expiresAt, ended }
+  }
+
+  /**
+   * The user's active sessions, least recently active first, by their hot last activity.
+   * Sessions already past a deadline are ended here with their expiry reason (collected
+   * into `ended`) and do not count against the limit.
+   */
+  private async liveSessionsOf(tx: Sql, userId: number, settings: Settings, ended: EndedSession[]) {
+    const rows = await this.d.store.activeSessionIdsOfUser(tx, userId)
+    const presence = await this.d.store.presenceOf(rows.map((r) => r.id))
+    const now = Date.now()
+    const withActivity = rows.map((r) => ({ ...r, lastActivity: Math.max(r.lastActivity, presence.get(r.id)?.lastActivity ?? 0) }))
+    const lifetimeOver = withActivity.filter((r) => now >= r.expiresAt).map((r) => r.id)
+    const idleOver = withActivity
+      .filter((r) => now < r.expiresAt && now - r.lastActivity >= settings.idleTimeoutSeconds * 1000)
+      .map((r) => r.id)
+    ended.push(...(await this.d.store.markEnded(tx, lifetimeOver, 'lifetime')))
+    ended.push(...(await this.d.store.markEnded(tx, idleOver, 'idle_timeout')))
+    const gone = new Set([...lifetimeOver, ...idleOver])
+    return withActivity.filter((r) => !gone.has(r.id)).sort((a, b) => a.lastActivity - b.lastActivity || a.createdAt - b.createdAt)
+  }
+
+  /** Ends sessions that are still active; returns those this call ended (idempotent). */
+  async end(
+    sessionIds: string[],
+    reason: EndReason,
+    opts: { actorUserId?: number | null; note?: string | null; byTabId?: string | null } = {},
+  ): Promise<EndedSession[]> {
+    const ended = await this.d.store.markEnded(this.d.sql, sessionIds, reason, opts)
+    await this.announceEnded(ended, opts)
+    return ended
+  }
+
+  /** After PostgreSQL has recorded the end: refresh caches, tell the tabs, audit. */
+  private async announceEnded(ended: EndedSession[], opts: { actorUserId?: number | null; note?: string | null; byTabId?: string | null }) {
+    if (ended.length === 0) return
+    await this.d.store.forgetTokens(ended.map((e) => e.tokenHash))
+    await this.d.store.unschedule(ended.map((e) => e.id))
+    const now = new Date()
+    for (const e of ended) {
+      this.d.metrics.sessionsEnded.inc({ reason: e.reason })
+      await this.d.bus.publishSessionEvent(e.id, terminalEvent(e.reason, opts), now)
+    }
+    await this.d.audit.record(
+      ...ended.map((e) => ({
+        type: 'session.ended',
+        actorUserId: opts.actorUserId ?? null,
+        userId: e.userId,
+        sessionId: e.id,
+        data: { reason: e.reason, ...(opts.note ? { note: opts.note } : {}) },
+      })),
+    )
+    await this.d.onEnded?.(ended)
+  }
+
+  /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
+  async activeIdsOfUser(userId: number, exceptId?: string): Promise<string[]> {
+    const rows = await this.d.store.activeSessionIdsOfUser(this.d.sql, userId)
+    return rows.map((r) => r.id).filter((id) => id !== exceptId)
+  }
+
+  /** Drops cached records of a user's sessions so a role or account change is seen at once. */
+  async refreshUser(userId: number): Promise<void> {
+    await this.d.store.forgetTokens(await this.d.store.activeTokenHashesOfUser(userId))
+  }
+
+  /** SessionViews of the given active sessions, in the given order. */
+  async viewsOf(sessionIds: string[], settings: Settings, sql: Sql = this.d.sql): Promise<SessionView[]> {
+    if (sessionIds.length === 0) return []
+    const rows = await sql`
+      select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
+             p.id as platform_id, p.name as platform_name
+      from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
+      where s.id = any(${sql.array(sessionIds)}::uuid[])`
+    const presence = await this.d.store.presenceOf(sessionIds)
+    const byId = new Map(rows.map((r) => [r.id as string, r]))
+    return sessionIds.flatMap((id) => {
+      const r = byId.get(id)
+      return r ? [toView(r, presence.get(id), settings)] : []
+    })
+  }
+
+  expiryOf(auth: AuthContext) {
+    return {
+      expiresAt: new Date(auth.session.expiresAt).toISOString(),
+      idleExpiresAt: new Date(auth.lastActivity + auth.settings.idleTimeoutSeconds * 1000).toISOString(),
+      status: statusOf(auth.lastActivity, auth.settings),
+    }
+  }
+
+  /** The `GET /api/session_state` body: the snapshot a tab syncs from. */
+  async stateOf(auth: AuthContext) {
+    const { session } = auth
+    const [[row], seq, presence] = await Promise.all([
+      this.d.sql`select s.version, p.id, p.name, p.type, p.instance_url, p.is_default
+        from sessions s left join platforms p on p.id = s.active_platform_id where s.id = ${session.id}`,
+      this.d.bus.currentSeq(session.id),
+      this.d.store.presenceOf([session.id]),
+    ])
+    // A tab may have reported input since this request authenticated.
+    const lastActivity = Math.max(auth.lastActivity, presence.get(session.id)?.lastActivity ?? 0)
+    const expiry = this.expiryOf({ ...auth, lastActivity })
+    return {
+      user: { id: session.userId, username: session.username, email: session.email, role: session.role },
+      platform: row?.id
+        ? { id: row.id as number, name: row.name as string, type: row.type as 'pixelfed' | 'mastodon' | 'other', instanceUrl: row.instance_url as string, isDefault: row.is_default as boolean }
+        : null,
+      session: {
+        id: session.id,
+        createdAt: new Date(session.createdAt).toISOString(),
+        lastActivity: new Date(lastActivity).toISOString(),
+        expiresAt: expiry.expiresAt,
+        idleExpiresAt: expiry.idleExpiresAt,
+        status: expiry.status,
+        tabs: presence.get(session.id)?.tabs ?? 0,
+      },
+      version: (row?.version as number | undefined) ?? 1,
+      seq,
+      timestamp: new Date().toISOString(),
+    }
+  }
+
+  /** Ends the user's other sessions that are past a deadline and not yet swept. */
+  async cleanupStale(userId: number, exceptId: string, settings: Settings): Promise<number> {
+    const ended: EndedSession[] = []
+    await this.d.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(1953719668, ${userId})`
+      await this.liveSessionsOf(tx, userId, settings, ended)
+    })
+    await this.announceEnded(ended, {})
+    return ended.filter((e) => e.id !== exceptId).length
+  }
+}
+
+function statusOf(lastActivity: number, settings: Settings): 'active' | 'idle' {
+  return Date.now() - lastActivity >= settings.idleAfterSeconds * 1000 ? 'idle' : 'active'
+}
+
+function toView(r: Record<string, unknown>, p: Presence | undefined, settings: Settings): SessionView {
+  const lastActivity = Math.max((r.last_activity as Date).getTime(), p?.lastActivity ?? 0)
+  return {
+    id: r.id as string,
+    userId: r.user_id as number,
+    username: r.username as string,
+    role: r.role as string,
+    loginAt: (r.created_at as Date).toISOString(),
+    lastActivity: new Date(lastActivity).toISOString(),
+    currentView: p?.view ?? null,
+    ip: (r.ip as string | null) ?? null,
+    userAgent: (r.user_agent as string | null) ?? null,
+    device: (r.device as Device | null) ?? { browser: null, os: null, type: 'desktop' },
+    status: statusOf(lastActivity, settings),
+    tabs: p?.tabs ?? 0,
+    platform: r.platform_id ? { id: r.platform_id as number, name: r.platform_name as string } : null,
+  }
+}

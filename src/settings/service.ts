@@ -1,0 +1,132 @@
+// The runtime Settings record: one versioned row in PostgreSQL, read through a short
+// in-process cache so that a change made on any node is in force everywhere within 1 s.
+import { eq } from 'drizzle-orm'
+import { settings as settingsTable } from '../../db/schema.js'
+import type { InitialSettings } from '../config.js'
+import type { Audit } from '../audit/service.js'
+import { ROLES } from '../auth/roles.js'
+import type { Db } from '../infra/db.js'
+import { AppError, validationFailed } from '../infra/errors.js'
+import type { Settings, SettingsPatch, SettingsValues } from './schemas.js'
+
+// Half the 1 s promise, so a change is in force everywhere with room to spare.
+const FRESH_MS = 500
+
+export class SettingsService {
+  private cached: { value: Settings; loadedAt: number } | undefined
+  private loading: Promise<Settings> | undefined
+
+  constructor(
+    private readonly db: Db,
+    private readonly audit: Audit,
+    private readonly initial: InitialSettings,
+  ) {}
+
+  /** The settings in force; at most one second old. */
+  async get(): Promise<Settings> {
+    if (this.cached && Date.now() - this.cached.loadedAt < FRESH_MS) return this.cached.value
+    this.loading ??= this.load().finally(() => {
+      this.loading = undefined
+    })
+    return this.loading
+  }
+
+  /** Creates the record from the environment's initial values the first time. */
+  async ensure(): Promise<void> {
+    await this.db
+      .insert(settingsTable)
+      .values({ id: 1, data: this.initial as unknown as Record<string, unknown>, version: 1 })
+      .onConflictDoNothing()
+  }
+
+  private async load(): Promise<Settings> {
+    let [row] = await this.db.select().from(settingsTable).where(eq(settingsTable.id, 1))
+    if (!row) {
+      await this.ensure()
+      ;[row] = await this.db.select().from(settingsTable).where(eq(settingsTable.id, 1))
+    }
+    const value = toSettings(row!)
+    this.cached = { value, loadedAt: Date.now() }
+    return value
+  }
+
+  async update(patch: SettingsPatch, actorUserId: number): Promise<Settings> {
+    const { expectedVersion, ...changes } = patch
+    await this.ensure()
+    const result = await this.db.transaction(async (tx) => {
+      const [row] = await tx.select().from(settingsTable).where(eq(settingsTable.id, 1)).for('update')
+      const before = toSettings(row!)
+      if (expectedVersion !== undefined && expectedVersion !== before.version) {
+        throw new AppError(409, 'VERSION_CONFLICT', `Settings changed meanwhile (now version ${before.version}); reload and retry.`, {
+          current: before,
+        })
+      }
+      const after = merge(valuesOf(before), changes)
+      checkConsistency(after)
+      const [saved] = await tx
+        .update(settingsTable)
+        .set({ data: after as unknown as Record<string, unknown>, version: before.version + 1, updatedAt: new Date(), updatedBy: actorUserId })
+        .where(eq(settingsTable.id, 1))
+        .returning()
+      return { before, after: toSettings(saved!) }
+    })
+    this.cached = { value: result.after, loadedAt: Date.now() }
+    await this.audit.record({
+      type: 'settings.changed',
+      actorUserId,
+      data: { before: valuesOf(result.before), after: valuesOf(result.after), version: result.after.version },
+    })
+    return result.after
+  }
+}
+
+function toSettings(row: typeof settingsTable.$inferSelect): Settings {
+  return {
+    ...(row.data as unknown as SettingsValues),
+    version: row.version,
+    updatedAt: row.updatedAt.toISOString(),
+    updatedBy: row.updatedBy ?? null,
+  }
+}
+
+export function valuesOf(s: Settings): SettingsValues {
+  const { version: _v, updatedAt: _u, updatedBy: _b, ...values } = s
+  return values
+}
+
+function merge(base: SettingsValues, patch: Omit<SettingsPatch, 'expectedVersion'>): SettingsValues {
+  return {
+    ...base,
+    ...stripUndefined(patch),
+    concurrentLimits: { ...base.concurrentLimits, ...stripUndefined(patch.concurrentLimits ?? {}) },
+    failedLogin: { ...base.failedLogin, ...stripUndefined(patch.failedLogin ?? {}) },
+    anomaly: { ...base.anomaly, ...stripUndefined(patch.anomaly ?? {}) },
+  } as SettingsValues
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+function checkConsistency(s: SettingsValues) {
+  if (s.idleTimeoutSeconds <= s.idleAfterSeconds) {
+    throw validationFailed(`idleTimeoutSeconds (${s.idleTimeoutSeconds}) must be more than idleAfterSeconds (${s.idleAfterSeconds})`)
+  }
+  if (s.idleWarningSeconds >= s.idleTimeoutSeconds) {
+    throw validationFailed(`idleWarningSeconds (${s.idleWarningSeconds}) must be less than idleTimeoutSeconds (${s.idleTimeoutSeconds})`)
+  }
+  for (const role of Object.keys(s.concurrentLimits.byRole)) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw validationFailed(`concurrentLimits.byRole.${role}: unknown role; expected one of ${ROLES.join(', ')}`)
+    }
+  }
+}
+
+/** The concurrent-session limit of one user: by user, else by role, else the default. */
+export function sessionLimitFor(s: Settings, userId: number, role: string): number {
+  return s.concurrentLimits.byUser[String(userId)] ?? s.concurrentLimits.byRole[role] ?? s.concurrentLimits.default
+}
+
+export function failedLoginThresholdFor(s: Settings, userId: number): number {
+  return s.failedLogin.byUser[String(userId)] ?? s.failedLogin.threshold
+}
