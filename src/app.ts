@@ -1,8 +1,7 @@
 // buildApp(deps): the Fastify instance with every feature registered. Used by main and tests.
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
-import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
@@ -18,13 +17,15 @@ import { hasSinks } from './alerts/delivery.js'
 import { alertRoutes } from './alerts/routes.js'
 import { Alerts } from './alerts/service.js'
 import { Audit } from './audit/service.js'
-import { SESSION_COOKIE, installGuards } from './auth/guards.js'
+import { registerCors } from './auth/cors.js'
+import { SESSION_COOKIE, installGuards, requestInfo } from './auth/guards.js'
 import { Login } from './auth/login.js'
+import { installRateLimits } from './auth/rate-limits.js'
 import { authRoutes } from './auth/routes.js'
 import type { Config } from './config.js'
 import type { AppContext } from './context.js'
 import type { Database } from './infra/db.js'
-import { AppError, installErrorHandler } from './infra/errors.js'
+import { installErrorHandler } from './infra/errors.js'
 import { redisKeys } from './infra/keys.js'
 import { loggerOptions } from './infra/logger.js'
 import { createMetrics } from './infra/metrics.js'
@@ -86,10 +87,26 @@ function validators() {
   }
 }
 
+/**
+ * `Content-Type: application/json` with an empty body (what `fetch` sends for a bodiless
+ * POST with JSON headers) is no body, not a parse error; anything else parses as before,
+ * with Fastify's prototype-poisoning checks.
+ */
+function acceptEmptyJson(app: FastifyInstance) {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined)
+    parseJson(req, body as string, done)
+  })
+}
+
 export function buildContext(deps: AppDeps): AppContext {
   const { config, database, redis, secret } = deps
   const keys = redisKeys(config.redisKeyPrefix)
   const metrics = createMetrics()
+  metrics.dbPool.set(config.databasePoolMax)
+  metrics.sources.poolUsage = () => database.poolUsage()
   const queues = new Queues(config.redisUrl, keys.bullPrefix)
   const audit = new Audit(database.db, config.auditLogging)
   const settings = new SettingsService(database.db, audit, config.initialSettings)
@@ -136,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     ajv: { customOptions: { strict: false } },
   }) as unknown as FastifyInstance
   app.setValidatorCompiler(validators())
+  acceptEmptyJson(app)
   app.addSchema(ErrorBody)
   installErrorHandler(app)
 
@@ -163,20 +181,14 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     },
     hsts: config.production,
   })
-  await app.register(rateLimit, {
-    global: true,
-    redis: ctx.redis,
-    nameSpace: ctx.keys.rateLimit,
-    max: config.rateLimits.api.max,
-    timeWindow: config.rateLimits.api.windowMs,
-    // Per session (its token hash: the token itself never reaches Redis), else per IP.
-    keyGenerator: (req) => {
-      const token = req.cookies[SESSION_COOKIE]
-      return token ? `s:${createHash('sha256').update(token).digest('hex')}` : `ip:${req.ip}`
-    },
-    errorResponseBuilder: (_req, rl) => {
-      const retryAfterSeconds = Math.max(1, Math.ceil(rl.ttl / 1000))
-      return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
+  // In this order: CORS answers preflights first; then every rate limit, before any guard.
+  await registerCors(app, config)
+  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit)
+  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms })
+  await installRateLimits(app, ctx, {
+    onLoginLimited: (req) => {
+      const username = (req.body as { username?: unknown } | undefined)?.username
+      return login.recordRateLimited(typeof username === 'string' ? username : null, requestInfo(req))
     },
   })
   await app.register(swagger, {
@@ -190,8 +202,6 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
 
   installGuards(app, ctx)
-  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit)
-  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms })
   await app.register(opsRoutes, { ctx })
   await app.register(authRoutes, { ctx, login })
   await app.register(sessionRoutes, { ctx })
@@ -221,7 +231,6 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const tickets = new Tickets(ctx.secret, ctx.redis, ctx.keys, config.realtimeTicketSeconds)
   await app.register(realtimeRoutes, { ctx, hub, tickets })
 
-  metrics.dbPool.set(config.databasePoolMax)
   metrics.sources.sessionCounts = async () => {
     const s = await ctx.settings.get()
     const [row] = await ctx.database.sql`select

@@ -3,16 +3,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
-import { csrfInvalid, forbidden } from '../sessions/errors.js'
+import { csrfInvalid, forbidden, SessionRefused } from '../sessions/errors.js'
 import type { AuthContext, RequestInfo } from '../sessions/service.js'
+import type { SessionRecord } from '../sessions/store.js'
 import { csrfTokenMatches } from '../sessions/tokens.js'
 
 export const SESSION_COOKIE = 'sid'
+/** Tokens are 43 characters; anything much longer is refused unread. */
+export const MAX_TOKEN_LENGTH = 200
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 declare module 'fastify' {
   interface FastifyRequest {
     auth: AuthContext | null
+    /** The record behind the cookie, looked up once per request (sessionBehindCookie). */
+    sessionLookup: Promise<SessionRecord | null> | null
   }
   interface FastifyContextConfig {
     /** The request is a background poll, not user activity: it does not move lastActivity. */
@@ -42,10 +47,28 @@ export function originAllowed(req: FastifyRequest, allowed: string[]): boolean {
   return origin === undefined || allowed.includes(origin) || sameOrigin(req, origin)
 }
 
+/**
+ * The session record (live or ended) the request's cookie names, or null. The rate limit
+ * and the session guard both need it; it is looked up once.
+ */
+export function sessionBehindCookie(req: FastifyRequest, ctx: AppContext): Promise<SessionRecord | null> {
+  if (!req.sessionLookup) {
+    const token = req.cookies[SESSION_COOKIE]
+    req.sessionLookup = token && token.length <= MAX_TOKEN_LENGTH ? ctx.sessions.recordByToken(token) : Promise.resolve(null)
+  }
+  return req.sessionLookup
+}
+
 export function installGuards(app: FastifyInstance, ctx: AppContext) {
   app.decorateRequest('auth', null)
+  app.decorateRequest('sessionLookup', null)
 
-  // Cross-site requests are refused before anything else runs (login included).
+  // Any refusal of the cookie clears it, whether a guard or a handler threw it.
+  app.addHook('onError', async (_req, reply, err) => {
+    if (err instanceof SessionRefused) clearSessionCookie(reply)
+  })
+
+  // Cross-site requests are refused before any route's guard or handler runs (login included).
   app.addHook('onRequest', async (req) => {
     if (STATE_CHANGING.has(req.method) && !originAllowed(req, ctx.config.allowedOrigins)) {
       throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `Requests from ${req.headers.origin} are not allowed.`)
@@ -55,13 +78,9 @@ export function installGuards(app: FastifyInstance, ctx: AppContext) {
 
 /** onRequest: a live session is required; state-changing requests need its CSRF token. */
 export function requireSession(ctx: AppContext) {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
-    try {
-      req.auth = await ctx.sessions.authenticate(req.cookies[SESSION_COOKIE], requestInfo(req), !req.routeOptions.config.passive)
-    } catch (err) {
-      if (err instanceof AppError && err.statusCode === 401) clearSessionCookie(reply)
-      throw err
-    }
+  return async (req: FastifyRequest) => {
+    const known = await sessionBehindCookie(req, ctx)
+    req.auth = await ctx.sessions.authenticate(req.cookies[SESSION_COOKIE], requestInfo(req), !req.routeOptions.config.passive, known)
     if (STATE_CHANGING.has(req.method)) {
       const header = req.headers['x-csrf-token']
       if (!csrfTokenMatches(ctx.secret, req.auth.session.id, typeof header === 'string' ? header : undefined)) throw csrfInvalid()
@@ -71,8 +90,8 @@ export function requireSession(ctx: AppContext) {
 
 export function requireAdmin(ctx: AppContext) {
   const session = requireSession(ctx)
-  return async (req: FastifyRequest, reply: FastifyReply) => {
-    await session(req, reply)
+  return async (req: FastifyRequest) => {
+    await session(req)
     if (req.auth?.session.role !== 'admin') throw forbidden()
   }
 }

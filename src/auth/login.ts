@@ -114,6 +114,17 @@ export class Login {
     return { user, opened, flags }
   }
 
+  /**
+   * A sign-in refused by the login rate limit before its password was looked at: still an
+   * attempt in login history (reason `rate_limited`), with the username when the body had one.
+   */
+  async recordRateLimited(username: string | null, info: RequestInfo): Promise<void> {
+    const name = (username ?? '').slice(0, 200)
+    const user = name ? await findUserByUsername(this.d.db, name) : null
+    await this.record({ username: name, userId: user?.id ?? null, info, device: parseDevice(info.userAgent), success: false, reason: 'rate_limited' })
+    this.d.metrics.logins.inc({ result: 'rate_limited' })
+  }
+
   /** When the account (or, for unknown names, the name) is locked, until when. */
   private async lockedUntil(user: UserRow | null, username: string): Promise<Date | null> {
     if (user) return user.lockedUntil && user.lockedUntil.getTime() > Date.now() ? user.lockedUntil : null

@@ -43,13 +43,13 @@ export function setSessionCookie(reply: FastifyReply, ctx: AppContext, token: st
 
 export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
   const session = requireSession(ctx)
-  const { sessions, settings, config } = ctx
+  const { sessions, settings } = ctx
 
   app.post(
     '/api/auth/login',
     {
       schema: { tags: ['auth'], summary: 'Sign in with username and password', body: LoginBody, response: { 200: LoginReply, ...errors } },
-      config: { rateLimit: { max: config.rateLimits.login.max, timeWindow: config.rateLimits.login.windowMs, keyGenerator: (req) => `login:${req.ip}` } },
+      config: { budget: 'login' },
     },
     async (req, reply) => {
       const body = req.body as Static<typeof LoginBody>

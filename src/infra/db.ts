@@ -1,4 +1,5 @@
 // PostgreSQL: the pool (postgres.js), the drizzle handle, creating and migrating the database.
+import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
@@ -12,9 +13,18 @@ export type Db = PostgresJsDatabase<typeof schema>
 export type Sql = postgres.Sql | postgres.TransactionSql
 export type Pool = postgres.Sql
 
+export interface PoolUsage {
+  /** Connections of this pool open to PostgreSQL. */
+  open: number
+  /** Of those, running a query or held by a transaction. */
+  busy: number
+}
+
 export interface Database {
   sql: Pool
   db: Db
+  /** What PostgreSQL reports about this pool's connections (pg_stat_activity). */
+  poolUsage(): Promise<PoolUsage>
   close(): Promise<void>
 }
 
@@ -110,14 +120,29 @@ function withDateTypes<T>(sql: Pool, make: () => T): T {
   return made
 }
 
+/**
+ * postgres.js exposes no pool statistics, so PostgreSQL is asked: every connection of the
+ * pool carries the pool's own application_name. The asking connection is open but not
+ * counted busy. When no connection frees up within a second, every one is busy.
+ */
+async function usageOf(sql: Pool, applicationName: string, poolMax: number): Promise<PoolUsage> {
+  const saturated = new Promise<PoolUsage>((resolve) => setTimeout(() => resolve({ open: poolMax, busy: poolMax }), 1000).unref())
+  const asked = sql`select count(*)::int as open,
+      count(*) filter (where state <> 'idle' and pid <> pg_backend_pid())::int as busy
+    from pg_stat_activity where application_name = ${applicationName}`.then(([row]) => ({ open: Number(row?.open ?? 0), busy: Number(row?.busy ?? 0) }))
+  return Promise.race([asked, saturated])
+}
+
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
-  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60 })
+  const applicationName = `tessera-${randomBytes(6).toString('hex')}`
+  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60, connection: { application_name: applicationName } })
   await reachable(url, () => sql`select 1`)
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))
   let closing: Promise<void> | undefined
   return {
     sql,
     db,
+    poolUsage: () => usageOf(sql, applicationName, poolMax),
     close: () => {
       closing ??= sql.end({ timeout: 5 })
       return closing

@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface MetricSources {
   /** Read on every scrape: sessions by status. */
   sessionCounts?: () => Promise<Record<'active' | 'idle' | 'ended', number>>
+  /** Read on every scrape: this process's PostgreSQL connections. */
+  poolUsage?: () => Promise<{ open: number; busy: number }>
 }
 
 export function createMetrics() {
@@ -89,6 +91,19 @@ export function createMetrics() {
       registers: [registry],
     }),
     dbPool: new Gauge({ name: 'tessera_db_pool_max', help: 'PostgreSQL pool size of this process', registers: [registry] }),
+    dbConnections: new Gauge({
+      name: 'tessera_db_pool_connections',
+      help: 'PostgreSQL connections of this process: open, and busy (running a query or in a transaction), as PostgreSQL reports them',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        const usage = await sources.poolUsage?.()
+        if (usage) {
+          this.set({ state: 'open' }, usage.open)
+          this.set({ state: 'busy' }, usage.busy)
+        }
+      },
+    }),
   }
 }
 

@@ -3,6 +3,7 @@ import type { Pool, Sql } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Audit } from '../audit/service.js'
+import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
 
 export interface Platform {
   id: number
@@ -96,8 +97,10 @@ export class Platforms {
     if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
     const { active: _a, ...target } = platform
     const result = await this.sql.begin(async (tx) => {
-      const [row] = await tx`select active_platform_id, version, status from sessions where id = ${session.id} for update`
-      if (row?.status !== 'active') throw new AppError(401, 'SESSION_TERMINATED', 'Your session has ended; sign in again.', { reason: 'logout' })
+      const [row] = await tx`select active_platform_id, version, status, end_reason from sessions where id = ${session.id} for update`
+      // The session ended while this request was on its way: refuse with the reason it ended for.
+      if (!row) throw unauthenticated()
+      if (row.status !== 'active') throw sessionEnded((row.end_reason as EndReason | null) ?? 'logout')
       const currentId = (row.active_platform_id as number | null) ?? null
       const version = row.version as number
       if (opts.expectedVersion !== undefined && opts.expectedVersion !== version) {

@@ -13,14 +13,21 @@ export const TERMINATION_REASONS = [
 ] as const
 export type EndReason = (typeof EXPIRY_REASONS)[number] | (typeof TERMINATION_REASONS)[number]
 
-export const unauthenticated = () => new AppError(401, 'UNAUTHENTICATED', 'Sign in to continue.')
+/**
+ * A 401 about the session cookie itself (UNAUTHENTICATED, SESSION_EXPIRED,
+ * SESSION_TERMINATED): the response clears the cookie, wherever it was thrown. Other 401s
+ * (a wrong current password, a bad metrics token) leave the cookie alone.
+ */
+export class SessionRefused extends AppError {}
 
-export function sessionEnded(reason: EndReason): AppError {
+export const unauthenticated = () => new SessionRefused(401, 'UNAUTHENTICATED', 'Sign in to continue.')
+
+export function sessionEnded(reason: EndReason): SessionRefused {
   if ((EXPIRY_REASONS as readonly string[]).includes(reason)) {
     const why = reason === 'lifetime' ? 'reached its maximum lifetime' : 'was idle for too long'
-    return new AppError(401, 'SESSION_EXPIRED', `Your session ${why}; sign in again.`, { reason })
+    return new SessionRefused(401, 'SESSION_EXPIRED', `Your session ${why}; sign in again.`, { reason })
   }
-  return new AppError(401, 'SESSION_TERMINATED', `Your session was ended (${reason.replaceAll('_', ' ')}); sign in again.`, { reason })
+  return new SessionRefused(401, 'SESSION_TERMINATED', `Your session was ended (${reason.replaceAll('_', ' ')}); sign in again.`, { reason })
 }
 
 export const sessionNotFound = () => new AppError(404, 'SESSION_NOT_FOUND', 'No such session.')

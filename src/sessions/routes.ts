@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
+import { authOf, clearSessionCookie, requireSession } from '../auth/guards.js'
 import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
@@ -12,8 +12,7 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 
 export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
   const session = requireSession(ctx)
-  const { sessions, config } = ctx
-  const uuidLimit = { max: config.rateLimits.uuid.max, timeWindow: config.rateLimits.uuid.windowMs, keyGenerator: (req: { ip: string }) => `uuid:${req.ip}` }
+  const { sessions } = ctx
 
   app.get(
     '/api/session_state',
@@ -98,16 +97,17 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       schema: {
         tags: ['session'],
         summary: 'End one of your own sessions (reason revoked_by_user)',
-        params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        params: Type.Object({ id: Uuid }),
         response: { 204: NoContent, ...errors },
       },
     },
     async (req, reply) => {
       const auth = authOf(req)
-      const { id } = req.params as { id: string }
-      const own = UUID_V4.test(id) && (await sessions.activeIdsOfUser(auth.session.userId)).includes(id.toLowerCase())
-      if (!own) throw sessionNotFound()
-      await sessions.end([id.toLowerCase()], 'revoked_by_user', { actorUserId: auth.session.userId, byTabId: null })
+      const id = (req.params as { id: string }).id.toLowerCase()
+      if (!(await sessions.activeIdsOfUser(auth.session.userId)).includes(id)) throw sessionNotFound()
+      await sessions.end([id], 'revoked_by_user', { actorUserId: auth.session.userId, byTabId: null })
+      // Revoking the session this browser is using signs it out like logout does.
+      if (id === auth.session.id) clearSessionCookie(reply)
       return reply.code(204).send()
     },
   )
@@ -116,7 +116,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/api/session/generate-uuid',
     {
       onRequest: session,
-      config: { rateLimit: uuidLimit },
+      config: { budget: 'uuid' },
       schema: { tags: ['session'], summary: 'A fresh UUID v4 unused by any session', response: { 200: Type.Object({ uuid: Uuid }), ...errors } },
     },
     async () => {
@@ -132,7 +132,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/api/session/validate-uuid',
     {
       onRequest: session,
-      config: { rateLimit: uuidLimit },
+      config: { budget: 'uuid' },
       schema: {
         tags: ['session'],
         summary: 'Strict UUID v4 check, and whether a session uses it',

@@ -86,10 +86,11 @@ export class Sessions {
    * whose lifetime or idle timeout has passed, or whose fingerprint no longer matches.
    * `touch` records the request as user activity.
    */
-  async authenticate(token: string | undefined, info: RequestInfo, touch: boolean): Promise<AuthContext> {
+  async authenticate(token: string | undefined, info: RequestInfo, touch: boolean, known?: SessionRecord | null): Promise<AuthContext> {
     if (!token || token.length > 200) throw unauthenticated()
     const tokenHash = hashToken(token)
-    const session = await this.d.store.findByTokenHash(tokenHash)
+    // `known`: the caller already looked the token up (the rate limit keys by it).
+    const session = known !== undefined ? known : await this.d.store.findByTokenHash(tokenHash)
     if (!session) throw unauthenticated()
     return this.check(session, tokenHash, info, { touch, fingerprint: this.d.fingerprinting })
   }

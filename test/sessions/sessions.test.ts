@@ -134,13 +134,20 @@ t.test('your devices: list your sessions and end one; other users’ sessions ar
   t.match(items.find((s: { id: string }) => s.id === laptop.sessionId), { current: true, username: 'ada', device: { os: 'Linux' } })
   t.match(items.find((s: { id: string }) => s.id === phone.sessionId), { current: false, device: { os: 'iOS', type: 'mobile' } })
 
-  for (const id of [bob.sessionId!, '00000000-0000-4000-8000-000000000000', 'not-a-uuid']) {
+  for (const id of [bob.sessionId!, bob.sessionId!.toUpperCase(), '00000000-0000-4000-8000-000000000000']) {
     const res = await laptop.delete(`/api/sessions/${id}`)
     t.equal(res.statusCode, 404, id)
     t.equal(res.json().error.code, 'SESSION_NOT_FOUND')
   }
+  // A path id that is not a UUID at all is a wrong type: 400, naming the parameter.
+  for (const id of ['not-a-uuid', '123', `${phone.sessionId}0`]) {
+    const res = await laptop.delete(`/api/sessions/${id}`)
+    t.equal(res.statusCode, 400, id)
+    t.match(res.json(), { error: { code: 'VALIDATION_FAILED', message: /params\.id/ } })
+  }
   t.equal((await bob.get('/api/session_state')).statusCode, 200, "bob's session was not touched")
-  t.equal((await laptop.delete(`/api/sessions/${phone.sessionId}`)).statusCode, 204)
+  t.equal((await phone.get('/api/session_state')).statusCode, 200, 'nothing was revoked by the refused ids')
+  t.equal((await laptop.delete(`/api/sessions/${phone.sessionId!.toUpperCase()}`)).statusCode, 204, 'an upper-case id names the same session')
   t.match((await phone.get('/api/session_state')).json(), { error: { code: 'SESSION_TERMINATED', reason: 'revoked_by_user' } })
   t.equal((await laptop.get('/api/sessions')).json().items.length, 1)
   t.equal((await laptop.delete(`/api/sessions/${phone.sessionId}`)).statusCode, 404, 'an ended session is gone from your devices')
