@@ -6,7 +6,7 @@ import { appSecrets } from '../db/schema.js'
 import { createUser } from './auth/users.js'
 import { users } from '../db/schema.js'
 import type { Config } from './config.js'
-import { type Database, ensureDatabase, migrateDatabase, openDatabase } from './infra/db.js'
+import { type Database, ensureDatabase, explained, migrateDatabase, openDatabase } from './infra/db.js'
 import { connectRedis } from './infra/redis.js'
 import { eq, sql } from 'drizzle-orm'
 
@@ -30,8 +30,16 @@ export async function openResources(config: Config): Promise<Resources> {
     await database.close()
     throw err
   }
-  const secret = config.sessionSecret ?? (await storedSecret(database))
-  const bootstrap = await bootstrapAdmin(database, config)
+  const url = config.databaseUrl
+  let secret: string
+  let bootstrap: Resources['bootstrap']
+  try {
+    secret = config.sessionSecret ?? (await explained(url, () => storedSecret(database)))
+    bootstrap = await explained(url, () => bootstrapAdmin(database, config))
+  } catch (err) {
+    await Promise.all([database.close(), redis.quit().catch(() => redis.disconnect())])
+    throw err
+  }
   let closing: Promise<void> | undefined
   return {
     database,

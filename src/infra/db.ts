@@ -1,5 +1,6 @@
 // PostgreSQL: the pool (postgres.js), the drizzle handle, creating and migrating the database.
 import { randomBytes } from 'node:crypto'
+import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
@@ -51,15 +52,54 @@ function quiet() {
   return { onnotice: () => {}, connect_timeout: 5 }
 }
 
-async function reachable<T>(url: string, run: () => Promise<T>): Promise<T> {
+const HOW_TO_START = 'docker compose up -d postgres (or start your local PostgreSQL, e.g. pg_ctlcluster 15 main start)'
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ETIMEDOUT', 'EAI_AGAIN'])
+
+/** The role start-up connects as: the URL's user, else (like libpq) the OS user. */
+function roleOf(url: string): string {
+  const name = decodeURIComponent(new URL(url).username)
+  if (name) return name
+  try {
+    return userInfo().username
+  } catch {
+    return 'postgres'
+  }
+}
+
+/** What to do about an error PostgreSQL answered with, by its SQLSTATE. */
+function hintFor(code: string | undefined, url: string): string {
+  const role = roleOf(url)
+  const database = databaseName(url)
+  switch (code) {
+    case '28000': // invalid authorization: most often "role … does not exist"
+      return `Create the role (createuser --createdb ${role}) or set DATABASE_URL to a role that exists, e.g. postgres://postgres@127.0.0.1:5432/${database}`
+    case '28P01':
+      return 'Check the user name and password in DATABASE_URL'
+    case '3D000':
+      return `Create the database (createdb ${database}) or set DATABASE_URL to one that exists`
+    case '42501':
+      return `Let the role create databases (alter role ${role} createdb) or create it yourself (createdb -O ${role} ${database})`
+    default:
+      return 'Check DATABASE_URL and the PostgreSQL server log'
+  }
+}
+
+/**
+ * Runs a start-up step against PostgreSQL; any failure of PostgreSQL becomes one line
+ * (a DependencyError) naming the URL and what to do, never a stack trace.
+ */
+export async function explained<T>(url: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run()
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'CONNECT_TIMEOUT' || code === 'EHOSTUNREACH') {
-      throw new DependencyError('PostgreSQL', url, 'docker compose up -d postgres (or start your local PostgreSQL, e.g. pg_ctlcluster 15 main start)')
+  } catch (thrown) {
+    // drizzle wraps the driver's error as `cause`.
+    const err = ((thrown as { cause?: unknown }).cause ?? thrown) as { code?: string; message?: string; name?: string }
+    if (err.code && UNREACHABLE.has(err.code)) throw DependencyError.unreachable('PostgreSQL', url, HOW_TO_START)
+    const fromPostgres = err.name === 'PostgresError' || (typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code))
+    if (fromPostgres || /password|SASL|SSL|connection/i.test(err.message ?? '')) {
+      throw DependencyError.refused('PostgreSQL', url, err.message ?? String(err), hintFor(err.code, url))
     }
-    throw err
+    throw thrown
   }
 }
 
@@ -68,7 +108,7 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   const name = databaseName(url)
   const admin = postgres(withDatabase(url, 'postgres'), { max: 1, ...quiet() })
   try {
-    return await reachable(url, async () => {
+    return await explained(url, async () => {
       const rows = await admin`select 1 from pg_database where datname = ${name}`
       if (rows.length > 0) return false
       await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`).catch((err: { code?: string }) => {
@@ -95,9 +135,11 @@ export async function dropDatabase(url: string): Promise<void> {
 export async function migrateDatabase(url: string): Promise<void> {
   const sql = postgres(url, { max: 1, ...quiet() })
   try {
-    await reachable(url, () => sql`select pg_advisory_lock(${MIGRATION_LOCK})`)
-    await migrate(drizzle(sql), { migrationsFolder: join(projectRoot(), 'db', 'migrations') })
-    await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`
+    await explained(url, async () => {
+      await sql`select pg_advisory_lock(${MIGRATION_LOCK})`
+      await migrate(drizzle(sql), { migrationsFolder: join(projectRoot(), 'db', 'migrations') })
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`
+    })
   } finally {
     await sql.end()
   }
@@ -136,7 +178,7 @@ async function usageOf(sql: Pool, applicationName: string, poolMax: number): Pro
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
   const applicationName = `tessera-${randomBytes(6).toString('hex')}`
   const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60, connection: { application_name: applicationName } })
-  await reachable(url, () => sql`select 1`)
+  await explained(url, () => sql`select 1`)
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))
   let closing: Promise<void> | undefined
   return {

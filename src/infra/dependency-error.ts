@@ -1,12 +1,29 @@
-/** A service the process needs (PostgreSQL, Redis) cannot be reached: printed as one line at start-up. */
+/**
+ * A service the process needs (PostgreSQL, Redis) cannot be used: printed as one line at
+ * start-up, naming the service, its URL (password hidden) and what to do.
+ */
 export class DependencyError extends Error {
-  constructor(
+  private constructor(
     readonly service: string,
     readonly url: string,
-    readonly howToStart: string,
+    message: string,
   ) {
-    super(`${service} is not reachable at ${redactUrl(url)}. Start it with: ${howToStart}`)
+    super(message)
   }
+
+  /** Nothing answers at the URL. */
+  static unreachable(service: string, url: string, howToStart: string): DependencyError {
+    return new DependencyError(service, url, `${service} is not reachable at ${redactUrl(url)}. Start it with: ${howToStart}`)
+  }
+
+  /** It answers, but refuses what start-up needs (an unknown role, a wrong password, …). */
+  static refused(service: string, url: string, problem: string, hint: string): DependencyError {
+    return new DependencyError(service, url, `${service} at ${redactUrl(url)} refused: ${oneLine(problem)}. ${hint}`)
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().replace(/\.$/, '')
 }
 
 /** Hides a password in a connection URL. */

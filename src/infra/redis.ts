@@ -30,15 +30,39 @@ function parse(url: string): RedisOptions {
   }
 }
 
-/** Opens a connection and waits for it, or throws a DependencyError naming the URL. */
+/** What a refusal means and what to do, by the reply's first word. */
+function refusal(err: Error): { problem: string; hint: string } {
+  const word = err.message.split(' ', 1)[0]
+  if (word === 'NOAUTH') return { problem: 'it requires a password (NOAUTH)', hint: 'Put it in REDIS_URL: redis://:password@host:port' }
+  if (word === 'WRONGPASS') return { problem: 'the user name or password is wrong (WRONGPASS)', hint: 'Check the credentials in REDIS_URL' }
+  return { problem: err.message, hint: 'Check REDIS_URL' }
+}
+
+/**
+ * Opens a connection and waits for it, or throws a DependencyError naming the URL: Redis
+ * unreachable, or answering but refusing (a wrong password, a database number it lacks).
+ */
 export async function connectRedis(url: string, name = 'tessera'): Promise<Redis> {
   const redis = new Redis({ ...redisOptions(url), connectionName: name })
   redis.on('error', () => {}) // reconnects on its own; callers see failed commands
-  try {
-    await redis.connect()
-  } catch {
+  // A refusal arrives as an error event; connect() itself only says the connection closed.
+  let refused: Error | undefined
+  const noteRefusal = (err: Error) => {
+    if (err.name === 'ReplyError') refused ??= err
+  }
+  redis.on('error', noteRefusal)
+  const connected = await redis.connect().then(
+    () => true,
+    () => false,
+  )
+  redis.off('error', noteRefusal)
+  if (refused || !connected) {
     redis.disconnect()
-    throw new DependencyError('Redis', url, HOW_TO_START)
+    if (refused) {
+      const { problem, hint } = refusal(refused)
+      throw DependencyError.refused('Redis', url, problem, hint)
+    }
+    throw DependencyError.unreachable('Redis', url, HOW_TO_START)
   }
   return redis
 }

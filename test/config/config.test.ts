@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { ConfigError, configVariables, loadConfig } from '../../src/config.js'
 import { dropDatabase } from '../../src/infra/db.js'
 import { testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
+import { privateRedis } from '../helpers/private-redis.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -178,7 +179,7 @@ function oneLine(t: Test, stderr: string): string {
   return lines[0] ?? ''
 }
 
-// Each start takes a few seconds (tsx compiles on the fly), so the four run side by side.
+// Each start takes a few seconds (tsx compiles on the fly), so they run side by side.
 t.test('the service process refuses to start', async (t) => {
   t.jobs = 4
 
@@ -202,6 +203,49 @@ t.test('the service process refuses to start', async (t) => {
     t.match(line, 'Redis')
     t.match(line, url)
     t.match(line, 'docker compose up -d redis')
+  })
+
+  // Any refusal at start-up, not only an unreachable service, is one line and a hint.
+  const noStack = (t: Test, stderr: string) => t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+
+  t.test('a PostgreSQL role that does not exist: one line naming the URL and how to fix it', { buffered: true }, async (t) => {
+    const role = `nobody_${randomBytes(4).toString('hex')}`
+    const url = `postgres://${role}@127.0.0.1:5432/tessera_never_created`
+    const r = await start({ DATABASE_URL: url, REDIS_URL: testRedisUrl() })
+    t.not(r.code, 0)
+    noStack(t, r.stderr)
+    const line = oneLine(t, r.stderr)
+    t.match(line, `PostgreSQL at ${url} refused: role "${role}" does not exist`)
+    t.match(line, `createuser --createdb ${role}`)
+    t.match(line, 'DATABASE_URL')
+  })
+
+  const withDatabase = (t: Test) => {
+    const databaseUrl = testDatabaseUrl(`tessera_test_${randomBytes(6).toString('hex')}`)
+    t.teardown(() => dropDatabase(databaseUrl))
+    return { DATABASE_URL: databaseUrl, ADMIN_PASSWORD: 'admin-password-1' }
+  }
+
+  t.test('a wrong Redis password: one line, the password hidden', { buffered: true }, async (t) => {
+    const redis = await privateRedis(t, { password: 'the-right-one' })
+    const r = await start({ ...withDatabase(t), REDIS_URL: `redis://:not-the-right-one@127.0.0.1:${redis.port}` })
+    t.not(r.code, 0)
+    noStack(t, r.stderr)
+    const line = oneLine(t, r.stderr)
+    t.match(line, `Redis at redis://:***@127.0.0.1:${redis.port}`)
+    t.match(line, 'WRONGPASS')
+    t.match(line, 'REDIS_URL')
+    t.notMatch(line, 'not-the-right-one')
+  })
+
+  t.test('a Redis that needs a password none was given for: one line saying so', { buffered: true }, async (t) => {
+    const redis = await privateRedis(t, { password: 'the-right-one' })
+    const r = await start({ ...withDatabase(t), REDIS_URL: `redis://127.0.0.1:${redis.port}` })
+    t.not(r.code, 0)
+    noStack(t, r.stderr)
+    const line = oneLine(t, r.stderr)
+    t.match(line, `Redis at redis://127.0.0.1:${redis.port}`)
+    t.match(line, 'requires a password')
   })
 
   t.test('a bad configuration value: one line, exit non-zero, before connecting anywhere', { buffered: true }, async (t) => {
