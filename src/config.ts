@@ -95,7 +95,7 @@ const variables = {
   PORT: ['3000', 'where the API listens (0 picks a free port)', int(0, 65535)],
   WORKER_PORT: ['3001', 'health and metrics port of a `ROLE=worker` process', int(0, 65535)],
   PUBLIC_URL: ['http://localhost:3000', 'used for same-origin checks and links', url('http:', 'https:')],
-  ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for state-changing requests and WebSocket upgrades (default: the origin of `PUBLIC_URL`)', origins],
+  ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for CORS (with credentials), state-changing requests and WebSocket upgrades, besides the origin of `PUBLIC_URL` and the server’s own origin, which always are', origins],
   DATABASE_URL: ['postgres://localhost:5432/tessera', 'PostgreSQL; the database is created and migrated at start-up when missing', url('postgres:', 'postgresql:')],
   DATABASE_POOL_MAX: ['10', 'connection pool size per process', int(1, 1000)],
   REDIS_URL: ['redis://127.0.0.1:6379', 'Redis', url('redis:', 'rediss:')],
