@@ -211,3 +211,33 @@ t.test('the login rate limit holds across two API nodes (counters in Redis)', as
   t.equal((await login(b.app)).statusCode, 429)
   t.equal((await login(a.app)).statusCode, 429)
 })
+
+t.test('login with platformId starts the session on that platform', async (t) => {
+  const app = await build(t)
+  const { platformIds } = await app.user('ada', { platforms: ['Pixelfed', 'Mastodon'] })
+  const ada = app.client()
+  const res = await ada.login('ada', PASSWORD, { platformId: platformIds[1] })
+  t.equal(res.statusCode, 200)
+  t.match(res.json().session.platform, { id: platformIds[1], name: 'Mastodon' })
+  t.match((await ada.get('/api/session_state')).json().platform, { id: platformIds[1], name: 'Mastodon', isDefault: false })
+})
+
+t.test('login with a platformId that is not one of the user’s active connections is VALIDATION_FAILED', async (t) => {
+  const app = await build(t)
+  await app.user('ada', { platforms: ['Pixelfed'] })
+  const { platformIds: bobs } = await app.user('bob', { platforms: ['Bobs'] })
+  const { platformIds: off } = await app.user('cy', { platforms: ['Off'] })
+  await app.ctx.database.sql`update platforms set active = false where id = ${off[0]!}`
+  for (const [user, platformId] of [
+    ['ada', bobs[0]!],
+    ['ada', 999_999],
+    ['cy', off[0]!],
+  ] as const) {
+    const res = await app.client().login(user, PASSWORD, { platformId })
+    t.equal(res.statusCode, 400, `${user} → ${platformId}`)
+    t.match(res.json(), { error: { code: 'VALIDATION_FAILED', message: /body\.platformId/ } })
+    t.notOk(res.cookies.some((c) => c.name === 'sid' && c.value), 'no session was opened')
+  }
+  const [row] = await app.ctx.database.sql`select count(*)::int as n from sessions`
+  t.equal(row!.n, 0)
+})

@@ -227,3 +227,66 @@ t.test('ALLOWED_ORIGINS adds origins to the allow-list', async (t) => {
   })
   t.equal(other.statusCode, 403)
 })
+
+t.test('application/json with an empty body is no body, not a 400', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const ada = await app.client().signIn('ada')
+  const other = await app.client().signIn('ada')
+  const headers = (c: typeof ada) => ({
+    'content-type': 'application/json',
+    cookie: `sid=${c.sid}`,
+    'x-csrf-token': c.csrf!,
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36',
+  })
+  // What fetch('/api/auth/logout', { method: 'POST', headers: { 'content-type': 'application/json' } }) sends.
+  const validate = await app.app.inject({ method: 'POST', url: '/api/session/validate', headers: headers(other), payload: '' })
+  t.equal(validate.statusCode, 200)
+  const logout = await app.app.inject({ method: 'POST', url: '/api/auth/logout', headers: headers(ada), payload: '' })
+  t.equal(logout.statusCode, 204)
+  const logoutAll = await app.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: headers(other), payload: '  ' })
+  t.equal(logoutAll.statusCode, 200)
+  const login = await app.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: '' })
+  t.equal(login.statusCode, 400, 'a route that needs a body still says which field is missing')
+  t.match(login.json(), { error: { code: 'VALIDATION_FAILED', message: /body\.username is required/ } })
+  const poisoned = await app.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"__proto__":{"x":1},"username":"a","password":"b"}',
+  })
+  t.equal(poisoned.statusCode, 400, 'prototype poisoning is still refused')
+  t.match(poisoned.json(), errorShape)
+})
+
+t.test('/metrics shows PostgreSQL pool usage: open and busy connections', async (t) => {
+  const app = await build(t, { DATABASE_POOL_MAX: '4' })
+  const scrape = async () => {
+    const text = (await app.app.inject({ method: 'GET', url: '/metrics' })).body
+    const value = (state: string) => Number(new RegExp(`^tessera_db_pool_connections\\{state="${state}"\\} (\\d+)$`, 'm').exec(text)?.[1])
+    return { text, open: value('open'), busy: value('busy') }
+  }
+  const idle = await scrape()
+  t.match(idle.text, /^tessera_db_pool_max 4$/m)
+  t.ok(idle.open >= 1 && idle.open <= 4, `open ${idle.open}`)
+  t.equal(idle.busy, 0, 'nothing running')
+
+  // Two transactions held open: two connections busy (idle in transaction counts).
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let started = 0
+  const held = [1, 2].map(() =>
+    app.ctx.database.sql.begin(async (tx) => {
+      await tx`select 1`
+      started++
+      await gate
+    }),
+  )
+  while (started < 2) await new Promise((r) => setTimeout(r, 10))
+  const busy = await scrape()
+  t.equal(busy.busy, 2, 'the two held transactions')
+  t.ok(busy.open >= 3, `open ${busy.open}: the held two and the one asking`)
+  release()
+  await Promise.all(held)
+  t.equal((await scrape()).busy, 0, 'free again')
+})
