@@ -244,6 +244,35 @@ t.test('each alert is POSTed once to the webhook, signed, and retried when the r
   t.match(await app.ctx.queues.all.alertDelivery.getJobCounts('completed', 'waiting', 'delayed', 'active'), { completed: 2, waiting: 0, delayed: 0, active: 0 })
 })
 
+t.test('N failed sign-ins with lockout disabled: exactly one alert, delivered signed, retried after a 500', async (t) => {
+  const hook = await receiver(t, (attempt) => (attempt === 1 ? 500 : 204))
+  const secret = 'whsec-test-0123456789abcdef'
+  const app = await build(t, { ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: secret }, { workers: true })
+  await app.user('ada')
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  t.equal((await admin.put('/admin/sessions/config', { failedLogin: { threshold: 3, lockoutEnabled: false } })).statusCode, 200)
+  const codes: number[] = []
+  for (let i = 0; i < 8; i++) codes.push((await app.client().login('ada', 'wrong-password')).statusCode)
+  t.same(codes, Array(8).fill(401), 'never locked')
+  const { items } = await app.ctx.alerts.list({ limit: 10 })
+  t.equal(items.length, 1, 'one alert for eight failures')
+  const [alert] = items
+  t.match(alert, { type: 'failed_login_threshold', username: 'ada', data: { failures: 3 } })
+  await until('delivery', async () => (await jobState(app, alert!.id)) === 'completed')
+  t.same(
+    hook.deliveries.map((d) => [d.id, d.status]),
+    [
+      [`alert-${alert!.id}`, 500],
+      [`alert-${alert!.id}`, 204],
+    ],
+    'the only deliveries: one refused, one retry taken',
+  )
+  for (const d of hook.deliveries) {
+    t.equal(d.headers['x-tessera-signature'], hmac(secret, d.body), 'a valid signature')
+    t.same(JSON.parse(d.body), alert)
+  }
+})
+
 t.test('with SMTP_URL and ALERT_EMAIL_TO an alert is mailed too, once, even when the webhook is retried', async (t) => {
   const smtp = await mailServer(t)
   const hook = await receiver(t, (attempt) => (attempt === 1 ? 503 : 200))
