@@ -148,8 +148,8 @@ export const locks = pgTable(
 
 /**
  * Alerts for administrators (failed-login threshold, lockout, anomalies, fingerprint
- * mismatch). `dedupe_key` is type, user and the window's start: the window itself is a
- * Redis key (alerts/service.ts), and this index keeps a retried insert from storing twice.
+ * mismatch). `dedupe_key` is type, user and when the alert's window opened; the window
+ * itself, which makes a second raise a no-op, is a Redis key (alerts/service.ts).
  */
 export const alerts = pgTable(
   'alerts',
