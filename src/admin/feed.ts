@@ -133,6 +133,7 @@ export class AdminFeed {
 
   private async connectListener(): Promise<Redis> {
     if (this.listener) return this.listener
+    if (this.closing) throw new Error('the admin feed is closed')
     const listener = this.d.redis.duplicate({ connectionName: 'tessera-admin-feed' })
     this.listener = listener
     let wasReady = false
