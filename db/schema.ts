@@ -148,7 +148,8 @@ export const locks = pgTable(
 
 /**
  * Alerts for administrators (failed-login threshold, lockout, anomalies, fingerprint
- * mismatch). `dedupe_key` (type, user, window bucket) makes a second raise a no-op.
+ * mismatch). `dedupe_key` is type, user and when the alert's window opened; the window
+ * itself, which makes a second raise a no-op, is a Redis key (alerts/service.ts).
  */
 export const alerts = pgTable(
   'alerts',

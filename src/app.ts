@@ -215,7 +215,15 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const subscriber = ctx.redis.duplicate({ connectionName: 'tessera-subscriber' })
   subscriber.on('error', () => {})
   await subscriber.connect()
-  const adminFeed = new AdminFeed({ sql: ctx.database.sql, sessions: ctx.sessions, settings: ctx.settings, intervalMs: config.adminFeedIntervalMs })
+  const adminFeed = new AdminFeed({
+    sql: ctx.database.sql,
+    redis: ctx.redis,
+    keys: ctx.keys,
+    sessions: ctx.sessions,
+    settings: ctx.settings,
+    intervalMs: config.adminFeedIntervalMs,
+    log: app.log,
+  })
   const hub = new Hub({
     redis: ctx.redis,
     subscriber,
@@ -251,7 +259,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
       closing ??= (async () => {
         await app.close()
         await hub.close()
-        adminFeed.close()
+        await adminFeed.close()
         await ctx.queues.close()
       })()
       return closing

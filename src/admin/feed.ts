@@ -1,27 +1,54 @@
 // The admin live feed (realtime.md, "Admin live feed"): a snapshot on admin.subscribe, then
-// at most one coalesced delta per ADMIN_FEED_INTERVAL_MS, only when something visible
-// changed. Each node computes the list its own admin sockets see, so every node's admins
-// are served without any cross-node coordination.
+// at most one delta per ADMIN_FEED_INTERVAL_MS per admin socket, only for visible changes.
+//
+// It is event-driven. Any node publishes the ids of sessions with a possibly visible change
+// on the admin-changes channel: every logged session event does so inside its publish
+// script (endings, idle/active, platform switches, session.state), and logins, tab and view
+// changes and role changes do so explicitly. A node listens to that channel only while it
+// has admin subscribers, collects the ids and, once per interval, loads just those sessions
+// and sends each subscriber what changed under its filter. A slow reconcile (a full list
+// compare) catches what nobody announced, such as the tabs of a node that died.
+import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
 import type { AdminFilter } from '../realtime/messages.js'
+import { WS_ERRORS } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
 import type { SessionView, Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
-import { listSessions } from './session-list.js'
+import { listSessions, matchesFilter } from './session-list.js'
 
 const SNAPSHOT_LIMIT = 500
+const RECONCILE_MS = 5000
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 interface Subscriber {
   filter: AdminFilter
   /** id → the visible part of the row last sent (lastActivity alone is not a visible change) */
   sent: Map<string, string>
+  /** The newest loginAt under the filter at snapshot time: a row that logged in later is new here. */
+  newestLogin: string
 }
 
 export interface FeedDeps {
   sql: Pool
+  /** Duplicated for the feed's own SUBSCRIBE connection. */
+  redis: Redis
+  keys: RedisKeys
   sessions: Sessions
   settings: SettingsService
   intervalMs: number
+  /** How often the full list is compared (default 5 s). */
+  reconcileMs?: number
+  log: { warn(obj: object, msg: string): void }
+}
+
+type Removal = { id: string; reason: string }
+
+/** What the ids of one tick are now: the live ones as views, the ended ones by end reason. */
+interface Loaded {
+  views: Map<string, SessionView>
+  endReasons: Map<string, string>
 }
 
 const visible = (v: SessionView) =>
@@ -29,26 +56,49 @@ const visible = (v: SessionView) =>
 
 export class AdminFeed {
   private readonly subscribers = new Map<Tab, Subscriber>()
+  private readonly dirty = new Set<string>()
+  private readonly reconcileMs: number
+  private listener: Redis | undefined
+  private listening: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
-  private ticking = false
+  /** Snapshots and ticks run one at a time, so a tick never sees a half-registered subscriber. */
+  private work: Promise<void> = Promise.resolve()
+  private tickQueued = false
+  private lastReconcile = Date.now()
+  private closing: Promise<void> | undefined
 
-  constructor(private readonly d: FeedDeps) {}
+  constructor(private readonly d: FeedDeps) {
+    this.reconcileMs = d.reconcileMs ?? RECONCILE_MS
+  }
 
   async subscribe(tab: Tab, filter: unknown): Promise<void> {
     const f = (filter ?? {}) as AdminFilter
-    const { views, total } = await this.list(f)
-    const sub: Subscriber = { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])) }
-    this.subscribers.set(tab, sub)
-    tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total, at: new Date().toISOString() }), 'admin.snapshot')
-    this.timer ??= setInterval(() => void this.tick(), this.d.intervalMs).unref()
+    await this.serially(async () => {
+      // Listening first: every change announced after the snapshot is read reaches a tick.
+      await this.listen()
+      const all = await this.list(f)
+      if (!tab.isOpen() || this.closing) return
+      const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
+      let newestLogin = '' // ISO times compare as strings
+      for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
+      this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
+      tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() }), 'admin.snapshot')
+      this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
+    })
   }
 
   unsubscribe(tab: Tab): void {
-    this.subscribers.delete(tab)
-    if (this.subscribers.size === 0 && this.timer) {
-      clearInterval(this.timer)
-      this.timer = undefined
-    }
+    if (!this.subscribers.delete(tab) || this.subscribers.size > 0) return
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.dirty.clear()
+    // Nobody here watches any more: stop hearing every change of the cluster (in turn, so a
+    // subscribe that is being set up meanwhile listens again after this).
+    void this.serially(async () => {
+      if (this.subscribers.size > 0 || !this.listening) return
+      this.listening = undefined
+      await this.listener?.unsubscribe(this.d.keys.adminChanges)
+    }).catch(() => {})
   }
 
   /** A new alert (any node raised it) goes at once to every subscribed admin tab here. */
@@ -56,69 +106,170 @@ export class AdminFeed {
     for (const tab of this.subscribers.keys()) tab.deliver(frame, 'admin.alert')
   }
 
-  close(): void {
-    this.subscribers.clear()
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.timer)
+      this.timer = undefined
+      this.subscribers.clear()
+      await this.listener?.quit().catch(() => this.listener?.disconnect())
+    })()
+    return this.closing
   }
 
-  private async tick(): Promise<void> {
-    if (this.ticking) return // a slow query never stacks ticks up
-    this.ticking = true
-    try {
-      await this.dropDemoted()
-      const byFilter = new Map<string, Tab[]>()
-      for (const [tab, sub] of this.subscribers) {
-        const key = JSON.stringify(sub.filter)
-        byFilter.set(key, [...(byFilter.get(key) ?? []), tab])
+  // ── listening ─────────────────────────────────────────────────────────────────
+
+  private listen(): Promise<void> {
+    this.listening ??= this.connectListener()
+      .then((listener) => listener.subscribe(this.d.keys.adminChanges))
+      .then(
+        () => {},
+        (err) => {
+          this.listening = undefined
+          throw err
+        },
+      )
+    return this.listening
+  }
+
+  private async connectListener(): Promise<Redis> {
+    if (this.listener) return this.listener
+    if (this.closing) throw new Error('the admin feed is closed')
+    const listener = this.d.redis.duplicate({ connectionName: 'tessera-admin-feed' })
+    this.listener = listener
+    let wasReady = false
+    listener.on('error', () => {})
+    listener.on('message', (_channel: string, ids: string) => {
+      for (const id of ids.split(',')) if (SESSION_ID.test(id)) this.dirty.add(id)
+    })
+    listener.on('ready', () => {
+      // ioredis re-subscribes by itself; what was announced meanwhile is lost: compare everything soon.
+      if (wasReady) this.lastReconcile = 0
+      wasReady = true
+    })
+    await listener.connect()
+    return listener
+  }
+
+  // ── ticks ─────────────────────────────────────────────────────────────────────
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const run = this.work.then(fn)
+    this.work = run.catch(() => {})
+    return run
+  }
+
+  private tick() {
+    if (this.tickQueued || this.subscribers.size === 0) return // a slow tick never stacks others up
+    this.tickQueued = true
+    void this.serially(async () => {
+      this.tickQueued = false
+      const ids = [...this.dirty]
+      this.dirty.clear()
+      try {
+        if (Date.now() - this.lastReconcile >= this.reconcileMs) await this.reconcile(new Set(ids))
+        else if (ids.length > 0) await this.sendChanges(ids)
+      } catch (err) {
+        // PostgreSQL or Redis briefly away: the ids wait for the next tick.
+        for (const id of ids) this.dirty.add(id)
+        this.d.log.warn({ err }, 'admin feed: tick failed')
       }
-      for (const tabs of byFilter.values()) {
-        const { views } = await this.list(this.subscribers.get(tabs[0]!)!.filter)
-        for (const tab of tabs) await this.sendDelta(tab, views)
+    })
+  }
+
+  /** The usual tick: only the announced sessions are loaded. */
+  private async sendChanges(ids: string[]) {
+    const loaded = await this.load(ids)
+    this.dropDemoted([...loaded.views.values()].filter((v) => v.role !== 'admin').map((v) => v.userId))
+    for (const [tab, sub] of this.subscribers) {
+      const upserted: SessionView[] = []
+      const removed: Removal[] = []
+      for (const id of ids) {
+        const view = loaded.views.get(id)
+        if (view && matchesFilter(view, sub.filter)) {
+          if (sub.sent.get(id) !== visible(view)) upserted.push(view)
+        } else if (sub.sent.has(id)) {
+          removed.push({ id, reason: view ? 'filtered' : (loaded.endReasons.get(id) ?? 'ended') })
+        }
       }
-    } catch {
-      // PostgreSQL or Redis briefly away: the next tick tries again.
-    } finally {
-      this.ticking = false
+      this.send(tab, sub, upserted, removed)
     }
   }
 
+  /** The slow tick: the whole list of each filter against what each subscriber was sent. */
+  private async reconcile(dirty: Set<string>) {
+    this.lastReconcile = Date.now()
+    await this.dropDemotedByDatabase()
+    const byFilter = new Map<string, [Tab, Subscriber][]>()
+    for (const entry of this.subscribers) {
+      const key = JSON.stringify(entry[1].filter)
+      byFilter.set(key, [...(byFilter.get(key) ?? []), entry])
+    }
+    for (const group of byFilter.values()) {
+      const all = await this.list(group[0]![1].filter)
+      const live = new Set(all.map((v) => v.id))
+      const gone = [...new Set(group.flatMap(([, sub]) => [...sub.sent.keys()].filter((id) => !live.has(id))))]
+      const reasons = await this.endReasons(gone)
+      for (const [tab, sub] of group) {
+        const upserted = all.filter((v) => {
+          const sent = sub.sent.get(v.id)
+          return sent === undefined ? dirty.has(v.id) || v.loginAt > sub.newestLogin : sent !== visible(v)
+        })
+        const removed = [...sub.sent.keys()].filter((id) => !live.has(id)).map((id) => ({ id, reason: reasons.get(id) ?? 'filtered' }))
+        this.send(tab, sub, upserted, removed)
+      }
+    }
+  }
+
+  private send(tab: Tab, sub: Subscriber, upserted: SessionView[], removed: Removal[]) {
+    if (upserted.length === 0 && removed.length === 0) return
+    for (const v of upserted) sub.sent.set(v.id, visible(v))
+    for (const r of removed) sub.sent.delete(r.id)
+    tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')
+  }
+
+  // ── who may watch ─────────────────────────────────────────────────────────────
+
   /** A role change applies at once: an admin who is no longer one stops receiving the feed. */
-  private async dropDemoted() {
+  private dropDemoted(userIds: number[]) {
+    if (userIds.length === 0) return
+    const demoted = new Set(userIds)
+    for (const tab of [...this.subscribers.keys()]) {
+      if (!demoted.has(tab.userId)) continue
+      this.unsubscribe(tab)
+      tab.error(WS_ERRORS.forbidden, 'The admin feed is for administrators.')
+    }
+  }
+
+  /** The backstop of dropDemoted, for changes nobody announced. */
+  private async dropDemotedByDatabase() {
     const userIds = [...new Set([...this.subscribers.keys()].map((t) => t.userId))]
     if (userIds.length === 0) return
     const rows = await this.d.sql`select id from users where id = any(${this.d.sql.array(userIds)}::int[]) and role = 'admin' and not disabled`
     const admins = new Set(rows.map((r) => r.id as number))
-    for (const tab of this.subscribers.keys()) {
-      if (admins.has(tab.userId)) continue
-      this.unsubscribe(tab)
-      tab.error('FORBIDDEN', 'The admin feed is for administrators.')
-    }
+    this.dropDemoted(userIds.filter((id) => !admins.has(id)))
   }
 
-  private async sendDelta(tab: Tab, views: SessionView[]) {
-    const sub = this.subscribers.get(tab)
-    if (!sub) return
-    const now = new Map(views.map((v) => [v.id, v]))
-    const upserted = views.filter((v) => sub.sent.get(v.id) !== visible(v))
-    const goneIds = [...sub.sent.keys()].filter((id) => !now.has(id))
-    if (upserted.length === 0 && goneIds.length === 0) return
-    const reasons = await this.endReasons(goneIds)
-    const removed = goneIds.map((id) => ({ id, reason: reasons.get(id) ?? 'filtered' }))
-    for (const v of upserted) sub.sent.set(v.id, visible(v))
-    for (const id of goneIds) sub.sent.delete(id)
-    tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')
+  // ── loading ───────────────────────────────────────────────────────────────────
+
+  private async load(ids: string[]): Promise<Loaded> {
+    const { sql } = this.d
+    const rows = await sql`select id, status, end_reason from sessions where id = any(${sql.array(ids)}::uuid[])`
+    const live = rows.filter((r) => r.status === 'active').map((r) => r.id as string)
+    const views = await this.d.sessions.viewsOf(live, await this.d.settings.get())
+    return {
+      views: new Map(views.map((v) => [v.id, v])),
+      endReasons: new Map(rows.filter((r) => r.status !== 'active').map((r) => [r.id as string, (r.end_reason as string | null) ?? 'ended'])),
+    }
   }
 
   private async endReasons(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map()
     const rows = await this.d.sql`select id, end_reason from sessions where id = any(${this.d.sql.array(ids)}::uuid[]) and status = 'ended'`
-    return new Map(rows.map((r) => [r.id as string, r.end_reason as string]))
+    return new Map(rows.map((r) => [r.id as string, (r.end_reason as string | null) ?? 'ended']))
   }
 
-  /** Active sessions under the filter, most recently active first, at most 500. */
-  private async list(f: AdminFilter): Promise<{ views: SessionView[]; total: number }> {
-    const views = await listSessions(this.d.sql, this.d.sessions, await this.d.settings.get(), f)
-    return { views: views.slice(0, f.limit ?? SNAPSHOT_LIMIT), total: views.length }
+  /** Every active session under the filter, in the filter's order (most recently active first by default). */
+  private async list(f: AdminFilter): Promise<SessionView[]> {
+    return listSessions(this.d.sql, this.d.sessions, await this.d.settings.get(), f)
   }
 }

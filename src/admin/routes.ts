@@ -139,8 +139,7 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const before = await ctx.settings.get()
-      const after = await ctx.settings.update(req.body as Static<typeof SettingsPatch>, authOf(req).session.userId)
+      const { before, after } = await ctx.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
         await ctx.bus.publishBroadcast({

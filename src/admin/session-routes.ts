@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
 import { authOf, requireAdmin } from '../auth/guards.js'
+import { ROLES } from '../auth/roles.js'
 import type { AppContext } from '../context.js'
 import type { Pool } from '../infra/db.js'
 import { AppError, validationFailed } from '../infra/errors.js'
@@ -12,13 +13,20 @@ import { listSessions, SORT_COLUMNS } from './session-list.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/** A session id from the path, lower-cased (PostgreSQL and Redis keys spell ids that way). */
+function sessionIdOf(params: unknown): string {
+  const { id } = params as { id: string }
+  if (!UUID.test(id)) throw validationFailed('params.id must be a session id (a UUID such as 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c)')
+  return id.toLowerCase()
+}
+
 const Limit = (max: number, def: number) => Type.Integer({ minimum: 1, maximum: max, default: def })
 
 const ListQuery = Type.Object(
   {
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('idle')])),
     user: Type.Optional(Type.String({ maxLength: 200 })),
-    role: Type.Optional(Type.String({ maxLength: 32 })),
+    role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))),
     ip: Type.Optional(Type.String({ maxLength: 64 })),
     q: Type.Optional(Type.String({ maxLength: 200 })),
     sort: Type.Optional(Type.Union(SORT_COLUMNS.map((c) => Type.Literal(c)))),
@@ -66,7 +74,7 @@ const AuditEvent = Type.Object({
   at: IsoTime,
 })
 
-const SessionParams = Type.Object({ id: Type.String({ maxLength: 100 }) })
+const SessionParams = Type.Object({ id: Type.String({ maxLength: 100, description: 'the session id (a UUID, any case)' }) })
 
 /** Offset cursors for the live list (it is sorted in memory); id cursors for the logs. */
 const encodeCursor = (n: number) => Buffer.from(String(n)).toString('base64url')
@@ -222,8 +230,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       schema: { tags: ['admin'], summary: 'One session, live or ended', params: SessionParams, response: { 200: SessionDetail, ...errors } },
     },
     async (req) => {
-      const { id } = req.params as { id: string }
-      if (!UUID.test(id)) throw sessionNotFound()
+      const id = sessionIdOf(req.params)
       const [row] = await sql`select status, ended_at, end_reason, ended_by, end_note, fingerprint, flags, expires_at from sessions where id = ${id}`
       if (!row) throw sessionNotFound()
       const [view] = await ctx.sessions.viewsOf([id], await ctx.settings.get())
@@ -250,15 +257,15 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
         tags: ['admin'],
         summary: "Force-terminate a session (the user's tabs are told why)",
         params: SessionParams,
-        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
+        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500, description: '1–500 characters, not counting leading and trailing spaces' }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ terminated: Type.Literal(true) }), ...errors },
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string }
-      const { reason } = req.body as { reason: string }
-      if (!UUID.test(id)) throw sessionNotFound()
-      const ended = await ctx.sessions.end([id.toLowerCase()], 'admin', { actorUserId: authOf(req).session.userId, note: reason })
+      const id = sessionIdOf(req.params)
+      const reason = (req.body as { reason: string }).reason.trim()
+      if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')
+      const ended = await ctx.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: reason })
       if (ended.length === 0) {
         const [row] = await sql`select status from sessions where id = ${id}`
         if (!row) throw sessionNotFound()
@@ -280,8 +287,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string }
-      if (!UUID.test(id)) throw sessionNotFound()
+      const id = sessionIdOf(req.params)
       const [exists] = await sql`select 1 from sessions where id = ${id}`
       if (!exists) throw sessionNotFound()
       const rows = await sql`select type, data, at from audit_events where session_id = ${id} order by id limit 10000`

@@ -5,8 +5,20 @@ import { checkPasswordStrength, hashPassword } from '../auth/passwords.js'
 import { createUser, findUserById, toUserView, type UserRow } from '../auth/users.js'
 import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
+import { sessionLimitFor } from '../settings/service.js'
 
 const LAST_ADMIN_LOCK = 7_311_999_002
+
+/**
+ * Tells a session's tabs its shared state changed (`session.state` with the
+ * `GET /api/session_state` body). Kept apart so it can give way to the realtime feature's helper.
+ */
+async function publishSessionState(ctx: AppContext, sessionId: string) {
+  const session = await ctx.sessions.byId(sessionId)
+  if (session?.status !== 'active') return
+  const state = await ctx.sessions.stateOf({ session, tokenHash: '', lastActivity: session.lastActivity, settings: await ctx.settings.get() })
+  await ctx.bus.publishSessionEvent(sessionId, { type: 'session.state', state }, new Date(session.expiresAt))
+}
 
 export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
 
@@ -60,8 +72,11 @@ export class UserAdmin {
     } else if (change.password !== undefined) {
       await sessions.end(await sessions.activeIdsOfUser(userId), 'password_changed', { actorUserId })
     }
+    const roleChanged = after!.role !== before.role
+    if (roleChanged) await this.endSessionsOverLimit(userId, after!.role, actorUserId)
     // Cached session records carry the role and the disabled flag: drop them so every node sees the change now.
     await sessions.refreshUser(userId)
+    if (roleChanged) await this.announceRole(userId)
     await this.ctx.audit.record({
       type: 'user.changed',
       actorUserId,
@@ -73,6 +88,29 @@ export class UserAdmin {
       },
     })
     return toUserView(after!)
+  }
+
+  /** The new role's limit applies to live sessions at once: the least recently active beyond it end. */
+  private async endSessionsOverLimit(userId: number, role: string, actorUserId: number) {
+    const { sessions } = this.ctx
+    const settings = await this.ctx.settings.get()
+    const limit = sessionLimitFor(settings, userId, role)
+    const live = await sessions.viewsOf(await sessions.activeIdsOfUser(userId), settings)
+    if (live.length <= limit) return
+    const oldestFirst = live.sort((a, b) => a.lastActivity.localeCompare(b.lastActivity) || a.loginAt.localeCompare(b.loginAt))
+    const note = `The account's role changed to ${role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
+    await sessions.end(
+      oldestFirst.slice(0, live.length - limit).map((v) => v.id),
+      'session_limit',
+      { actorUserId, note },
+    )
+  }
+
+  /** Every remaining live session hears its new role (session.state), and the admin feeds reload them. */
+  private async announceRole(userId: number) {
+    const ids = await this.ctx.sessions.activeIdsOfUser(userId)
+    for (const id of ids) await publishSessionState(this.ctx, id)
+    await this.ctx.bus.publishAdminChange(ids)
   }
 
   async unlock(userId: number, actorUserId: number) {

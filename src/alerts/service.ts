@@ -1,5 +1,5 @@
 // Alerts: raised where something looks like abuse (login, session checks), stored once per
-// type, user and window, pushed at once to every node's admin tabs, and handed to the
+// type, user and window (a window opens with the first alert), pushed at once to every node's admin tabs, and handed to the
 // alert-delivery job (webhook, email).
 import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
@@ -67,13 +67,10 @@ export function windowSecondsOf(type: AlertType, s: Settings): number {
   }
 }
 
-/**
- * One alert per type, user and window: windows are fixed buckets of the window's length
- * counted from the epoch, so every node computes the same key without talking to the others.
- */
-export function dedupeKeyOf(input: Subject & { type: AlertType }, windowSeconds: number, now: number): string {
+/** Type and user of an alert: at most one alert per window for each. */
+export function dedupeSubjectOf(input: Subject & { type: AlertType }): string {
   const who = input.userId !== null ? `user:${input.userId}` : `name:${input.username.toLowerCase()}`
-  return `${input.type}:${who}:${windowSeconds}:${Math.floor(now / (windowSeconds * 1000))}`
+  return `${input.type}:${who}`
 }
 
 const span = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`)
@@ -130,18 +127,31 @@ export class Alerts implements AlertRaiser {
   }
 
   /**
-   * Stores the alert unless its type, user and window already have one (then null). A new
-   * alert is queued for delivery (job id = delivery id, so it is delivered once) and
+   * Stores the alert unless its type and user already had one within the window (then null).
+   * The window opens with the first alert (a Redis key set NX with the window as its TTL,
+   * so every node agrees): raises either side of any clock boundary are still one alert. A
+   * new alert is queued for delivery (job id = delivery id, so it is delivered once) and
    * published to every node's admin tabs.
    */
-  async create(input: AlertInput, now = Date.now()): Promise<Alert | null> {
-    const { sql } = this.d
-    const dedupeKey = dedupeKeyOf(input, windowSecondsOf(input.type, await this.d.settings.get()), now)
-    const [row] = await sql`
-      insert into alerts (type, user_id, username, message, data, dedupe_key)
-      values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb, ${dedupeKey})
-      on conflict (dedupe_key) do nothing
-      returning *`
+  async create(input: AlertInput): Promise<Alert | null> {
+    const { sql, redis, keys } = this.d
+    const subject = dedupeSubjectOf(input)
+    const windowSeconds = windowSecondsOf(input.type, await this.d.settings.get())
+    const openedAt = Date.now()
+    const window = keys.alertWindow(subject)
+    if ((await redis.set(window, String(openedAt), 'EX', windowSeconds, 'NX')) !== 'OK') return null
+    let row: Record<string, unknown> | undefined
+    try {
+      ;[row] = await sql`
+        insert into alerts (type, user_id, username, message, data, dedupe_key)
+        values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb, ${`${subject}:${openedAt}`})
+        on conflict (dedupe_key) do nothing
+        returning *`
+    } catch (err) {
+      // Not stored: the next raise may try again instead of the window staying silent.
+      await redis.unlink(window).catch(() => {})
+      throw err
+    }
     if (!row) return null
     const alert = toAlert(row)
     await this.d.queue?.enqueueAlert(deliveryId(alert.id), { alert, sent: {} })

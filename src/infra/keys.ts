@@ -32,6 +32,10 @@ export function redisKeys(prefix: string) {
     settingsChannel: `${prefix}settings`,
     /** `admin.alert` frames: every node's hub hands them to its subscribed admin tabs */
     adminAlerts: `${prefix}admin:alerts`,
+    /** ids of sessions with a possibly admin-visible change: every node's admin feed reloads just those */
+    adminChanges: `${prefix}admin:changes`,
+    /** an open alert window of one type and user (TTL: the window): a second raise within it is a no-op */
+    alertWindow: (subject: string) => `${prefix}alert-window:${subject}`,
     /** failed logins of one username (known or not, so both answer alike) within the window */
     failedLogins: (username: string) => `${prefix}failed:${username.toLowerCase()}`,
     /** a lockout of a username that has no account (known accounts are locked in PostgreSQL) */

@@ -39,6 +39,8 @@ export class EventBus {
       eventLog.ttlSeconds,
       expireAt,
       version,
+      keys.adminChanges,
+      sessionId,
     )
     if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })
     return seq
@@ -54,6 +56,11 @@ export class EventBus {
   async publishBroadcast(event: SessionEvent): Promise<void> {
     await this.o.redis.publish(this.o.keys.broadcastChannel, JSON.stringify({ ...event, at: new Date().toISOString() }))
     this.o.metrics.eventsPublished.inc({ type: event.type })
+  }
+
+  /** Sessions whose admin-visible state changed without a logged event (login, role change). */
+  async publishAdminChange(sessionIds: string[]): Promise<void> {
+    if (sessionIds.length > 0) await this.o.redis.publish(this.o.keys.adminChanges, sessionIds.join(','))
   }
 
   async currentSeq(sessionId: string): Promise<number> {

@@ -97,7 +97,12 @@ export class Hub implements TabHost {
     if (removeFrom(this.bySession, tab.sessionId, tab)) channels.push(this.d.keys.sessionChannel(tab.sessionId))
     if (removeFrom(this.byUser, tab.userId, tab)) channels.push(this.d.keys.userChannel(tab.userId))
     if (channels.length > 0) this.d.subscriber.unsubscribe(...channels).catch(() => {})
-    if (tab.tabId && !tab.ended) this.d.presence.closeTab(tab.sessionId, tab.tabId).catch(() => {})
+    if (tab.tabId && !tab.ended) this.d.presence.closeTab(tab.sessionId, tab.tabId).then(() => this.adminChanged(tab.sessionId), () => {})
+  }
+
+  /** Tabs or view of a session changed: every node's admin feed reloads it (after the write, on the same connection). */
+  private adminChanged(sessionId: string) {
+    this.d.redis.publish(this.d.keys.adminChanges, sessionId).catch(() => {})
   }
 
   // ── hello and resume ──────────────────────────────────────────────────────────
@@ -107,6 +112,7 @@ export class Hub implements TabHost {
     const { session } = tab.auth
     await this.join(tab)
     await this.d.presence.openTab(session.id, hello.tabId, hello.view, session.expiresAt)
+    this.adminChanged(session.id)
     await this.d.sessions.recordView(session, hello.view, hello.tabId)
     const log = hello.lastSeq === undefined ? null : await readEventLog(this.d.redis, this.d.keys, session.id, hello.lastSeq, this.d.config.eventLog.max)
     const current = log?.current ?? Number((await this.d.redis.get(this.d.keys.sessionSeq(session.id))) ?? 0)
@@ -198,6 +204,8 @@ export class Hub implements TabHost {
         if (m.view !== undefined && m.view !== tab.view) {
           tab.view = m.view
           await this.d.sessions.recordView(session, m.view, tab.tabId)
+          await this.d.presence.setView(session.id, m.view)
+          this.adminChanged(session.id)
         }
         await this.d.presence.seeTab(session.id, tab.tabId, m.view)
         if (m.lastInputAt !== undefined && m.lastInputAt > tab.lastInputAt) await this.input(tab, m.lastInputAt)
@@ -208,6 +216,7 @@ export class Hub implements TabHost {
         if (m.view !== tab.view) await this.d.sessions.recordView(session, m.view, tab.tabId)
         tab.view = m.view
         await this.d.presence.setView(session.id, m.view)
+        this.adminChanged(session.id)
         return this.input(tab, Date.now())
       case 'ping':
         tab.sendRaw(JSON.stringify(m.id === undefined ? { type: 'pong' } : { type: 'pong', id: m.id }))

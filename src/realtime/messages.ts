@@ -2,6 +2,8 @@
 // an unknown type or fails its schema is a BAD_MESSAGE.
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
+import { SORT_COLUMNS } from '../admin/session-list.js'
+import { ROLES } from '../auth/roles.js'
 
 const View = Type.String({ maxLength: 200 })
 const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 })
@@ -10,10 +12,10 @@ const AdminFilter = Type.Object(
   {
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('idle')])),
     user: Type.Optional(Type.String({ maxLength: 200 })),
-    role: Type.Optional(Type.String({ maxLength: 32 })),
+    role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))),
     ip: Type.Optional(Type.String({ maxLength: 64 })),
     q: Type.Optional(Type.String({ maxLength: 200 })),
-    sort: Type.Optional(Type.String({ maxLength: 32 })),
+    sort: Type.Optional(Type.Union(SORT_COLUMNS.map((c) => Type.Literal(c)))),
     order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
   },

@@ -211,6 +211,7 @@ export class Sessions {
     // Login is activity: it puts the session on the sweep's deadline lists at once.
     await this.d.store.recordInput({ id, lastActivity: 0, expiresAt: expiresAt.getTime() }, Date.now())
     await this.d.store.scheduleLifetime(id, expiresAt.getTime())
+    await this.d.bus.publishAdminChange([id])
     return { id, token, expiresAt, ended }
   }
 

@@ -51,6 +51,15 @@ export class SettingsService {
   }
 
   async update(patch: SettingsPatch, actorUserId: number): Promise<Settings> {
+    return (await this.change(patch, actorUserId)).after
+  }
+
+  /**
+   * Applies a partial change. `before` and `after` are this change's own, read under the
+   * row lock (never a cached copy). A patch that changes nothing saves nothing: no new
+   * version, no audit event (`changed` is false and `after` is the current record).
+   */
+  async change(patch: SettingsPatch, actorUserId: number): Promise<{ before: Settings; after: Settings; changed: boolean }> {
     const { expectedVersion, ...changes } = patch
     await this.ensure()
     const result = await this.db.transaction(async (tx) => {
@@ -63,20 +72,22 @@ export class SettingsService {
       }
       const after = merge(valuesOf(before), changes)
       checkConsistency(after)
+      if (canonical(after) === canonical(valuesOf(before))) return { before, after: before, changed: false }
       const [saved] = await tx
         .update(settingsTable)
         .set({ data: after as unknown as Record<string, unknown>, version: before.version + 1, updatedAt: new Date(), updatedBy: actorUserId })
         .where(eq(settingsTable.id, 1))
         .returning()
-      return { before, after: toSettings(saved!) }
+      return { before, after: toSettings(saved!), changed: true }
     })
     this.cached = { value: result.after, loadedAt: Date.now() }
+    if (!result.changed) return result
     await this.audit.record({
       type: 'settings.changed',
       actorUserId,
       data: { before: valuesOf(result.before), after: valuesOf(result.after), version: result.after.version },
     })
-    return result.after
+    return result
   }
 }
 
@@ -102,6 +113,13 @@ function merge(base: SettingsValues, patch: Omit<SettingsPatch, 'expectedVersion
     failedLogin: { ...base.failedLogin, ...stripUndefined(patch.failedLogin ?? {}) },
     anomaly: { ...base.anomaly, ...stripUndefined(patch.anomaly ?? {}) },
   } as SettingsValues
+}
+
+/** JSON with object keys sorted, so that equal values compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  )
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

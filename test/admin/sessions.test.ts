@@ -1,8 +1,28 @@
 import t from 'tap'
-import { ADMIN_PASSWORD, build } from '../helpers/app.js'
+import { ADMIN_PASSWORD, build, Client, PASSWORD, type TestApp } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 const IPHONE = { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1' }
+const FIREFOX = { 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0' }
+
+/** Signs in from a given client IP; returns a Client holding that session's cookie. */
+async function signInFrom(app: TestApp, username: string, ip: string, headers: Record<string, string> = {}): Promise<Client> {
+  const res = await app.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { username, password: PASSWORD },
+    remoteAddress: ip,
+    headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36', ...headers },
+  })
+  if (res.statusCode !== 200) throw new Error(`sign-in of ${username} from ${ip} failed: ${res.body}`)
+  const client = new Client(app.app, headers)
+  client.sid = res.cookies.find((c) => c.name === 'sid')!.value
+  client.csrf = res.json().csrfToken
+  client.sessionId = res.json().session.id
+  return client
+}
+
+const idsOf = (res: { json(): { items: { id: string }[] } }) => res.json().items.map((v) => v.id)
 
 t.test('GET /admin/sessions lists live sessions with filters, sort, paging and total', async (t) => {
   const app = await build(t)
@@ -76,7 +96,7 @@ t.test('force terminate reaches the user’s tabs on another node, with the admi
     timeline.map((e: { type: string }) => e.type),
     ['session.login', 'session.view', 'session.ended'],
   )
-  t.equal((await admin.get('/admin/sessions/not-a-uuid')).statusCode, 404)
+  t.equal((await admin.get('/admin/sessions/not-a-uuid')).statusCode, 400)
   t.equal((await admin.get('/admin/sessions/00000000-0000-4000-8000-000000000000/timeline')).statusCode, 404)
 })
 
@@ -138,4 +158,158 @@ t.test('the timeline replays a session: login, views, switches, idle/active, end
     await new Promise((r) => setTimeout(r, 100))
   }
   t.same(types, ['session.login', 'session.view', 'session.view', 'platform.switched', 'session.idle', 'session.active', 'session.ended'])
+})
+
+t.test('GET /admin/sessions: ip, status, user by id, role and the other sorts', async (t) => {
+  const app = await build(t)
+  const ada = await app.user('ada')
+  await app.user('rita', { role: 'reviewer' })
+  const address = await listen(app)
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const adaLaptop = await signInFrom(app, 'ada', '10.1.1.1')
+  const adaPhone = await signInFrom(app, 'ada', '10.2.2.2', IPHONE)
+  const rita = await signInFrom(app, 'rita', '10.1.1.1', FIREFOX)
+  await openTab(address, adaPhone.sid!, { tabId: 'P1' }, { headers: IPHONE })
+  await openTab(address, adaPhone.sid!, { tabId: 'P2' }, { headers: IPHONE })
+  await openTab(address, rita.sid!, { tabId: 'R1' }, { headers: FIREFOX })
+
+  t.same((await admin.get('/admin/sessions?ip=10.1.1.1&sort=username')).json().items.map((v: { username: string }) => v.username), ['ada', 'rita'], 'ip')
+  t.same(idsOf(await admin.get('/admin/sessions?ip=10.2.2.2')), [adaPhone.sessionId])
+  t.equal((await admin.get('/admin/sessions?ip=10.9.9.9')).json().total, 0)
+  t.equal((await admin.get('/admin/sessions?status=active')).json().total, 4, 'every session is active')
+  t.same(idsOf(await admin.get(`/admin/sessions?user=${ada.id}&sort=loginAt`)), [adaLaptop.sessionId, adaPhone.sessionId], 'user by numeric id')
+  t.same(idsOf(await admin.get('/admin/sessions?user=ADA&sort=loginAt')), [adaLaptop.sessionId, adaPhone.sessionId], 'user by name, any case')
+
+  const byActivity = idsOf(await admin.get('/admin/sessions?sort=lastActivity&order=desc'))
+  // The admin's own request is activity too.
+  t.same(byActivity.slice(0, 2), [admin.sessionId, rita.sessionId], 'lastActivity, most recent first')
+  t.same(idsOf(await admin.get('/admin/sessions?sort=lastActivity')), [...byActivity].reverse(), 'and ascending')
+  const byTabs = (await admin.get('/admin/sessions?sort=tabs&order=desc')).json().items.map((v: { id: string; tabs: number }) => [v.id, v.tabs])
+  t.same(byTabs.slice(0, 2), [
+    [adaPhone.sessionId, 2],
+    [rita.sessionId, 1],
+  ])
+  const byDevice = (await admin.get('/admin/sessions?sort=device')).json().items.map((v: { device: { browser: string } }) => v.device.browser)
+  t.same(byDevice, ['Chrome 140', 'Chrome 140', 'Firefox 128', 'Mobile Safari 17'], 'device: browser, os, type')
+
+  for (const bad of ['role=wizard', 'role=Admin', 'sort=device.browser']) {
+    const res = await admin.get(`/admin/sessions?${bad}`)
+    t.equal(res.statusCode, 400, bad)
+    t.equal(res.json().error.code, 'VALIDATION_FAILED', bad)
+  }
+
+  const live = await admin.get(`/admin/sessions/${adaPhone.sessionId}`)
+  t.equal(live.statusCode, 200)
+  t.match(live.json(), {
+    id: adaPhone.sessionId,
+    userId: ada.id,
+    username: 'ada',
+    status: 'active',
+    tabs: 2,
+    currentView: '/',
+    ip: '10.2.2.2',
+    device: { browser: 'Mobile Safari 17', os: 'iOS', type: 'mobile' },
+    endedAt: null,
+    endReason: null,
+    endedBy: null,
+    endNote: null,
+    flags: ['new_device'],
+    expiresAt: String,
+  })
+})
+
+t.test('admin session ids: a malformed id is 400, an upper-case one works; reasons are trimmed and bounded', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const ada = await app.client().signIn('ada')
+  const upper = ada.sessionId!.toUpperCase()
+
+  for (const [method, url, body] of [
+    ['GET', '/admin/sessions/not-a-uuid'],
+    ['GET', '/admin/sessions/12345/timeline'],
+    ['DELETE', '/admin/sessions/not-a-uuid', { reason: 'x' }],
+    ['GET', `/admin/sessions/urn:uuid:${ada.sessionId}`],
+  ] as const) {
+    const res = await admin.request(method, url, body as Record<string, unknown> | undefined)
+    t.equal(res.statusCode, 400, `${method} ${url}`)
+    t.equal(res.json().error.code, 'VALIDATION_FAILED')
+    t.match(res.json().error.message, /params\.id/)
+  }
+  const detail = await admin.get(`/admin/sessions/${upper}`)
+  t.equal(detail.statusCode, 200, 'an upper-case id names the same session')
+  t.equal(detail.json().id, ada.sessionId)
+  t.equal((await admin.get(`/admin/sessions/${upper}/timeline`)).json().items[0].type, 'session.login')
+
+  for (const [what, reason] of [
+    ['only spaces', '   '],
+    ['only a tab and a newline', '\t\n'],
+    ['over 500 characters', 'x'.repeat(501)],
+  ] as const) {
+    const res = await admin.delete(`/admin/sessions/${upper}`, { reason })
+    t.equal(res.statusCode, 400, what)
+    t.equal(res.json().error.code, 'VALIDATION_FAILED', what)
+    t.match(res.json().error.message, /reason/, what)
+  }
+  t.equal((await ada.get('/api/session_state')).statusCode, 200, 'a refused termination ends nothing')
+  t.equal((await admin.delete(`/admin/sessions/${upper}`, { reason: `  ${'y'.repeat(500)}` })).statusCode, 400, 'the limit counts the given text')
+  const ok = await admin.delete(`/admin/sessions/${upper}`, { reason: '  Left a shared computer signed in  ' })
+  t.equal(ok.statusCode, 200)
+  t.match((await admin.get(`/admin/sessions/${ada.sessionId}`)).json(), { status: 'ended', endReason: 'admin', endNote: 'Left a shared computer signed in' })
+  t.equal((await admin.delete(`/admin/sessions/${upper}`, { reason: 'again' })).statusCode, 409)
+})
+
+t.test('force terminate on another node also releases the user’s locks, announced to every tab', async (t) => {
+  const app = await build(t, {}, { workers: true })
+  await app.user('ada')
+  await app.user('bob')
+  const other = await app.node()
+  const two = await listen(other)
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const ada = await app.client().signIn('ada')
+  const bob = await app.client().signIn('bob')
+  const adaTab = (await openTab(two, ada.sid!, { tabId: 'A' })).tab
+  const bobTab = (await openTab(two, bob.sid!, { tabId: 'B' })).tab
+  for (const resource of ['doc:1', 'doc:2']) t.equal((await ada.post('/api/locks', { resource })).statusCode, 201)
+
+  t.equal((await admin.delete(`/admin/sessions/${ada.sessionId}`, { reason: 'Left for the day' })).statusCode, 200)
+  t.match(await adaTab.type('session.terminated'), { reason: 'admin', note: 'Left for the day' })
+  t.equal((await adaTab.closed).code, 4001)
+  const released = await bobTab.next((m) => m.type === 'locks.released' && m.sessionId === ada.sessionId, 15_000)
+  t.same([...(released.resources as string[])].sort(), ['doc:1', 'doc:2'])
+  t.equal(released.reason, 'admin')
+  t.same(await app.ctx.database.sql`select resource from locks`, [], 'no lock is left')
+  t.equal((await bob.post('/api/locks', { resource: 'doc:1' })).statusCode, 201, 'another user can take the lock now')
+})
+
+t.test('history filters to and ip and flags multiple_ips; audit filters from and to', async (t) => {
+  const app = await build(t, { ANOMALY_DISTINCT_IPS: '2' })
+  await app.user('ada')
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  await signInFrom(app, 'ada', '10.0.0.1')
+  const between = new Date()
+  await new Promise((r) => setTimeout(r, 20))
+  await signInFrom(app, 'ada', '10.0.0.2')
+
+  const history = (url: string) => admin.get(`/admin/sessions/history?user=ada&${url}`)
+  const second = (await history('ip=10.0.0.2')).json().items
+  t.match(second, [{ ip: '10.0.0.2', success: true }])
+  t.equal(second.length, 1)
+  t.ok(second[0].flags.includes('multiple_ips'), 'a second IP within the window is flagged multiple_ips')
+  t.ok(second[0].flags.includes('new_device'), 'and new_device')
+  t.same((await history('ip=10.0.0.1')).json().items.map((a: { flags: string[] }) => a.flags), [[]], 'the first sign-in has no flag')
+  t.same((await history(`to=${between.toISOString()}`)).json().items.map((a: { ip: string }) => a.ip), ['10.0.0.1'], 'to')
+  t.same((await history(`from=${between.toISOString()}`)).json().items.map((a: { ip: string }) => a.ip), ['10.0.0.2'], 'from')
+  t.equal((await admin.get('/admin/sessions/history?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z')).statusCode, 400, 'a reversed range')
+  const [attempt] = second
+  const [flagged] = (await admin.get(`/admin/sessions?user=ada&ip=10.0.0.2`)).json().items
+  t.match((await admin.get(`/admin/sessions/${flagged.id}`)).json().flags, attempt.flags, 'the session carries the same flags')
+
+  const audit = (url: string) => admin.get(`/admin/audit?type=session.login&user=ada&${url}`)
+  t.equal((await audit(`to=${between.toISOString()}`)).json().items.length, 1, 'audit to')
+  t.match((await audit(`from=${between.toISOString()}`)).json().items, [{ type: 'session.login', data: { ip: '10.0.0.2' } }], 'audit from')
+  t.equal((await audit('from=2030-01-01T00:00:00Z')).json().items.length, 0)
+  t.equal((await admin.get('/admin/audit?from=soon')).statusCode, 400)
+  for (const session of ['not-a-uuid', `urn:uuid:${flagged.id}`]) t.equal((await admin.get(`/admin/audit?session=${session}`)).statusCode, 400, session)
+  t.equal((await admin.get(`/admin/audit?session=${flagged.id.toUpperCase()}`)).json().items.length, 1, 'an upper-case session id')
 })

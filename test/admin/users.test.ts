@@ -1,6 +1,7 @@
 // Account administration (http.md, "Admin": /admin/users and unlock), and who may use /admin.
 import t from 'tap'
 import { ADMIN_PASSWORD, build, PASSWORD, type TestApp } from '../helpers/app.js'
+import { listen, openTab } from '../helpers/ws.js'
 
 const signInAdmin = (app: TestApp) => app.client().signIn('admin', ADMIN_PASSWORD)
 
@@ -356,4 +357,68 @@ t.test('two admins disabling each other at once leave one admin enabled', async 
     await app.ctx.database.sql`update users set disabled = false where id = 1`
     await admin.signIn('admin', ADMIN_PASSWORD)
   }
+})
+
+t.test('a role change applies its limit to live sessions at once: a demoted user at 3 sessions keeps the most recent', async (t) => {
+  const app = await build(t, { ADMIN_FEED_INTERVAL_MS: '100' })
+  const { id } = await app.user('ada')
+  const admin = await signInAdmin(app)
+  await admin.put('/admin/sessions/config', { concurrentLimits: { byRole: { reviewer: 1 } } })
+  const other = await app.node()
+  const [one, two] = [await listen(app), await listen(other)]
+  const laptop = await app.client().signIn('ada')
+  const phone = await app.client().signIn('ada')
+  const tablet = await app.client().signIn('ada')
+  const laptopTab = (await openTab(one, laptop.sid!, { tabId: 'L' })).tab
+  const phoneTab = (await openTab(two, phone.sid!, { tabId: 'P' })).tab
+  const tabletTab = (await openTab(two, tablet.sid!, { tabId: 'T' })).tab
+  // Input on the phone: it is now the most recently active, though it signed in second.
+  phoneTab.send({ type: 'activity', at: Date.now() })
+  phoneTab.send({ type: 'ping', id: 'input' })
+  await phoneTab.next((m) => m.id === 'input')
+  const feed = (await openTab(one, admin.sid!, { tabId: 'admin' })).tab
+  feed.send({ type: 'admin.subscribe', filter: { user: 'ada' } })
+  await feed.type('admin.snapshot')
+
+  const res = await admin.patch(`/admin/users/${id}`, { role: 'reviewer' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().role, 'reviewer')
+
+  for (const [what, client, tab] of [
+    ['laptop', laptop, laptopTab],
+    ['tablet', tablet, tabletTab],
+  ] as const) {
+    t.match(await tab.type('session.terminated'), { reason: 'session_limit', note: /role changed to reviewer, which allows 1 session/ }, what)
+    t.equal((await tab.closed).code, 4001, what)
+    t.match((await client.get('/api/session_state')).json(), { error: { code: 'SESSION_TERMINATED', reason: 'session_limit' } }, what)
+  }
+  t.match(await phoneTab.type('session.state'), { state: { user: { id, role: 'reviewer' }, session: { id: phone.sessionId } }, seq: Number }, 'the kept session hears its new role')
+  t.equal((await phone.get('/api/session_state')).json().user.role, 'reviewer', 'and its cached record has the new role')
+  const removed = new Set<string>()
+  let upserted = false
+  await feed.next((m) => {
+    if (m.type !== 'admin.delta') return false
+    for (const r of m.removed as { id: string; reason: string }[]) if (r.reason === 'session_limit') removed.add(r.id)
+    upserted ||= (m.upserted as { id: string; role: string }[]).some((v) => v.id === phone.sessionId && v.role === 'reviewer')
+    return removed.size === 2 && upserted
+  })
+  t.same([...removed].sort(), [laptop.sessionId, tablet.sessionId].sort(), 'the admin feed drops the ended sessions and shows the new role')
+  const ended = await app.ctx.database.sql`select ended_by from sessions where user_id = ${id} and end_reason = 'session_limit'`
+  t.equal(ended.length, 2)
+  t.ok(ended.every((r) => r.ended_by === 1), 'ended by the admin who changed the role')
+
+  t.equal((await admin.patch(`/admin/users/${id}`, { role: 'user' })).statusCode, 200)
+  t.equal((await phone.get('/api/session_state')).statusCode, 200, 'a role with a higher limit ends nothing')
+})
+
+t.test('disabling a user closes their tabs on another node with user_disabled and 4001', async (t) => {
+  const app = await build(t)
+  const { id } = await app.user('ada')
+  const admin = await signInAdmin(app)
+  const other = await app.node()
+  const ada = await app.client().signIn('ada')
+  const { tab } = await openTab(await listen(other), ada.sid!, { tabId: 'A' })
+  t.equal((await admin.patch(`/admin/users/${id}`, { disabled: true })).statusCode, 200)
+  t.match(await tab.type('session.terminated'), { reason: 'user_disabled', message: 'Signed out because the account was disabled' })
+  t.equal((await tab.closed).code, 4001)
 })

@@ -162,7 +162,7 @@ t.test('without lockout, failures past the threshold raise nothing more; unknown
 t.test('new_device, multiple_ips and a fingerprint mismatch each raise their alert, once per user and window', async (t) => {
   const app = await build(t, { ANOMALY_DISTINCT_IPS: '2' })
   const ada = await app.user('ada')
-  const bob = await app.user('bob')
+  await app.user('bob')
 
   t.equal((await loginFrom(app, 'ada', '10.0.0.1')).statusCode, 200)
   t.same(await alertCounts(app), {}, 'a first sign-in is nothing unusual')
@@ -191,13 +191,25 @@ t.test('new_device, multiple_ips and a fingerprint mismatch each raise their ale
   t.match(mismatch, { userId: ada.id, username: 'ada', data: { sessionId: String, userAgent: 'curl/8.0' } })
   t.equal((await alertCounts(app)).fingerprint_mismatch, 1, 'two mismatches within the hour: one alert')
 
-  // The window is a fixed bucket: the same alert in the next window is a new one.
-  const input: AlertInput = { type: 'fingerprint_mismatch', userId: bob.id, username: 'bob', data: { sessionId: 'x', ip: null, userAgent: null } }
-  const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000
-  t.ok(await app.ctx.alerts.create(input, hourStart + 1000))
-  t.equal(await app.ctx.alerts.create(input, hourStart + 1000), null, 'same user, same window')
-  t.equal(await app.ctx.alerts.create(input, hourStart + 3_599_000), null, 'still the same window')
-  t.ok(await app.ctx.alerts.create(input, hourStart + 3_600_000), 'the next window')
+})
+
+// Guards a fixed bug: windows were fixed buckets counted from the epoch, so two raises a
+// moment apart either side of a bucket's end made two alerts.
+t.test('an alert window opens with the first alert: raises either side of a clock boundary are one alert', async (t) => {
+  const app = await build(t)
+  const bob = await app.user('bob')
+  await app.ctx.settings.update({ failedLogin: { windowSeconds: 3 } }, 1)
+  const input: AlertInput = { type: 'failed_login_threshold', userId: bob.id, username: 'bob', data: { failures: 5, windowSeconds: 3, ip: null } }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  // Just before a 3-second boundary of the epoch, where an old-style bucket would end.
+  await sleep(3000 - (Date.now() % 3000) + 2700)
+  t.ok(await app.ctx.alerts.create(input), 'the first raise is an alert')
+  await sleep(600)
+  t.equal(await app.ctx.alerts.create(input), null, 'a raise 0.6 s later, past the boundary, is the same window')
+  t.ok(await app.ctx.alerts.create({ ...input, userId: null, username: 'bob-typo' }), 'another subject has its own window')
+  await sleep(2600)
+  t.ok(await app.ctx.alerts.create(input), 'once the window has run out, a raise is a new alert')
+  t.equal((await alertCounts(app)).failed_login_threshold, 3)
 })
 
 t.test('each alert is POSTed once to the webhook, signed, and retried when the receiver first answers 500', async (t) => {
@@ -230,6 +242,35 @@ t.test('each alert is POSTed once to the webhook, signed, and retried when the r
   const [first] = items
   await app.ctx.queues.enqueueAlert(`alert-${first!.id}`, { alert: first, sent: {} })
   t.match(await app.ctx.queues.all.alertDelivery.getJobCounts('completed', 'waiting', 'delayed', 'active'), { completed: 2, waiting: 0, delayed: 0, active: 0 })
+})
+
+t.test('N failed sign-ins with lockout disabled: exactly one alert, delivered signed, retried after a 500', async (t) => {
+  const hook = await receiver(t, (attempt) => (attempt === 1 ? 500 : 204))
+  const secret = 'whsec-test-0123456789abcdef'
+  const app = await build(t, { ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: secret }, { workers: true })
+  await app.user('ada')
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  t.equal((await admin.put('/admin/sessions/config', { failedLogin: { threshold: 3, lockoutEnabled: false } })).statusCode, 200)
+  const codes: number[] = []
+  for (let i = 0; i < 8; i++) codes.push((await app.client().login('ada', 'wrong-password')).statusCode)
+  t.same(codes, Array(8).fill(401), 'never locked')
+  const { items } = await app.ctx.alerts.list({ limit: 10 })
+  t.equal(items.length, 1, 'one alert for eight failures')
+  const [alert] = items
+  t.match(alert, { type: 'failed_login_threshold', username: 'ada', data: { failures: 3 } })
+  await until('delivery', async () => (await jobState(app, alert!.id)) === 'completed')
+  t.same(
+    hook.deliveries.map((d) => [d.id, d.status]),
+    [
+      [`alert-${alert!.id}`, 500],
+      [`alert-${alert!.id}`, 204],
+    ],
+    'the only deliveries: one refused, one retry taken',
+  )
+  for (const d of hook.deliveries) {
+    t.equal(d.headers['x-tessera-signature'], hmac(secret, d.body), 'a valid signature')
+    t.same(JSON.parse(d.body), alert)
+  }
 })
 
 t.test('with SMTP_URL and ALERT_EMAIL_TO an alert is mailed too, once, even when the webhook is retried', async (t) => {
