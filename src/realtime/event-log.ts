@@ -26,10 +26,15 @@ export async function readEventLog(redis: Redis, keys: RedisKeys, sessionId: str
   return { current, frames: complete ? frames.filter((f) => f.seq <= current) : [], complete }
 }
 
-/** The last logged event of a session (its terminal event, for a session that has ended). */
-export async function lastLoggedEvent(redis: Redis, keys: RedisKeys, sessionId: string): Promise<{ seq: number; frame: string } | null> {
-  const [entry] = await redis.xrevrange(keys.sessionLog(sessionId), '+', '-', 'COUNT', 1)
-  return entry ? { seq: Number(entry[0].split('-')[0]), frame: entry[1][1]! } : null
+/** The end of a session's log: its seq counter and its last logged event (the terminal one, for a session that has ended). */
+export async function logEnd(redis: Redis, keys: RedisKeys, sessionId: string): Promise<{ counter: number; last: { seq: number; frame: string } | null }> {
+  const [[, seqRaw], [, entries]] = (await redis
+    .pipeline()
+    .get(keys.sessionSeq(sessionId))
+    .xrevrange(keys.sessionLog(sessionId), '+', '-', 'COUNT', 1)
+    .exec()) as [[null, string | null], [null, [string, string[]][]]]
+  const entry = entries[0]
+  return { counter: Number(seqRaw ?? 0), last: entry ? { seq: Number(entry[0].split('-')[0]), frame: entry[1][1]! } : null }
 }
 
 /** The seq a frame carries: frames end in `"seq":N}` (bus.ts builds them that way). */
