@@ -31,6 +31,9 @@ export interface HubDeps {
 /** Sockets pinged per slice of a ping round. */
 const PING_SLICE = 500
 
+/** How long a catch-up waits for the command connection to come back after the subscriber did. */
+const RECOVERY_WAIT_MS = 10_000
+
 type Frame = { type: string; seq?: number; at?: string; sessionId?: string }
 
 export class Hub implements TabHost {
@@ -169,6 +172,23 @@ export class Hub implements TabHost {
     return false
   }
 
+  /** Resolves when the command connection is up; after an outage it reconnects on its own schedule, not with the subscriber. */
+  private async commandsReady(): Promise<void> {
+    const { redis } = this.d
+    if (redis.status === 'ready') return
+    await new Promise<void>((resolve, reject) => {
+      const ready = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        redis.off('ready', ready)
+        reject(new Error('the Redis command connection is not back'))
+      }, RECOVERY_WAIT_MS)
+      redis.once('ready', ready)
+    })
+  }
+
   private readLog(sessionId: string, afterSeq: number): Promise<LogRead> {
     return readEventLog(this.d.redis, this.d.keys, sessionId, afterSeq, this.d.config.eventLog.max)
   }
@@ -196,6 +216,7 @@ export class Hub implements TabHost {
     tab.refillWanted = false
     try {
       await this.resubscribed
+      await this.commandsReady()
       const log = await this.readLog(tab.sessionId, tab.lastSent)
       if (!tab.isOpen()) return
       const state = log.complete ? null : await this.d.sessions.stateOf(tab.auth)
@@ -255,6 +276,7 @@ export class Hub implements TabHost {
     )
     try {
       await acknowledged
+      await this.commandsReady()
     } catch (err) {
       this.log.warn({ err }, 'realtime: the subscriber did not come back')
       for (const { tabs } of catchUps) for (const t of tabs) t.close(CLOSE.slowConsumer, 'resume needed')
