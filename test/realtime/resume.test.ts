@@ -81,6 +81,7 @@ t.test('resuming when nothing was missed replays nothing', async (t) => {
   await switches(ada, platformIds, 2)
   const tab = await openTab(address, ada.sid!, { tabId: 'A', lastSeq: 2 })
   t.match(tab.welcome, { seq: 2, resumed: true, replayed: 0 })
+  t.equal((await app.ctx.metrics.resumes.get()).values[0]?.value, 1, 'and it counts as a resume')
 })
 
 t.test('when the log no longer covers the gap, the tab gets one resync', async (t) => {
