@@ -49,6 +49,11 @@ export class TabClient {
     }
   }
 
+  /** The logged event with this seq (`welcome` carries the current seq too: it does not count). */
+  event(seq: number, ms?: number) {
+    return this.next((m) => m.seq === seq && m.type !== 'welcome', ms)
+  }
+
   type(type: string, ms?: number) {
     return this.next((m) => m.type === type, ms)
   }
