@@ -231,7 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     metrics,
     config,
     sessions: ctx.sessions,
-    presence: new Presence(ctx.redis, ctx.keys),
+    presence: new Presence(ctx.redis, ctx.keys, 2 * config.ws.pingIntervalSeconds * 1000),
     log: app.log,
     admin: adminFeed,
   })

@@ -5,20 +5,10 @@ import { checkPasswordStrength, hashPassword } from '../auth/passwords.js'
 import { createUser, findUserById, toUserView, type UserRow } from '../auth/users.js'
 import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
+import { publishSessionState } from '../realtime/session-state.js'
 import { sessionLimitFor } from '../settings/service.js'
 
 const LAST_ADMIN_LOCK = 7_311_999_002
-
-/**
- * Tells a session's tabs its shared state changed (`session.state` with the
- * `GET /api/session_state` body). Kept apart so it can give way to the realtime feature's helper.
- */
-async function publishSessionState(ctx: AppContext, sessionId: string) {
-  const session = await ctx.sessions.byId(sessionId)
-  if (session?.status !== 'active') return
-  const state = await ctx.sessions.stateOf({ session, tokenHash: '', lastActivity: session.lastActivity, settings: await ctx.settings.get() })
-  await ctx.bus.publishSessionEvent(sessionId, { type: 'session.state', state }, new Date(session.expiresAt))
-}
 
 export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
 

@@ -64,8 +64,13 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
-    resumes: new Counter({ name: 'tessera_ws_resumes_total', help: 'Tabs that resumed with a replay', registers: [registry] }),
+    resumes: new Counter({ name: 'tessera_ws_resumes_total', help: 'Tabs that resumed from hello.lastSeq (a replay, possibly of 0 events)', registers: [registry] }),
     resyncs: new Counter({ name: 'tessera_ws_resyncs_total', help: 'Tabs sent a full state because replay was impossible', registers: [registry] }),
+    slowConsumerCloses: new Counter({
+      name: 'tessera_ws_slow_consumer_closes_total',
+      help: 'Sockets closed (1013) because their unsent data passed WS_MAX_BUFFERED_BYTES',
+      registers: [registry],
+    }),
     wsCloses: new Counter({
       name: 'tessera_ws_closes_total',
       help: 'Sockets closed by the server, by close code',

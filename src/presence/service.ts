@@ -1,30 +1,58 @@
-// Presence of a session's tabs in Redis: which tabs are open (a sorted set scored by when
-// each was last heard from, so tabs of a crashed node fade out) and the current view.
+// Presence of a session's tabs in Redis: which tabs are open and the current view. The tabs
+// are a sorted set with one member per open socket, scored by when it was last heard from,
+// so that tabs of a crashed node fade out. Members are per socket, not per tabId: a tab
+// that reconnects with its tabId while its old socket is not yet reaped has two members,
+// and the old socket's close removes only its own. The count is of distinct tabIds.
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
+
+/** One open socket of a tab, as presence knows it. */
+export interface TabSocket {
+  socketId: string
+  tabId: string
+}
+
+/** The sorted-set member of one socket of a tab. Socket ids never contain `|`. */
+export const tabMember = (s: TabSocket) => `${s.socketId}|${s.tabId}`
+
+/** The tabId a member belongs to (members written before sockets had ids are bare tabIds). */
+export const tabIdOf = (member: string) => member.slice(member.indexOf('|') + 1)
 
 export class Presence {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    /** A socket not heard from for this long no longer counts (two ping intervals). */
+    private readonly staleMs: number,
   ) {}
 
-  async openTab(sessionId: string, tabId: string, view: string, keepUntil: number): Promise<void> {
+  async openTab(sessionId: string, socket: TabSocket, view: string, keepUntil: number): Promise<void> {
     const tabs = this.keys.sessionTabs(sessionId)
     const presence = this.keys.sessionPresence(sessionId)
+    const now = Date.now()
     await this.redis
       .multi()
-      .zadd(tabs, Date.now(), tabId)
+      .zremrangebyscore(tabs, '-inf', now - this.staleMs) // sockets of crashed nodes
+      .zadd(tabs, now, tabMember(socket))
       .pexpireat(tabs, keepUntil)
       .hset(presence, 'view', view)
       .pexpireat(presence, keepUntil)
       .exec()
   }
 
-  /** A heartbeat or any message from the tab: it is still there. */
-  async seeTab(sessionId: string, tabId: string, view?: string): Promise<void> {
-    const pipeline = this.redis.pipeline().zadd(this.keys.sessionTabs(sessionId), 'XX', Date.now(), tabId)
-    if (view !== undefined) pipeline.hset(this.keys.sessionPresence(sessionId), 'view', view)
+  /**
+   * The sockets are still there (a server ping round, or a heartbeat). A member is added back
+   * when it is missing (Redis lost it), so an open tab is always counted again.
+   */
+  async seeTabs(seen: { sessionId: string; socket: TabSocket; keepUntil: number; view?: string }[]): Promise<void> {
+    if (seen.length === 0) return
+    const now = Date.now()
+    const pipeline = this.redis.pipeline()
+    for (const { sessionId, socket, keepUntil, view } of seen) {
+      const tabs = this.keys.sessionTabs(sessionId)
+      pipeline.zadd(tabs, now, tabMember(socket)).pexpireat(tabs, keepUntil)
+      if (view !== undefined) pipeline.hset(this.keys.sessionPresence(sessionId), 'view', view)
+    }
     await pipeline.exec()
   }
 
@@ -32,7 +60,7 @@ export class Presence {
     await this.redis.hset(this.keys.sessionPresence(sessionId), 'view', view)
   }
 
-  async closeTab(sessionId: string, tabId: string): Promise<void> {
-    await this.redis.zrem(this.keys.sessionTabs(sessionId), tabId)
+  async closeTab(sessionId: string, socket: TabSocket): Promise<void> {
+    await this.redis.zrem(this.keys.sessionTabs(sessionId), tabMember(socket))
   }
 }

@@ -7,11 +7,12 @@ import type { Config } from '../config.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Presence } from '../presence/service.js'
-import type { Sessions } from '../sessions/service.js'
-import { lastLoggedEvent, readEventLog } from './event-log.js'
+import { type Sessions, terminalEvent } from '../sessions/service.js'
+import type { SessionRecord } from '../sessions/store.js'
+import { type LogRead, logEnd, readEventLog } from './event-log.js'
 import type { ClientMessage, Hello } from './messages.js'
 import { CLOSE, TERMINAL_CLOSE, WS_ERRORS } from './protocol.js'
-import type { Tab, TabHost } from './tab.js'
+import type { Tab, TabHost, WireFrame } from './tab.js'
 
 export interface HubDeps {
   redis: Redis
@@ -30,6 +31,9 @@ export interface HubDeps {
 /** Sockets pinged per slice of a ping round. */
 const PING_SLICE = 500
 
+/** How long a catch-up waits for the command connection to come back after the subscriber did. */
+const RECOVERY_WAIT_MS = 10_000
+
 type Frame = { type: string; seq?: number; at?: string; sessionId?: string }
 
 export class Hub implements TabHost {
@@ -38,6 +42,10 @@ export class Hub implements TabHost {
   private readonly bySession = new Map<string, Set<Tab>>()
   private readonly byUser = new Map<number, Set<Tab>>()
   private readonly tabs = new Set<Tab>()
+  /** Per channel, the SUBSCRIBE every joining tab waits for (not only the first one). */
+  private readonly subscriptions = new Map<string, Promise<void>>()
+  /** Settles once the subscriber's re-SUBSCRIBE after its latest reconnect is acknowledged. */
+  private resubscribed: Promise<void> = Promise.resolve()
   private readonly pingTimer: NodeJS.Timeout
   private subscriberWasReady = false
   private pinging = false
@@ -82,22 +90,39 @@ export class Hub implements TabHost {
     this.d.metrics.sockets.set(this.tabs.size)
   }
 
+  /** Resolves once this node hears the tab's session and user channels. */
   private async join(tab: Tab): Promise<void> {
-    const channels: string[] = []
-    if (addTo(this.bySession, tab.sessionId, tab)) channels.push(this.d.keys.sessionChannel(tab.sessionId))
-    if (addTo(this.byUser, tab.userId, tab)) channels.push(this.d.keys.userChannel(tab.userId))
-    if (channels.length > 0) await this.d.subscriber.subscribe(...channels)
+    addTo(this.bySession, tab.sessionId, tab)
+    addTo(this.byUser, tab.userId, tab)
+    await Promise.all([this.subscribed(this.d.keys.sessionChannel(tab.sessionId)), this.subscribed(this.d.keys.userChannel(tab.userId))])
+  }
+
+  /** The channel's SUBSCRIBE, sent when the node's first tab needs it; a failed one is sent again by the next. */
+  private subscribed(channel: string): Promise<void> {
+    let ready = this.subscriptions.get(channel)
+    if (!ready) {
+      const sent = this.d.subscriber.subscribe(channel).then(() => undefined)
+      ready = sent
+      this.subscriptions.set(channel, sent)
+      sent.catch(() => {
+        if (this.subscriptions.get(channel) === sent) this.subscriptions.delete(channel)
+      })
+    }
+    return ready
+  }
+
+  private unsubscribe(channel: string) {
+    this.subscriptions.delete(channel)
+    this.d.subscriber.unsubscribe(channel).catch(() => {})
   }
 
   leave(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     this.d.metrics.sockets.set(this.tabs.size)
     this.d.admin?.unsubscribe(tab)
-    const channels: string[] = []
-    if (removeFrom(this.bySession, tab.sessionId, tab)) channels.push(this.d.keys.sessionChannel(tab.sessionId))
-    if (removeFrom(this.byUser, tab.userId, tab)) channels.push(this.d.keys.userChannel(tab.userId))
-    if (channels.length > 0) this.d.subscriber.unsubscribe(...channels).catch(() => {})
-    if (tab.tabId && !tab.ended) this.d.presence.closeTab(tab.sessionId, tab.tabId).then(() => this.adminChanged(tab.sessionId), () => {})
+    if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId))
+    if (removeFrom(this.byUser, tab.userId, tab)) this.unsubscribe(this.d.keys.userChannel(tab.userId))
+    if (tab.inPresence) this.d.presence.closeTab(tab.sessionId, tab).then(() => this.adminChanged(tab.sessionId), () => {})
   }
 
   /** Tabs or view of a session changed: every node's admin feed reloads it (after the write, on the same connection). */
@@ -108,16 +133,20 @@ export class Hub implements TabHost {
   // ── hello and resume ──────────────────────────────────────────────────────────
 
   async hello(tab: Tab, hello: Hello): Promise<void> {
-    if (tab.ended) return this.explainEnd(tab, hello)
-    const { session } = tab.auth
+    if (tab.ended) return this.explainEnd(tab, hello, tab.auth.session)
     await this.join(tab)
-    await this.d.presence.openTab(session.id, hello.tabId, hello.view, session.expiresAt)
+    // From here on every event of the session reaches this tab, queued until it is live.
+    const log = hello.lastSeq === undefined ? null : await this.readLog(tab.sessionId, hello.lastSeq)
+    const current = log?.current ?? Number((await this.d.redis.get(this.d.keys.sessionSeq(tab.sessionId))) ?? 0)
+    // The session may have ended since the upgrade. Read after the seq: an end committed
+    // later is published later, above `current`, and reaches the tab like any event.
+    const session = await this.d.sessions.byId(tab.sessionId)
+    if (session?.status !== 'active') return this.explainEnd(tab, hello, session ?? tab.auth.session)
+    if (!(await this.enterPresence(tab, session, hello.view))) return
     this.adminChanged(session.id)
     await this.d.sessions.recordView(session, hello.view, hello.tabId)
-    const log = hello.lastSeq === undefined ? null : await readEventLog(this.d.redis, this.d.keys, session.id, hello.lastSeq, this.d.config.eventLog.max)
-    const current = log?.current ?? Number((await this.d.redis.get(this.d.keys.sessionSeq(session.id))) ?? 0)
-    const state = await this.d.sessions.stateOf(tab.auth)
-    const settings = tab.auth.settings
+    const state = await this.d.sessions.stateOf({ ...tab.auth, session })
+    if (!tab.isOpen()) return
     const resumed = log?.complete ?? false
     tab.sendRaw(
       JSON.stringify({
@@ -127,24 +156,53 @@ export class Hub implements TabHost {
         seq: current,
         state: { ...state, seq: current },
         heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
-        idleAfterMs: settings.idleAfterSeconds * 1000,
+        idleAfterMs: tab.auth.settings.idleAfterSeconds * 1000,
         resumed,
         replayed: resumed ? log!.frames.length : 0,
       }),
     )
-    tab.lastSent = log?.complete ? hello.lastSeq! : current
-    if (log) this.applyLog(tab, log, state)
-    tab.goLive()
+    if (resumed) this.d.metrics.resumes.inc()
+    tab.lastSent = resumed ? hello.lastSeq! : current
+    if (log) this.sendFromLog(tab, log, state)
+    this.finishSync(tab)
   }
 
-  /** Sends the replay, or one resync snapshot when the log cannot cover the gap. */
-  private applyLog(tab: Tab, log: Awaited<ReturnType<typeof readEventLog>>, state: unknown) {
-    if (log.complete) {
-      if (log.frames.length > 0) this.d.metrics.resumes.inc()
-      for (const f of log.frames) {
-        if (!tab.isOpen()) return
-        tab.sendLogged(f.seq, f.frame, typeOf(f.frame))
+  /** Adds the tab to presence unless it closed meanwhile; false when it did. */
+  private async enterPresence(tab: Tab, session: SessionRecord, view: string): Promise<boolean> {
+    if (!tab.isOpen()) return false
+    await this.d.presence.openTab(session.id, tab, view, session.expiresAt)
+    tab.inPresence = true
+    if (tab.state !== 'closed') return true
+    // It closed while presence was written: leave() found nothing to remove then.
+    await this.d.presence.closeTab(session.id, tab)
+    return false
+  }
+
+  /** Resolves when the command connection is up; after an outage it reconnects on its own schedule, not with the subscriber. */
+  private async commandsReady(): Promise<void> {
+    const { redis } = this.d
+    if (redis.status === 'ready') return
+    await new Promise<void>((resolve, reject) => {
+      const ready = () => {
+        clearTimeout(timer)
+        resolve()
       }
+      const timer = setTimeout(() => {
+        redis.off('ready', ready)
+        reject(new Error('the Redis command connection is not back'))
+      }, RECOVERY_WAIT_MS)
+      redis.once('ready', ready)
+    })
+  }
+
+  private readLog(sessionId: string, afterSeq: number): Promise<LogRead> {
+    return readEventLog(this.d.redis, this.d.keys, sessionId, afterSeq, this.d.config.eventLog.max)
+  }
+
+  /** Sends what the log holds past the tab's last seq, or one resync snapshot when it cannot cover the gap. */
+  private sendFromLog(tab: Tab, log: LogRead, state: unknown, frames: { seq: number; frame: WireFrame; type: string }[] = withTypes(log)) {
+    if (log.complete) {
+      for (const f of frames) if (f.seq > tab.lastSent && tab.isOpen()) tab.sendLogged(f.seq, f.frame, f.type)
       return
     }
     this.d.metrics.resyncs.inc()
@@ -152,45 +210,98 @@ export class Hub implements TabHost {
     tab.lastSent = log.current
   }
 
-  /** A tab of a session that has ended learns why (replayed from the log), then is closed. */
-  private async explainEnd(tab: Tab, hello: Hello): Promise<void> {
-    const { session } = tab.auth
-    const log =
-      hello.lastSeq === undefined ? null : await readEventLog(this.d.redis, this.d.keys, session.id, hello.lastSeq, this.d.config.eventLog.max)
-    const frames = log?.complete ? log.frames : []
-    if (!frames.some((f) => TERMINAL_CLOSE[typeOf(f.frame)])) {
-      const last = await lastLoggedEvent(this.d.redis, this.d.keys, session.id)
-      frames.splice(0, frames.length, last && TERMINAL_CLOSE[typeOf(last.frame)] ? last : synthesizedEnd(session.endReason ?? 'logout'))
+  /** The end of a sync: live, or another sync when the subscriber reconnected meanwhile. */
+  private finishSync(tab: Tab) {
+    if (!tab.isOpen()) return
+    if (tab.refillWanted) return void this.refill(tab)
+    tab.goLive()
+  }
+
+  /** A tab that may have missed events (a seq gap, a reconnect during its sync) reads them from the log. */
+  async refill(tab: Tab): Promise<void> {
+    tab.refillWanted = false
+    try {
+      await this.resubscribed
+      await this.commandsReady()
+      const log = await this.readLog(tab.sessionId, tab.lastSent)
+      if (!tab.isOpen()) return
+      const state = log.complete ? null : await this.d.sessions.stateOf(tab.auth)
+      this.sendFromLog(tab, log, state)
+      this.finishSync(tab)
+    } catch (err) {
+      this.log.warn({ err, sessionId: tab.sessionId }, 'realtime: refill from the log failed')
+      tab.close(CLOSE.slowConsumer, 'resume needed')
     }
-    tab.state = 'live'
+  }
+
+  /** A tab of a session that has ended learns why (replayed from the log), then is closed. */
+  private async explainEnd(tab: Tab, hello: Hello, session: SessionRecord): Promise<void> {
+    const log = hello.lastSeq === undefined ? null : await this.readLog(session.id, hello.lastSeq)
+    const frames = log?.complete ? log.frames : []
+    if (!frames.some((f) => TERMINAL_CLOSE[typeOf(f.frame)])) frames.splice(0, frames.length, await this.terminalOf(session))
     for (const f of frames) if (tab.isOpen()) tab.sendLogged(f.seq, f.frame, typeOf(f.frame))
     if (tab.isOpen()) tab.close(CLOSE.terminated, 'session ended')
   }
 
+  /**
+   * The terminal event of an ended session: the last one in its log, or, when the log lost
+   * it, one made up from the recorded end reason, with the seq it had (the counter is past
+   * the log) or would have had (the next one), so every tab is told the same seq.
+   */
+  private async terminalOf(session: SessionRecord): Promise<{ seq: number; frame: string }> {
+    const { counter, last } = await logEnd(this.d.redis, this.d.keys, session.id)
+    if (last && TERMINAL_CLOSE[typeOf(last.frame)]) return last
+    const logged = last?.seq ?? 0
+    const seq = counter > logged ? counter : logged + 1
+    const at = new Date(session.endedAt ?? Date.now()).toISOString()
+    return { seq, frame: JSON.stringify({ ...terminalEvent(session.endReason ?? 'logout', {}), at, seq }) }
+  }
+
   private async catchUpAll(): Promise<void> {
-    // Every live tab holds back live frames before the first await: a session whose turn
-    // comes later would otherwise be sent a re-subscribed frame past the events it missed.
-    const catchUps = [...this.bySession].map(([sessionId, tabs]) => ({ sessionId, live: [...tabs].filter((t) => t.state === 'live') }))
-    for (const { live } of catchUps) for (const t of live) t.resync()
-    for (const { sessionId, live } of catchUps) {
-      if (live.length === 0) continue
+    // Before the first await: every live tab holds back live frames from here on (one sent
+    // now would move it past the events it missed), and a tab still syncing (in its hello,
+    // or a refill) syncs again from the log once it is done.
+    const catchUps: { sessionId: string; tabs: Tab[] }[] = []
+    for (const [sessionId, tabs] of this.bySession) {
+      const live: Tab[] = []
+      for (const tab of tabs) {
+        if (tab.state === 'live') {
+          tab.resync()
+          live.push(tab)
+        } else tab.refillWanted = true
+      }
+      if (live.length > 0) catchUps.push({ sessionId, tabs: live })
+    }
+    // 'ready' comes when ioredis has sent the SUBSCRIBEs again, not when Redis has taken
+    // them: a PING on the same connection is answered after them. Only then is the log
+    // read, so an event published in between is either in the log or heard live.
+    const acknowledged = this.d.subscriber.ping()
+    this.resubscribed = acknowledged.then(
+      () => undefined,
+      () => undefined,
+    )
+    try {
+      await acknowledged
+      await this.commandsReady()
+    } catch (err) {
+      this.log.warn({ err }, 'realtime: the subscriber did not come back')
+      for (const { tabs } of catchUps) for (const t of tabs) t.close(CLOSE.slowConsumer, 'resume needed')
+      return
+    }
+    for (const { sessionId, tabs } of catchUps) {
       try {
-        const from = Math.min(...live.map((t) => t.lastSent))
-        const log = await readEventLog(this.d.redis, this.d.keys, sessionId, from, this.d.config.eventLog.max)
-        const state = log.complete ? null : await this.d.sessions.stateOf(live[0]!.auth).catch(() => null)
-        for (const t of live) {
-          if (log.complete) {
-            for (const f of log.frames) if (f.seq > t.lastSent && t.isOpen()) t.sendLogged(f.seq, f.frame, typeOf(f.frame))
-          } else if (state) {
-            this.applyLog(t, log, state)
-          } else {
-            t.close(CLOSE.slowConsumer, 'resume needed') // its session is gone or unreadable: reconnect and see
-          }
-          t.goLive()
+        const log = await this.readLog(sessionId, Math.min(...tabs.map((t) => t.lastSent)))
+        const state = log.complete ? null : await this.d.sessions.stateOf(tabs[0]!.auth)
+        // One Buffer per frame for all the session's tabs, as in live fan-out.
+        const frames = log.frames.map((f) => ({ seq: f.seq, frame: Buffer.from(f.frame), type: typeOf(f.frame) }))
+        for (const t of tabs) {
+          if (!t.isOpen()) continue
+          this.sendFromLog(t, log, state, frames)
+          this.finishSync(t)
         }
       } catch (err) {
         this.log.warn({ err, sessionId }, 'realtime: catch-up after reconnect failed')
-        for (const t of live) t.close(CLOSE.slowConsumer, 'resume needed')
+        for (const t of tabs) t.close(CLOSE.slowConsumer, 'resume needed')
       }
     }
   }
@@ -201,15 +312,17 @@ export class Hub implements TabHost {
     const { session } = tab.auth
     switch (m.type) {
       case 'heartbeat':
-        if (m.view !== undefined && m.view !== tab.view) {
-          tab.view = m.view
-          await this.d.sessions.recordView(session, m.view, tab.tabId)
-          await this.d.presence.setView(session.id, m.view)
-          this.adminChanged(session.id)
+      {
+        const viewChanged = m.view !== undefined && m.view !== tab.view
+        if (viewChanged) {
+          tab.view = m.view!
+          await this.d.sessions.recordView(session, m.view!, tab.tabId)
         }
-        await this.d.presence.seeTab(session.id, tab.tabId, m.view)
+        if (tab.isOpen()) await this.d.presence.seeTabs([{ sessionId: session.id, socket: tab, keepUntil: session.expiresAt, view: m.view }])
+        if (viewChanged) this.adminChanged(session.id)
         if (m.lastInputAt !== undefined && m.lastInputAt > tab.lastInputAt) await this.input(tab, m.lastInputAt)
         return
+      }
       case 'activity':
         return this.input(tab, m.at)
       case 'view':
@@ -251,36 +364,43 @@ export class Hub implements TabHost {
     } catch {
       return
     }
+    if (channel === this.d.keys.adminAlerts) {
+      this.d.admin?.alert?.(frame)
+      return
+    }
+    // Serialised once: every local socket is handed the same bytes (ws would encode a string on every send).
+    const data = Buffer.from(frame)
+    const publishedAt = parsed.at ? Date.parse(parsed.at) : undefined
     const sessionId = this.sessionChannel.exec(channel)?.[1]
     if (sessionId !== undefined) {
       const tabs = this.bySession.get(sessionId)
       if (!tabs) return
       const seq = parsed.seq ?? 0
-      for (const tab of tabs) tab.deliverLogged(seq, frame, parsed.type, parsed.at)
-      return
-    }
-    if (channel === this.d.keys.adminAlerts) {
-      this.d.admin?.alert?.(frame)
+      for (const tab of tabs) tab.deliverLogged(seq, data, parsed.type, publishedAt)
       return
     }
     if (channel === this.d.keys.broadcastChannel) {
-      for (const tab of this.tabs) tab.deliver(frame, parsed.type, parsed.at)
+      for (const tab of this.tabs) tab.deliver(data, parsed.type, publishedAt)
       return
     }
     const userId = Number(this.userChannel.exec(channel)?.[1])
     for (const tab of this.byUser.get(userId) ?? []) {
       // A notice about a session goes to the user's *other* sessions.
-      if (tab.sessionId !== parsed.sessionId) tab.deliver(frame, parsed.type, parsed.at)
+      if (tab.sessionId !== parsed.sessionId) tab.deliver(data, parsed.type, publishedAt)
     }
   }
 
-  sent(type: string, publishedAt: string | undefined) {
+  sent(type: string, publishedAt: number | undefined) {
     this.d.metrics.eventsDelivered.inc({ type })
-    if (publishedAt) this.d.metrics.fanoutLatency.observe(Math.max(0, Date.now() - Date.parse(publishedAt)) / 1000)
+    if (publishedAt !== undefined && !Number.isNaN(publishedAt)) this.d.metrics.fanoutLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000)
   }
 
   closedByServer(code: number) {
     this.d.metrics.wsCloses.inc({ code: String(code) })
+  }
+
+  slowConsumer() {
+    this.d.metrics.slowConsumerCloses.inc()
   }
 
   /** Tabs of one session on this node (tests and the admin feed). */
@@ -304,17 +424,17 @@ export class Hub implements TabHost {
       const tabs = [...this.tabs]
       // In slices, yielding between them: 10,000 pings in one go stall fan-out for half a second.
       for (let i = 0; i < tabs.length; i += PING_SLICE) {
-        const alive = this.d.redis.pipeline()
+        const alive: Parameters<Presence['seeTabs']>[0] = []
         for (const tab of tabs.slice(i, i + PING_SLICE)) {
           if (now - tab.lastSeen > 2 * pingMs || (tab.state === 'awaiting-hello' && now - tab.connectedAt > 2 * pingMs)) {
             tab.close(CLOSE.heartbeatTimeout, tab.state === 'awaiting-hello' ? 'no hello' : 'no answer to ping')
             continue
           }
           if (tab.isOpen()) tab.socket.ping()
-          if (tab.state === 'live' && !tab.ended) alive.zadd(this.d.keys.sessionTabs(tab.sessionId), 'XX', now, tab.tabId)
+          if (tab.inPresence && tab.isOpen()) alive.push({ sessionId: tab.sessionId, socket: tab, keepUntil: tab.auth.session.expiresAt })
         }
         // Keeps this node's tabs counted; tabs of a node that died fade out after two intervals.
-        if (alive.length > 0) await alive.exec().catch(() => {})
+        await this.d.presence.seeTabs(alive).catch(() => {})
         await new Promise((resolve) => setImmediate(resolve))
       }
     } finally {
@@ -337,23 +457,14 @@ function typeOf(frame: string): string {
   return m ? m[1]! : ''
 }
 
-function synthesizedEnd(reason: string): { seq: number; frame: string } {
-  const type = reason === 'logout' ? 'session.logged_out' : reason === 'idle_timeout' || reason === 'lifetime' ? 'session.expired' : 'session.terminated'
-  const body: Record<string, unknown> = { type, at: new Date().toISOString() }
-  if (type === 'session.logged_out') body.byTabId = null
-  else body.reason = reason
-  if (type === 'session.terminated') body.message = reason === 'admin' ? 'Session terminated by administrator' : 'Your session was ended'
-  return { seq: 0, frame: JSON.stringify(body) }
+function withTypes(log: LogRead) {
+  return log.frames.map((f) => ({ seq: f.seq, frame: f.frame, type: typeOf(f.frame) }))
 }
 
-function addTo<K>(map: Map<K, Set<Tab>>, key: K, tab: Tab): boolean {
+function addTo<K>(map: Map<K, Set<Tab>>, key: K, tab: Tab) {
   const set = map.get(key)
-  if (set) {
-    set.add(tab)
-    return false
-  }
-  map.set(key, new Set([tab]))
-  return true
+  if (set) set.add(tab)
+  else map.set(key, new Set([tab]))
 }
 
 function removeFrom<K>(map: Map<K, Set<Tab>>, key: K, tab: Tab): boolean {

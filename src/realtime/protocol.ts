@@ -9,6 +9,9 @@ export const CLOSE = {
   heartbeatTimeout: 4408,
   goingAway: 1001,
   tooLarge: 1009,
+  /** The server failed while handling one socket's message: reconnect with backoff. */
+  internalError: 1011,
+  /** A slow consumer, or "resume needed" (a catch-up that could not read the log). */
   slowConsumer: 1013,
 } as const
 

@@ -7,15 +7,23 @@
 // so every subscriber and every replay sees the same order. A state change whose version
 // is not newer than one already published lost a race after its commit: it is dropped
 // (returns 0), so tabs never step back to an older state.
+//
+// Everything that can fail is read and checked before anything is written. The next seq
+// follows both the counter and the log's last entry: a counter lost (evicted, expired)
+// while the log survived continues after the log instead of making XADD refuse a used id,
+// which would burn the seq and fail the request after its commit.
 export const publishSessionEventLua = `
 local version = tonumber(ARGV[6])
-if version > 0 then
-  local published = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if version <= published then return 0 end
-  redis.call('SET', KEYS[3], version, 'PXAT', ARGV[5])
+if version > 0 and version <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if last then
+  local logged = tonumber(string.match(last[1], '^%d+'))
+  if logged > seq then seq = logged end
 end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+seq = seq + 1
+if version > 0 then redis.call('SET', KEYS[3], version, 'PXAT', ARGV[5]) end
+redis.call('SET', KEYS[1], seq, 'PXAT', ARGV[5])
 local frame = ARGV[2] .. '"seq":' .. seq .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-1', 'f', frame)
 redis.call('EXPIRE', KEYS[2], ARGV[4])

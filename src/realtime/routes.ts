@@ -26,7 +26,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     preClose: () => hub.close(),
   })
 
-  /** A session that ended recently may still connect, to learn why (realtime.md). */
+  /** A session that ended recently may still connect with its cookie, to learn why (realtime.md). */
   const endedRecently = (s: SessionRecord) => s.status === 'ended' && s.endedAt !== null && Date.now() - s.endedAt < config.eventLog.ttlSeconds * 1000
 
   const endedAuth = async (session: SessionRecord): Promise<AuthContext> => ({
@@ -45,7 +45,8 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
       const sessionId = await tickets.redeem(ticket)
       const record = sessionId ? await sessions.byId(sessionId) : null
       if (!record) throw new AppError(401, 'UNAUTHENTICATED', 'The ticket is invalid, expired or already used; ask for a new one.')
-      if (endedRecently(record)) return { auth: await endedAuth(record), ended: true }
+      // A ticket is for a live session only: an ended one is refused with its end reason
+      // (401 SESSION_TERMINATED / SESSION_EXPIRED), as POST /api/realtime/ticket would be.
       return { auth: await sessions.authenticateRecord(record), ended: false }
     }
     const token = req.cookies[SESSION_COOKIE]

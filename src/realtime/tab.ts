@@ -1,10 +1,14 @@
 // One open tab: its socket, the protocol state machine (hello → syncing → live), and
 // in-order, gap-free delivery of its session's logged events.
+import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { AuthContext } from '../sessions/service.js'
 import { type ClientMessage, type Hello, parseClientMessage } from './messages.js'
 import { CLOSE, TERMINAL_CLOSE, WS_ERRORS } from './protocol.js'
+
+/** A frame as written to sockets: fan-out hands every socket the same Buffer. */
+export type WireFrame = string | Buffer
 
 /** What a tab needs from the hub: a narrow view, so the tab can be read on its own. */
 export interface TabHost {
@@ -14,23 +18,40 @@ export interface TabHost {
   leave(tab: Tab): void
   hello(tab: Tab, hello: Hello): Promise<void>
   handle(tab: Tab, message: ClientMessage): Promise<void>
-  sent(type: string, publishedAt: string | undefined): void
+  /** Fills a gap in what the tab was sent from the session's log, then puts it live again. */
+  refill(tab: Tab): Promise<void>
+  /** `publishedAt` (ms) only for live frames: their fan-out latency is measured. */
+  sent(type: string, publishedAt: number | undefined): void
   closedByServer(code: number): void
+  slowConsumer(): void
 }
 
 type State = 'awaiting-hello' | 'syncing' | 'live' | 'closed'
+
+interface Queued {
+  seq: number
+  frame: WireFrame
+  type: string
+  publishedAt: number | undefined
+}
 
 export class Tab {
   state: State = 'awaiting-hello'
   tabId = ''
   view = ''
+  /** This socket in presence (a reconnected tab has a new one; see presence/service.ts). */
+  readonly socketId = randomBytes(9).toString('base64url')
   /** The seq of the last logged event this tab has been sent. */
   lastSent = 0
+  /** Presence holds this socket: its close must remove it. */
+  inPresence = false
+  /** The subscriber reconnected while this tab was syncing: sync again from the log once done. */
+  refillWanted = false
   readonly connectedAt = Date.now()
   lastSeen = Date.now()
   lastInputAt = 0
   adminFilter: unknown = null
-  private queued: { seq: number; frame: string; type: string }[] = []
+  private queued: Queued[] = []
   private badMessages: number[] = []
   /** The handling of the previous message: messages are handled one after another, in order. */
   private handled: Promise<void> = Promise.resolve()
@@ -39,7 +60,7 @@ export class Tab {
     readonly socket: WebSocket,
     readonly auth: AuthContext,
     private readonly host: TabHost,
-    /** The tab's session has ended: it only learns why, then is closed. */
+    /** The tab's session had ended at the upgrade: it only learns why, then is closed. */
     readonly ended: boolean,
   ) {
     // Attached synchronously, before any await, so no early frame is missed.
@@ -75,8 +96,11 @@ export class Tab {
       return
     }
     if (message.type === 'hello') return this.badMessage('hello was already received')
-    // In order, so that a pong (or any answer) comes only after what was sent before it took effect.
-    this.handled = this.handled.then(() => this.host.handle(this, message)).catch((err) => this.fail(err))
+    // In order, so that a pong (or any answer) comes only after what was sent before it took
+    // effect; a message still waiting when the socket closes (or its session ended) is dropped.
+    this.handled = this.handled
+      .then(() => (this.state === 'closed' ? undefined : this.host.handle(this, message)))
+      .catch((err) => this.fail(err))
   }
 
   private badMessage(reason: string) {
@@ -93,21 +117,31 @@ export class Tab {
 
   private fail(err: unknown) {
     this.host.log.warn({ err, sessionId: this.sessionId }, 'realtime: tab handling failed')
-    this.close(1011, 'internal error')
+    this.close(CLOSE.internalError, 'internal error')
   }
 
-  /** A logged event from the live channel: queued while syncing, deduplicated by seq. */
-  deliverLogged(seq: number, frame: string, type: string, publishedAt?: string) {
+  /**
+   * A logged event from the live channel: queued while syncing, dropped when already sent.
+   * One past the next expected seq means events were lost on the way: the tab syncs from
+   * the log before it gets this one, so no path can skip an event silently.
+   */
+  deliverLogged(seq: number, frame: WireFrame, type: string, publishedAt?: number) {
     if (this.state === 'syncing') {
-      this.queued.push({ seq, frame, type })
+      this.queued.push({ seq, frame, type, publishedAt })
       return
     }
     if (this.state !== 'live' || seq <= this.lastSent) return
+    if (seq > this.lastSent + 1) {
+      this.state = 'syncing'
+      this.queued.push({ seq, frame, type, publishedAt })
+      void this.host.refill(this)
+      return
+    }
     this.sendLogged(seq, frame, type, publishedAt)
   }
 
   /** Sends one logged event; a terminal event closes the socket with its code. */
-  sendLogged(seq: number, frame: string, type: string, publishedAt?: string) {
+  sendLogged(seq: number, frame: WireFrame, type: string, publishedAt?: number) {
     this.lastSent = Math.max(this.lastSent, seq)
     this.sendRaw(frame)
     this.host.sent(type, publishedAt)
@@ -115,8 +149,8 @@ export class Tab {
     if (code) this.close(code, type)
   }
 
-  /** Frames outside the session log (welcome, notices, broadcasts). */
-  deliver(frame: string, type: string, publishedAt?: string) {
+  /** Frames outside the session log (notices, broadcasts). */
+  deliver(frame: WireFrame, type: string, publishedAt?: number) {
     if (this.state !== 'live') return
     this.sendRaw(frame)
     this.host.sent(type, publishedAt)
@@ -128,7 +162,8 @@ export class Tab {
     this.state = 'live'
     const queued = this.queued.sort((a, b) => a.seq - b.seq)
     this.queued = []
-    for (const q of queued) if (q.seq > this.lastSent && this.isOpen()) this.sendLogged(q.seq, q.frame, q.type)
+    // Through deliverLogged: a gap between the sync and the queue starts another sync.
+    for (const q of queued) if (this.isOpen()) this.deliverLogged(q.seq, q.frame, q.type, q.publishedAt)
   }
 
   /** Back to syncing (after a Redis reconnect): live frames queue until the gap is filled. */
@@ -140,11 +175,15 @@ export class Tab {
     return this.state !== 'closed' && this.socket.readyState === this.socket.OPEN
   }
 
-  sendRaw(frame: string) {
+  sendRaw(frame: WireFrame) {
     if (!this.isOpen()) return
-    this.socket.send(frame)
+    // Text frames always; a Buffer is written as it is, without encoding it again.
+    this.socket.send(frame, { binary: false })
     // One slow tab must never hold the others back: past the limit it is closed and resumes later.
-    if (this.socket.bufferedAmount > this.host.limits.maxBufferedBytes) this.close(CLOSE.slowConsumer, 'slow consumer')
+    if (this.socket.bufferedAmount > this.host.limits.maxBufferedBytes) {
+      this.host.slowConsumer()
+      this.close(CLOSE.slowConsumer, 'slow consumer')
+    }
   }
 
   close(code: number, reason: string) {

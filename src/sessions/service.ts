@@ -44,7 +44,8 @@ export interface SessionView {
 
 const ADMIN_MESSAGE = 'Session terminated by administrator'
 
-function terminalEvent(reason: EndReason, opts: { byTabId?: string | null; note?: string | null }) {
+/** The logged event that tells the tabs of a session why it ended (the hub also makes one up when the log lost it). */
+export function terminalEvent(reason: EndReason, opts: { byTabId?: string | null; note?: string | null }) {
   if (reason === 'logout') return { type: 'session.logged_out', byTabId: opts.byTabId ?? null }
   if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
   const message =

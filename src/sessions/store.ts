@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis'
 import type { Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { tabIdOf } from '../presence/service.js'
 import type { EndReason } from './errors.js'
 import type { Device } from './tokens.js'
 
@@ -182,14 +183,15 @@ export class SessionStore {
     const since = Date.now() - this.tabStaleMs
     for (const id of sessionIds) {
       pipeline.hmget(this.keys.sessionPresence(id), 'lastActivity', 'view')
-      pipeline.zcount(this.keys.sessionTabs(id), since, '+inf')
+      pipeline.zrangebyscore(this.keys.sessionTabs(id), since, '+inf')
     }
     const results = (await pipeline.exec()) ?? []
     sessionIds.forEach((id, i) => {
       const [lastActivity, view] = (results[2 * i]?.[1] as (string | null)[] | undefined) ?? []
       out.set(id, {
         lastActivity: lastActivity ? Number(lastActivity) : null,
-        tabs: Number(results[2 * i + 1]?.[1] ?? 0),
+        // One member per socket: a tab whose old socket is not yet reaped counts once.
+        tabs: new Set(((results[2 * i + 1]?.[1] as string[] | undefined) ?? []).map(tabIdOf)).size,
         view: view ?? null,
       })
     })

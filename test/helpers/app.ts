@@ -9,6 +9,7 @@ import { type WorkerOptions, Workers } from '../../src/jobs/workers.js'
 import { dropDatabase } from '../../src/infra/db.js'
 import { deleteKeysWithPrefix } from '../../src/infra/redis.js'
 import { openResources, type Resources } from '../../src/resources.js'
+import type { TcpProxy } from './tcp-proxy.js'
 
 export const ADMIN_PASSWORD = 'admin-password-1'
 export const PASSWORD = 'correct-horse-battery'
@@ -45,8 +46,11 @@ export interface TestApp extends Tessera {
   databaseUrl: string
   /** A cookie-keeping client, as one browser would be. */
   client(headers?: Record<string, string>): Client
-  /** Another API node on the same PostgreSQL and Redis, closed before the test's cleanup. */
-  node(overrides?: Partial<Pick<AppDeps, 'config' | 'logStream'>>): Promise<Tessera>
+  /**
+   * Another API node on the same PostgreSQL and Redis, closed before the test's cleanup.
+   * `ownConnections`: with its own Redis connections and database pool, as another process has.
+   */
+  node(overrides?: Partial<Pick<AppDeps, 'config' | 'logStream'>>, opts?: { ownConnections?: boolean }): Promise<Tessera>
   /** Creates a user (and optional platforms) directly in the database. */
   user(username: string, opts?: { role?: string; password?: string; platforms?: string[] }): Promise<{ id: number; platformIds: number[] }>
 }
@@ -54,6 +58,8 @@ export interface TestApp extends Tessera {
 export interface BuildOptions {
   /** Run the BullMQ workers in this process too (like ROLE=all). */
   workers?: boolean | Partial<WorkerOptions>
+  /** Reach PostgreSQL and/or Redis through these proxies (test/helpers/tcp-proxy.ts), to cut or hold traffic. */
+  via?: { postgres?: TcpProxy; redis?: TcpProxy }
 }
 
 /** Starts an app; `env` overrides configuration variables (as strings, like the environment). */
@@ -62,8 +68,8 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
   const databaseUrl = testDatabaseUrl(`tessera_test_${id}`)
   const prefix = `tessera-test:${id}:`
   const config = loadConfig({
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: testRedisUrl(),
+    DATABASE_URL: options.via?.postgres?.url(databaseUrl) ?? databaseUrl,
+    REDIS_URL: options.via?.redis?.url(testRedisUrl()) ?? testRedisUrl(),
     REDIS_KEY_PREFIX: prefix,
     LOG_LEVEL: 'silent',
     ADMIN_PASSWORD,
@@ -74,10 +80,12 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
   const tessera = await buildApp({ config, database: resources.database, redis: resources.redis, secret: resources.secret })
   await tessera.app.ready()
   const nodes: Tessera[] = [tessera]
+  const nodeResources: Resources[] = []
   const workers = options.workers ? await startWorkers(tessera, options.workers === true ? {} : options.workers) : null
   t.teardown(async () => {
     await workers?.close()
     for (const node of nodes) await node.close()
+    for (const r of nodeResources) await r.close()
     await deleteKeysWithPrefix(resources.redis, prefix)
     await resources.close()
     await dropDatabase(databaseUrl)
@@ -89,8 +97,13 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
     prefix,
     databaseUrl,
     client: (headers = {}) => new Client(tessera.app, headers),
-    async node(overrides = {}) {
-      const node = await buildApp({ config, database: resources.database, redis: resources.redis, secret: resources.secret, ...overrides })
+    async node(overrides = {}, opts = {}) {
+      let own = resources
+      if (opts.ownConnections) {
+        own = await openResources(config)
+        nodeResources.push(own)
+      }
+      const node = await buildApp({ config, database: own.database, redis: own.redis, secret: own.secret, ...overrides })
       await node.app.ready()
       nodes.push(node)
       return node

@@ -1,5 +1,5 @@
 // A redis-server of the test's own, on a free port with its own directory, for tests that
-// stop Redis or need it configured differently (a password). Never the shared one.
+// stop, restart (empty) or configure Redis differently (a password). Never the shared one.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -26,6 +26,8 @@ export interface PrivateRedis {
   url: string
   stop(): Promise<void>
   start(): Promise<void>
+  /** Kills the server and starts an empty one on the same port: every key is gone. */
+  restart(): Promise<void>
 }
 
 /** Starts redis-server (empty, no persistence); stopped and its directory removed at teardown. */
@@ -63,6 +65,10 @@ export async function privateRedis(t: Teardown, opts: { password?: string } = {}
       const exited = new Promise((resolve) => running.once('exit', resolve))
       running.kill('SIGKILL')
       await exited
+    },
+    async restart() {
+      await redis.stop()
+      await redis.start()
     },
   }
   await redis.start()

@@ -13,11 +13,14 @@ export type Message = { type: string; seq?: number; [k: string]: unknown }
 
 export class TabClient {
   readonly messages: Message[] = []
+  /** Frames that came as binary (the protocol has none). */
+  binaryFrames = 0
   readonly closed: Promise<{ code: number; reason: string }>
   private waiters: (() => void)[] = []
 
   constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) this.binaryFrames++
       this.messages.push(JSON.parse(data.toString()))
       for (const w of this.waiters.splice(0)) w()
     })
@@ -44,6 +47,11 @@ export class TabClient {
         })
       })
     }
+  }
+
+  /** The logged event with this seq (`welcome` carries the current seq too: it does not count). */
+  event(seq: number, ms?: number) {
+    return this.next((m) => m.seq === seq && m.type !== 'welcome', ms)
   }
 
   type(type: string, ms?: number) {

@@ -97,3 +97,103 @@ t.test('a new login notifies the user’s other sessions with user.notice', asyn
   await own.tab.type('user.notice')
   t.equal(own.tab.messages.filter((m) => m.type === 'user.notice').length, 1, 'a session is not told about its own login')
 })
+
+const closedTab = async (address: string, sid: string, tabId: string) => {
+  const { tab } = await openTab(address, sid, { tabId })
+  await tab.close()
+}
+
+/** Reconnects with the cookie of an ended session; resolves with what the tab got before its close. */
+async function reconnect(address: string, sid: string, hello: { tabId: string; lastSeq?: number }) {
+  const { connect } = await import('../helpers/ws.js')
+  const tab = await connect(address, { cookie: `sid=${sid}` })
+  tab.send({ type: 'hello', view: '/', ...hello })
+  const { code } = await tab.closed
+  return { messages: tab.messages, code }
+}
+
+t.test('a tab that was offline learns on reconnect that the user logged out: session.logged_out, then 4003', async (t) => {
+  const app = await build(t)
+  const { platformIds } = await app.user('ada', { platforms: ['P0', 'P1'] })
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const sid = ada.sid!
+  await closedTab(address, sid, 'A')
+  await ada.post(`/api/switch_platform/${platformIds[1]}`) // seq 1, missed too
+  await ada.post('/api/auth/logout', undefined, { 'x-tab-id': 'B' }) // seq 2
+  const resumed = await reconnect(address, sid, { tabId: 'A', lastSeq: 0 })
+  t.match(resumed.messages, [{ type: 'platform.switched', seq: 1 }, { type: 'session.logged_out', seq: 2, byTabId: 'B', at: String }], 'what it missed, the logout last')
+  t.equal(resumed.code, 4003)
+  const fresh = await reconnect(address, sid, { tabId: 'C' })
+  t.match(fresh.messages, [{ type: 'session.logged_out', seq: 2, byTabId: 'B' }], 'without lastSeq: the terminal event alone')
+  t.equal(fresh.code, 4003)
+})
+
+t.test('a tab that was offline learns on reconnect that its session expired: session.expired, then 4002', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const address = await listen(app)
+  for (const reason of ['idle_timeout', 'lifetime'] as const) {
+    const ada = await app.client().signIn('ada')
+    await closedTab(address, ada.sid!, 'A')
+    await app.ctx.sessions.end([ada.sessionId!], reason) // what the idle sweep does
+    const back = await reconnect(address, ada.sid!, { tabId: 'A', lastSeq: 0 })
+    t.match(back.messages, [{ type: 'session.expired', reason, seq: 1, at: String }], reason)
+    t.equal(back.code, 4002)
+  }
+})
+
+t.test('when the log of an ended session is gone, the made-up terminal event still has a seq and at', async (t) => {
+  // Bug 9: the synthesized event had no seq. It has the seq the event had (the counter
+  // survived) or would have had, and `at` is when the session ended.
+  const app = await build(t)
+  const { platformIds } = await app.user('ada', { platforms: ['P0', 'P1'] })
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const sid = ada.sid!
+  const sessionId = ada.sessionId!
+  await ada.post(`/api/switch_platform/${platformIds[1]}`) // seq 1
+  await app.client().signIn('ada').then((other) => other.delete(`/api/sessions/${sessionId}`)) // seq 2
+  const [row] = await app.resources.database.sql`select ended_at from sessions where id = ${sessionId}`
+  const endedAt = (row!.ended_at as Date).toISOString()
+  const redis = app.resources.redis
+  const keys = app.ctx.keys
+
+  await redis.del(keys.sessionLog(sessionId))
+  for (const hello of [{ tabId: 'A', lastSeq: 1 }, { tabId: 'B' }]) {
+    const back = await reconnect(address, sid, hello)
+    t.same(
+      back.messages,
+      [{ type: 'session.terminated', reason: 'revoked_by_user', message: 'Signed out from another device', at: endedAt, seq: 2 }],
+      `log gone, counter kept: the seq it had (${JSON.stringify(hello)})`,
+    )
+    t.equal(back.code, 4001)
+  }
+
+  await redis.del(keys.sessionSeq(sessionId))
+  const lost = await reconnect(address, sid, { tabId: 'A', lastSeq: 1 })
+  t.match(lost.messages, [{ type: 'session.terminated', reason: 'revoked_by_user', seq: 1, at: endedAt }], 'everything gone: the first seq of a new log')
+  t.equal(lost.code, 4001)
+})
+
+t.test('the cookie of a session that ended more than EVENT_LOG_TTL_SECONDS ago is refused with 401', async (t) => {
+  const app = await build(t, { EVENT_LOG_TTL_SECONDS: '60' })
+  await app.user('ada')
+  const address = await listen(app)
+  const { connect } = await import('../helpers/ws.js')
+  const refusal = (p: Promise<unknown>) => p.then(() => ({ status: 101, body: '' }), (e: { status: number; body: string }) => e)
+  const ada = await app.client().signIn('ada')
+  const sid = ada.sid!
+  await ada.post('/api/auth/logout')
+  const within = await connect(address, { cookie: `sid=${sid}` })
+  t.ok(within, 'within the window the upgrade succeeds (to tell the tab why)')
+  within.ws.close()
+
+  // Ended 61 s ago: moved back in PostgreSQL, and the cached record dropped.
+  const [row] = await app.resources.database.sql`update sessions set ended_at = now() - interval '61 seconds'
+    where id = ${ada.sessionId!} returning token_hash`
+  await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
+  const late = await refusal(connect(address, { cookie: `sid=${sid}` }))
+  t.equal(late.status, 401)
+  t.match(JSON.parse(late.body), { error: { code: 'SESSION_TERMINATED', reason: 'logout', message: String } })
+})

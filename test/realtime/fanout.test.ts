@@ -25,6 +25,7 @@ t.test('a switch in tab A reaches tabs B and C of the same session, and no one e
     const e = await tab.tab.type('platform.switched')
     t.match(e, { type: 'platform.switched', seq: 1, version: 2, byTabId: 'A', platform: { id: mastodon.id, name: 'Mastodon' }, previousPlatform: { name: 'Pixelfed' }, at: String })
   }
+  for (const tab of [a, b, c]) t.equal(tab.tab.binaryFrames, 0, 'as JSON text frames')
   await new Promise((r) => setTimeout(r, 200))
   t.same(other.tab.logged(), [], "the user's other session hears nothing")
   t.same(stranger.tab.logged(), [], 'another user hears nothing')

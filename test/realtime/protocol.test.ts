@@ -143,3 +143,64 @@ t.test('heartbeats, activity and view changes update presence; a bare heartbeat 
   t.equal(await view(), '/settings')
   t.ok((await lastActivity()) > before, 'navigating counts as input')
 })
+
+t.test('refused upgrades and misbehaving sockets leave an open socket of another session working', async (t) => {
+  const app = await build(t, { ALLOWED_ORIGINS: 'https://app.example.com', WS_MAX_PAYLOAD_BYTES: '1024', WS_MAX_BAD_MESSAGES: '3' })
+  await app.user('ada')
+  await app.user('bob')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const bob = await app.client().signIn('bob')
+  const bystander = await openTab(address, bob.sid!, { tabId: 'bob' })
+  const keepUntil = new Date(Date.now() + 3_600_000)
+  let seq = 0
+  const stillServed = async (after: string) => {
+    seq = await app.ctx.bus.publishSessionEvent(bob.sessionId!, { type: 'session.active', lastActivity: new Date().toISOString() }, keepUntil)
+    t.match(await bystander.tab.next((m) => m.seq === seq), { type: 'session.active' }, `after ${after}, bob's tab still gets its events`)
+  }
+  const status = (p: Promise<unknown>) => p.then(() => 101, (e: { status?: number }) => e.status)
+
+  t.equal(await status(connect(address, { cookie: `sid=${ada.sid}`, origin: 'https://evil.example' })), 403)
+  await stillServed('a foreign Origin')
+  t.equal(await status(connect(address)), 401)
+  await stillServed('no cookie')
+  const { ticket } = (await ada.post('/api/realtime/ticket')).json()
+  const first = await connect(address, { query: `?ticket=${encodeURIComponent(ticket)}` })
+  t.equal(await status(connect(address, { query: `?ticket=${encodeURIComponent(ticket)}` })), 401)
+  first.ws.close()
+  await stillServed('a used ticket')
+
+  const { tab } = await openTab(address, ada.sid!, { tabId: 'ada' })
+  for (let i = 0; i < 3; i++) tab.send('{"type":')
+  t.equal((await tab.closed).code, 4400)
+  await stillServed('bad JSON up to 4400')
+  const big = await openTab(address, ada.sid!, { tabId: 'ada' })
+  big.tab.send({ type: 'view', view: 'x'.repeat(2000) })
+  t.equal((await big.tab.closed).code, 1009)
+  await stillServed('an oversized frame')
+  t.same(
+    bystander.tab.logged().map((m) => m.seq),
+    Array.from({ length: seq }, (_, i) => i + 1),
+    'every event, in order',
+  )
+})
+
+t.test('an expired ticket and a ticket of an ended session are refused with 401', async (t) => {
+  const app = await build(t, { REALTIME_TICKET_SECONDS: '1' })
+  await app.user('ada')
+  const address = await listen(app)
+  const refusal = (p: Promise<unknown>) => p.then(() => ({ status: 101, body: '{}' }), (e: { status: number; body: string }) => e)
+  const ada = await app.client().signIn('ada')
+
+  const expired = (await ada.post('/api/realtime/ticket')).json().ticket as string
+  await new Promise((r) => setTimeout(r, 2100)) // past its one second (JWT expiry has whole seconds)
+  const late = await refusal(connect(address, { query: `?ticket=${encodeURIComponent(expired)}` }))
+  t.equal(late.status, 401, 'expired')
+  t.match(JSON.parse(late.body), { error: { code: 'UNAUTHENTICATED', message: /ticket is invalid, expired or already used/ } })
+
+  const fresh = (await ada.post('/api/realtime/ticket')).json().ticket as string
+  await ada.post('/api/auth/logout')
+  const ended = await refusal(connect(address, { query: `?ticket=${encodeURIComponent(fresh)}` }))
+  t.equal(ended.status, 401, 'its session ended')
+  t.match(JSON.parse(ended.body), { error: { code: 'SESSION_TERMINATED', reason: 'logout', message: String } })
+})

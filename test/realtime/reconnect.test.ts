@@ -5,8 +5,10 @@ import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { connectRedis } from '../../src/infra/redis.js'
 import type { Hub } from '../../src/realtime/hub.js'
-import { build, type Client, testRedisUrl } from '../helpers/app.js'
-import { listen, type Message, openTab } from '../helpers/ws.js'
+import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
+import { privateRedis } from '../helpers/private-redis.js'
+import { isSubscriber, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
+import { connect, listen, type Message, openTab } from '../helpers/ws.js'
 
 /** A connection of the test's own, to look at and kill other clients. */
 async function inspector(t: Test): Promise<Redis> {
@@ -123,5 +125,101 @@ t.test('tabs of many sessions on one node each catch up without a gap while even
     const final = await app.ctx.bus.currentSeq(s.id)
     await s.tab.next((m) => m.seq === final)
     t.same(seqs(s.tab.messages), oneTo(final), `session ${i}: seq 1–${final}, no gap, no duplicate`)
+  }
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await sleep(20)
+  }
+}
+
+t.test('the catch-up after a reconnect reads the log only once Redis has taken the re-SUBSCRIBE', async (t) => {
+  // Bug 4: ioredis says 'ready' when it has sent SUBSCRIBE again, before Redis acknowledges it.
+  // An event published in between was neither in the log read by the catch-up nor heard live.
+  const redis = await TcpProxy.to(t, testRedisUrl())
+  const app = await build(t, {}, { via: { redis } })
+  await app.user('ada')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const sessionId = ada.sessionId!
+  const keepUntil = new Date(Date.now() + 3_600_000)
+  const publish = () => app.ctx.bus.publishSessionEvent(sessionId, { type: 'session.active', lastActivity: new Date().toISOString() }, keepUntil)
+  const { tab } = await openTab(address, ada.sid!, { tabId: 'A' })
+  await publish()
+  await tab.next((m) => m.seq === 1)
+
+  const resubscribing = redis.hold((pipe, chunk) => isSubscriber(pipe) && subscribes(app.ctx.keys.sessionChannel(sessionId))(pipe, chunk))
+  t.equal(redis.drop(isSubscriber), 1, "the node's subscriber connection is cut")
+  await resubscribing // the new connection has sent its SUBSCRIBE; Redis has not seen it
+  t.equal(await publish(), 2)
+  await sleep(300) // time for a catch-up that does not wait to read the log too early
+  redis.release()
+  await tab.next((m) => m.seq === 2, 10_000)
+  t.same(seqs(tab.messages), [1, 2], 'the event published in that window arrives, once')
+})
+
+t.test('a tab in the middle of its hello when the subscriber reconnects still gets what was published meanwhile', async (t) => {
+  // Bug 5: the catch-up took only live tabs. A tab that had read its seq but was not welcomed
+  // yet went live after the catch-up, past the events its node never heard.
+  const redis = await TcpProxy.to(t, testRedisUrl())
+  const postgres = await TcpProxy.to(t, testDatabaseUrl('postgres'))
+  const app = await build(t, {}, { via: { redis, postgres } })
+  await app.user('ada')
+  const address = await listen(app)
+  const inspect = await inspector(t)
+  const ada = await app.client().signIn('ada')
+  const sessionId = ada.sessionId!
+  const channel = app.ctx.keys.sessionChannel(sessionId)
+  const keepUntil = new Date(Date.now() + 3_600_000)
+  const tab = await connect(address, { cookie: `sid=${ada.sid}` })
+
+  const waiting = postgres.hold(() => true)
+  tab.send({ type: 'hello', tabId: 'A', view: '/' })
+  await waiting
+  await until('the hello has joined', () => app.hub.tabsOf(sessionId).length === 1)
+  await until('the node hears the session', async () => (await subscribers(inspect, channel)) === 1)
+  await sleep(200) // it has read the seq (0) and waits for PostgreSQL
+
+  t.equal(redis.drop(isSubscriber), 1, "the node's subscriber connection is cut")
+  await until('Redis has dropped it', async () => (await subscribers(inspect, channel)) === 0)
+  for (let i = 0; i < 3; i++) await app.ctx.bus.publishSessionEvent(sessionId, { type: 'session.active', lastActivity: new Date().toISOString() }, keepUntil)
+  await until('the node hears the session again', async () => (await subscribers(inspect, channel)) === 1)
+  await sleep(200) // its catch-up has run
+  postgres.release()
+
+  const welcome = await tab.type('welcome')
+  t.equal(welcome.seq, 0, 'welcomed with the seq it read before the reconnect')
+  await tab.next((m) => m.seq === 3)
+  t.same(seqs(tab.messages), [1, 2, 3], 'then the three events it would have missed, in order')
+})
+
+t.test('Redis restarts empty while tabs stay connected: each tab gets one resync, then seq starts again', async (t) => {
+  // The catch-up's resync branch: the log the tabs would catch up from is gone.
+  const redis = await privateRedis(t)
+  const app = await build(t, { REDIS_URL: redis.url })
+  const { platformIds } = await app.user('ada', { platforms: ['P0', 'P1'] })
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const switchTo = async (id: number) => t.equal((await ada.post(`/api/switch_platform/${id}`)).statusCode, 200)
+  const tabs = [await openTab(address, ada.sid!, { tabId: 'A' }), await openTab(address, ada.sid!, { tabId: 'B' })]
+  await switchTo(platformIds[1]!)
+  await switchTo(platformIds[0]!)
+  for (const { tab } of tabs) await tab.next((m) => m.seq === 2)
+
+  await redis.restart()
+  for (const { tab } of tabs) {
+    const resync = await tab.next((m) => m.type === 'session.state', 20_000)
+    t.match(resync, { resync: true, seq: 0, at: String, state: { platform: { id: platformIds[0] }, version: 3 } }, 'the state from PostgreSQL, seq from zero')
+  }
+  await until('the app can publish again', async () => (await ada.post(`/api/switch_platform/${platformIds[1]}`)).statusCode === 200, 20_000)
+  for (const [i, { tab }] of tabs.entries()) {
+    t.match(await tab.next((m) => m.type === 'platform.switched' && m.seq === 1), { platform: { id: platformIds[1] } }, `tab ${'AB'[i]} gets the next event as seq 1`)
+    t.equal(tab.messages.filter((m) => m.type === 'session.state').length, 1, 'exactly one resync')
+    t.equal(tab.ws.readyState, tab.ws.OPEN, 'and stays connected')
   }
 })

@@ -55,7 +55,7 @@ t.test('a tab that missed N events gets exactly those after welcome, on either n
     const current = (await ada.get('/api/session_state')).json().seq as number
     const again = await openTab(address, ada.sid!, { tabId: 'A', lastSeq: 3 })
     t.match(again.welcome, { seq: current, resumed: true, replayed: current - 3 })
-    await again.tab.next((m) => m.seq === current)
+    await again.tab.event(current)
     const after = again.tab.messages.slice(again.tab.messages.indexOf(again.welcome) + 1)
     t.same(
       after.map((m) => m.seq),
@@ -81,6 +81,7 @@ t.test('resuming when nothing was missed replays nothing', async (t) => {
   await switches(ada, platformIds, 2)
   const tab = await openTab(address, ada.sid!, { tabId: 'A', lastSeq: 2 })
   t.match(tab.welcome, { seq: 2, resumed: true, replayed: 0 })
+  t.equal((await app.ctx.metrics.resumes.get()).values[0]?.value, 1, 'and it counts as a resume')
 })
 
 t.test('when the log no longer covers the gap, the tab gets one resync', async (t) => {

@@ -39,6 +39,7 @@ t.test('a tab that stops reading is closed 1013; another tab of the session gets
   }
   t.comment(`${seq} events published before the server gave up on the slow tab`)
   t.equal(await closedWith(app, 1013), 1, 'the server closed one socket as a slow consumer')
+  t.equal((await app.ctx.metrics.slowConsumerCloses.get()).values[0]?.value, 1, 'counted as a slow-consumer close')
   t.same(
     app.hub.tabsOf(sessionId).map((tab) => tab.tabId),
     ['fast'],
@@ -67,7 +68,7 @@ t.test('a tab that stops reading is closed 1013; another tab of the session gets
   t.ok(lastSeq < final, `the slow tab had got up to seq ${lastSeq} of ${final}`)
   const again = await openTab(address, ada.sid!, { tabId: 'slow', lastSeq })
   t.match(again.welcome, { seq: final, resumed: true, replayed: final - lastSeq })
-  await again.tab.next((m) => m.seq === final)
+  await again.tab.event(final)
   t.same(
     again.tab.logged().map((m) => m.seq),
     Array.from({ length: final - lastSeq }, (_, i) => lastSeq + 1 + i),

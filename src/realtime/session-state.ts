@@ -1,0 +1,25 @@
+// `session.state` without `resync` (realtime.md): the session's shared state changed in a way
+// no other event covers — a role change, for example — so every tab gets the whole state.
+import type { Sessions } from '../sessions/service.js'
+import type { SettingsService } from '../settings/service.js'
+import type { EventBus } from './bus.js'
+
+export interface SessionStateDeps {
+  sessions: Pick<Sessions, 'byId' | 'stateOf'>
+  settings: Pick<SettingsService, 'get'>
+  bus: Pick<EventBus, 'publishSessionEvent'>
+}
+
+/**
+ * Publishes one logged `session.state { state }` to every tab of the session, with the
+ * state as PostgreSQL and Redis have it now: call it after the change is committed.
+ * `ctx` (the AppContext) is enough: `await publishSessionState(ctx, sessionId)`.
+ * Returns the event's seq, or 0 when the session is unknown or has ended.
+ */
+export async function publishSessionState(d: SessionStateDeps, sessionId: string): Promise<number> {
+  const session = await d.sessions.byId(sessionId)
+  if (session?.status !== 'active') return 0
+  const settings = await d.settings.get()
+  const state = await d.sessions.stateOf({ session, tokenHash: '', lastActivity: session.lastActivity, settings })
+  return d.bus.publishSessionEvent(sessionId, { type: 'session.state', state }, new Date(session.expiresAt))
+}

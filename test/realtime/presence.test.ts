@@ -1,0 +1,60 @@
+// Presence counts the distinct open tabs of a session (issue 3, bug 3): a tab that reconnects
+// with its tabId (docs/realtime.md tells clients to) while its old socket is not yet reaped
+// must stay counted when that old socket is finally closed.
+import t from 'tap'
+import WebSocket from 'ws'
+import { build } from '../helpers/app.js'
+import { listen, openTab, TabClient } from '../helpers/ws.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('a tab that reconnects with its tabId before its old socket is reaped stays counted', async (t) => {
+  const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
+  await app.user('ada')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const tabs = async () => (await ada.get('/api/session_state')).json().session.tabs as number
+
+  // The old socket's network is gone: it answers no ping (the server cannot tell yet).
+  const ws = new WebSocket(`ws://${address}/ws`, {
+    headers: { cookie: `sid=${ada.sid}`, origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36' },
+    autoPong: false,
+  })
+  const dead = new TabClient(ws)
+  await new Promise((r) => ws.once('open', r))
+  dead.send({ type: 'hello', tabId: 'A', view: '/' })
+  await dead.type('welcome')
+  const other = await openTab(address, ada.sid!, { tabId: 'B' })
+
+  const fresh = await openTab(address, ada.sid!, { tabId: 'A' })
+  t.equal(await tabs(), 2, 'tab A (on two sockets for now) and tab B: two tabs')
+  t.equal((await dead.closed).code, 4408, 'the old socket is reaped')
+  await sleep(2500) // more than two more ping rounds
+  t.equal(fresh.tab.ws.readyState, WebSocket.OPEN)
+  t.equal(await tabs(), 2, 'tab A is still counted, on its new socket')
+
+  await other.tab.close()
+  await sleep(300)
+  t.equal(await tabs(), 1, 'closing tab B removes only tab B')
+  await fresh.tab.close()
+  await sleep(300)
+  t.equal(await tabs(), 0, 'and closing tab A leaves none')
+})
+
+t.test('the admin view counts the tab once while it has two sockets', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const first = await openTab(address, ada.sid!, { tabId: 'A' })
+  const second = await openTab(address, ada.sid!, { tabId: 'A' }) // e.g. a duplicated browser tab
+  const admin = await app.client().signIn('admin', 'admin-password-1')
+  const row = () => admin.get('/admin/sessions').then((r) => (r.json().items as { id: string; tabs: number }[]).find((s) => s.id === ada.sessionId))
+  t.match(await row(), { tabs: 1 })
+  await first.tab.close()
+  await sleep(300)
+  t.match(await row(), { tabs: 1 }, 'one socket of tab A closed: the other still holds it open')
+  await second.tab.close()
+  await sleep(300)
+  t.match(await row(), { tabs: 0 })
+})
