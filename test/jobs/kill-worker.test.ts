@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { projectRoot } from '../../src/infra/db.js'
 import { ADMIN_PASSWORD, build, startWorkers, type TestApp } from '../helpers/app.js'
+import { sample } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 /** The blocking worker on the test app's database and key prefix. */
@@ -108,6 +109,9 @@ t.test('a worker killed mid session-ended job: the job is retried and completes,
   t.equal(state, 'completed', 'the stalled job is retried and completes')
   const done = (await app.ctx.queues.all.sessionEnded.getJob(`ended-${sessionId}`))!
   t.ok(done.stalledCounter >= 1, 'it was retried because it stalled')
+  const jobsText = await app.ctx.metrics.registry.getSingleMetricAsString('tessera_jobs_total')
+  t.ok(sample(jobsText, 'tessera_jobs_total', { queue: 'session-ended', result: 'stalled' }) >= 1, 'tessera_jobs_total counts the stall')
+  t.equal(sample(jobsText, 'tessera_jobs_total', { queue: 'session-ended', result: 'failed' }), 0, 'and no failure')
   t.same(done.returnvalue, { released: [], announced: ['doc:1', 'doc:2'], finalized: true }, 'the retry releases nothing more and announces what the first attempt released')
 
   const released = await tab.next((m) => m.type === 'locks.released' && m.sessionId === sessionId, 10_000)
