@@ -13,6 +13,8 @@ import type { SettingsService } from '../settings/service.js'
 import type { Settings } from '../settings/schemas.js'
 
 const BATCH = 1000
+/** PostgreSQL's clock may run a little ahead of the nodes': a later last activity there within this is not news. */
+const CLOCK_SKEW_MS = 1000
 
 // Moves one member between deadline lists only if it is still due there (input may have
 // moved it on since the list was read). KEYS from, to; ARGV id, due-at-or-before. Returns its score or false.
@@ -123,7 +125,7 @@ export class IdleSweep {
         endings[reason].push({ id, deadline: reason === 'lifetime' ? row.expiresAt : last + rules.timeout })
       } else if (!due) {
         pipeline.zadd(this.d.keys.dueLifetime, row.expiresAt, id) // the lifetime list was out of date
-      } else if (last > due.last) {
+      } else if (last > due.last + CLOCK_SKEW_MS) {
         // PostgreSQL knows of later input than Redis (which lost it): start again from that.
         for (const list of ['warnedEarly', 'idle', 'warned'] as const) pipeline.zrem(this.listKey(list), id)
         pipeline.zadd(this.d.keys.dueActive, 'GT', last, id)
