@@ -75,6 +75,10 @@ export const sessions = pgTable(
     endReason: text('end_reason'),
     endedBy: integer('ended_by'),
     endNote: text('end_note'),
+    /** The tab that logged out (session.logged_out byTabId), so that a repeated announcement says the same. */
+    endTabId: text('end_tab_id'),
+    /** When the session-ended job finished every follow-up of the ending; null while some may be missing. */
+    finalizedAt: ts('finalized_at'),
     ip: inet('ip'),
     userAgent: text('user_agent'),
     device: jsonb('device').$type<{ browser: string | null; os: string | null; type: string }>(),
@@ -87,6 +91,8 @@ export const sessions = pgTable(
     index('sessions_active_platform_idx').on(t.activePlatformId).where(sql`${t.status} = 'active'`),
     index('sessions_expires_active_idx').on(t.expiresAt).where(sql`${t.status} = 'active'`),
     index('sessions_created_idx').on(t.createdAt),
+    // Small by design: only endings whose follow-up has not finished (the repair pass reads it every second).
+    index('sessions_unfinalized_idx').on(t.endedAt).where(sql`${t.status} = 'ended' and ${t.finalizedAt} is null`),
   ],
 )
 

@@ -112,7 +112,7 @@ export function buildContext(deps: AppDeps): AppContext {
   const settings = new SettingsService(database.db, audit, config.initialSettings)
   const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })
   const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, 2 * config.ws.pingIntervalSeconds * 1000)
-  const locks = new Locks({ sql: database.sql, bus, audit })
+  const locks = new Locks({ sql: database.sql, bus, keys, audit })
   const log = deps.logStream ? pino(loggerOptions(config.logLevel), deps.logStream) : pino(loggerOptions(config.logLevel))
   const alerts = new Alerts({
     sql: database.sql,
@@ -128,12 +128,23 @@ export function buildContext(deps: AppDeps): AppContext {
     sql: database.sql,
     settings,
     bus,
+    keys,
     audit,
     metrics,
     fingerprinting: config.fingerprinting,
     onEnded: (ended) => queues.enqueueEnded(ended),
     alerts,
   })
+  // Sessions by status on every process's /metrics, workers' included.
+  metrics.sources.sessionCounts = async () => {
+    const s = await settings.get()
+    const [row] = await database.sql`select
+        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${s.idleAfterSeconds}))::int as active,
+        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${s.idleAfterSeconds}))::int as idle,
+        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
+      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
+    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
+  }
   return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, queues, locks, alerts }
 }
 
@@ -239,15 +250,6 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const tickets = new Tickets(ctx.secret, ctx.redis, ctx.keys, config.realtimeTicketSeconds)
   await app.register(realtimeRoutes, { ctx, hub, tickets })
 
-  metrics.sources.sessionCounts = async () => {
-    const s = await ctx.settings.get()
-    const [row] = await ctx.database.sql`select
-        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${s.idleAfterSeconds}))::int as active,
-        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${s.idleAfterSeconds}))::int as idle,
-        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
-      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
-    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
-  }
 
   let closing: Promise<void> | undefined
   return {

@@ -17,8 +17,8 @@ async function workerServer(ctx: AppContext) {
   const app = Fastify({ logger: loggerOptions(ctx.config.logLevel) })
   installErrorHandler(app)
   await app.register(opsRoutes, { ctx, openapi: false })
-  await app.listen({ host: ctx.config.host, port: ctx.config.workerPort })
-  return app
+  const address = await app.listen({ host: ctx.config.host, port: ctx.config.workerPort })
+  return { app, address }
 }
 
 async function main() {
@@ -36,14 +36,16 @@ async function main() {
   const closers: (() => Promise<unknown>)[] = []
 
   let ctx: AppContext
+  let address: string
   if (config.role === 'worker') {
     ctx = buildContext(deps)
     const server = await workerServer(ctx)
-    closers.push(() => server.close(), () => ctx.queues.close())
+    address = server.address
+    closers.push(() => server.app.close(), () => ctx.queues.close())
   } else {
     const tessera = await buildApp(deps)
     ctx = tessera.ctx
-    await tessera.app.listen({ host: config.host, port: config.port })
+    address = await tessera.app.listen({ host: config.host, port: config.port })
     closers.push(() => tessera.close())
   }
   if (config.role !== 'api') {
@@ -52,7 +54,8 @@ async function main() {
     // Workers first: running jobs finish while the API still answers.
     closers.unshift(() => workers.close())
   }
-  log.info({ role: config.role, url: config.publicUrl }, 'Tessera is up')
+  // `address` is where this process listens (with PORT=0 or WORKER_PORT=0, the port picked).
+  log.info({ role: config.role, url: config.publicUrl, address }, 'Tessera is up')
 
   let stopping = false
   const stop = async (signal: string) => {

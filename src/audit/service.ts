@@ -13,7 +13,7 @@ export interface AuditEntry {
 export class Audit {
   constructor(
     private readonly db: Db,
-    private readonly enabled: boolean,
+    readonly enabled: boolean,
   ) {}
 
   async record(...entries: AuditEntry[]): Promise<void> {

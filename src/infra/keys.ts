@@ -2,6 +2,7 @@
 // `{sessionId}` hash tag so that they land on one slot of a Redis Cluster.
 export function redisKeys(prefix: string) {
   const s = (sessionId: string) => `${prefix}{${sessionId}}`
+  const due = (name: string) => `${prefix}due:${name}`
   return {
     prefix,
     /** token hash → cached session record (cache-aside over PostgreSQL) */
@@ -16,17 +17,27 @@ export function redisKeys(prefix: string) {
     sessionLog: (sessionId: string) => `${s(sessionId)}:log`,
     sessionVersion: (sessionId: string) => `${s(sessionId)}:version`,
     sessionChannel: (sessionId: string) => `${s(sessionId)}:events`,
+    /** set with the session's terminal event, in one step: it is published once, and input after it writes nothing */
+    sessionEnded: (sessionId: string) => `${s(sessionId)}:ended`,
+    /** set with the session's session_ended_elsewhere notices: they go out once */
+    sessionNoticed: (sessionId: string) => `${s(sessionId)}:noticed`,
+    /** set with the announcement of one lock release (its audit event id): it goes out once */
+    lockReleaseAnnounced: (auditId: number) => `${prefix}lockrel:${auditId}`,
     userChannel: (userId: number) => `${prefix}user:${userId}:events`,
     broadcastChannel: `${prefix}broadcast`,
     // The idle sweep's deadline lists (sorted sets of session ids): a tick reads only what is due.
     /** scored by last activity: sessions not yet flagged idle */
-    dueActive: `${prefix}due:active`,
+    dueActive: due('active'),
     /** scored by last activity: flagged idle, not yet warned */
-    dueIdle: `${prefix}due:idle`,
+    dueIdle: due('idle'),
     /** scored by last activity: warned, waiting for the idle timeout */
-    dueWarned: `${prefix}due:warned`,
+    dueWarned: due('warned'),
+    /** scored by last activity: warned before it went idle (the warning lead is longer than the time from idle to expiry) */
+    dueWarnedEarly: due('warned-early'),
     /** scored by the end of the session's lifetime */
-    dueLifetime: `${prefix}due:lifetime`,
+    dueLifetime: due('lifetime'),
+    /** every deadline list, for removing a session from all of them */
+    deadlineLists: ['active', 'idle', 'warned', 'warned-early', 'lifetime'].map(due),
     /** sessions whose last activity changed since the last write-behind */
     dirtyActivity: `${prefix}dirty:activity`,
     settingsChannel: `${prefix}settings`,

@@ -79,7 +79,7 @@ export function createMetrics() {
     }),
     jobs: new Counter({
       name: 'tessera_jobs_total',
-      help: 'Background jobs by queue and result',
+      help: 'Background jobs by queue and result: completed, failed (for good, once per job), retried (an attempt failed, another follows), stalled (its worker died)',
       labelNames: ['queue', 'result'] as const,
       registers: [registry],
     }),

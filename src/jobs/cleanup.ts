@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SessionStore } from '../sessions/store.js'
 import type { SettingsService } from '../settings/service.js'
@@ -40,7 +41,10 @@ export async function runCleanup(d: CleanupDeps): Promise<CleanupResult> {
   }
 }
 
-/** Active sessions past their lifetime or idle timeout, judged by the hot last activity when Redis has it. */
+/**
+ * Active sessions past their lifetime or idle timeout, judged by the hot last activity when
+ * Redis has it; the deadline that passed first gives the reason, as everywhere else.
+ */
 async function endMissedSessions(d: CleanupDeps): Promise<number> {
   const s = await d.settings.get()
   const timeoutMs = s.idleTimeoutSeconds * 1000
@@ -56,38 +60,42 @@ async function endMissedSessions(d: CleanupDeps): Promise<number> {
     after = rows.at(-1)!.id as string
     const hot = await d.store.presenceOf(rows.map((r) => r.id as string))
     const now = Date.now()
-    const lifetime: string[] = []
-    const idle: string[] = []
+    const over: Record<ExpiryReason, string[]> = { lifetime: [], idle_timeout: [] }
     for (const r of rows) {
       const id = r.id as string
-      const last = Math.max((r.last_activity as Date).getTime(), hot.get(id)?.lastActivity ?? 0)
-      if (now >= (r.expires_at as Date).getTime()) lifetime.push(id)
-      else if (now - last >= timeoutMs) idle.push(id)
+      const lastActivity = Math.max((r.last_activity as Date).getTime(), hot.get(id)?.lastActivity ?? 0)
+      const reason = expiryReason({ expiresAt: (r.expires_at as Date).getTime(), lastActivity }, timeoutMs, now)
+      if (reason) over[reason].push(id)
     }
-    ended += (await d.sessions.end(lifetime, 'lifetime')).length
-    ended += (await d.sessions.end(idle, 'idle_timeout')).length
+    ended += (await d.sessions.end(over.lifetime, 'lifetime')).length
+    ended += (await d.sessions.end(over.idle_timeout, 'idle_timeout')).length
     if (rows.length < d.batchSize) return ended
   }
 }
 
 /**
- * Locks still held by sessions that ended over a minute ago: their session-ended job never
- * ran (the session ended while Redis was away, or the job failed for good). Released and
- * announced here; a younger ending is left to its own job.
+ * Locks still held by sessions that ended over a minute ago: their session-ended job could
+ * not release them (it failed for good, or the lock was taken in a race with the ending
+ * after the job ran). Released and announced here, each release once even if a retried job
+ * overlaps; a younger ending is left to its own job.
  */
 async function releaseLocksOfEndedSessions(d: CleanupDeps): Promise<number> {
-  const rows = await d.sql`
-    select distinct l.session_id, s.end_reason from locks l join sessions s on s.id = l.session_id
-    where s.status = 'ended' and s.ended_at < now() - interval '1 minute' limit ${d.batchSize}`
+  let after = '00000000-0000-0000-0000-000000000000'
   let released = 0
-  for (const r of rows) {
-    const sessionId = r.session_id as string
-    const reason = (r.end_reason as string | null) ?? 'ended'
-    const resources = await d.locks.releaseAllOf(sessionId, reason)
-    if (resources.length > 0) await d.locks.announceReleased(sessionId, resources, reason)
-    released += resources.length
+  for (;;) {
+    const rows = await d.sql`
+      select distinct l.session_id, s.end_reason from locks l join sessions s on s.id = l.session_id
+      where s.status = 'ended' and s.ended_at < now() - interval '1 minute' and l.session_id > ${after}
+      order by l.session_id limit ${d.batchSize}`
+    for (const r of rows) {
+      const release = await d.locks.releaseAllOf(r.session_id as string, (r.end_reason as string | null) ?? 'ended')
+      if (!release) continue
+      await d.locks.announceRelease(release)
+      released += release.resources.length
+    }
+    if (rows.length < d.batchSize) return released
+    after = rows.at(-1)!.session_id as string
   }
-  return released
 }
 
 async function deleteOlderThan(d: CleanupDeps, table: 'audit_events' | 'login_attempts', days: number): Promise<number> {
@@ -106,7 +114,7 @@ async function deleteOlderThan(d: CleanupDeps, table: 'audit_events' | 'login_at
 async function removeOrphans(d: CleanupDeps): Promise<number> {
   const k = d.keys
   let removed = 0
-  for (const key of [k.dueActive, k.dueIdle, k.dueWarned, k.dueLifetime, k.dirtyActivity]) {
+  for (const key of [...k.deadlineLists, k.dirtyActivity]) {
     const isSet = key === k.dirtyActivity
     let cursor = '0'
     do {

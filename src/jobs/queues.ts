@@ -25,6 +25,24 @@ export function bullConnection(redisUrl: string, name: string): ConnectionOption
   return { host, port, username, password, db, tls, connectionName: name }
 }
 
+type Ending = Pick<EndedSession, 'id' | 'userId' | 'reason'>
+
+const SESSION_ENDED_OPTIONS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 200 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 86_400 },
+} as const
+
+/** A session-ended job that failed for good is tried again by the repair pass after this long. */
+const RETRY_FAILED_AFTER_MS = 60_000
+
+const endedJob = (e: Ending) => ({
+  name: 'session-ended',
+  data: { sessionId: e.id, userId: e.userId, reason: e.reason } satisfies SessionEndedJob,
+  opts: { jobId: `ended-${e.id}`, ...SESSION_ENDED_OPTIONS },
+})
+
 export class Queues {
   readonly all: Record<keyof typeof QUEUE_NAMES, Queue>
   private closing: Promise<void> | undefined
@@ -49,21 +67,36 @@ export class Queues {
   }
 
   /** One session-ended job per session, whichever path ended it (the job id makes it idempotent). */
-  async enqueueEnded(ended: EndedSession[]): Promise<void> {
+  async enqueueEnded(ended: Ending[]): Promise<void> {
     if (ended.length === 0) return
-    await this.all.sessionEnded.addBulk(
-      ended.map((e) => ({
-        name: 'session-ended',
-        data: { sessionId: e.id, userId: e.userId, reason: e.reason } satisfies SessionEndedJob,
-        opts: {
-          jobId: `ended-${e.id}`,
-          attempts: 8,
-          backoff: { type: 'exponential', delay: 200 },
-          removeOnComplete: { age: 3600, count: 10_000 },
-          removeOnFail: { age: 7 * 86_400 },
-        },
-      })),
-    )
+    await this.all.sessionEnded.addBulk(ended.map(endedJob))
+  }
+
+  /**
+   * For endings whose follow-up is unfinished: queues the job again when it is missing or
+   * finished (a job id is kept for a while after it ran, and adding it again would add
+   * nothing), and retries one that failed for good a minute ago. A job that is waiting or
+   * running is left alone. Returns how many it queued.
+   */
+  async requeueEnded(ended: Ending[]): Promise<number> {
+    const queue = this.all.sessionEnded
+    const jobs = await Promise.all(ended.map((e) => queue.getJob(`ended-${e.id}`)))
+    const states = await Promise.all(jobs.map((j) => j?.getState()))
+    let queued = 0
+    for (const [i, e] of ended.entries()) {
+      const job = jobs[i]
+      const state = states[i]
+      if (!job || state === 'completed' || state === 'unknown') {
+        await job?.remove().catch(() => {}) // another worker may be taking it: then the add below adds nothing
+        const { name, data, opts } = endedJob(e)
+        await queue.add(name, data, opts)
+        queued++
+      } else if (state === 'failed' && Date.now() - (job.finishedOn ?? 0) > RETRY_FAILED_AFTER_MS) {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+        queued++
+      }
+    }
+    return queued
   }
 
   /**

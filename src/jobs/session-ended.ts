@@ -1,42 +1,63 @@
-// The session-ended job: the follow-up of every ending, whatever path ended the session.
-// Each step is idempotent, so a retry after a crash (R4) repeats nothing that happened.
-import type { Redis } from 'ioredis'
-import type { Pool } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+// The session-ended job: the follow-up of every ending, whatever path ended the session,
+// and the repair of endings whose follow-up was cut short. Each step is idempotent, so a
+// retry after a crash (R4) repeats nothing that others could notice; the last step marks
+// the session finalized.
+import type { LockRelease } from '../locks/service.js'
+import type { Sessions } from '../sessions/service.js'
 import type { SessionStore } from '../sessions/store.js'
-import type { SessionEndedJob } from './queues.js'
+import type { Queues, SessionEndedJob } from './queues.js'
 
 /** What the job needs from the locks feature. */
 export interface LockReleaser {
-  /** Deletes the session's locks and records the release, in one transaction; [] the second time. */
-  releaseAllOf(sessionId: string, reason: string): Promise<string[]>
-  /** The resources of the release recorded for the session (for a retry to announce again). */
-  announcedReleases(sessionId: string): Promise<string[]>
-  announceReleased(sessionId: string, resources: string[], reason: string): Promise<void>
+  /** Deletes the session's locks and records the release, in one transaction; null when it held none. */
+  releaseAllOf(sessionId: string, reason: string): Promise<LockRelease | null>
+  /** Every recorded release of the session's locks. */
+  releasesOf(sessionId: string): Promise<LockRelease[]>
+  /** Announces one release, once however often it is called; true when this call did. */
+  announceRelease(release: LockRelease): Promise<boolean>
 }
 
 export interface SessionEndedDeps {
-  sql: Pool
-  redis: Redis
-  keys: RedisKeys
   store: SessionStore
+  sessions: Pick<Sessions, 'announce'>
   locks: LockReleaser
   /** Test hook: runs between the lock release and its announcement. */
   afterRelease?: (job: SessionEndedJob) => Promise<void>
 }
 
-export async function processSessionEnded(d: SessionEndedDeps, job: SessionEndedJob, attemptsMade: number): Promise<{ released: string[] }> {
-  let released = await d.locks.releaseAllOf(job.sessionId, job.reason)
-  await d.afterRelease?.(job)
-  // A retry finds nothing left to release: if an earlier attempt released locks but died
-  // before announcing them, announce what it recorded (tabs treat the event as idempotent).
-  if (released.length === 0 && attemptsMade > 0) released = await d.locks.announcedReleases(job.sessionId)
-  if (released.length > 0) await d.locks.announceReleased(job.sessionId, released, job.reason)
+export interface SessionEndedResult {
+  /** Resources whose locks this run deleted. */
+  released: string[]
+  /** Resources whose release this run announced (an earlier attempt's too, if it died before). */
+  announced: string[]
+  /** False when there was nothing to do: not an ended session, or finalized before. */
+  finalized: boolean
+}
 
-  const last = await d.store.hotLastActivity(job.sessionId)
-  if (last !== null) {
-    await d.sql`update sessions set last_activity = greatest(last_activity, ${new Date(last)}) where id = ${job.sessionId}`
-  }
-  await d.store.forgetPresence([job.sessionId])
-  return { released }
+export async function processSessionEnded(d: SessionEndedDeps, job: SessionEndedJob): Promise<SessionEndedResult> {
+  const ended = await d.store.findEnded(job.sessionId)
+  if (!ended || ended.finalizedAt !== null) return { released: [], announced: [], finalized: false }
+  const id = ended.id
+  // The ending path may have died before any of this: terminal event, notices, caches.
+  await d.sessions.announce([ended])
+  const last = await d.store.hotLastActivity(id)
+  if (last !== null) await d.store.saveFinalLastActivity(id, last)
+  await d.store.forgetPresence([id])
+
+  const release = await d.locks.releaseAllOf(id, ended.reason)
+  await d.afterRelease?.(job)
+  const announced: string[] = []
+  for (const r of await d.locks.releasesOf(id)) if (await d.locks.announceRelease(r)) announced.push(...r.resources)
+  await d.store.markFinalized(id)
+  return { released: release?.resources ?? [], announced, finalized: true }
+}
+
+/** An ending this old without its follow-up done is repaired: its job was lost, failed for good, or never queued. */
+export const REPAIR_AFTER_SECONDS = 5
+const REPAIR_BATCH = 100
+
+/** Re-queues the session-ended jobs of endings left unfinished; returns how many it queued. */
+export async function repairEndings(d: { store: SessionStore; queues: Pick<Queues, 'requeueEnded'> }): Promise<number> {
+  const stuck = await d.store.unfinalized(REPAIR_AFTER_SECONDS, REPAIR_BATCH)
+  return stuck.length === 0 ? 0 : d.queues.requeueEnded(stuck)
 }

@@ -9,7 +9,7 @@ import { flushActivity } from '../presence/activity-flush.js'
 import { IdleSweep } from '../presence/sweep.js'
 import { runCleanup } from './cleanup.js'
 import { bullConnection, QUEUE_NAMES, type QueueName, type SessionEndedJob } from './queues.js'
-import { type LockReleaser, processSessionEnded } from './session-ended.js'
+import { type LockReleaser, processSessionEnded, repairEndings } from './session-ended.js'
 
 export const SWEEP_EVERY_MS = 1000
 
@@ -33,22 +33,17 @@ export class Workers {
 
   async start(): Promise<void> {
     const { ctx } = this
-    const sweep = new IdleSweep({ audit: ctx.audit, redis: ctx.redis, keys: ctx.keys, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
     const db = { sql: ctx.database.sql, redis: ctx.redis, keys: ctx.keys }
+    const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     this.work(QUEUE_NAMES.idleSweep, 1, async () => {
       const r = await sweep.tick()
       if (r.expired > 0) ctx.metrics.sweepLag.set(r.lagMs / 1000)
-      return r
+      // Endings cut short (a crash after the commit, Redis away): their follow-up is queued again.
+      return { ...r, repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }) }
     })
-    // A job whose worker died comes back with attemptsMade unchanged (a stall is not a
-    // failure); attemptsStarted counts that earlier run too, so the retry re-announces (R4).
     this.work(QUEUE_NAMES.sessionEnded, 8, (job: Job<SessionEndedJob>) =>
-      processSessionEnded(
-        { ...db, store: ctx.store, locks: this.o.locks, afterRelease: this.o.afterRelease },
-        job.data,
-        Math.max(job.attemptsMade, job.attemptsStarted - 1),
-      ),
+      processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
     )
     this.work(QUEUE_NAMES.activityFlush, 1, () => flushActivity(db))
     const delivery = new AlertDelivery(deliveryOptions(ctx.config, ctx.secret))
@@ -86,9 +81,16 @@ export class Workers {
       },
     )
     worker.on('completed', () => metrics.jobs.inc({ queue, result: 'completed' }))
+    // 'failed' comes after every failed attempt: a job counts as failed once, when no retry is left.
     worker.on('failed', (job, err) => {
-      metrics.jobs.inc({ queue, result: 'failed' })
-      this.o.log.warn({ err, queue, jobId: job?.id, attempts: job?.attemptsMade }, 'job failed')
+      const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
+      metrics.jobs.inc({ queue, result: final ? 'failed' : 'retried' })
+      this.o.log.warn({ err, queue, jobId: job?.id, attempts: job?.attemptsMade, final }, final ? 'job failed' : 'job attempt failed; retrying')
+    })
+    // A job whose worker died (or stopped renewing its lock) goes back to the queue.
+    worker.on('stalled', (jobId) => {
+      metrics.jobs.inc({ queue, result: 'stalled' })
+      this.o.log.warn({ queue, jobId }, 'job stalled; it runs again')
     })
     worker.on('error', (err) => this.o.log.warn({ err, queue }, 'worker error'))
     this.workers.push(worker)

@@ -2,6 +2,7 @@
 // atomically, released by the owner or, when its session ends, by the session-ended job.
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
 import type { EventBus } from '../realtime/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
@@ -18,9 +19,22 @@ export interface Lock {
 /** What Locks needs from the rest of the app. */
 export interface LocksDeps {
   sql: Pool
-  bus: Pick<EventBus, 'publishBroadcast'>
+  bus: Pick<EventBus, 'publishBroadcast' | 'publishOnce'>
+  keys: Pick<RedisKeys, 'lockReleaseAnnounced'>
   audit: Pick<Audit, 'record'>
 }
+
+/** One release of a session's locks, as its `locks.released` audit event records it. */
+export interface LockRelease {
+  /** The audit event's id: the release's identity, so that it is announced once. */
+  id: number
+  sessionId: string
+  resources: string[]
+  reason: string
+}
+
+/** How long an announced release is remembered (longer than any retry of the job that made it). */
+const ANNOUNCED_SECONDS = 86_400
 
 /** The most locks one list answer holds. */
 export const LIST_LIMIT = 500
@@ -103,28 +117,44 @@ export class Locks {
 
   /**
    * Deletes every lock of a session and, in the same transaction, records which ones in a
-   * `locks.released` audit event. Returns them; a second call finds none and returns [].
-   * The caller announces them (announceReleased); a retried caller whose first attempt
-   * died before announcing finds them again with announcedReleases.
+   * `locks.released` audit event. Returns that release, or null when the session held none
+   * (a second call finds none): whoever deleted a lock is the only one who reports it.
    */
-  async releaseAllOf(sessionId: string, reason: string): Promise<string[]> {
+  async releaseAllOf(sessionId: string, reason: string): Promise<LockRelease | null> {
     return this.d.sql.begin(async (tx) => {
       const rows = await tx`delete from locks where session_id = ${sessionId} returning resource, user_id`
-      if (rows.length === 0) return []
+      if (rows.length === 0) return null
       const resources = rows.map((r) => r.resource as string).sort()
       // Written here and not through Audit: it must commit or vanish with the delete.
-      await tx`insert into audit_events (type, user_id, session_id, data)
-        values ('locks.released', ${rows[0]!.user_id as number}, ${sessionId}, ${JSON.stringify({ resources, reason })}::jsonb)`
-      return resources
+      const [event] = await tx`insert into audit_events (type, user_id, session_id, data)
+        values ('locks.released', ${rows[0]!.user_id as number}, ${sessionId}, ${JSON.stringify({ resources, reason })}::jsonb)
+        returning id`
+      return { id: Number(event!.id), sessionId, resources, reason }
     })
   }
 
-  /** The resources of the session's latest `locks.released` audit event, or []. */
-  async announcedReleases(sessionId: string): Promise<string[]> {
-    const [row] = await this.d.sql`select data from audit_events
-      where session_id = ${sessionId} and type = 'locks.released' order by id desc limit 1`
-    const data = (typeof row?.data === 'string' ? JSON.parse(row.data) : row?.data) as { resources?: unknown } | undefined
-    return Array.isArray(data?.resources) ? (data.resources as string[]) : []
+  /** Every recorded release of the session's locks (for a retried job to announce what an earlier attempt did not). */
+  async releasesOf(sessionId: string): Promise<LockRelease[]> {
+    const rows = await this.d.sql`select id, data from audit_events
+      where session_id = ${sessionId} and type = 'locks.released' order by id`
+    return rows.flatMap((row) => {
+      const data = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as { resources?: unknown; reason?: unknown }
+      if (!Array.isArray(data.resources)) return []
+      return [{ id: Number(row.id), sessionId, resources: data.resources as string[], reason: String(data.reason ?? 'ended') }]
+    })
+  }
+
+  /**
+   * Tells every connected tab that these locks are free: once per release, however often
+   * it is asked (a retried job, the cleanup overlapping it). Returns whether this call told them.
+   */
+  async announceRelease(release: LockRelease): Promise<boolean> {
+    return this.d.bus.publishOnce(this.d.keys.lockReleaseAnnounced(release.id), ANNOUNCED_SECONDS, 'broadcast', {
+      type: SERVER_MESSAGES.locksReleased,
+      resources: release.resources,
+      sessionId: release.sessionId,
+      reason: release.reason,
+    })
   }
 
   /** Tells every connected tab that these locks of the session are free (nothing when there are none). */

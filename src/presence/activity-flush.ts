@@ -1,5 +1,6 @@
 // Write-behind of last activity: the hot value lives in Redis; PostgreSQL gets it in
 // batches every ACTIVITY_FLUSH_INTERVAL_SECONDS. At most one interval is lost with Redis.
+// An ended session's row is never touched: its final value is the session-ended job's to write.
 import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
@@ -17,7 +18,7 @@ export async function flushActivity(d: { redis: Redis; sql: Pool; keys: RedisKey
       await d.sql`
         update sessions s set last_activity = v.at::timestamptz
         from json_to_recordset(${JSON.stringify(rows)}::json) as v(id uuid, at text)
-        where s.id = v.id and s.last_activity < v.at::timestamptz`
+        where s.id = v.id and s.status = 'active' and s.last_activity < v.at::timestamptz`
     }
     flushed += rows.length
     if (ids.length < batchSize) return flushed

@@ -1,15 +1,20 @@
 // The idle sweep: one tick a second across the cluster (a BullMQ job scheduler). Each tick
 // reads only what is due from the deadline lists (sorted sets), so its cost follows the
-// number of due sessions, not the number of sessions.
+// number of due sessions, not the number of sessions: one Redis round trip when nothing is
+// due; otherwise one PostgreSQL query for all due sessions, and publishes sent together.
 import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
+import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
-import type { EventBus } from '../realtime/bus.js'
-import type { EndReason } from '../sessions/errors.js'
+import type { EventBus, SessionEvent } from '../realtime/bus.js'
+import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
+import type { Settings } from '../settings/schemas.js'
 
 const BATCH = 1000
+/** PostgreSQL's clock may run a little ahead of the nodes': a later last activity there within this is not news. */
+const CLOCK_SKEW_MS = 1000
 
 // Moves one member between deadline lists only if it is still due there (input may have
 // moved it on since the list was read). KEYS from, to; ARGV id, due-at-or-before. Returns its score or false.
@@ -28,10 +33,11 @@ interface MoveCommand {
 export interface SweepDeps {
   audit: Pick<Audit, 'record'>
   redis: Redis
+  sql: Pool
   keys: RedisKeys
-  bus: EventBus
-  sessions: Sessions
-  settings: SettingsService
+  bus: Pick<EventBus, 'publishSessionEvent'>
+  sessions: Pick<Sessions, 'end'>
+  settings: Pick<SettingsService, 'get'>
 }
 
 export interface SweepResult {
@@ -42,76 +48,196 @@ export interface SweepResult {
   lagMs: number
 }
 
+/** The deadline lists that hold a session by its last activity, in the order a quiet session passes through them. */
+type ActivityList = 'active' | 'warnedEarly' | 'idle' | 'warned'
+
+/** When each step is due, in ms after the last input. */
+interface Rules {
+  idleAfter: number
+  timeout: number
+  /** When the warning is due (null: no warnings). It may come before idleAfter: then the warning comes first. */
+  warnAfter: number | null
+}
+
+interface Due {
+  id: string
+  list: ActivityList
+  /** Last activity, as the list holds it. */
+  last: number
+}
+
+interface Row {
+  status: string
+  userId: number
+  expiresAt: number
+  lastActivity: number
+}
+
+/** One step of a quiet session: a move between lists and the events it brings. */
+interface Step {
+  due: Due
+  to: ActivityList
+  dueBy: number
+  idle: boolean
+  warn: boolean
+}
+
+function rulesOf(s: Settings): Rules {
+  const timeout = s.idleTimeoutSeconds * 1000
+  return { idleAfter: s.idleAfterSeconds * 1000, timeout, warnAfter: s.idleWarningSeconds > 0 ? timeout - s.idleWarningSeconds * 1000 : null }
+}
+
 export class IdleSweep {
   constructor(private readonly d: SweepDeps) {
     d.redis.defineCommand('tesseraMoveIfDue', { numberOfKeys: 2, lua: moveIfDueLua })
   }
 
-  async tick(now = Date.now()): Promise<SweepResult> {
-    const s = await this.d.settings.get()
-    const idleAfter = s.idleAfterSeconds * 1000
-    const timeout = s.idleTimeoutSeconds * 1000
-    const warning = s.idleWarningSeconds * 1000
-    const { keys } = this.d
-    const result: SweepResult = { idled: 0, warned: 0, expired: 0, lagMs: 0 }
+  private listKey(list: ActivityList): string {
+    const k = this.d.keys
+    return { active: k.dueActive, warnedEarly: k.dueWarnedEarly, idle: k.dueIdle, warned: k.dueWarned }[list]
+  }
 
-    for (const id of await this.due(keys.dueActive, now - idleAfter)) {
-      const last = await this.move(keys.dueActive, keys.dueIdle, id, now - idleAfter)
-      if (last === null) continue
-      result.idled++
-      await this.publish(id, { type: 'session.idle', lastActivity: new Date(last).toISOString() })
-    }
-    if (warning > 0) {
-      for (const id of await this.due(keys.dueIdle, now - (timeout - warning))) {
-        const last = await this.move(keys.dueIdle, keys.dueWarned, id, now - (timeout - warning))
-        if (last === null) continue
-        result.warned++
-        const expiresAt = last + timeout
-        await this.publish(id, { type: 'session.idle_warning', expiresAt: new Date(expiresAt).toISOString(), secondsLeft: Math.max(0, Math.round((expiresAt - now) / 1000)) })
+  async tick(now = Date.now()): Promise<SweepResult> {
+    const rules = rulesOf(await this.d.settings.get())
+    const result: SweepResult = { idled: 0, warned: 0, expired: 0, lagMs: 0 }
+    const { activity, lifetime } = await this.readDue(now, rules)
+    const byId = new Map(activity.map((a) => [a.id, a]))
+    const ids = [...new Set([...byId.keys(), ...lifetime.keys()])]
+    if (ids.length === 0) return result
+
+    const rows = await this.rowsOf(ids)
+    const hot = await this.hotLastActivity(ids.filter((id) => !byId.has(id)))
+    const endings: Record<ExpiryReason, { id: string; deadline: number }[]> = { lifetime: [], idle_timeout: [] }
+    const gone: string[] = []
+    const steps: Step[] = []
+    const pipeline = this.d.redis.pipeline()
+    for (const id of ids) {
+      const row = rows.get(id)
+      if (row?.status !== 'active') {
+        gone.push(id) // ended elsewhere (or unknown): it only leaves the lists
+        continue
+      }
+      const due = byId.get(id)
+      const last = Math.max(due?.last ?? hot.get(id) ?? 0, row.lastActivity)
+      const reason = expiryReason({ expiresAt: row.expiresAt, lastActivity: last }, rules.timeout, now)
+      if (reason) {
+        // Past a deadline: it ends now, without idle or warning events first.
+        endings[reason].push({ id, deadline: reason === 'lifetime' ? row.expiresAt : last + rules.timeout })
+      } else if (!due) {
+        pipeline.zadd(this.d.keys.dueLifetime, row.expiresAt, id) // the lifetime list was out of date
+      } else if (last > due.last + CLOCK_SKEW_MS) {
+        // PostgreSQL knows of later input than Redis (which lost it): start again from that.
+        for (const list of ['warnedEarly', 'idle', 'warned'] as const) pipeline.zrem(this.listKey(list), id)
+        pipeline.zadd(this.d.keys.dueActive, 'GT', last, id)
+      } else {
+        const step = this.stepOf(due, now, rules)
+        if (step) steps.push(step)
       }
     }
-    for (const key of [keys.dueWarned, keys.dueIdle]) {
-      const due = await this.dueWithScores(key, now - timeout)
-      result.expired += await this.end(key, due, 'idle_timeout', (last) => last + timeout, now, result)
+    if (gone.length > 0) for (const key of this.d.keys.deadlineLists) pipeline.zrem(key, ...gone)
+    await pipeline.exec()
+
+    for (const [reason, due] of Object.entries(endings) as [ExpiryReason, { id: string; deadline: number }[]][]) {
+      if (due.length === 0) continue
+      const ended = new Set((await this.d.sessions.end(due.map((e) => e.id), reason)).map((e) => e.id))
+      result.expired += ended.size
+      for (const e of due) if (ended.has(e.id)) result.lagMs = Math.max(result.lagMs, now - e.deadline)
     }
-    const lifetimeOver = await this.dueWithScores(keys.dueLifetime, now)
-    result.expired += await this.end(keys.dueLifetime, lifetimeOver, 'lifetime', (expiresAt) => expiresAt, now, result)
+    await this.takeSteps(steps, rows, now, rules, result)
     return result
   }
 
-  private async end(key: string, due: [string, number][], reason: EndReason, deadline: (score: number) => number, now: number, result: SweepResult) {
-    if (due.length === 0) return 0
-    const ended = await this.d.sessions.end(
-      due.map(([id]) => id),
-      reason,
+  /** Every list's due members, in one round trip. */
+  private async readDue(now: number, rules: Rules): Promise<{ activity: Due[]; lifetime: Map<string, number> }> {
+    const { idleAfter, timeout, warnAfter } = rules
+    const reads: [ActivityList, number][] = [
+      // An active session is due for its first step: idle, or an early warning.
+      ['active', now - Math.min(idleAfter, warnAfter ?? idleAfter)],
+      ['warnedEarly', now - idleAfter],
+      ['idle', now - (warnAfter ?? timeout)],
+      ['warned', now - timeout],
+    ]
+    const pipeline = this.d.redis.pipeline()
+    for (const [list, dueBy] of reads) pipeline.zrangebyscore(this.listKey(list), '-inf', dueBy, 'WITHSCORES', 'LIMIT', 0, BATCH)
+    pipeline.zrangebyscore(this.d.keys.dueLifetime, '-inf', now, 'WITHSCORES', 'LIMIT', 0, BATCH)
+    const replies = ((await pipeline.exec()) ?? []).map(([err, flat]) => {
+      if (err) throw err
+      return flat as string[]
+    })
+    const activity: Due[] = []
+    reads.forEach(([list], i) => {
+      for (const [id, score] of pairs(replies[i]!)) activity.push({ id, list, last: score })
+    })
+    return { activity, lifetime: new Map(pairs(replies[reads.length]!)) }
+  }
+
+  /** The next step of a quiet session that is not past its timeout, or null when none is due. */
+  private stepOf(due: Due, now: number, { idleAfter, warnAfter }: Rules): Step | null {
+    const idleDue = due.last <= now - idleAfter
+    const warnDue = warnAfter !== null && due.last <= now - warnAfter
+    switch (due.list) {
+      case 'active':
+        if (idleDue) return { due, to: warnDue ? 'warned' : 'idle', dueBy: now - idleAfter, idle: true, warn: warnDue }
+        return warnDue ? { due, to: 'warnedEarly', dueBy: now - warnAfter!, idle: false, warn: true } : null
+      case 'warnedEarly':
+        return idleDue ? { due, to: 'warned', dueBy: now - idleAfter, idle: true, warn: false } : null
+      case 'idle':
+        return warnDue ? { due, to: 'warned', dueBy: now - warnAfter!, idle: false, warn: true } : null
+      case 'warned':
+        return null
+    }
+  }
+
+  /** Moves each session on (unless input moved it first) and tells its tabs, all sessions at once. */
+  private async takeSteps(steps: Step[], rows: Map<string, Row>, now: number, rules: Rules, result: SweepResult) {
+    const moved = await Promise.all(
+      steps.map((s) => (this.d.redis as unknown as MoveCommand).tesseraMoveIfDue(this.listKey(s.due.list), this.listKey(s.to), s.due.id, s.dueBy)),
     )
-    // Members whose session had already ended elsewhere leave the list too.
-    await this.d.redis.zrem(key, ...due.map(([id]) => id))
-    const endedIds = new Set(ended.map((e) => e.id))
-    for (const [id, score] of due) if (endedIds.has(id)) result.lagMs = Math.max(result.lagMs, now - deadline(score))
-    return ended.length
+    const taken = steps.filter((_, i) => moved[i] !== null)
+    await Promise.all(
+      taken.map(async ({ due, idle, warn }) => {
+        const keepUntil = new Date(rows.get(due.id)!.expiresAt)
+        for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishSessionEvent(due.id, event, keepUntil)
+      }),
+    )
+    const idled = taken.filter((s) => s.idle)
+    result.idled += idled.length
+    result.warned += taken.filter((s) => s.warn).length
+    await this.d.audit.record(...idled.map(({ due }) => ({ type: 'session.idle', userId: rows.get(due.id)!.userId, sessionId: due.id })))
   }
 
-  private due(key: string, dueBy: number): Promise<string[]> {
-    return this.d.redis.zrangebyscore(key, '-inf', dueBy, 'LIMIT', 0, BATCH)
+  private eventsOf(last: number, idle: boolean, warn: boolean, now: number, rules: Rules): SessionEvent[] {
+    const events: SessionEvent[] = []
+    if (idle) events.push({ type: 'session.idle', lastActivity: new Date(last).toISOString() })
+    if (warn) {
+      const expiresAt = last + rules.timeout
+      events.push({ type: 'session.idle_warning', expiresAt: new Date(expiresAt).toISOString(), secondsLeft: Math.max(0, Math.round((expiresAt - now) / 1000)) })
+    }
+    return events
   }
 
-  private async dueWithScores(key: string, dueBy: number): Promise<[string, number][]> {
-    const flat = await this.d.redis.zrangebyscore(key, '-inf', dueBy, 'WITHSCORES', 'LIMIT', 0, BATCH)
-    const out: [string, number][] = []
-    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, Number(flat[i + 1])])
-    return out
+  private async rowsOf(ids: string[]): Promise<Map<string, Row>> {
+    const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id))
+    if (valid.length === 0) return new Map()
+    const { sql } = this.d
+    const rows = await sql`select id, status, user_id, expires_at, last_activity from sessions where id = any(${sql.array(valid)}::uuid[])`
+    return new Map(
+      rows.map((r) => [
+        r.id as string,
+        { status: r.status as string, userId: r.user_id as number, expiresAt: (r.expires_at as Date).getTime(), lastActivity: (r.last_activity as Date).getTime() },
+      ]),
+    )
   }
 
-  private async move(from: string, to: string, id: string, dueBy: number): Promise<number | null> {
-    const score = await (this.d.redis as unknown as MoveCommand).tesseraMoveIfDue(from, to, id, dueBy)
-    return score === null ? null : Number(score)
+  private async hotLastActivity(ids: string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map()
+    const pipeline = this.d.redis.pipeline()
+    for (const id of ids) pipeline.hget(this.d.keys.sessionPresence(id), 'lastActivity')
+    const replies = (await pipeline.exec()) ?? []
+    return new Map(ids.flatMap((id, i) => (replies[i]?.[1] ? [[id, Number(replies[i]![1])] as [string, number]] : [])))
   }
+}
 
-  private async publish(sessionId: string, event: { type: string } & Record<string, unknown>) {
-    const record = await this.d.sessions.byId(sessionId)
-    if (record?.status !== 'active') return
-    await this.d.bus.publishSessionEvent(sessionId, event, new Date(record.expiresAt))
-    if (event.type === 'session.idle') await this.d.audit.record({ type: 'session.idle', userId: record.userId, sessionId })
-  }
+function* pairs(flat: string[]): Generator<[string, number]> {
+  for (let i = 0; i < flat.length; i += 2) yield [flat[i]!, Number(flat[i + 1])]
 }

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
+import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
 import { publishSessionEventLua } from './publish-session-event.lua.js'
 
 export type SessionEvent = { type: string } & Record<string, unknown>
@@ -16,6 +17,8 @@ export interface BusOptions {
 export class EventBus {
   constructor(private readonly o: BusOptions) {
     o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 3, lua: publishSessionEventLua })
+    o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 4, lua: publishTerminalEventLua })
+    o.redis.defineCommand('tesseraPublishOnce', { numberOfKeys: 1, lua: publishOnceLua })
   }
 
   /**
@@ -25,14 +28,28 @@ export class EventBus {
    * `version`, for state changes, drops an event that lost a race (returns 0).
    */
   async publishSessionEvent(sessionId: string, event: SessionEvent, keepUntil: Date, version = 0): Promise<number> {
+    return this.logAndPublish('tesseraPublishSessionEvent', [], sessionId, event, keepUntil, version)
+  }
+
+  /**
+   * Publishes a session's terminal event (expired, terminated, logged out) at most once:
+   * 0 when it was published before. It also sets the session's ended flag, which stops
+   * late input from writing presence again (store.ts).
+   */
+  async publishTerminalEvent(sessionId: string, event: SessionEvent): Promise<number> {
+    return this.logAndPublish('tesseraPublishTerminalEvent', [this.o.keys.sessionEnded(sessionId)], sessionId, event, new Date(), 0)
+  }
+
+  private async logAndPublish(command: keyof PublishCommand, extraKeys: string[], sessionId: string, event: SessionEvent, keepUntil: Date, version: number) {
     const json = JSON.stringify({ ...event, at: new Date().toISOString() })
     const head = `${json.slice(0, -1)},`
     const { keys, eventLog } = this.o
     const expireAt = keepUntil.getTime() + eventLog.ttlSeconds * 1000
-    const seq = await (this.o.redis as unknown as PublishCommand).tesseraPublishSessionEvent(
+    const seq = await (this.o.redis as unknown as PublishCommand)[command](
       keys.sessionSeq(sessionId),
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
+      ...extraKeys,
       keys.sessionChannel(sessionId),
       head,
       eventLog.max,
@@ -63,6 +80,18 @@ export class EventBus {
     if (sessionIds.length > 0) await this.o.redis.publish(this.o.keys.adminChanges, sessionIds.join(','))
   }
 
+  /**
+   * Like publishUserEvent / publishBroadcast (no userId: every tab), but at most once per
+   * `onceKey` within `ttlSeconds`. Returns whether this call published.
+   */
+  async publishOnce(onceKey: string, ttlSeconds: number, to: { userId: number } | 'broadcast', event: SessionEvent): Promise<boolean> {
+    const channel = to === 'broadcast' ? this.o.keys.broadcastChannel : this.o.keys.userChannel(to.userId)
+    const frame = JSON.stringify({ ...event, at: new Date().toISOString() })
+    const published = (await (this.o.redis as unknown as PublishCommand).tesseraPublishOnce(onceKey, ttlSeconds * 1000, channel, frame)) === 1
+    if (published) this.o.metrics.eventsPublished.inc({ type: event.type })
+    return published
+  }
+
   async currentSeq(sessionId: string): Promise<number> {
     return Number((await this.o.redis.get(this.o.keys.sessionSeq(sessionId))) ?? 0)
   }
@@ -70,4 +99,6 @@ export class EventBus {
 
 interface PublishCommand {
   tesseraPublishSessionEvent(...args: (string | number)[]): Promise<number>
+  tesseraPublishTerminalEvent(...args: (string | number)[]): Promise<number>
+  tesseraPublishOnce(...args: (string | number)[]): Promise<number>
 }

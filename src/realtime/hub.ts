@@ -254,7 +254,7 @@ export class Hub implements TabHost {
     const logged = last?.seq ?? 0
     const seq = counter > logged ? counter : logged + 1
     const at = new Date(session.endedAt ?? Date.now()).toISOString()
-    return { seq, frame: JSON.stringify({ ...terminalEvent(session.endReason ?? 'logout', {}), at, seq }) }
+    return { seq, frame: JSON.stringify({ ...terminalEvent({ reason: session.endReason ?? 'logout' }), at, seq }) }
   }
 
   private async catchUpAll(): Promise<void> {

@@ -4,13 +4,15 @@ import { randomUUID } from 'node:crypto'
 import type { AlertRaiser } from '../alerts/service.js'
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
 import { AppError } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
-import type { EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
+import { expiryReason } from './deadlines.js'
+import type { ActivityOutcome, EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
 import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
 
 export interface AuthContext {
@@ -43,10 +45,12 @@ export interface SessionView {
 }
 
 const ADMIN_MESSAGE = 'Session terminated by administrator'
+/** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
+const NOTICE_ONCE_SECONDS = 86_400
 
 /** The logged event that tells the tabs of a session why it ended (the hub also makes one up when the log lost it). */
-export function terminalEvent(reason: EndReason, opts: { byTabId?: string | null; note?: string | null }) {
-  if (reason === 'logout') return { type: 'session.logged_out', byTabId: opts.byTabId ?? null }
+export function terminalEvent({ reason, byTabId = null, note }: { reason: EndReason; byTabId?: string | null; note?: string | null }) {
+  if (reason === 'logout') return { type: 'session.logged_out', byTabId }
   if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
   const message =
     reason === 'admin'
@@ -62,7 +66,7 @@ export function terminalEvent(reason: EndReason, opts: { byTabId?: string | null
               : reason === 'logout_all'
                 ? 'Signed out everywhere'
                 : 'Signed out from another device'
-  return { type: 'session.terminated', reason, message, ...(opts.note ? { note: opts.note } : {}) }
+  return { type: 'session.terminated', reason, message, ...(note ? { note } : {}) }
 }
 
 export interface SessionsDeps {
@@ -70,6 +74,7 @@ export interface SessionsDeps {
   sql: Pool
   settings: SettingsService
   bus: EventBus
+  keys: RedisKeys
   audit: Audit
   metrics: Metrics
   fingerprinting: boolean
@@ -106,8 +111,13 @@ export class Sessions {
     const settings = await this.d.settings.get()
     const now = Date.now()
     if (session.userDisabled) throw await this.endAndRefuse(session, 'user_disabled')
-    if (now >= session.expiresAt) throw await this.endAndRefuse(session, 'lifetime')
-    if (o.fingerprint && session.fingerprint && session.fingerprint !== fingerprintOf(info.userAgent, info.acceptLanguage)) {
+    const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
+    const mismatch = o.fingerprint && session.fingerprint !== null && session.fingerprint !== fingerprintOf(info.userAgent, info.acceptLanguage)
+    const activity = await this.activityOf(session, { now, at: now, idleTimeoutMs, write: o.touch && !mismatch && now < session.expiresAt })
+    if (activity.outcome === 'ended') throw await this.refusalOf(session)
+    const expired = expiryReason({ expiresAt: session.expiresAt, lastActivity: activity.last }, idleTimeoutMs, now)
+    if (expired) throw await this.endAndRefuse(session, expired)
+    if (mismatch) {
       const refusal = await this.endAndRefuse(session, 'compromised')
       await this.d.alerts?.raise({
         type: 'fingerprint_mismatch',
@@ -117,18 +127,48 @@ export class Sessions {
       })
       throw refusal
     }
-    const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
-    const { last, wasIdle } = await this.d.store.touch(session, now, idleTimeoutMs, o.touch)
-    if (now - last >= idleTimeoutMs) throw await this.endAndRefuse(session, 'idle_timeout')
-    if (wasIdle) await this.announceActive(session, now)
-    return { session, tokenHash, lastActivity: o.touch ? now : last, settings }
+    if (activity.wasIdle) await this.announceActive(session, now)
+    return { session, tokenHash, lastActivity: o.touch ? now : activity.last, settings }
   }
 
-  /** User input reported by a tab (never in the future); moves the session's last activity. */
+  /**
+   * User input reported by a tab (never in the future); moves the session's last activity.
+   * Input that comes after the idle deadline does not revive the session: it ends it, by
+   * the deadline that passed first. Input for an ended session writes nothing.
+   */
   async recordInput(session: SessionRecord, at: number): Promise<void> {
-    const when = Math.min(at, Date.now())
-    const { wasIdle } = await this.d.store.recordInput(session, when)
-    if (wasIdle) await this.announceActive(session, when)
+    const settings = await this.d.settings.get()
+    const now = Date.now()
+    const when = Math.min(at, now)
+    const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
+    const activity = await this.activityOf(session, { now, at: when, idleTimeoutMs, write: now < session.expiresAt })
+    if (activity.outcome === 'ended') return
+    const expired = expiryReason({ expiresAt: session.expiresAt, lastActivity: activity.last }, idleTimeoutMs, now)
+    if (expired) {
+      await this.end([session.id], expired)
+      return
+    }
+    if (activity.wasIdle) await this.announceActive(session, when)
+  }
+
+  /**
+   * Records (or only reads) activity. When Redis has forgotten the last activity, the
+   * caller's copy may be old (a socket holds the record from when it connected), so an
+   * idle verdict on it is checked against PostgreSQL before it counts.
+   */
+  private async activityOf(session: SessionRecord, o: { now: number; at: number; idleTimeoutMs: number; write: boolean }): Promise<ActivityOutcome> {
+    const first = await this.d.store.recordActivity(session, { ...o, fallback: session.lastActivity })
+    if (first.outcome !== 'idle_over' || first.known) return first
+    const fresh = await this.d.store.findById(session.id)
+    if (fresh?.status === 'ended') return { ...first, outcome: 'ended' }
+    if (!fresh || fresh.lastActivity <= session.lastActivity) return first
+    return this.d.store.recordActivity(session, { ...o, fallback: fresh.lastActivity })
+  }
+
+  /** The refusal for a session that another path has ended: with the reason that won. */
+  private async refusalOf(session: SessionRecord): Promise<AppError> {
+    const current = await this.d.store.findById(session.id)
+    return sessionEnded(current?.endReason ?? 'logout')
   }
 
   /** A tab moved to another view: kept in the session's timeline. */
@@ -155,11 +195,7 @@ export class Sessions {
   private async endAndRefuse(session: SessionRecord, reason: EndReason): Promise<AppError> {
     const ended = await this.end([session.id], reason)
     // Lost the race to another ender: report the reason that won.
-    if (ended.length === 0) {
-      const current = await this.d.store.findById(session.id)
-      return sessionEnded(current?.endReason ?? reason)
-    }
-    return sessionEnded(reason)
+    return ended.length === 0 ? this.refusalOf(session) : sessionEnded(reason)
   }
 
   /**
@@ -182,7 +218,7 @@ export class Sessions {
       await tx`select pg_advisory_xact_lock(1953719668, ${user.id})`
       let active = await this.liveSessionsOf(tx, user.id, settings, ended)
       if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
-        ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit')))
+        ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: this.d.audit.enabled })))
         active = active.filter((s) => s.id !== opts.endSessionId)
       }
       if (active.length >= limit) {
@@ -194,7 +230,7 @@ export class Sessions {
           })
         }
         const oldest = active.slice(0, active.length - limit + 1).map((s) => s.id)
-        ended.push(...(await this.d.store.markEnded(tx, oldest, 'session_limit')))
+        ended.push(...(await this.d.store.markEnded(tx, oldest, 'session_limit', { audit: this.d.audit.enabled })))
       }
       await this.d.store.insert(tx, {
         id,
@@ -208,9 +244,13 @@ export class Sessions {
         fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent, opts.info.acceptLanguage) : null,
       })
     })
-    await this.announceEnded(ended, {})
+    await this.afterEnd(ended)
     // Login is activity: it puts the session on the sweep's deadline lists at once.
-    await this.d.store.recordInput({ id, lastActivity: 0, expiresAt: expiresAt.getTime() }, Date.now())
+    const now = Date.now()
+    await this.d.store.recordActivity(
+      { id, expiresAt: expiresAt.getTime() },
+      { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
+    )
     await this.d.store.scheduleLifetime(id, expiresAt.getTime())
     await this.d.bus.publishAdminChange([id])
     return { id, token, expiresAt, ended }
@@ -226,47 +266,65 @@ export class Sessions {
     const presence = await this.d.store.presenceOf(rows.map((r) => r.id))
     const now = Date.now()
     const withActivity = rows.map((r) => ({ ...r, lastActivity: Math.max(r.lastActivity, presence.get(r.id)?.lastActivity ?? 0) }))
-    const lifetimeOver = withActivity.filter((r) => now >= r.expiresAt).map((r) => r.id)
-    const idleOver = withActivity
-      .filter((r) => now < r.expiresAt && now - r.lastActivity >= settings.idleTimeoutSeconds * 1000)
-      .map((r) => r.id)
-    ended.push(...(await this.d.store.markEnded(tx, lifetimeOver, 'lifetime')))
-    ended.push(...(await this.d.store.markEnded(tx, idleOver, 'idle_timeout')))
-    const gone = new Set([...lifetimeOver, ...idleOver])
+    const over = { lifetime: [] as string[], idle_timeout: [] as string[] }
+    for (const r of withActivity) {
+      const reason = expiryReason(r, settings.idleTimeoutSeconds * 1000, now)
+      if (reason) over[reason].push(r.id)
+    }
+    for (const [reason, ids] of Object.entries(over) as [keyof typeof over, string[]][]) {
+      ended.push(...(await this.d.store.markEnded(tx, ids, reason, { audit: this.d.audit.enabled })))
+    }
+    const gone = new Set([...over.lifetime, ...over.idle_timeout])
     return withActivity.filter((r) => !gone.has(r.id)).sort((a, b) => a.lastActivity - b.lastActivity || a.createdAt - b.createdAt)
   }
 
-  /** Ends sessions that are still active; returns those this call ended (idempotent). */
+  /**
+   * Ends sessions that are still active; returns those this call ended (idempotent). The
+   * ending and its audit event commit together; what follows is repeated by the
+   * session-ended job if this process dies before it is done.
+   */
   async end(
     sessionIds: string[],
     reason: EndReason,
     opts: { actorUserId?: number | null; note?: string | null; byTabId?: string | null } = {},
   ): Promise<EndedSession[]> {
-    const ended = await this.d.store.markEnded(this.d.sql, sessionIds, reason, opts)
-    await this.announceEnded(ended, opts)
+    const ended = await this.d.store.markEnded(this.d.sql, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })
+    await this.afterEnd(ended)
     return ended
   }
 
-  /** After PostgreSQL has recorded the end: refresh caches, tell the tabs, audit. */
-  private async announceEnded(ended: EndedSession[], opts: { actorUserId?: number | null; note?: string | null; byTabId?: string | null }) {
+  /** After PostgreSQL has recorded the ends: announce them, then queue their session-ended jobs. */
+  private async afterEnd(ended: EndedSession[]) {
     if (ended.length === 0) return
-    await this.d.store.forgetTokens(ended.map((e) => e.tokenHash))
-    await this.d.store.unschedule(ended.map((e) => e.id))
-    const now = new Date()
-    for (const e of ended) {
-      this.d.metrics.sessionsEnded.inc({ reason: e.reason })
-      await this.d.bus.publishSessionEvent(e.id, terminalEvent(e.reason, opts), now)
-    }
-    await this.d.audit.record(
-      ...ended.map((e) => ({
-        type: 'session.ended',
-        actorUserId: opts.actorUserId ?? null,
-        userId: e.userId,
-        sessionId: e.id,
-        data: { reason: e.reason, ...(opts.note ? { note: opts.note } : {}) },
-      })),
-    )
+    for (const e of ended) this.d.metrics.sessionsEnded.inc({ reason: e.reason })
+    await this.announce(ended)
     await this.d.onEnded?.(ended)
+  }
+
+  /**
+   * Everything others must see of an ending: the token cache holds the ended record, the
+   * sweep forgets the session, its tabs get the terminal event (and close), then the user's
+   * other sessions get `user.notice` session_ended_elsewhere. Each step may be repeated
+   * (the session-ended job does): events and notices go out once.
+   */
+  async announce(ended: EndedSession[]): Promise<void> {
+    if (ended.length === 0) return
+    await this.d.store.cacheEnded(ended)
+    await this.d.store.unschedule(ended.map((e) => e.id))
+    await Promise.all(ended.map((e) => this.d.bus.publishTerminalEvent(e.id, terminalEvent(e))))
+    // After every terminal event: a tab of one of these sessions closes before it could hear of the others.
+    await Promise.all(
+      ended.map((e) =>
+        this.d.bus.publishOnce(this.d.keys.sessionNoticed(e.id), NOTICE_ONCE_SECONDS, { userId: e.userId }, {
+          type: 'user.notice',
+          kind: 'session_ended_elsewhere',
+          sessionId: e.id,
+          reason: e.reason,
+          device: e.device,
+          ip: e.ip,
+        }),
+      ),
+    )
   }
 
   /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
@@ -343,7 +401,7 @@ export class Sessions {
       await tx`select pg_advisory_xact_lock(1953719668, ${userId})`
       await this.liveSessionsOf(tx, userId, settings, ended)
     })
-    await this.announceEnded(ended, {})
+    await this.afterEnd(ended)
     return ended.filter((e) => e.id !== exceptId).length
   }
 }

@@ -25,11 +25,34 @@ export interface SessionRecord {
   fingerprint: string | null
 }
 
+/** A session that has just ended (or, for the session-ended job, that ended before), with what its announcements need. */
 export interface EndedSession {
   id: string
   userId: number
   tokenHash: string
   reason: EndReason
+  /** Its record as the token cache should now hold it (status ended). */
+  record: SessionRecord
+  actorUserId: number | null
+  note: string | null
+  /** The tab that logged out, for session.logged_out. */
+  byTabId: string | null
+  ip: string | null
+  device: Device | null
+  /** When the session-ended job finished its follow-up (null until then). */
+  finalizedAt: number | null
+}
+
+/** What recording activity found. */
+export interface ActivityOutcome {
+  /** Last activity before this call. */
+  last: number
+  /** The session had been flagged idle or warned: tabs hear it is active again. */
+  wasIdle: boolean
+  /** `idle_over`: the idle deadline had passed, nothing was written (the caller ends it); `ended`: the session has ended, nothing was written. */
+  outcome: 'recorded' | 'idle_over' | 'ended'
+  /** Redis held the last activity; when not, `last` is the caller's fallback (PostgreSQL's copy). */
+  known: boolean
 }
 
 export interface Presence {
@@ -39,56 +62,57 @@ export interface Presence {
 }
 
 // Activity is kept in two places at once: the session's presence hash (lastActivity) and
-// the sweep's sorted sets (due:active scored by last activity; due:idle and due:warned once
-// the sweep has flagged it), plus a dirty set for the write-behind to PostgreSQL.
-// KEYS: presence, due:active, due:idle, due:warned, dirty
-const ACTIVITY_KEYS = 5
+// the sweep's deadline lists (due:active scored by last activity; due:idle, due:warned and
+// due:warned-early once the sweep has flagged it), plus a dirty set for the write-behind.
+// KEYS: presence, due:active, due:idle, due:warned, due:warned-early, dirty, the session's ended flag
+const ACTIVITY_KEYS = 7
 
-// Checks the idle deadline and records activity in one step, so that two nodes can never
-// revive a session that one of them has just found idle past its timeout.
-// ARGV: session id, now, idle timeout ms, fallback last activity, touch (1/0), expire-at ms
-// Returns { last activity before this call, 1 when the session was flagged idle }.
-const touchLua = `
-local last = tonumber(redis.call('HGET', KEYS[1], 'lastActivity') or ARGV[4])
-if tonumber(ARGV[2]) - last >= tonumber(ARGV[3]) then return {last, 0} end
+// Records activity, in one step with the checks, so that no node can revive a session that
+// has ended or whose idle deadline has passed (the caller then ends it): input that comes
+// too late does not count. With nothing to write, it puts a session that Redis forgot back
+// on its deadline list.
+// ARGV: session id, now, activity time, idle timeout ms, fallback last activity, write (1/0), expire-at ms
+// Returns { last activity before, flags removed (idle, warned), outcome (0 recorded, 1 idle over, 2 ended), 1 when Redis knew the last activity }.
+const activityLua = `
+if redis.call('EXISTS', KEYS[7]) == 1 then return {0, 0, 2, 0} end
+local hot = redis.call('HGET', KEYS[1], 'lastActivity')
+local last = tonumber(hot or ARGV[5])
+local known = 0
+if hot then known = 1 end
+if tonumber(ARGV[2]) - last >= tonumber(ARGV[4]) then return {last, 0, 1, known} end
 local wasIdle = 0
-if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[2])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-  wasIdle = redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('SADD', KEYS[5], ARGV[1])
-elseif redis.call('HEXISTS', KEYS[1], 'lastActivity') == 0 then
+if ARGV[6] == '1' and tonumber(ARGV[3]) > last then
+  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[7])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  wasIdle = redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1]) + redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('SADD', KEYS[6], ARGV[1])
+elseif not hot then
   redis.call('HSET', KEYS[1], 'lastActivity', last)
-  redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-  if redis.call('ZSCORE', KEYS[3], ARGV[1]) == false and redis.call('ZSCORE', KEYS[4], ARGV[1]) == false then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[7])
+  if not (redis.call('ZSCORE', KEYS[3], ARGV[1]) or redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('ZSCORE', KEYS[5], ARGV[1])) then
     redis.call('ZADD', KEYS[2], last, ARGV[1])
   end
 end
-return {last, wasIdle}
+return {last, wasIdle, 0, known}
 `
 
-// Input reported by a tab: never moves last activity backwards.
-// ARGV: session id, input time, fallback last activity, expire-at ms. Returns like touchLua.
-const inputLua = `
-local last = tonumber(redis.call('HGET', KEYS[1], 'lastActivity') or ARGV[3])
-local wasIdle = 0
-if tonumber(ARGV[2]) > last then
-  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[2])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-  wasIdle = redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('SADD', KEYS[5], ARGV[1])
-end
-return {last, wasIdle}
+// Cache-aside fill: only where the cache holds nothing. An ending writes the ended record
+// (SET, not delete), so a request that read the row just before the ending cannot put the
+// stale "active" record back. An active session goes back on the lifetime list in the same step.
+// KEYS: token key, due:lifetime; ARGV: record JSON, ttl ms, session id, expires-at ms (0: ended)
+const fillCacheLua = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
+return 1
 `
 
-type ActivityResult = Promise<[number, number]>
-
-interface ActivityCommands {
-  tesseraTouch(...args: (string | number)[]): ActivityResult
-  tesseraInput(...args: (string | number)[]): ActivityResult
+interface StoreCommands {
+  tesseraActivity(...args: (string | number)[]): Promise<[number, number, number, number]>
+  tesseraFillCache(...args: (string | number)[]): Promise<number>
 }
+
+const OUTCOMES = ['recorded', 'idle_over', 'ended'] as const
 
 const sessionColumns = (sql: Sql) => sql`
   s.id, s.user_id, u.username, u.email, u.role, u.disabled, s.status, s.end_reason,
@@ -112,6 +136,25 @@ function toRecord(row: Record<string, unknown>): SessionRecord {
   }
 }
 
+const endedColumns = (sql: Sql) => sql`${sessionColumns(sql)}, s.token_hash, s.ended_by, s.end_note, s.end_tab_id, s.ip, s.device, s.finalized_at`
+
+function toEnded(row: Record<string, unknown>): EndedSession {
+  const record = toRecord(row)
+  return {
+    id: record.id,
+    userId: record.userId,
+    tokenHash: (row.token_hash as string).trim(),
+    reason: record.endReason ?? 'logout',
+    record,
+    actorUserId: (row.ended_by as number | null) ?? null,
+    note: (row.end_note as string | null) ?? null,
+    byTabId: (row.end_tab_id as string | null) ?? null,
+    ip: (row.ip as string | null) ?? null,
+    device: (row.device as Device | null) ?? null,
+    finalizedAt: row.finalized_at ? (row.finalized_at as Date).getTime() : null,
+  }
+}
+
 export class SessionStore {
   constructor(
     readonly sql: Sql,
@@ -120,8 +163,12 @@ export class SessionStore {
     private readonly endedCacheSeconds: number,
     private readonly tabStaleMs: number,
   ) {
-    redis.defineCommand('tesseraTouch', { numberOfKeys: ACTIVITY_KEYS, lua: touchLua })
-    redis.defineCommand('tesseraInput', { numberOfKeys: ACTIVITY_KEYS, lua: inputLua })
+    redis.defineCommand('tesseraActivity', { numberOfKeys: ACTIVITY_KEYS, lua: activityLua })
+    redis.defineCommand('tesseraFillCache', { numberOfKeys: 2, lua: fillCacheLua })
+  }
+
+  private get commands() {
+    return this.redis as unknown as StoreCommands
   }
 
   async findByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
@@ -142,10 +189,25 @@ export class SessionStore {
     return row ? toRecord(row) : null
   }
 
+  /** Fills the token cache unless it holds a record already (see fillCacheLua). */
   async cache(tokenHash: string, record: SessionRecord): Promise<void> {
-    const ttlMs = record.status === 'active' ? Math.max(record.expiresAt - Date.now(), 1000) : this.endedCacheSeconds * 1000
-    const pipeline = this.redis.pipeline().set(this.keys.sessionByToken(tokenHash), JSON.stringify(record), 'PX', ttlMs)
-    if (record.status === 'active') pipeline.zadd(this.keys.dueLifetime, record.expiresAt, record.id)
+    const active = record.status === 'active'
+    const ttlMs = active ? Math.max(record.expiresAt - Date.now(), 1000) : this.endedCacheSeconds * 1000
+    await this.commands.tesseraFillCache(
+      this.keys.sessionByToken(tokenHash),
+      this.keys.dueLifetime,
+      JSON.stringify(record),
+      ttlMs,
+      record.id,
+      active ? record.expiresAt : 0,
+    )
+  }
+
+  /** Puts ended records in the token cache, over whatever it held, for as long as tabs may still ask why. */
+  async cacheEnded(ended: EndedSession[]): Promise<void> {
+    if (ended.length === 0) return
+    const pipeline = this.redis.pipeline()
+    for (const e of ended) pipeline.set(this.keys.sessionByToken(e.tokenHash), JSON.stringify(e.record), 'PX', this.endedCacheSeconds * 1000)
     await pipeline.exec()
   }
 
@@ -153,26 +215,33 @@ export class SessionStore {
     if (tokenHashes.length > 0) await this.redis.unlink(...tokenHashes.map((h) => this.keys.sessionByToken(h)))
   }
 
-  private activityKeys(sessionId: string) {
-    const k = this.keys
-    return [k.sessionPresence(sessionId), k.dueActive, k.dueIdle, k.dueWarned, k.dirtyActivity]
-  }
-
   /**
-   * Records activity (when `touch`) unless the idle timeout has already passed.
-   * Returns the previous last activity and whether the session had been flagged idle.
+   * Records activity at `at` (never moving it backwards) when `write`, unless the session
+   * has ended or its idle deadline passed by `now` (see activityLua). `fallback` is the last
+   * activity to assume when Redis does not know it.
    */
-  async touch(record: SessionRecord, now: number, idleTimeoutMs: number, touch: boolean): Promise<{ last: number; wasIdle: boolean }> {
-    const [last, wasIdle] = await (this.redis as unknown as ActivityCommands).tesseraTouch(
-      ...this.activityKeys(record.id),
-      record.id,
-      now,
-      idleTimeoutMs,
-      record.lastActivity,
-      touch ? '1' : '0',
-      record.expiresAt,
+  async recordActivity(
+    session: { id: string; expiresAt: number },
+    o: { now: number; at: number; idleTimeoutMs: number; fallback: number; write: boolean },
+  ): Promise<ActivityOutcome> {
+    const k = this.keys
+    const [last, removed, outcome, known] = await this.commands.tesseraActivity(
+      k.sessionPresence(session.id),
+      k.dueActive,
+      k.dueIdle,
+      k.dueWarned,
+      k.dueWarnedEarly,
+      k.dirtyActivity,
+      k.sessionEnded(session.id),
+      session.id,
+      o.now,
+      o.at,
+      o.idleTimeoutMs,
+      o.fallback,
+      o.write ? '1' : '0',
+      session.expiresAt,
     )
-    return { last, wasIdle: wasIdle > 0 }
+    return { last, wasIdle: removed > 0, outcome: OUTCOMES[outcome] ?? 'recorded', known: known === 1 }
   }
 
   /** Presence of each session; a tab not heard from within `tabStaleMs` no longer counts. */
@@ -198,18 +267,6 @@ export class SessionStore {
     return out
   }
 
-  /** Records user input at `at` (never moving last activity backwards). */
-  async recordInput(session: { id: string; lastActivity: number; expiresAt: number }, at: number): Promise<{ last: number; wasIdle: boolean }> {
-    const [last, wasIdle] = await (this.redis as unknown as ActivityCommands).tesseraInput(
-      ...this.activityKeys(session.id),
-      session.id,
-      at,
-      session.lastActivity,
-      session.expiresAt,
-    )
-    return { last, wasIdle: wasIdle > 0 }
-  }
-
   /** Puts a session on the lifetime deadline list of the sweep. */
   async scheduleLifetime(sessionId: string, expiresAt: number): Promise<void> {
     await this.redis.zadd(this.keys.dueLifetime, expiresAt, sessionId)
@@ -218,9 +275,8 @@ export class SessionStore {
   /** Takes ended sessions off every deadline list of the sweep. */
   async unschedule(sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return
-    const k = this.keys
     const pipeline = this.redis.pipeline()
-    for (const key of [k.dueActive, k.dueIdle, k.dueWarned, k.dueLifetime]) pipeline.zrem(key, ...sessionIds)
+    for (const key of this.keys.deadlineLists) pipeline.zrem(key, ...sessionIds)
     await pipeline.exec()
   }
 
@@ -242,10 +298,9 @@ export class SessionStore {
     return v === null ? null : Number(v)
   }
 
-  /** Write-behind of last activity; never moves it backwards. */
-  async saveLastActivity(sessionId: string, at: number): Promise<void> {
-    await this.sql`update sessions set last_activity = ${new Date(at)}
-      where id = ${sessionId} and status = 'active' and last_activity < ${new Date(at)}`
+  /** The final last activity of an ended session (the session-ended job); never moves it backwards. */
+  async saveFinalLastActivity(sessionId: string, at: number): Promise<void> {
+    await this.sql`update sessions set last_activity = greatest(last_activity, ${new Date(at)}) where id = ${sessionId}`
   }
 
   async insert(
@@ -268,20 +323,54 @@ export class SessionStore {
               ${JSON.stringify(s.device)}::jsonb, ${s.fingerprint})`
   }
 
-  /** Ends the named sessions that are still active; returns the ones this call ended. */
+  /**
+   * Ends the named sessions that are still active, and writes their `session.ended` audit
+   * events in the same statement, so that an ending is never committed without its audit
+   * event (R4). Returns the ones this call ended.
+   */
   async markEnded(
     sql: Sql,
     sessionIds: string[],
     reason: EndReason,
-    by: { actorUserId?: number | null; note?: string | null } = {},
+    by: { actorUserId?: number | null; note?: string | null; byTabId?: string | null; audit?: boolean } = {},
   ): Promise<EndedSession[]> {
     if (sessionIds.length === 0) return []
+    const actor = by.actorUserId ?? null
+    const data = { reason, ...(by.note ? { note: by.note } : {}) }
     const rows = await sql`
-      update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},
-        ended_by = ${by.actorUserId ?? null}, end_note = ${by.note ?? null}, version = version + 1
-      where id = any(${sql.array(sessionIds)}::uuid[]) and status = 'active'
-      returning id, user_id, token_hash`
-    return rows.map((r) => ({ id: r.id as string, userId: r.user_id as number, tokenHash: r.token_hash as string, reason }))
+      with ended as (
+        update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},
+          ended_by = ${actor}, end_note = ${by.note ?? null}, end_tab_id = ${by.byTabId ?? null}, version = version + 1
+        where id = any(${sql.array(sessionIds)}::uuid[]) and status = 'active'
+        returning *
+      ), audited as (
+        insert into audit_events (type, actor_user_id, user_id, session_id, data)
+        select 'session.ended', ${actor}, e.user_id, e.id, ${JSON.stringify(data)}::jsonb from ended e where ${by.audit ?? true}::boolean
+      )
+      select ${endedColumns(sql)} from ended s join users u on u.id = s.user_id`
+    return rows.map(toEnded)
+  }
+
+  /** An ended session as the session-ended job needs it, or null when it is not (or no longer) there. */
+  async findEnded(sessionId: string): Promise<EndedSession | null> {
+    const [row] = await this.sql`
+      select ${endedColumns(this.sql)} from sessions s join users u on u.id = s.user_id
+      where s.id = ${sessionId} and s.status = 'ended'`
+    return row ? toEnded(row) : null
+  }
+
+  /** Records that every follow-up of the ending is done. */
+  async markFinalized(sessionId: string): Promise<void> {
+    await this.sql`update sessions set finalized_at = now() where id = ${sessionId} and finalized_at is null`
+  }
+
+  /** Endings older than `olderThanSeconds` whose follow-up has not finished, oldest first (an index holds only these). */
+  async unfinalized(olderThanSeconds: number, limit: number): Promise<{ id: string; userId: number; reason: EndReason; endedAt: number }[]> {
+    const rows = await this.sql`
+      select id, user_id, end_reason, ended_at from sessions
+      where status = 'ended' and finalized_at is null and ended_at < now() - make_interval(secs => ${olderThanSeconds})
+      order by ended_at limit ${limit}`
+    return rows.map((r) => ({ id: r.id as string, userId: r.user_id as number, reason: r.end_reason as EndReason, endedAt: (r.ended_at as Date).getTime() }))
   }
 
   async activeSessionIdsOfUser(sql: Sql, userId: number): Promise<{ id: string; lastActivity: number; createdAt: number; expiresAt: number }[]> {

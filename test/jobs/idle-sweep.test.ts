@@ -1,5 +1,6 @@
 import t from 'tap'
-import { build, type TestApp } from '../helpers/app.js'
+import { build, startWorkers, type TestApp } from '../helpers/app.js'
+import { until } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 async function shortTimeouts(app: TestApp, s: { idleAfterSeconds: number; idleTimeoutSeconds: number; idleWarningSeconds: number }) {
@@ -33,22 +34,111 @@ t.test('input in any one tab keeps the session active; heartbeats alone do not',
   const app = await build(t, {}, { workers: true })
   await app.user('ada')
   await app.user('bob')
-  await shortTimeouts(app, { idleAfterSeconds: 1, idleTimeoutSeconds: 4, idleWarningSeconds: 0 })
+  await shortTimeouts(app, { idleAfterSeconds: 2, idleTimeoutSeconds: 5, idleWarningSeconds: 0 })
   const address = await listen(app)
   const ada = await app.client().signIn('ada')
   const bob = await app.client().signIn('bob')
   const typing = await openTab(address, ada.sid!, { tabId: 'typing' })
   const quiet = await openTab(address, ada.sid!, { tabId: 'quiet' })
   const bobTab = await openTab(address, bob.sid!, { tabId: 'bob' })
-  const stop = Date.now() + 5500
+  const stop = Date.now() + 6500
   while (Date.now() < stop) {
     typing.tab.send({ type: 'activity', at: Date.now() })
     bobTab.tab.send({ type: 'heartbeat' })
-    await new Promise((r) => setTimeout(r, 300))
+    await new Promise((r) => setTimeout(r, 250))
   }
   t.equal((await ada.get('/api/session_state', {})).statusCode, 200, 'input in one tab kept the whole session alive')
-  t.notOk(quiet.tab.messages.some((m) => m.type === 'session.expired'), 'the quiet tab of an active session is not expired')
+  for (const { tab } of [typing, quiet]) {
+    t.notOk(
+      tab.messages.some((m) => m.type === 'session.idle' || m.type === 'session.expired'),
+      'no tab of the typing session was told it is idle, let alone expired',
+    )
+  }
   t.match(await bobTab.tab.type('session.expired', 8000), { reason: 'idle_timeout' }, 'a heartbeat-only session expires')
+})
+
+t.test('a second tab that only heartbeats, with an unchanged lastInputAt, does not keep its session active', async (t) => {
+  const app = await build(t, {}, { workers: true })
+  await app.user('ada')
+  await shortTimeouts(app, { idleAfterSeconds: 1, idleTimeoutSeconds: 3, idleWarningSeconds: 0 })
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const typing = await openTab(address, ada.sid!, { tabId: 'typing' })
+  const heartbeating = await openTab(address, ada.sid!, { tabId: 'heartbeating' })
+  const lastInputAt = Date.now()
+  // The other tab types for a while, then stops; this one goes on heartbeating, reporting the same old input.
+  for (let i = 0; i < 5; i++) {
+    typing.tab.send({ type: 'activity', at: Date.now() })
+    heartbeating.tab.send({ type: 'heartbeat', lastInputAt })
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  const beats = setInterval(() => heartbeating.tab.send({ type: 'heartbeat', lastInputAt }), 250)
+  t.teardown(() => clearInterval(beats))
+  for (const { tab } of [typing, heartbeating]) {
+    t.match(await tab.type('session.idle', 8000), { seq: 1 }, 'the session goes idle')
+    t.match(await tab.type('session.expired', 8000), { reason: 'idle_timeout' }, 'and expires')
+    t.equal((await tab.closed).code, 4002)
+  }
+})
+
+t.test('a session found past its timeout gets session.expired only, with no idle or warning first', async (t) => {
+  const app = await build(t) // no worker yet: the session goes past its deadline unseen
+  await app.user('ada')
+  await shortTimeouts(app, { idleAfterSeconds: 1, idleTimeoutSeconds: 3, idleWarningSeconds: 1 })
+  const ada = await app.client().signIn('ada')
+  const { tab } = await openTab(await listen(app), ada.sid!, { tabId: 'A' })
+  const quietSince = Date.now() - 10_000
+  await app.ctx.database.sql`update sessions set last_activity = ${new Date(quietSince)} where id = ${ada.sessionId!}`
+  await app.resources.redis.hset(app.ctx.keys.sessionPresence(ada.sessionId!), 'lastActivity', quietSince)
+  await app.resources.redis.zadd(app.ctx.keys.dueActive, quietSince, ada.sessionId!)
+  await app.ctx.queues.all.cleanup.pause() // it would end the session first (PostgreSQL knows it is quiet): this is about the sweep
+  const workers = await startWorkers(app)
+  t.teardown(() => workers.close())
+  t.match(await tab.type('session.expired', 10_000), { reason: 'idle_timeout', seq: 1 }, 'the first and only event is the expiry')
+  t.equal((await tab.closed).code, 4002)
+  t.same(
+    tab.logged().map((m) => m.type),
+    ['session.expired'],
+  )
+})
+
+t.test('a warning lead longer than the time from idle to expiry: the warning still comes idleWarningSeconds before expiry, before session.idle', async (t) => {
+  const app = await build(t, {}, { workers: true })
+  await app.user('ada')
+  // Idle after 3 s, expiry at 5 s: a 4 s warning is due at 1 s, before the session is idle.
+  await shortTimeouts(app, { idleAfterSeconds: 3, idleTimeoutSeconds: 5, idleWarningSeconds: 4 })
+  const ada = await app.client().signIn('ada')
+  const { tab } = await openTab(await listen(app), ada.sid!, { tabId: 'A' })
+  const expired = await tab.type('session.expired', 15_000)
+  t.match(expired, { reason: 'idle_timeout' })
+  const [warning, idle] = tab.logged()
+  t.match(warning, { type: 'session.idle_warning', seq: 1, expiresAt: String, secondsLeft: Number }, 'the warning comes first')
+  t.match(idle, { type: 'session.idle', seq: 2, lastActivity: String }, 'then session.idle')
+  t.equal(Date.parse(warning!.expiresAt as string), Date.parse(idle!.lastActivity as string) + 5000, 'the warning names the expiry: last activity + idle timeout')
+  t.ok((warning!.secondsLeft as number) > 0 && (warning!.secondsLeft as number) <= 4, `it came ahead of the expiry (${warning!.secondsLeft} s left)`)
+  t.equal(expired.seq, 3, 'then the expiry, and nothing else')
+})
+
+t.test('many sessions due in one tick are all told, and a session input moves on gets nothing', async (t) => {
+  const app = await build(t, { LOGIN_RATE_LIMIT: '1000/min' })
+  await shortTimeouts(app, { idleAfterSeconds: 1, idleTimeoutSeconds: 60, idleWarningSeconds: 0 })
+  const address = await listen(app)
+  const tabs = []
+  for (let i = 0; i < 30; i++) {
+    await app.user(`user${i}`)
+    const c = await app.client().signIn(`user${i}`)
+    tabs.push((await openTab(address, c.sid!, { tabId: 'A' })).tab)
+  }
+  await new Promise((r) => setTimeout(r, 1200)) // all due, no worker yet
+  tabs[0]!.send({ type: 'activity', at: Date.now() })
+  await new Promise((r) => setTimeout(r, 300))
+  const workers = await startWorkers(app)
+  t.teardown(() => workers.close())
+  for (const tab of tabs.slice(1)) t.match(await tab.type('session.idle', 10_000), { seq: 1 })
+  const idledByTicks = async () =>
+    (await app.ctx.queues.all.idleSweep.getJobs(['completed'], 0, 100)).map((j) => (j.returnvalue as { idled?: number } | null)?.idled ?? 0)
+  t.ok(await until('the tick to complete', async () => (await idledByTicks()).includes(29)), 'one tick idled all 29')
+  t.notOk(tabs[0]!.messages.some((m) => m.type === 'session.idle'), 'the session with fresh input is not idle')
 })
 
 t.test('input after idle brings session.active', async (t) => {

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { projectRoot } from '../../src/infra/db.js'
 import { ADMIN_PASSWORD, build, startWorkers, type TestApp } from '../helpers/app.js'
+import { sample } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 /** The blocking worker on the test app's database and key prefix. */
@@ -108,7 +109,10 @@ t.test('a worker killed mid session-ended job: the job is retried and completes,
   t.equal(state, 'completed', 'the stalled job is retried and completes')
   const done = (await app.ctx.queues.all.sessionEnded.getJob(`ended-${sessionId}`))!
   t.ok(done.stalledCounter >= 1, 'it was retried because it stalled')
-  t.same(done.returnvalue, { released: ['doc:1', 'doc:2'] }, 'the retry announces what the first attempt released')
+  const jobsText = await app.ctx.metrics.registry.getSingleMetricAsString('tessera_jobs_total')
+  t.ok(sample(jobsText, 'tessera_jobs_total', { queue: 'session-ended', result: 'stalled' }) >= 1, 'tessera_jobs_total counts the stall')
+  t.equal(sample(jobsText, 'tessera_jobs_total', { queue: 'session-ended', result: 'failed' }), 0, 'and no failure')
+  t.same(done.returnvalue, { released: [], announced: ['doc:1', 'doc:2'], finalized: true }, 'the retry releases nothing more and announces what the first attempt released')
 
   const released = await tab.next((m) => m.type === 'locks.released' && m.sessionId === sessionId, 10_000)
   t.same(released, { type: 'locks.released', resources: ['doc:1', 'doc:2'], sessionId, reason: 'logout', at: released.at }, 'another user’s tab hears of both locks')
@@ -123,6 +127,10 @@ t.test('a worker killed mid session-ended job: the job is retried and completes,
   const { keys } = app.ctx
   const redis = app.resources.redis
   t.equal(await redis.exists(keys.sessionPresence(sessionId), keys.sessionTabs(sessionId)), 0, 'the session’s presence keys are gone')
-  for (const key of [keys.dueActive, keys.dueIdle, keys.dueWarned, keys.dueLifetime]) t.equal(await redis.zscore(key, sessionId), null, `not on ${key.slice(app.prefix.length)}`)
+  for (const key of keys.deadlineLists) t.equal(await redis.zscore(key, sessionId), null, `not on ${key.slice(app.prefix.length)}`)
   t.equal(await redis.sismember(keys.dirtyActivity, sessionId), 0, 'nor in the write-behind set')
+  const [row] = await sql`select finalized_at from sessions where id = ${sessionId}`
+  t.ok(row!.finalized_at, 'the ending is finalized')
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal(tab.messages.filter((m) => m.type === 'locks.released').length, 1, 'the release was announced once')
 })

@@ -190,7 +190,7 @@ t.test('sessions that passed their deadline while no worker ran are ended by the
   const lostId = lost!.sessionId!
   await sql`update sessions set expires_at = ${over} where id = ${lostId}`
   await redis.unlink(keys.sessionPresence(lostId), keys.sessionTabs(lostId))
-  for (const key of [keys.dueActive, keys.dueIdle, keys.dueWarned, keys.dueLifetime]) await redis.zrem(key, lostId)
+  for (const key of keys.deadlineLists) await redis.zrem(key, lostId)
   await redis.srem(keys.dirtyActivity, lostId)
 
   const statusOf = async (id: string) => (await sql`select status, end_reason from sessions where id = ${id}`)[0]

@@ -1,0 +1,66 @@
+// A real Tessera process (`node --import tsx src/main.ts`) on a test app's database and
+// Redis prefix, for what only separate OS processes show: roles, several workers, signals.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { projectRoot } from '../../src/infra/db.js'
+import { ADMIN_PASSWORD, type TestApp } from './app.js'
+import { until } from './wait.js'
+
+export interface TesseraProcess {
+  child: ChildProcess
+  /** `http://host:port` the process listens on (the API, or a worker's health and metrics). */
+  url: string
+  output(): string
+  /** Sends a signal and resolves with the exit code (or signal) once it is gone. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+export async function spawnTessera(t: { teardown(fn: () => unknown): void }, app: TestApp, env: Record<string, string>): Promise<TesseraProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: projectRoot(),
+    // A clean environment: nothing of the test runner's own (NODE_OPTIONS, TAP_*) leaks in.
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: app.databaseUrl,
+      REDIS_URL: app.ctx.config.redisUrl,
+      REDIS_KEY_PREFIX: app.prefix,
+      SESSION_SECRET: app.ctx.secret,
+      ADMIN_PASSWORD,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      WORKER_PORT: '0',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk))
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk))
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const up = await until(
+    'the process to be up',
+    () => {
+      if (child.exitCode !== null) throw new Error(`tessera exited with ${child.exitCode}:\n${output}`)
+      const line = output.split('\n').find((l) => l.includes('"Tessera is up"'))
+      return line ? (JSON.parse(line) as { address: string }) : null
+    },
+    60_000,
+  )
+  return {
+    child,
+    url: up.address,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}

@@ -1,0 +1,162 @@
+// Process roles as separate OS processes (issue 4): `ROLE=worker` serves only health and
+// metrics on WORKER_PORT, `ROLE=api` runs no workers, two worker processes share the work
+// (each sweep tick and each ending once), and SIGTERM lets a running job finish (R5).
+import t from 'tap'
+import { build, type Client, type TestApp } from '../helpers/app.js'
+import { spawnTessera, type TesseraProcess } from '../helpers/process.js'
+import { listen, openTab } from '../helpers/ws.js'
+import { sample, sleep, until } from '../helpers/wait.js'
+
+async function signedIn(app: TestApp, ...names: string[]): Promise<Client[]> {
+  const clients: Client[] = []
+  for (const name of names) {
+    await app.user(name)
+    clients.push(await app.client().signIn(name))
+  }
+  return clients
+}
+
+const metricsOf = async (p: TesseraProcess) => (await fetch(`${p.url}/metrics`)).text()
+const jobsOf = async (processes: TesseraProcess[], queue: string, result: string) =>
+  (await Promise.all(processes.map(metricsOf))).reduce((n, text) => n + sample(text, 'tessera_jobs_total', { queue, result }), 0)
+
+/** Puts an active session past the end of its lifetime, on the sweep's lifetime list. */
+async function pastLifetime(app: TestApp, sessionId: string) {
+  const over = new Date(Date.now() - 1000)
+  const [row] = await app.ctx.database.sql`update sessions set expires_at = ${over} where id = ${sessionId} returning token_hash`
+  await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
+  await app.resources.redis.zadd(app.ctx.keys.dueLifetime, over.getTime(), sessionId)
+}
+
+const statusOf = async (app: TestApp, id: string) =>
+  (await app.ctx.database.sql`select status, end_reason, finalized_at from sessions where id = ${id}`)[0]!
+
+t.test('ROLE=worker serves /healthz and /metrics (with tessera_sessions) on WORKER_PORT, and no API', async (t) => {
+  const app = await build(t)
+  await signedIn(app, 'ada')
+  const worker = await spawnTessera(t, app, { ROLE: 'worker' })
+  t.equal((await fetch(`${worker.url}/healthz`)).status, 200, '/healthz answers')
+  t.equal((await fetch(`${worker.url}/readyz`)).status, 200, '/readyz answers')
+  const metrics = await metricsOf(worker)
+  t.ok(sample(metrics, 'tessera_sessions', { status: 'active' }) >= 1, 'tessera_sessions counts the active session')
+  t.match(metrics, /tessera_sessions\{status="ended"\} \d+/, 'and the ended ones')
+  for (const path of ['/api/session_state', '/api/auth/login', '/admin/sessions', '/docs']) {
+    t.equal((await fetch(`${worker.url}${path}`)).status, 404, `no ${path}`)
+  }
+  t.same(await worker.stop(), { code: 0, signal: null }, 'SIGTERM: it exits 0')
+})
+
+t.test('ROLE=api runs no workers: a session past its deadline is not swept until a worker runs', async (t) => {
+  const app = await build(t)
+  const [ada] = await signedIn(app, 'ada')
+  const api = await spawnTessera(t, app, { ROLE: 'api' })
+  t.equal((await fetch(`${api.url}/api/session_state`)).status, 401, 'the api process serves the API')
+  await pastLifetime(app, ada!.sessionId!)
+  await sleep(4000) // four sweep ticks, had there been a sweep
+  t.match(await statusOf(app, ada!.sessionId!), { status: 'active' }, 'nothing ended it')
+  t.equal(await app.ctx.queues.all.idleSweep.getJobSchedulersCount(), 0, 'no sweep is even scheduled')
+
+  const worker = await spawnTessera(t, app, { ROLE: 'worker' })
+  await until('a worker to end it', async () => (await statusOf(app, ada!.sessionId!)).status === 'ended')
+  t.match(await statusOf(app, ada!.sessionId!), { status: 'ended', end_reason: 'lifetime' }, 'the first worker ends it, by lifetime')
+  await worker.stop()
+})
+
+t.test('two worker processes: each sweep tick runs once across them, each ending is processed once', async (t) => {
+  const app = await build(t, { LOGIN_RATE_LIMIT: '1000/min' })
+  const node2 = await app.node()
+  const workers = [await spawnTessera(t, app, { ROLE: 'worker' }), await spawnTessera(t, app, { ROLE: 'worker' })]
+  const sql = app.ctx.database.sql
+
+  t.test('the sweep: about one tick a second in total', async (t) => {
+    const before = await jobsOf(workers, 'idle-sweep', 'completed')
+    const start = Date.now()
+    await sleep(4000)
+    const ran = (await jobsOf(workers, 'idle-sweep', 'completed')) - before
+    const elapsed = (Date.now() - start) / 1000
+    t.ok(ran >= 1, `it ran (${ran} ticks in ${elapsed.toFixed(1)} s)`)
+    t.ok(ran <= elapsed + 2, `not once per worker (${ran} ticks in ${elapsed.toFixed(1)} s)`)
+    const ids = (await app.ctx.queues.all.idleSweep.getJobs(['completed'], 0, 100)).map((j) => j.id)
+    t.equal(new Set(ids).size, ids.length, 'no tick ran twice')
+  })
+
+  t.test('twelve endings, some raced by two enders: twelve jobs, one release each', async (t) => {
+    const names = Array.from({ length: 12 }, (_, i) => `user${i}`)
+    const [observer] = await signedIn(app, 'observer')
+    const { tab } = await openTab(await listen(app), observer!.sid!, { tabId: 'O' })
+    const clients = await signedIn(app, ...names)
+    for (const [i, c] of clients.entries()) t.equal((await c.post('/api/locks', { resource: `doc:${i}` })).statusCode, 201)
+    const ids = clients.map((c) => c.sessionId!)
+    const before = await jobsOf(workers, 'session-ended', 'completed')
+
+    const winners = await Promise.all(
+      clients.map(async (c, i) => {
+        if (i < 4) return (await c.post('/api/auth/logout')).statusCode === 204 ? 1 : 0
+        if (i < 8) {
+          // Two API nodes end the same session at once, for different reasons.
+          const [a, b] = await Promise.all([app.ctx.sessions.end([ids[i]!], 'admin', { actorUserId: 1 }), node2.ctx.sessions.end([ids[i]!], 'revoked_by_user')])
+          return a.length + b.length
+        }
+        // A request finds the lifetime over while the workers' sweep may end it too.
+        await pastLifetime(app, ids[i]!)
+        await Promise.all([c.get('/api/session_state'), c.get('/api/session_state')])
+        return 1
+      }),
+    )
+    t.same(winners, Array(12).fill(1), 'every raced ending had exactly one winner')
+
+    await until('twelve completed session-ended jobs', async () => (await jobsOf(workers, 'session-ended', 'completed')) - before >= 12, 30_000)
+    await until('every ending finalized', async () => (await sql`select count(*)::int as n from sessions where id = any(${sql.array(ids)}::uuid[]) and finalized_at is not null`)[0]!.n === 12)
+    await sleep(2000) // time for a duplicate to show up, had there been one
+    t.equal((await jobsOf(workers, 'session-ended', 'completed')) - before, 12, 'exactly twelve jobs completed, across both processes')
+    t.equal(await jobsOf(workers, 'session-ended', 'failed'), 0, 'none failed')
+    const perProcess = await Promise.all(workers.map(async (w) => sample(await metricsOf(w), 'tessera_jobs_total', { queue: 'session-ended', result: 'completed' })))
+    t.comment(`jobs per process: ${perProcess.join(', ')}`)
+    t.same(await sql`select resource from locks where session_id = any(${sql.array(ids)}::uuid[])`, [], 'no lock left')
+
+    for (const [i, id] of ids.entries()) {
+      const audit = await sql`select type, data from audit_events where session_id = ${id} and type in ('session.ended', 'locks.released') order by id`
+      t.same(
+        audit.map((r) => r.type),
+        ['session.ended', 'locks.released'],
+        `${names[i]}: ended once, released once`,
+      )
+      const log = await app.resources.redis.xrange(app.ctx.keys.sessionLog(id), '-', '+')
+      const terminal = log.filter(([, [, frame]]) => /"type":"session\.(expired|terminated|logged_out)"/.test(frame!))
+      t.equal(terminal.length, 1, `${names[i]}: one terminal event`)
+      t.equal(tab.messages.filter((m) => m.type === 'locks.released' && m.sessionId === id).length, 1, `${names[i]}: its release announced once`)
+    }
+  })
+
+  t.test('they stop cleanly', async (t) => {
+    for (const w of workers) t.same(await w.stop(), { code: 0, signal: null })
+  })
+})
+
+t.test('SIGTERM lets a running session-ended job finish before the worker exits (R5)', async (t) => {
+  const app = await build(t)
+  const [ada] = await signedIn(app, 'ada')
+  const id = ada!.sessionId!
+  t.equal((await ada!.post('/api/locks', { resource: 'doc' })).statusCode, 201)
+  const worker = await spawnTessera(t, app, { ROLE: 'worker' })
+  const sql = app.ctx.database.sql
+
+  // Holding the lock row makes the job wait in its release, in the middle of its work.
+  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined
+  await sql.begin(async (tx) => {
+    await tx`select resource from locks where resource = 'doc' for update`
+    t.equal((await ada!.post('/api/auth/logout')).statusCode, 204, 'ada signs out: the job starts')
+    await until(
+      'the job to wait for the lock row',
+      async () => (await sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'delete from locks%'`).length > 0,
+    )
+    t.equal(await (await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`))?.getState(), 'active', 'the job is running')
+    exit = worker.stop('SIGTERM')
+    await sleep(1000)
+    t.equal(worker.child.exitCode, null, 'the worker waits for it')
+  })
+  t.same(await exit, { code: 0, signal: null }, 'once the job could go on, the worker finished it and exited 0')
+  t.equal(await (await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`))?.getState(), 'completed', 'the job completed')
+  t.same(await sql`select resource from locks`, [], 'the lock is released')
+  t.ok((await statusOf(app, id)).finalized_at, 'the ending is finalized')
+})
