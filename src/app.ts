@@ -111,7 +111,7 @@ export function buildContext(deps: AppDeps): AppContext {
   const audit = new Audit(database.db, config.auditLogging)
   const settings = new SettingsService(database.db, audit, config.initialSettings)
   const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })
-  const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, 2 * config.ws.pingIntervalSeconds * 1000)
+  const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
   const locks = new Locks({ sql: database.sql, bus, keys, audit })
   const log = deps.logStream ? pino(loggerOptions(config.logLevel), deps.logStream) : pino(loggerOptions(config.logLevel))
   const alerts = new Alerts({
@@ -242,7 +242,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     metrics,
     config,
     sessions: ctx.sessions,
-    presence: new Presence(ctx.redis, ctx.keys, 2 * config.ws.pingIntervalSeconds * 1000),
+    presence: new Presence(ctx.redis, ctx.keys, config.ws.tabStaleMs),
     log: app.log,
     admin: adminFeed,
   })

@@ -241,6 +241,13 @@ export function loadConfig(env: Env = process.env) {
       maxPayloadBytes: r.WS_MAX_PAYLOAD_BYTES,
       maxBadMessages: r.WS_MAX_BAD_MESSAGES,
       pingIntervalSeconds: r.WS_PING_INTERVAL_SECONDS,
+      /**
+       * A tab not heard from for this long no longer counts in presence (a node that died
+       * cannot say goodbye). Live tabs are refreshed every ping interval; the half interval
+       * of slack covers a slow ping round, and with the admin feed's reconcile keeps P12's
+       * 20 s for a vanished tab.
+       */
+      tabStaleMs: r.WS_PING_INTERVAL_SECONDS * 1500,
       maxBufferedBytes: r.WS_MAX_BUFFERED_BYTES,
     },
     eventLog: { max: r.EVENT_LOG_MAX, ttlSeconds: r.EVENT_LOG_TTL_SECONDS },

@@ -82,6 +82,11 @@ export class UserAdmin {
 
   /** The new role's limit applies to live sessions at once: the least recently active beyond it end. */
   private async endSessionsOverLimit(userId: number, role: string, actorUserId: number) {
+    // A login running now read the old role: wait for it, and keep new ones out while counting.
+    await this.ctx.sessions.whileLoginsWait(userId, () => this.endExcessSessions(userId, role, actorUserId))
+  }
+
+  private async endExcessSessions(userId: number, role: string, actorUserId: number) {
     const { sessions } = this.ctx
     const settings = await this.ctx.settings.get()
     const limit = sessionLimitFor(settings, userId, role)

@@ -45,6 +45,8 @@ export interface SessionView {
 }
 
 const ADMIN_MESSAGE = 'Session terminated by administrator'
+/** Advisory lock class of one user's logins (the second key is the user id). */
+const LOGIN_LOCK = 1953719668
 /** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
 const NOTICE_ONCE_SECONDS = 86_400
 
@@ -208,14 +210,16 @@ export class Sessions {
     opts: { platformId: number | null; endSessionId?: string; info: RequestInfo; device: Device },
   ): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
     const settings = await this.d.settings.get()
-    const limit = sessionLimitFor(settings, user.id, user.role)
     const token = newToken()
     const id = randomUUID()
     const expiresAt = new Date(Date.now() + settings.lifetimeSeconds * 1000)
     const ended: EndedSession[] = []
 
     await this.d.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(1953719668, ${user.id})`
+      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${user.id})`
+      // The role as it is now: a role change waits for this lock before it applies its limit.
+      const [current] = await tx`select role from users where id = ${user.id}`
+      const limit = sessionLimitFor(settings, user.id, (current?.role as string | undefined) ?? user.role)
       let active = await this.liveSessionsOf(tx, user.id, settings, ended)
       if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
         ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: this.d.audit.enabled })))
@@ -327,15 +331,28 @@ export class Sessions {
     )
   }
 
+  /**
+   * Runs `fn` while no login of the user can run (it holds the user's login lock), so that
+   * what `fn` counts of the user's sessions stays true until it returns.
+   */
+  async whileLoginsWait<T>(userId: number, fn: () => Promise<T>): Promise<T> {
+    let result: T
+    await this.d.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
+      result = await fn()
+    })
+    return result!
+  }
+
   /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
   async activeIdsOfUser(userId: number, exceptId?: string): Promise<string[]> {
     const rows = await this.d.store.activeSessionIdsOfUser(this.d.sql, userId)
     return rows.map((r) => r.id).filter((id) => id !== exceptId)
   }
 
-  /** Drops cached records of a user's sessions so a role or account change is seen at once. */
+  /** Refreshes the cached records of a user's sessions so a role or account change is seen at once. */
   async refreshUser(userId: number): Promise<void> {
-    await this.d.store.forgetTokens(await this.d.store.activeTokenHashesOfUser(userId))
+    await this.d.store.recacheUser(userId)
   }
 
   /** SessionViews of the given active sessions, in the given order. */
@@ -398,7 +415,7 @@ export class Sessions {
   async cleanupStale(userId: number, exceptId: string, settings: Settings): Promise<number> {
     const ended: EndedSession[] = []
     await this.d.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(1953719668, ${userId})`
+      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
       await this.liveSessionsOf(tx, userId, settings, ended)
     })
     await this.afterEnd(ended)

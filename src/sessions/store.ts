@@ -107,9 +107,20 @@ if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
 return 1
 `
 
+// Refresh of a live record (role or account changed): over whatever the cache holds, except
+// an ended record, which an ending may have written since the refresh read its rows.
+// KEYS: token key; ARGV: record JSON, ttl ms
+const refreshCacheLua = `
+local held = redis.call('GET', KEYS[1])
+if held and string.find(held, '"status":"ended"', 1, true) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
 interface StoreCommands {
   tesseraActivity(...args: (string | number)[]): Promise<[number, number, number, number]>
   tesseraFillCache(...args: (string | number)[]): Promise<number>
+  tesseraRefreshCache(...args: (string | number)[]): Promise<number>
 }
 
 const OUTCOMES = ['recorded', 'idle_over', 'ended'] as const
@@ -165,6 +176,7 @@ export class SessionStore {
   ) {
     redis.defineCommand('tesseraActivity', { numberOfKeys: ACTIVITY_KEYS, lua: activityLua })
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 2, lua: fillCacheLua })
+    redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
   }
 
   private get commands() {
@@ -211,8 +223,24 @@ export class SessionStore {
     await pipeline.exec()
   }
 
-  async forgetTokens(tokenHashes: string[]): Promise<void> {
-    if (tokenHashes.length > 0) await this.redis.unlink(...tokenHashes.map((h) => this.keys.sessionByToken(h)))
+  /**
+   * Writes the user's live sessions into the token cache as PostgreSQL has them now, over
+   * whatever it held (see refreshCacheLua). Overwriting rather than deleting: a request that
+   * read the old row just before can then not put the old role back (its fill only writes
+   * an empty slot).
+   */
+  async recacheUser(userId: number): Promise<void> {
+    const rows = await this.sql`
+      select ${sessionColumns(this.sql)}, s.token_hash from sessions s join users u on u.id = s.user_id
+      where s.user_id = ${userId} and s.status = 'active'`
+    if (rows.length === 0) return
+    const pipeline = this.redis.pipeline()
+    for (const row of rows) {
+      const record = toRecord(row)
+      const ttlMs = Math.max(record.expiresAt - Date.now(), 1000)
+      ;(pipeline as unknown as StoreCommands).tesseraRefreshCache(this.keys.sessionByToken(row.token_hash as string), JSON.stringify(record), ttlMs)
+    }
+    await pipeline.exec()
   }
 
   /**
@@ -382,10 +410,5 @@ export class SessionStore {
       createdAt: (r.created_at as Date).getTime(),
       expiresAt: (r.expires_at as Date).getTime(),
     }))
-  }
-
-  async activeTokenHashesOfUser(userId: number): Promise<string[]> {
-    const rows = await this.sql`select token_hash from sessions where user_id = ${userId} and status = 'active'`
-    return rows.map((r) => r.token_hash as string)
   }
 }

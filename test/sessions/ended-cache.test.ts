@@ -3,7 +3,7 @@
 // back, and the session-ended job leaves the ended record in the cache.
 import t from 'tap'
 import { hashToken } from '../../src/sessions/tokens.js'
-import { build } from '../helpers/app.js'
+import { ADMIN_PASSWORD, build } from '../helpers/app.js'
 import { until } from '../helpers/wait.js'
 
 t.test('a stale "active" record written back after the end does not make the token valid again', async (t) => {
@@ -35,4 +35,36 @@ t.test('the session-ended job leaves the ended record in the cache', async (t) =
   await until('the job', async () => (await app.ctx.database.sql`select finalized_at from sessions where id = ${ada.sessionId!}`)[0]!.finalized_at)
   t.match(JSON.parse((await app.resources.redis.get(key))!), { id: ada.sessionId, status: 'ended', endReason: 'logout' }, 'the cache holds the ended record')
   t.ok((await app.resources.redis.pttl(key)) <= app.ctx.config.eventLog.ttlSeconds * 1000, 'for a short while only')
+})
+
+t.test('a record read before a role change cannot put the old role back in the cache', async (t) => {
+  const app = await build(t)
+  const { id } = await app.user('ada', { role: 'admin' })
+  const ada = await app.client().signIn('ada')
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const tokenHash = hashToken(ada.sid!)
+  await app.resources.redis.del(app.ctx.keys.sessionByToken(tokenHash))
+  // A request misses the cache and reads ada's row while she is still an admin…
+  const readBeforeTheChange = (await app.ctx.store.findById(ada.sessionId!))!
+  // …an admin demotes her…
+  t.equal((await admin.patch(`/admin/users/${id}`, { role: 'user' })).statusCode, 200)
+  // …and only then does that request fill the cache.
+  await app.ctx.store.cache(tokenHash, readBeforeTheChange)
+  t.equal((await ada.get('/admin/sessions')).statusCode, 403, 'she is no admin any more')
+  t.match((await ada.get('/api/session_state')).json(), { user: { role: 'user' } })
+})
+
+t.test('refreshing a user’s cached records never brings an ended session back', async (t) => {
+  const app = await build(t)
+  const { id } = await app.user('ada')
+  const ada = await app.client().signIn('ada')
+  const tokenHash = hashToken(ada.sid!)
+  // The refresh read the rows while the session was live; the ending wrote its record since.
+  const live = (await app.ctx.store.findById(ada.sessionId!))!
+  await app.ctx.sessions.end([ada.sessionId!], 'admin', { actorUserId: 1 })
+  await app.ctx.database.sql`update sessions set status = 'active' where id = ${live.id}` // as the refresh's read saw it
+  await app.ctx.sessions.refreshUser(id)
+  await app.ctx.database.sql`update sessions set status = 'ended' where id = ${live.id}`
+  t.match(JSON.parse((await app.resources.redis.get(app.ctx.keys.sessionByToken(tokenHash)))!), { status: 'ended' })
+  t.match((await ada.get('/api/session_state')).json(), { error: { code: 'SESSION_TERMINATED' } })
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { build, type TestApp } from '../helpers/app.js'
+import { until } from '../helpers/wait.js'
 
 async function activeSessions(app: TestApp, username: string) {
   return app.ctx.database.sql`select s.id from sessions s join users u on u.id = s.user_id
@@ -93,4 +94,25 @@ t.test('race: 50 parallel logins with limit 1 under block_new give exactly one s
   t.equal(codes.filter((c) => c === 200).length, 1)
   t.equal(codes.filter((c) => c === 409).length, 49)
   t.equal((await activeSessions(app, 'ada')).length, 1)
+})
+
+t.test('a login that was under way while the user lost a role gets the new role’s limit', async (t) => {
+  const app = await build(t)
+  const { id } = await app.user('rita', { role: 'admin' })
+  await app.ctx.settings.update({ concurrentLimits: { default: 5, byRole: { reviewer: 1 } } }, id)
+  await app.client().signIn('rita')
+  let login: Promise<unknown> | undefined
+  // Hold the user's login lock: the login below checks the password (as an admin), then waits for it…
+  await app.ctx.sessions.whileLoginsWait(id, async () => {
+    login = app.client().signIn('rita')
+    await until('the login waits for the lock', async () => {
+      const [row] = await app.ctx.database.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+        and database = (select oid from pg_database where datname = current_database())`
+      return row!.n > 0
+    })
+    // …while her role changes.
+    await app.ctx.database.sql`update users set role = 'reviewer' where id = ${id}`
+  })
+  await login
+  t.equal((await activeSessions(app, 'rita')).length, 1, 'the reviewer limit of 1 held')
 })
