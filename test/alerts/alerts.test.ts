@@ -8,6 +8,7 @@ import t from 'tap'
 import type { AlertInput } from '../../src/alerts/service.js'
 import { ADMIN_PASSWORD, build, PASSWORD, type TestApp } from '../helpers/app.js'
 import { listen, type Message, openTab } from '../helpers/ws.js'
+import { until } from '../helpers/wait.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36'
 const TEST_SESSION_SECRET = 'test-secret-that-is-at-least-32-characters-long' // as test/helpers/app.ts sets it
@@ -76,17 +77,6 @@ function readMail(raw: string): string {
     .replace(/=\?UTF-8\?Q\?(.*?)\?=[ \t]*/gi, (_, word: string) => word.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, hexChar))
     .replace(/=\r?\n/g, '')
     .replace(/=([0-9A-F]{2})/g, hexChar)
-}
-
-/** Polls until `check` returns a truthy value; generous, since CI machines can be slow. */
-async function until<T>(what: string, check: () => Promise<T> | T, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 const hmac = (key: string, body: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`

@@ -8,7 +8,7 @@ export async function until<T>(what: string, probe: () => Promise<T | false | nu
     const value = await probe()
     if (value) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
+    await sleep(20)
   }
 }
 

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { projectRoot } from '../../src/infra/db.js'
 import { ADMIN_PASSWORD, build, startWorkers, type TestApp } from '../helpers/app.js'
-import { sample } from '../helpers/wait.js'
+import { sample, until } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 /** The blocking worker on the test app's database and key prefix. */
@@ -54,16 +54,6 @@ function blockingWorker(app: TestApp): { child: ChildProcess; output: () => stri
     }
   }
   return { child, output: () => output, line }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | false | null | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 t.test('a worker killed mid session-ended job: the job is retried and completes, the locks are released once (R4)', async (t) => {

@@ -7,19 +7,7 @@ import type { Tessera } from '../../src/app.js'
 import type { QueueName } from '../../src/jobs/queues.js'
 import { build, type Client, startWorkers, type TestApp } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Polls until `probe` answers something truthy; fails after `ms` (generous: never a timing assertion). */
-async function until<T>(what: string, probe: () => Promise<T | false | null | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
+import { sleep, until } from '../helpers/wait.js'
 
 /** tessera_jobs_total{queue, result} as one node's /metrics shows it. */
 async function jobsTotal(node: Pick<Tessera, 'ctx'>, queue: QueueName, result: 'completed' | 'failed'): Promise<number> {

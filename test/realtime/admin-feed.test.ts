@@ -1,20 +1,15 @@
 // The admin live feed (realtime.md, "Admin live feed"; issue 5): a snapshot, then coalesced
 // deltas only for visible changes, on every node's admin sockets.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import t from 'tap'
-import { projectRoot } from '../../src/infra/db.js'
-import { ADMIN_PASSWORD, build, type TestApp } from '../helpers/app.js'
+import { ADMIN_PASSWORD, build } from '../helpers/app.js'
+import { spawnTessera } from '../helpers/process.js'
 import { type Message, openTab, listen, type TabClient } from '../helpers/ws.js'
+import { sleep } from '../helpers/wait.js'
 
-type Tap = { teardown(fn: () => unknown): void }
 type Row = { id: string; username: string; status: string; tabs: number; currentView: string | null; role: string }
 
 const upserts = (m: Message) => (m.type === 'admin.delta' ? (m.upserted as Row[]) : [])
 const removals = (m: Message) => (m.type === 'admin.delta' ? (m.removed as { id: string; reason: string }[]) : [])
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /** The next delta that upserts session `id` with a row matching `match`. */
 function upsertOf(tab: TabClient, id: string, match: (row: Row) => boolean = () => true, ms = 8000) {
   return tab.next((m) => upserts(m).some((r) => r.id === id && match(r)), ms)
@@ -255,67 +250,18 @@ t.test('a role change applies to live sockets: a demoted admin loses the feed, a
   t.ok(await adaTab.type('admin.snapshot'), 'the promoted user gets the feed on the same socket')
 })
 
-/** A free TCP port on 127.0.0.1 (closed again, for a child process to listen on). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** Another API node as a real process, on the test app's database and key prefix. */
-async function nodeProcess(t: Tap, app: TestApp, env: Record<string, string>): Promise<{ child: ChildProcess; address: string }> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: projectRoot(),
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ROLE: 'api',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: app.databaseUrl,
-      REDIS_URL: app.ctx.config.redisUrl,
-      REDIS_KEY_PREFIX: app.prefix,
-      SESSION_SECRET: app.ctx.secret,
-      ADMIN_PASSWORD,
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk))
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-    }
-  })
-  const deadline = Date.now() + 60_000
-  while (!output.includes('Tessera is up')) {
-    if (child.exitCode !== null) throw new Error(`the node exited with ${child.exitCode}:\n${output}`)
-    if (Date.now() > deadline) throw new Error(`the node did not start:\n${output}`)
-    await sleep(100)
-  }
-  return { child, address: `127.0.0.1:${port}` }
-}
-
 t.test('a tab that vanishes without a close (its node killed) leaves the feed by the reconcile', async (t) => {
   const env = { ADMIN_FEED_INTERVAL_MS: '100', WS_PING_INTERVAL_SECONDS: '1' }
   const app = await build(t, env)
   await app.user('ada')
   const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
   const ada = await app.client().signIn('ada')
-  const doomed = await nodeProcess(t, app, env)
-  const adaTab = (await openTab(doomed.address, ada.sid!, { tabId: 'A', view: '/inbox' })).tab
+  const doomed = await spawnTessera(t, app, { ROLE: 'api', ...env })
+  const adaTab = (await openTab(new URL(doomed.url).host, ada.sid!, { tabId: 'A', view: '/inbox' })).tab
   const { tab } = await adminFeed(await listen(app), admin.sid!, { user: 'ada' })
   t.match(tab.messages.find((m) => m.type === 'admin.snapshot'), { sessions: [{ id: ada.sessionId, tabs: 1 }] })
 
-  doomed.child.kill('SIGKILL')
-  await once(doomed.child, 'exit')
+  await doomed.stop('SIGKILL')
   await adaTab.closed
   // Nobody announces this: the tab's presence fades and the slow reconcile shows it.
   t.match(await upsertOf(tab, ada.sessionId!, (r) => r.tabs === 0, 30_000), { upserted: [{ id: ada.sessionId, tabs: 0 }] })

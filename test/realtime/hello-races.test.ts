@@ -6,16 +6,7 @@ import t from 'tap'
 import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
 import { isSubscriber, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
 import { connect, listen } from '../helpers/ws.js'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await sleep(20)
-  }
-}
+import { sleep, until } from '../helpers/wait.js'
 
 t.test('a session that ends between the upgrade and hello: the tab learns why, is closed and never counted', async (t) => {
   // Bug 1: the tab's "ended" was fixed at the upgrade, so it was welcomed as live, with its

@@ -5,8 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { build } from '../helpers/app.js'
 import { listen, openTab, TabClient } from '../helpers/ws.js'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { sleep } from '../helpers/wait.js'
 
 t.test('a tab that reconnects with its tabId before its old socket is reaped stays counted', async (t) => {
   const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })

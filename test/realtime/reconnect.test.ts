@@ -9,6 +9,7 @@ import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/ap
 import { privateRedis } from '../helpers/private-redis.js'
 import { isSubscriber, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
 import { connect, listen, type Message, openTab } from '../helpers/ws.js'
+import { sleep, until } from '../helpers/wait.js'
 
 /** A connection of the test's own, to look at and kill other clients. */
 async function inspector(t: Test): Promise<Redis> {
@@ -127,16 +128,6 @@ t.test('tabs of many sessions on one node each catch up without a gap while even
     t.same(seqs(s.tab.messages), oneTo(final), `session ${i}: seq 1–${final}, no gap, no duplicate`)
   }
 })
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await sleep(20)
-  }
-}
 
 t.test('the catch-up after a reconnect reads the log only once Redis has taken the re-SUBSCRIBE', async (t) => {
   // Bug 4: ioredis says 'ready' when it has sent SUBSCRIBE again, before Redis acknowledges it.
