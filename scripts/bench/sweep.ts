@@ -47,7 +47,7 @@ const help: Record<keyof typeof defaults, string> = {
   sessions: 'sessions in presence, none of them due (P7: 100,000)',
   ticks: 'idle ticks measured (each paired with a baseline read)',
   warmup: 'idle ticks (and baseline reads) first, not counted',
-  'tick-gap': 'ms between two pairs; the settings cache (500 ms) then expires every so many ticks, as it does between the real 1 s ticks',
+  'tick-gap': 'ms between two pairs; the settings cache (500 ms) then expires every so many ticks (between the real ticks, 1 s apart, it always has)',
   'idle-seconds': 'seconds of real ticks through BullMQ with nothing due, before anything comes due',
   due: 'sessions that come due at staggered deadlines while the workers sweep (0 skips it)',
   spread: 'seconds over which those deadlines are spread evenly',
@@ -497,8 +497,9 @@ function report(
 - **Settings:** the defaults: idle after ${settings.idleAfterSeconds} s, warning ${settings.idleWarningSeconds} s ahead, idle timeout ${settings.idleTimeoutSeconds} s,
   lifetime ${settings.lifetimeSeconds} s.
 - **Idle ticks:** \`IdleSweep.tick()\` on Tessera's context, ${num(flags.ticks)} times after ${flags.warmup} not counted,
-  ${flags['tick-gap']} ms apart, so that the settings cache (500 ms) expires every so many ticks as it does
-  between the real ticks a second apart. Writes are socket writes to PostgreSQL and Redis (about one per round trip).
+  ${flags['tick-gap']} ms apart, so that the settings cache (500 ms) expires now and then: the real ticks come
+  a second apart, and in a worker where nothing else reads the settings each of them re-reads them.
+  Writes are socket writes to PostgreSQL and Redis (about one per round trip).
 - **Baseline:** paired with each tick, taking turns to go first: one pipelined round trip of
   the same five \`ZRANGEBYSCORE … WITHSCORES LIMIT 0 ${BATCH}\` reads on the same lists over the same connection.
 - **Real sweep:** \`Workers\` as \`ROLE=all\` runs them (the sweep every ${num(flags['sweep-every'] || SWEEP_EVERY_MS)} ms through a BullMQ
