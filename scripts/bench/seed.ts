@@ -8,6 +8,10 @@
 // PostgreSQL row, the per-user limit check, Redis presence and the sweep's lists).
 // One session per user keeps the limit check O(1) per login; with one user holding
 // thousands of sessions every login would scan all of them.
+//
+// For 100,000 sessions even Sessions.open is too slow (a transaction each): seedPresence
+// writes the same rows and Redis keys in bulk instead.
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { Tessera } from '../../src/app.js'
 import { createUser } from '../../src/auth/users.js'
 import { csrfTokenFor, parseDevice } from '../../src/sessions/tokens.js'
@@ -26,15 +30,21 @@ export interface SeededSession {
 
 const PASSWORD = 'bench-password-that-is-long-enough-1'
 
+/** `count` users named prefix0…, one argon2 hash shared by all; their ids in that order. */
+async function insertUsers({ sql, db }: Tessera['ctx']['database'], count: number, usernamePrefix: string): Promise<number[]> {
+  const first = await createUser(db, { username: `${usernamePrefix}0`, password: PASSWORD, role: 'user', email: null })
+  if (count <= 1) return [first.id]
+  const rows = await sql`insert into users (username, email, password_hash, role)
+    select ${usernamePrefix} || g, null, ${first.passwordHash}, 'user' from generate_series(1, ${count - 1}) g
+    returning id`
+  return [first.id, ...rows.map((r) => r.id as number).sort((a, b) => a - b)]
+}
+
 export async function seedSessions(name: string, tessera: Tessera, count: number, opts: { platformsPerUser: number; usernamePrefix: string }): Promise<SeededSession[]> {
   const { ctx } = tessera
-  const { sql, db } = ctx.database
+  const { sql } = ctx.database
   const started = performance.now()
-  const first = await createUser(db, { username: `${opts.usernamePrefix}0`, password: PASSWORD, role: 'user', email: null })
-  if (count > 1) {
-    await sql`insert into users (username, email, password_hash, role)
-      select ${opts.usernamePrefix} || g, null, ${first.passwordHash}, 'user' from generate_series(1, ${count - 1}) g`
-  }
+  await insertUsers(ctx.database, count, opts.usernamePrefix)
   const kinds = ['mastodon', 'pixelfed', 'other'] as const
   for (let p = 0; p < opts.platformsPerUser; p++) {
     const type = kinds[p % kinds.length]!
@@ -76,5 +86,63 @@ export async function seedSessions(name: string, tessera: Tessera, count: number
   }
   await Promise.all(Array.from({ length: Math.min(8, ctx.config.databasePoolMax) }, worker))
   progress(name, `${out.length} sessions open after ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  return out
+}
+
+/** A session put straight into PostgreSQL and Redis by seedPresence. */
+export interface PresenceSession {
+  id: string
+  userId: number
+  expiresAt: number
+  lastActivity: number
+}
+
+const CHUNK = 10_000
+
+/**
+ * Many sessions in presence, fast, for benchmarks of what runs over all of them (the idle
+ * sweep): one user each, the users and session rows in bulk statements, then pipelined
+ * writes of the keys Sessions.open leaves (store.ts): the presence hash's lastActivity
+ * (expiring with the session), `due:active` by last activity and `due:lifetime` by the end
+ * of the lifetime. The rows hold the same last activity as Redis, as after the activity
+ * write-behind, so `dirty:activity` stays empty. `times(i)` gives each session's deadlines.
+ */
+export async function seedPresence(
+  name: string,
+  tessera: Tessera,
+  count: number,
+  opts: { usernamePrefix: string; times: (i: number) => { expiresAt: number; lastActivity: number } },
+): Promise<PresenceSession[]> {
+  const { ctx } = tessera
+  const { sql } = ctx.database
+  const { keys } = ctx
+  const started = performance.now()
+  const userIds = await insertUsers(ctx.database, count, opts.usernamePrefix)
+  const device = JSON.stringify(parseDevice(USER_AGENT))
+  const out: PresenceSession[] = []
+  let lastReport = performance.now()
+  for (let from = 0; from < count; from += CHUNK) {
+    const chunk: PresenceSession[] = []
+    for (let i = from; i < Math.min(count, from + CHUNK); i++) chunk.push({ id: randomUUID(), userId: userIds[i]!, ...opts.times(i) })
+    const iso = (ms: number) => new Date(ms).toISOString()
+    await sql`insert into sessions (id, user_id, token_hash, expires_at, last_activity, ip, user_agent, device)
+      select t.id, t.user_id, t.token_hash, t.expires_at, t.last_activity, '127.0.0.1', ${USER_AGENT}, ${device}::jsonb
+      from unnest(
+        ${sql.array(chunk.map((s) => s.id))}::uuid[], ${sql.array(chunk.map((s) => s.userId))}::int[],
+        ${sql.array(chunk.map(() => randomBytes(32).toString('hex')))}::text[],
+        ${sql.array(chunk.map((s) => iso(s.expiresAt)))}::timestamptz[], ${sql.array(chunk.map((s) => iso(s.lastActivity)))}::timestamptz[]
+      ) as t(id, user_id, token_hash, expires_at, last_activity)`
+    const pipeline = ctx.redis.pipeline()
+    for (const s of chunk) pipeline.hset(keys.sessionPresence(s.id), 'lastActivity', s.lastActivity).pexpireat(keys.sessionPresence(s.id), s.expiresAt)
+    pipeline.zadd(keys.dueActive, ...chunk.flatMap((s) => [s.lastActivity, s.id]))
+    pipeline.zadd(keys.dueLifetime, ...chunk.flatMap((s) => [s.expiresAt, s.id]))
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err
+    out.push(...chunk)
+    if (performance.now() - lastReport > 2000) {
+      lastReport = performance.now()
+      progress(name, `${out.length}/${count} sessions in presence`)
+    }
+  }
+  progress(name, `${count} sessions in presence after ${((performance.now() - started) / 1000).toFixed(1)} s`)
   return out
 }
