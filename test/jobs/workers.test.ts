@@ -204,8 +204,12 @@ t.test('sessions that passed their deadline while no worker ran are ended by the
   // Who ended what, from the jobs' results.
   const expiredBy = async (queue: 'idleSweep' | 'cleanup') =>
     (await app.ctx.queues.all[queue].getJobs(['completed'], 0, 1000)).reduce((n, j) => n + ((j.returnvalue as { expired?: number } | null)?.expired ?? 0), 0)
-  const bySweep = await expiredBy('idleSweep')
-  const byCleanup = await expiredBy('cleanup')
+  // A job's work commits before BullMQ records it completed: wait for the record.
+  const recorded = async (): Promise<[number, number]> => [await expiredBy('idleSweep'), await expiredBy('cleanup')]
+  const [bySweep, byCleanup] = await until('the jobs to be recorded', async () => {
+    const counts = await recorded()
+    return counts[0] + counts[1] >= 3 && counts
+  }).catch(recorded)
   t.equal(bySweep + byCleanup, 3, `each ended once (sweep ${bySweep}, cleanup ${byCleanup})`)
   t.equal(bySweep, 2, 'the sweep ended the two on its deadline lists')
   t.equal(byCleanup, 1, 'the cleanup ended the one on no list')
@@ -236,7 +240,13 @@ t.test('the cleanup deletes old audit events and login history in batches, and o
   t.ok((await sql`select count(*)::int as n from audit_events where at > now() - interval '1 hour'`)[0]!.n > 0, 'today’s audit events stay')
   t.ok((await count('login_attempts', 'username', 'ada')) > 0, 'today’s login history stays')
 
-  const results = (await app.ctx.queues.all.cleanup.getJobs(['completed'], 0, 1000)).map((j) => j.returnvalue as { auditDeleted: number; loginHistoryDeleted: number })
+  // The run's work commits before BullMQ records it completed: wait for the record.
+  const completedRuns = async () =>
+    (await app.ctx.queues.all.cleanup.getJobs(['completed'], 0, 1000)).map((j) => j.returnvalue as { auditDeleted: number; loginHistoryDeleted: number })
+  const results = await until('the run to be recorded', async () => {
+    const runs = await completedRuns()
+    return runs.some((r) => r.auditDeleted > 0) && runs.some((r) => r.loginHistoryDeleted > 0) && runs
+  }).catch(completedRuns)
   t.ok(
     results.some((r) => r.auditDeleted === 5),
     'one run deleted all five old audit events, in batches of two',
