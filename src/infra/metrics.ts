@@ -11,6 +11,8 @@ export interface MetricSources {
 export function createMetrics() {
   const registry = new Registry()
   const sources: MetricSources = {}
+  /** The database query the scrape under way makes for sessions by status. */
+  let scrapeQueries: Promise<unknown> = Promise.resolve()
   collectDefaultMetrics({ register: registry })
   return {
     registry,
@@ -34,7 +36,9 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
       async collect() {
-        const counts = await sources.sessionCounts?.()
+        const counting = sources.sessionCounts?.()
+        scrapeQueries = counting ?? Promise.resolve()
+        const counts = await counting
         if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
       },
     }),
@@ -102,6 +106,8 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
       async collect() {
+        // Collectors run side by side: wait for the scrape's own query, or it counts as busy.
+        await scrapeQueries.catch(() => {})
         const usage = await sources.poolUsage?.()
         if (usage) {
           this.set({ state: 'open' }, usage.open)

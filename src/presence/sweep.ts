@@ -194,16 +194,17 @@ export class IdleSweep {
       steps.map((s) => (this.d.redis as unknown as MoveCommand).tesseraMoveIfDue(this.listKey(s.due.list), this.listKey(s.to), s.due.id, s.dueBy)),
     )
     const taken = steps.filter((_, i) => moved[i] !== null)
+    const idled = taken.filter((s) => s.idle)
+    // Audited before the tabs hear it, so the timeline never shows what followed first.
+    await this.d.audit.record(...idled.map(({ due }) => ({ type: 'session.idle', userId: rows.get(due.id)!.userId, sessionId: due.id })))
     await Promise.all(
       taken.map(async ({ due, idle, warn }) => {
         const keepUntil = new Date(rows.get(due.id)!.expiresAt)
         for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishSessionEvent(due.id, event, keepUntil)
       }),
     )
-    const idled = taken.filter((s) => s.idle)
     result.idled += idled.length
     result.warned += taken.filter((s) => s.warn).length
-    await this.d.audit.record(...idled.map(({ due }) => ({ type: 'session.idle', userId: rows.get(due.id)!.userId, sessionId: due.id })))
   }
 
   private eventsOf(last: number, idle: boolean, warn: boolean, now: number, rules: Rules): SessionEvent[] {

@@ -180,8 +180,9 @@ export class Sessions {
 
   /** Input after the sweep flagged the session idle: every tab hears it is active again. */
   private async announceActive(session: SessionRecord, at: number) {
-    await this.d.bus.publishSessionEvent(session.id, { type: 'session.active', lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
+    // Audited before the tabs hear it, so the timeline never shows what followed first.
     await this.d.audit.record({ type: 'session.active', userId: session.userId, sessionId: session.id })
+    await this.d.bus.publishSessionEvent(session.id, { type: 'session.active', lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
   }
 
   /** The record behind a token, ended or not, or null. */
