@@ -121,6 +121,16 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
   }
 }
 
+/** Creates each user and signs them in, one browser each. */
+export async function signedIn(app: TestApp, ...names: string[]): Promise<Client[]> {
+  const clients: Client[] = []
+  for (const name of names) {
+    await app.user(name)
+    clients.push(await app.client().signIn(name))
+  }
+  return clients
+}
+
 type Body = Record<string, unknown> | undefined
 
 /** Keeps the `sid` cookie and the CSRF token like a browser tab of one session would. */

@@ -15,18 +15,27 @@ export interface TesseraProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/**
+ * The environment of a child process on the test app's database and Redis prefix. A clean
+ * one: nothing of the test runner's own (NODE_OPTIONS, TAP_*) leaks in.
+ */
+export function processEnv(app: TestApp): Record<string, string | undefined> {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: app.databaseUrl,
+    REDIS_URL: app.ctx.config.redisUrl,
+    REDIS_KEY_PREFIX: app.prefix,
+    SESSION_SECRET: app.ctx.secret,
+    ADMIN_PASSWORD,
+  }
+}
+
 export async function spawnTessera(t: { teardown(fn: () => unknown): void }, app: TestApp, env: Record<string, string>): Promise<TesseraProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: projectRoot(),
-    // A clean environment: nothing of the test runner's own (NODE_OPTIONS, TAP_*) leaks in.
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: app.databaseUrl,
-      REDIS_URL: app.ctx.config.redisUrl,
-      REDIS_KEY_PREFIX: app.prefix,
-      SESSION_SECRET: app.ctx.secret,
-      ADMIN_PASSWORD,
+      ...processEnv(app),
       HOST: '127.0.0.1',
       PORT: '0',
       WORKER_PORT: '0',

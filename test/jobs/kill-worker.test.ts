@@ -6,7 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import t from 'tap'
 import { projectRoot } from '../../src/infra/db.js'
-import { ADMIN_PASSWORD, build, startWorkers, type TestApp } from '../helpers/app.js'
+import { build, startWorkers, type TestApp } from '../helpers/app.js'
+import { processEnv } from '../helpers/process.js'
 import { sample, until } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
@@ -14,17 +15,7 @@ import { listen, openTab } from '../helpers/ws.js'
 function blockingWorker(app: TestApp): { child: ChildProcess; output: () => string; line: (text: string, ms: number) => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/blocking-worker.ts'], {
     cwd: projectRoot(),
-    // A clean environment: nothing of the test runner's own (NODE_OPTIONS, TAP_*) leaks in.
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: app.databaseUrl,
-      REDIS_URL: app.ctx.config.redisUrl,
-      REDIS_KEY_PREFIX: app.prefix,
-      SESSION_SECRET: app.ctx.secret,
-      ADMIN_PASSWORD,
-      LOG_LEVEL: 'silent',
-    },
+    env: { ...processEnv(app), LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

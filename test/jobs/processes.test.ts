@@ -2,19 +2,10 @@
 // metrics on WORKER_PORT, `ROLE=api` runs no workers, two worker processes share the work
 // (each sweep tick and each ending once), and SIGTERM lets a running job finish (R5).
 import t from 'tap'
-import { build, type Client, type TestApp } from '../helpers/app.js'
+import { build, signedIn, type TestApp } from '../helpers/app.js'
 import { spawnTessera, type TesseraProcess } from '../helpers/process.js'
 import { listen, openTab } from '../helpers/ws.js'
 import { sample, sleep, until } from '../helpers/wait.js'
-
-async function signedIn(app: TestApp, ...names: string[]): Promise<Client[]> {
-  const clients: Client[] = []
-  for (const name of names) {
-    await app.user(name)
-    clients.push(await app.client().signIn(name))
-  }
-  return clients
-}
 
 const metricsOf = async (p: TesseraProcess) => (await fetch(`${p.url}/metrics`)).text()
 const jobsOf = async (processes: TesseraProcess[], queue: string, result: string) =>

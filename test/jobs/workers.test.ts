@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test as Tap } from 'tap'
 import type { Tessera } from '../../src/app.js'
 import type { QueueName } from '../../src/jobs/queues.js'
-import { build, type Client, startWorkers, type TestApp } from '../helpers/app.js'
+import { build, signedIn, startWorkers, type TestApp } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -18,15 +18,6 @@ async function jobsTotal(node: Pick<Tessera, 'ctx'>, queue: QueueName, result: '
 
 const sumOver = async (nodes: Pick<Tessera, 'ctx'>[], queue: QueueName, result: 'completed' | 'failed') =>
   (await Promise.all(nodes.map((n) => jobsTotal(n, queue, result)))).reduce((a, b) => a + b, 0)
-
-async function signedIn(app: TestApp, ...names: string[]): Promise<Client[]> {
-  const clients: Client[] = []
-  for (const name of names) {
-    await app.user(name)
-    clients.push(await app.client().signIn(name))
-  }
-  return clients
-}
 
 const lockRows = (app: TestApp) => app.ctx.database.sql`select resource, session_id from locks order by resource`
 const releaseAudit = (app: TestApp, sessionId: string) =>

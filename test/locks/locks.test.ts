@@ -1,7 +1,7 @@
 // Locks (http.md, "Locks"; realtime.md lock.acquired / locks.released; quality.md R4, R7):
 // one owner session per resource, taken atomically, announced to every tab.
 import t from 'tap'
-import { build, type Client, type TestApp } from '../helpers/app.js'
+import { build, signedIn, type TestApp } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 async function auditOf(app: TestApp, type: string, sessionId: string) {
@@ -9,15 +9,6 @@ async function auditOf(app: TestApp, type: string, sessionId: string) {
 }
 
 const lockRows = (app: TestApp) => app.ctx.database.sql`select resource, session_id, user_id from locks order by resource`
-
-async function signedIn(app: TestApp, ...names: string[]): Promise<Client[]> {
-  const clients: Client[] = []
-  for (const name of names) {
-    await app.user(name)
-    clients.push(await app.client().signIn(name))
-  }
-  return clients
-}
 
 t.test('acquiring a free resource answers 201, again 200 with the same lock, and another session 409 with the owner', async (t) => {
   const app = await build(t)
