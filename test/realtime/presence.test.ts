@@ -68,7 +68,7 @@ t.test('with pings spread over the ticks of the interval, every tab is still pin
   const answering = []
   for (let i = 0; i < 24; i++) answering.push((await openTab(address, ada.sid!, { tabId: `T${i}` })).tab)
   const pings = answering.map(() => 0)
-  answering.forEach((tab, i) => tab.ws.on('ping', () => pings[i]!++))
+  for (const [i, tab] of answering.entries()) tab.ws.on('ping', () => pings[i]!++)
   const ws = new WebSocket(`ws://${address}/ws`, {
     headers: { cookie: `sid=${ada.sid}`, origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36' },
     autoPong: false,
