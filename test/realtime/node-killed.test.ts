@@ -79,13 +79,16 @@ class ResumingTab {
     this.welcomes.push(await socket.type('welcome', 30_000))
   }
 
-  /** As the client SDK does after an abnormal close: full jitter over an exponential backoff. */
-  async reconnect(address: string, baseMs: number) {
+  /**
+   * As the client SDK does after an abnormal close: full jitter over an exponential backoff.
+   * The addresses stand for a load balancer that takes a moment to notice a node is gone.
+   */
+  async reconnect(addresses: string[], baseMs: number) {
     for (let attempt = 0; ; attempt++) {
       await sleep(Math.random() * baseMs * 2 ** Math.min(attempt, 4))
       this.attempts++
       try {
-        return await this.open(address, this.lastSeq())
+        return await this.open(addresses[attempt % addresses.length]!, this.lastSeq())
       } catch (err) {
         if (attempt >= 8) throw err
       }
@@ -121,6 +124,17 @@ async function stateTabs(node: TesseraProcess, sessions: TestSession[]): Promise
   return out
 }
 
+/** Tabs per session as an admin feed socket was last told (its snapshot, then every delta in order). */
+function feedTabs(feed: TabClient): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const m of feed.messages) {
+    const rows = (m.type === 'admin.snapshot' ? m.sessions : m.type === 'admin.delta' ? m.upserted : []) as { id: string; tabs: number }[]
+    for (const r of rows) out.set(r.id, r.tabs)
+    if (m.type === 'admin.delta') for (const r of m.removed as { id: string }[]) out.delete(r.id)
+  }
+  return out
+}
+
 /** The sessions whose tab count is not what `want` says, as `id: got≠want`, for a readable failure. */
 function countsOff(seen: Map<string, number>, sessions: TestSession[], want: (s: TestSession) => number): string[] {
   return sessions.filter((s) => seen.get(s.client.sessionId!) !== want(s)).map((s) => `${s.index}: ${seen.get(s.client.sessionId!)}≠${want(s)}`)
@@ -140,13 +154,20 @@ t.test('an API node killed with 1,000 tabs: they resume on the other node with n
     const client = await app.client(BROWSER).signIn(name, PASSWORD)
     sessions.push({ index: sessions.length, client, platformIds: user.platformIds, turn: 0, busy: false })
   })
-  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const admin = await app.client(BROWSER).signIn('admin', ADMIN_PASSWORD)
 
   const tabs = sessions.flatMap((s) => Array.from({ length: TABS_PER_SESSION }, (_, i) => new ResumingTab(s, `tab-${s.index}-${i}`, isLate(s.index, i))))
   await inParallel(tabs, 32, (tab) => tab.open(addressA))
   t.equal(tabs.length, 1000, '1,000 tabs on node A')
   t.equal(tabs.filter((tab) => tab.welcomes[0]!.seq === 0).length, 1000, 'every one welcomed before any event of its session')
   await until('the admin list to count 4 tabs for every session', async () => countsOff(await adminTabs(admin), sessions, () => 4).length === 0, 30_000)
+  // An admin watching the live feed on the node that survives.
+  const feed = await connect(addressB, { cookie: `sid=${admin.sid}`, origin: ORIGIN, headers: BROWSER })
+  feed.send({ type: 'hello', tabId: 'admin', view: '/admin' })
+  await feed.type('welcome')
+  feed.send({ type: 'admin.subscribe', filter: { role: 'user', limit: 500 } })
+  await feed.type('admin.snapshot')
+  t.same(countsOff(feedTabs(feed), sessions, () => 4), [], 'the admin feed’s snapshot counts 4 tabs for every session')
 
   // Before the kill: a switch over HTTP and an event on the bus for every session.
   const publishOne = async (s: TestSession, viaHttp: boolean) => {
@@ -179,17 +200,20 @@ t.test('an API node killed with 1,000 tabs: they resume on the other node with n
   t.equal(closes.filter((c) => c.code === 1006).length, 1000, 'every tab lost its socket without a close frame')
   const prompt = tabs.filter((tab) => !tab.late)
   const late = tabs.filter((tab) => tab.late)
-  await Promise.all(prompt.map((tab) => tab.reconnect(addressB, 1000)))
+  // First to the dead node (refused), then, after a longer backoff, to the live one.
+  await Promise.all(prompt.map((tab) => tab.reconnect([addressA, addressB], 500)))
   t.equal(prompt.filter((tab) => tab.sockets.length === 2).length, 950, '950 tabs reconnected to node B')
 
   // The dead node's sockets are still in presence until they are stale; nothing else removes them.
   const lateSession = (s: TestSession) => (s.index % 5 === 0 ? TABS_PER_SESSION - 1 : TABS_PER_SESSION)
   await until('the admin list to drop the tabs that stayed away', async () => countsOff(await adminTabs(admin), sessions, lateSession).length === 0, 30_000)
   t.same(countsOff(await stateTabs(nodeB, sessions), sessions, lateSession), [], 'session_state counts 3 tabs where one stayed away, 4 elsewhere')
+  await until('the admin feed to drop the tabs that stayed away', () => countsOff(feedTabs(feed), sessions, lateSession).length === 0, 30_000)
 
-  await Promise.all(late.map((tab) => tab.reconnect(addressB, 1000)))
+  await Promise.all(late.map((tab) => tab.reconnect([addressB], 1000)))
   await until('the admin list to count the late tabs again', async () => countsOff(await adminTabs(admin), sessions, () => 4).length === 0, 30_000)
   t.same(countsOff(await stateTabs(nodeB, sessions), sessions, () => 4), [], 'session_state counts 4 tabs again everywhere')
+  await until('the admin feed to count the late tabs again', () => countsOff(feedTabs(feed), sessions, () => 4).length === 0, 30_000)
 
   publishing = false
   await publisher
@@ -227,6 +251,8 @@ t.test('an API node killed with 1,000 tabs: they resume on the other node with n
   t.ok(total > sessions.length * 3, `${total} events over ${sessions.length} sessions`)
   const replayed = resumed.reduce((n, w) => n + Number(w.replayed), 0)
   const attempts = tabs.reduce((n, tab) => n + tab.attempts, 0)
-  t.comment(`${replayed} events replayed on resume; ${attempts} reconnect attempts for 1,000 tabs`)
+  t.equal(prompt.filter((tab) => tab.attempts >= 2).length, 950, 'the prompt tabs were refused by the dead node first, then resumed on the live one')
+  t.comment(`${replayed} events replayed on resume; ${attempts} reconnect attempts`)
   for (const tab of tabs) tab.socket.ws.terminate()
+  feed.ws.terminate()
 })
