@@ -31,6 +31,9 @@ export interface HubDeps {
 /** How often a slice of the tabs is pinged: every tab once per ping interval, on its own tick. */
 const PING_TICK_MS = 100
 
+/** At most this many ticks per interval (a long interval gets longer ticks, not more slots). */
+const MAX_PING_SLOTS = 600
+
 /** Presence refreshes per Redis pipeline: a slice at 50,000 tabs stays a few hundred commands. */
 const PRESENCE_BATCH = 500
 
@@ -54,7 +57,8 @@ export class Hub implements TabHost {
   /** The tabs by the tick of the ping interval they are pinged on (round robin as they come). */
   private readonly pingSlots: Set<Tab>[]
   private readonly pingTickMs: number
-  private readonly pingEpoch = Date.now()
+  /** Monotonic: a wall clock set back must not stop the ticks. */
+  private readonly pingEpoch = performance.now()
   private pingedTicks = 0
   private nextPingSlot = 0
   private subscriberWasReady = false
@@ -79,7 +83,7 @@ export class Hub implements TabHost {
       this.subscriberWasReady = true
     })
     this.pingMs = d.config.ws.pingIntervalSeconds * 1000
-    this.pingSlots = Array.from({ length: Math.max(1, Math.round(this.pingMs / PING_TICK_MS)) }, () => new Set<Tab>())
+    this.pingSlots = Array.from({ length: Math.min(MAX_PING_SLOTS, Math.max(1, Math.round(this.pingMs / PING_TICK_MS))) }, () => new Set<Tab>())
     this.pingTickMs = this.pingMs / this.pingSlots.length
     this.pingTimer = setInterval(() => this.pingTick(), this.pingTickMs).unref()
   }
@@ -437,7 +441,7 @@ export class Hub implements TabHost {
    */
   private pingTick() {
     const now = Date.now()
-    const due = Math.floor((now - this.pingEpoch) / this.pingTickMs)
+    const due = Math.floor((performance.now() - this.pingEpoch) / this.pingTickMs)
     const slots = this.pingSlots.length
     let alive: Parameters<Presence['seeTabs']>[0] = []
     for (let tick = Math.max(this.pingedTicks, due - slots + 1); tick <= due; tick++) {
