@@ -28,8 +28,14 @@ export interface HubDeps {
   admin?: { subscribe(tab: Tab, filter: unknown): Promise<void>; unsubscribe(tab: Tab): void; alert?(frame: string): void }
 }
 
-/** Sockets pinged per slice of a ping round. */
-const PING_SLICE = 500
+/** How often a slice of the tabs is pinged: every tab once per ping interval, on its own tick. */
+const PING_TICK_MS = 100
+
+/** At most this many ticks per interval (a long interval gets longer ticks, not more slots). */
+const MAX_PING_SLOTS = 600
+
+/** Presence refreshes per Redis pipeline: a slice at 50,000 tabs stays a few hundred commands. */
+const PRESENCE_BATCH = 500
 
 /** How long a catch-up waits for the command connection to come back after the subscriber did. */
 const RECOVERY_WAIT_MS = 10_000
@@ -47,8 +53,15 @@ export class Hub implements TabHost {
   /** Settles once the subscriber's re-SUBSCRIBE after its latest reconnect is acknowledged. */
   private resubscribed: Promise<void> = Promise.resolve()
   private readonly pingTimer: NodeJS.Timeout
+  private readonly pingMs: number
+  /** The tabs by the tick of the ping interval they are pinged on (round robin as they come). */
+  private readonly pingSlots: Set<Tab>[]
+  private readonly pingTickMs: number
+  /** Monotonic: a wall clock set back must not stop the ticks. */
+  private readonly pingEpoch = performance.now()
+  private pingedTicks = 0
+  private nextPingSlot = 0
   private subscriberWasReady = false
-  private pinging = false
   private closing: Promise<void> | undefined
   private readonly sessionChannel: RegExp
   private readonly userChannel: RegExp
@@ -69,8 +82,10 @@ export class Hub implements TabHost {
       if (this.subscriberWasReady) void this.catchUpAll()
       this.subscriberWasReady = true
     })
-    const pingMs = d.config.ws.pingIntervalSeconds * 1000
-    this.pingTimer = setInterval(() => void this.pingAll(pingMs), pingMs).unref()
+    this.pingMs = d.config.ws.pingIntervalSeconds * 1000
+    this.pingSlots = Array.from({ length: Math.min(MAX_PING_SLOTS, Math.max(1, Math.round(this.pingMs / PING_TICK_MS))) }, () => new Set<Tab>())
+    this.pingTickMs = this.pingMs / this.pingSlots.length
+    this.pingTimer = setInterval(() => this.pingTick(), this.pingTickMs).unref()
   }
 
   async start(): Promise<void> {
@@ -87,6 +102,8 @@ export class Hub implements TabHost {
   /** Every socket from its upgrade on, so pings and shutdown reach it even before hello. */
   adopt(tab: Tab): void {
     this.tabs.add(tab)
+    tab.pingSlot = this.nextPingSlot++ % this.pingSlots.length
+    this.pingSlots[tab.pingSlot]!.add(tab)
     this.d.metrics.sockets.set(this.tabs.size)
   }
 
@@ -118,6 +135,7 @@ export class Hub implements TabHost {
 
   leave(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
+    this.pingSlots[tab.pingSlot]?.delete(tab)
     this.d.metrics.sockets.set(this.tabs.size)
     this.d.admin?.unsubscribe(tab)
     if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId))
@@ -416,30 +434,39 @@ export class Hub implements TabHost {
 
   // ── liveness ──────────────────────────────────────────────────────────────────
 
-  private async pingAll(pingMs: number) {
-    if (this.pinging) return
-    this.pinging = true
-    try {
-      const now = Date.now()
-      const tabs = [...this.tabs]
-      // In slices, yielding between them: 10,000 pings in one go stall fan-out for half a second.
-      for (let i = 0; i < tabs.length; i += PING_SLICE) {
-        const alive: Parameters<Presence['seeTabs']>[0] = []
-        for (const tab of tabs.slice(i, i + PING_SLICE)) {
-          if (now - tab.lastSeen > 2 * pingMs || (tab.state === 'awaiting-hello' && now - tab.connectedAt > 2 * pingMs)) {
-            tab.close(CLOSE.heartbeatTimeout, tab.state === 'awaiting-hello' ? 'no hello' : 'no answer to ping')
-            continue
-          }
-          if (tab.isOpen()) tab.socket.ping()
-          if (tab.inPresence && tab.isOpen()) alive.push({ sessionId: tab.sessionId, socket: tab, keepUntil: tab.auth.session.expiresAt })
+  /**
+   * One tick of the ping interval: the tabs of the slots now due are checked and pinged, and
+   * their presence refreshed. Spread over the interval (10,000 pings at once stalled fan-out
+   * for half a second); a late timer catches up, so every tab is still seen once an interval.
+   */
+  private pingTick() {
+    const now = Date.now()
+    const due = Math.floor((performance.now() - this.pingEpoch) / this.pingTickMs)
+    const slots = this.pingSlots.length
+    let alive: Parameters<Presence['seeTabs']>[0] = []
+    for (let tick = Math.max(this.pingedTicks, due - slots + 1); tick <= due; tick++) {
+      // A tab closed here leaves its slot at once; a Set lets go of it mid-iteration safely.
+      for (const tab of this.pingSlots[tick % slots]!) {
+        if (now - tab.lastSeen > 2 * this.pingMs || (tab.state === 'awaiting-hello' && now - tab.connectedAt > 2 * this.pingMs)) {
+          tab.close(CLOSE.heartbeatTimeout, tab.state === 'awaiting-hello' ? 'no hello' : 'no answer to ping')
+          continue
         }
-        // Keeps this node's tabs counted; tabs of a node that died fade out after two intervals.
-        await this.d.presence.seeTabs(alive).catch(() => {})
-        await new Promise((resolve) => setImmediate(resolve))
+        if (!tab.isOpen()) continue
+        tab.socket.ping()
+        if (!tab.inPresence) continue
+        alive.push({ sessionId: tab.sessionId, socket: tab, keepUntil: tab.auth.session.expiresAt })
+        if (alive.length < PRESENCE_BATCH) continue
+        this.seePresence(alive)
+        alive = []
       }
-    } finally {
-      this.pinging = false
     }
+    this.pingedTicks = due + 1
+    this.seePresence(alive)
+  }
+
+  /** Keeps this node's tabs counted; tabs of a node that died fade out after 1.5 intervals. */
+  private seePresence(alive: Parameters<Presence['seeTabs']>[0]) {
+    this.d.presence.seeTabs(alive).catch((err) => this.log.debug({ err }, 'realtime: presence refresh failed'))
   }
 
   close(): Promise<void> {

@@ -45,6 +45,8 @@ export class Tab {
   lastSent = 0
   /** Presence holds this socket: its close must remove it. */
   inPresence = false
+  /** Which tick of the ping interval pings this socket (set by the hub). */
+  pingSlot = 0
   /** The subscriber reconnected while this tab was syncing: sync again from the log once done. */
   refillWanted = false
   readonly connectedAt = Date.now()

@@ -5,7 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { build } from '../helpers/app.js'
 import { listen, openTab, TabClient } from '../helpers/ws.js'
-import { sleep } from '../helpers/wait.js'
+import { sleep, until } from '../helpers/wait.js'
 
 t.test('a tab that reconnects with its tabId before its old socket is reaped stays counted', async (t) => {
   const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
@@ -56,4 +56,44 @@ t.test('the admin view counts the tab once while it has two sockets', async (t) 
   await second.tab.close()
   await sleep(300)
   t.match(await row(), { tabs: 0 })
+})
+
+t.test('with pings spread over the ticks of the interval, every tab is still pinged and kept counted, and a silent one among them is reaped', async (t) => {
+  const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
+  await app.user('ada')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const tabs = async () => (await ada.get('/api/session_state')).json().session.tabs as number
+  // 25 tabs over the interval's 10 ticks: two or three on each.
+  const answering = []
+  for (let i = 0; i < 24; i++) answering.push((await openTab(address, ada.sid!, { tabId: `T${i}` })).tab)
+  const pings = answering.map(() => 0)
+  for (const [i, tab] of answering.entries()) tab.ws.on('ping', () => pings[i]!++)
+  const ws = new WebSocket(`ws://${address}/ws`, {
+    headers: { cookie: `sid=${ada.sid}`, origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36' },
+    autoPong: false,
+  })
+  const silent = new TabClient(ws)
+  await new Promise((r) => ws.once('open', r))
+  silent.send({ type: 'hello', tabId: 'silent', view: '/' })
+  await silent.type('welcome')
+  t.equal(await tabs(), 25)
+
+  t.equal((await silent.closed).code, 4408, 'the silent tab is closed after two intervals')
+  await sleep(3500) // more than two intervals again: a tab missed by the ping ticks would no longer count
+  t.same(
+    answering.flatMap((tab, i) => (tab.ws.readyState === WebSocket.OPEN ? [] : [i])),
+    [],
+    'every answering tab is still open',
+  )
+  t.same(
+    pings.filter((n) => n < 2),
+    [],
+    'and has been pinged, interval after interval',
+  )
+  t.equal(await tabs(), 24, 'and counted; the silent one is not')
+  for (const tab of answering.slice(0, 12)) await tab.close()
+  await until('the closed tabs to leave presence', async () => (await tabs()) === 12)
+  await sleep(1500)
+  t.equal(await tabs(), 12, 'for good: no ping tick brings a closed one back')
 })
