@@ -198,22 +198,35 @@ function connectionLost(err: unknown): boolean {
  * begin() answers the failed body with a ROLLBACK on that connection, whose deferred write
  * then finds the socket already dropped (an uncaught TypeError from setImmediate, thrown
  * where nothing can catch it; porsager/postgres#1154, #1208). Catching it would not do: the
- * connection keeps the unsent bytes and never connects again. So a body that failed because
- * its connection is gone never settles, and no ROLLBACK is written (PostgreSQL rolls back a
- * transaction whose connection is gone by itself); begin() still rejects, with
- * CONNECTION_CLOSED, when the connection closes. drizzle's transaction() goes through here too.
+ * connection keeps the unsent bytes and never connects again. So when a body fails with an
+ * error that says a connection is gone, it is held until begin() rejects by itself, which it
+ * does (CONNECTION_CLOSED) as soon as its connection closes; then it never settles and no
+ * ROLLBACK is written (PostgreSQL rolls back a transaction whose connection is gone). When
+ * the connection stays up (the error came from elsewhere, Redis say), the body fails after
+ * CONNECTION_CHECK_MS as usual. drizzle's transaction() goes through here too.
  * Left open: the connection dying during the COMMIT itself, a far smaller window.
  */
+const CONNECTION_CHECK_MS = 2000
+
 function guardTransactions(sql: Pool): void {
   const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>
   const guarded = (...args: unknown[]) => {
     const body = args.pop() as (tx: unknown) => unknown
-    return begin(...args, (tx: unknown) =>
+    let gone = false
+    const outcome = begin(...args, (tx: unknown) =>
       new Promise((resolve) => {
         const result = body(tx)
         resolve(Array.isArray(result) ? Promise.all(result) : result)
-      }).catch((err) => (connectionLost(err) ? new Promise(() => {}) : Promise.reject(err))),
+      }).catch((err) => {
+        if (!connectionLost(err)) throw err
+        return new Promise((_, reject) => setTimeout(() => gone || reject(err), CONNECTION_CHECK_MS).unref())
+      }),
     )
+    // begin() settling while its body is still held can only mean the connection closed.
+    outcome.catch(() => {
+      gone = true
+    })
+    return outcome
   }
   ;(sql as unknown as { begin: typeof guarded }).begin = guarded
 }

@@ -42,11 +42,12 @@ async function asOwner(owner: { uid: number; name: string } | null, command: str
 /** Makes, starts and at teardown stops and removes a cluster (also when the test fails). */
 export async function privatePostgres(t: Teardown): Promise<PrivatePostgres> {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-pg-'))
+  // As root, hand the directory to `postgres` (in /tmp, which that user can reach whatever
+  // TMPDIR says); as anyone else, run as ourselves.
+  const owner = userInfo().uid === 0 ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()), name: 'postgres' } : null
+  const dir = mkdtempSync(join(owner ? '/tmp' : tmpdir(), 'tessera-pg-'))
   const data = join(dir, 'data')
   const log = join(dir, 'server.log')
-  // As root, hand the directory to `postgres`; as anyone else, run as ourselves.
-  const owner = userInfo().uid === 0 ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()), name: 'postgres' } : null
   if (owner) chownSync(dir, owner.uid, -1)
   let up = false
 

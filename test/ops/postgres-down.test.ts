@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { ADMIN_PASSWORD, build, PASSWORD, type TestApp } from '../helpers/app.js'
 import { type PrivatePostgres, privatePostgres } from '../helpers/private-postgres.js'
 import { spawnTessera } from '../helpers/process.js'
-import { listen, openTab } from '../helpers/ws.js'
+import { connect, listen, openTab } from '../helpers/ws.js'
 import { sample, until } from '../helpers/wait.js'
 
 /** A request must answer within this long; a hang fails the test instead of the suite timing out. */
@@ -72,7 +72,8 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   // Each has made a request, so Redis holds its session record.
   t.equal((await ada.get('/api/session_state')).statusCode, 200)
   t.equal((await admin.get('/admin/sessions')).statusCode, 200)
-  const { tab } = await openTab(await listen(app), ada.sid!, { tabId: 'A' })
+  const address = await listen(app)
+  const { tab } = await openTab(address, ada.sid!, { tabId: 'A' })
   let tabClosed: { code: number } | null = null
   void tab.closed.then((c) => (tabClosed = c))
   const [before] = await sql`select last_activity from sessions where id = ${ada.sessionId!}`
@@ -121,6 +122,11 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   tab.send({ type: 'ping', id: 1 })
   await tab.next((m) => m.type === 'pong' && m.id === 1)
   t.equal(tabClosed, null, 'the socket is open')
+  // A tab that connects now cannot get its snapshot (session_state needs PostgreSQL).
+  const late = await connect(address, { cookie: `sid=${ada.sid}` })
+  late.send({ type: 'hello', tabId: 'B', view: '/' })
+  t.equal((await late.closed).code, 1011, 'a tab that connects now is closed with 1011 after hello (it reconnects with backoff)')
+  t.notOk(late.messages.some((m) => m.type === 'welcome'), 'without a welcome')
 
   // The workers keep running: the write-behind of that input fails (and keeps it for later), the process lives on.
   await until('an activity flush to fail', async () => sample(await metrics(), 'tessera_jobs_total', { queue: 'activity-flush', result: 'failed' }) > flushFailuresBefore, 30_000)
@@ -305,4 +311,20 @@ t.test('a session-ended job running when PostgreSQL stops fails, is retried and 
   t.equal(n, 0, 'its lock is released')
   t.equal(await jobs('failed'), 0, 'no job failed for good')
   t.ok((await jobs('completed')) >= 1, 'it completed')
+})
+
+t.test('a transaction failing with a connection error that is not its own is rolled back as usual', async (t) => {
+  const app = await build(t)
+  const { sql } = app.ctx.database
+  await sql`create table scratch (id int)`
+  // As if Redis had reset its connection in the middle of a transaction: PostgreSQL's is fine.
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+  const failed = sql.begin(async (tx) => {
+    await tx`insert into scratch values (1)`
+    throw reset
+  })
+  t.equal(await answered('the transaction', failed.catch((err) => err)), reset, 'it fails with its own error')
+  const [{ n }] = (await sql`select count(*)::int as n from scratch`) as unknown as [{ n: number }]
+  t.equal(n, 0, 'rolled back')
+  t.equal((await sql.begin((tx) => tx`insert into scratch values (2) returning id`))[0]!.id, 2, 'and the pool goes on')
 })
