@@ -2,7 +2,7 @@
 // auth), for tests that stop it, kill it or start it again. Never the shared server.
 // initdb refuses to run as root, so when the tests run as root (CI does) the cluster is made
 // and run by the `postgres` OS user, in a directory that user owns.
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
@@ -51,8 +51,18 @@ export async function privatePostgres(t: Teardown): Promise<PrivatePostgres> {
   if (owner) chownSync(dir, owner.uid, -1)
   let up = false
 
+  const pgCtlStop = ['stop', '-D', data, '-m', 'immediate', '-w']
+  // Also when the test process dies before its teardown (an uncaught exception): no server left behind.
+  const onExit = () => {
+    try {
+      if (existsSync(join(data, 'postmaster.pid'))) execFileSync(owner ? 'runuser' : join(BIN, 'pg_ctl'), owner ? ['-u', owner.name, '--', join(BIN, 'pg_ctl'), ...pgCtlStop] : pgCtlStop, { stdio: 'ignore', timeout: 30_000 })
+    } catch {}
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.once('exit', onExit)
   t.teardown(async () => {
-    if (existsSync(join(data, 'postmaster.pid'))) await asOwner(owner, join(BIN, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w']).catch(() => {})
+    process.removeListener('exit', onExit)
+    if (existsSync(join(data, 'postmaster.pid'))) await asOwner(owner, join(BIN, 'pg_ctl'), pgCtlStop).catch(() => {})
     rmSync(dir, { recursive: true, force: true })
   })
 
