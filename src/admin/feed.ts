@@ -11,6 +11,7 @@
 import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { loggable } from '../infra/errors.js'
 import type { AdminFilter } from '../realtime/messages.js'
 import { WS_ERRORS } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
@@ -173,7 +174,7 @@ export class AdminFeed {
       } catch (err) {
         // PostgreSQL or Redis briefly away: the ids wait for the next tick.
         for (const id of ids) this.dirty.add(id)
-        this.d.log.warn({ err }, 'admin feed: tick failed')
+        this.d.log.warn({ err: loggable(err) }, 'admin feed: tick failed')
       }
     })
   }

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { loggable } from '../infra/errors.js'
 import type { Device } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
@@ -121,7 +122,7 @@ export class Alerts implements AlertRaiser {
     try {
       return await this.create(input)
     } catch (err) {
-      this.d.log.warn({ err, type: input.type, userId: input.userId }, 'alert could not be raised')
+      this.d.log.warn({ err: loggable(err), type: input.type, userId: input.userId }, 'alert could not be raised')
       return null
     }
   }

@@ -1,5 +1,5 @@
 // Audit events: who did what to which session, written to PostgreSQL.
-import type { Db } from '../infra/db.js'
+import type { Db, Sql } from '../infra/db.js'
 import { auditEvents } from '../../db/schema.js'
 
 export interface AuditEntry {
@@ -27,5 +27,14 @@ export class Audit {
         data: e.data ?? {},
       })),
     )
+  }
+
+  /** The same, on a transaction of the caller's: the events commit with its other writes or not at all. */
+  async recordIn(sql: Sql, ...entries: AuditEntry[]): Promise<void> {
+    if (!this.enabled) return
+    for (const e of entries) {
+      await sql`insert into audit_events (type, actor_user_id, user_id, session_id, data)
+        values (${e.type}, ${e.actorUserId ?? null}, ${e.userId ?? null}, ${e.sessionId ?? null}, ${JSON.stringify(e.data ?? {})}::jsonb)`
+    }
   }
 }

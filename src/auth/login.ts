@@ -84,8 +84,22 @@ export class Login {
 
     const platformId = await this.startingPlatform(user.id, input.platformId)
     let opened: Awaited<ReturnType<Sessions['open']>>
+    let flags: string[] = []
     try {
-      opened = await this.d.sessions.open(user, { platformId, endSessionId: input.endSessionId, info, device })
+      // The session, its login record and its audit event commit together: PostgreSQL going
+      // away mid-login leaves all of them or none (R3), never a session without its history.
+      opened = await this.d.sessions.open(user, {
+        platformId,
+        endSessionId: input.endSessionId,
+        info,
+        device,
+        alsoCommit: async (tx, sessionId) => {
+          flags = await this.flagsFor(tx, user.id, info.ip, device, settings)
+          if (flags.length > 0) await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
+          await this.recordSuccess(tx, { ...attempt, sessionId, flags })
+          await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId } })
+        },
+      })
     } catch (err) {
       if (err instanceof AppError && err.code === 'SESSION_LIMIT_REACHED') {
         await this.record({ ...attempt, success: false, reason: 'session_limit' })
@@ -94,11 +108,7 @@ export class Login {
       throw err
     }
     await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
-    const flags = await this.flagsFor(user.id, info.ip, device, settings)
-    if (flags.length > 0) await this.d.sql`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${opened.id}`
-    await this.record({ ...attempt, success: true, reason: 'ok', sessionId: opened.id, flags })
     this.d.metrics.logins.inc({ result: 'success' })
-    await this.d.audit.record({ type: 'session.login', userId: user.id, sessionId: opened.id, data: { ip: info.ip, device, flags, platformId } })
     const anomaly = { userId: user.id, username: user.username, data: { sessionId: opened.id, ip: info.ip, device } }
     if (flags.includes('new_device')) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
     if (flags.includes('multiple_ips')) {
@@ -174,8 +184,8 @@ export class Login {
   }
 
   /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
-  private async flagsFor(userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
-    const [row] = await this.d.sql`
+  private async flagsFor(sql: Sql, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
+    const [row] = await sql`
       select
         exists(select 1 from login_attempts where user_id = ${userId} and success) as any_before,
         exists(select 1 from login_attempts where user_id = ${userId} and success and device_key = ${deviceKey(device)}) as device_seen,
@@ -188,6 +198,13 @@ export class Login {
     if (row?.any_before && (!row.device_seen || !row.ip_seen)) flags.push('new_device')
     if (Number(row?.distinct_ips ?? 0) >= settings.anomaly.distinctIps) flags.push('multiple_ips')
     return flags
+  }
+
+  /** The login history row of a sign-in, on the transaction that opens its session. */
+  private async recordSuccess(tx: Sql, a: { username: string; userId: number | null; info: RequestInfo; device: Device; sessionId: string; flags: string[] }) {
+    await tx`insert into login_attempts (user_id, username, ip, user_agent, device_key, success, reason, method, session_id, flags)
+      values (${a.userId}, ${a.username}, ${a.info.ip}::inet, ${a.info.userAgent?.slice(0, 1000) ?? null}, ${deviceKey(a.device)}, true, 'ok', 'password',
+              ${a.sessionId}, ${JSON.stringify(a.flags)}::jsonb)`
   }
 
   private async record(a: {

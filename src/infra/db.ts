@@ -175,9 +175,66 @@ async function usageOf(sql: Pool, applicationName: string, poolMax: number): Pro
   return Promise.race([asked, saturated])
 }
 
+/**
+ * Seconds a connection waits before it reconnects after an error. postgres.js's own backoff
+ * grows to 20 s: with PostgreSQL restarted, every query would wait up to that long before it
+ * failed (a request hanging instead of a 503) and the pool would come back that late.
+ */
+export const reconnectDelaySeconds = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5)
+
+/** Codes saying the connection under a query is gone: PostgreSQL stopped, restarted or cut it. */
+const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', '57P01', '57P02'])
+
+function connectionLost(err: unknown): boolean {
+  // drizzle wraps the driver's error as `cause`.
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && CONNECTION_LOST.has(e.code)) return true
+  }
+  return false
+}
+
+/**
+ * postgres.js (3.4.9) crashes the process when the connection of a transaction dies under it:
+ * begin() answers the failed body with a ROLLBACK on that connection, whose deferred write
+ * then finds the socket already dropped (an uncaught TypeError from setImmediate, thrown
+ * where nothing can catch it; porsager/postgres#1154, #1208). Catching it would not do: the
+ * connection keeps the unsent bytes and never connects again. So when a body fails with an
+ * error that says a connection is gone, it is held until begin() rejects by itself, which it
+ * does (CONNECTION_CLOSED) as soon as its connection closes; then it never settles and no
+ * ROLLBACK is written (PostgreSQL rolls back a transaction whose connection is gone). When
+ * the connection stays up (the error came from elsewhere, Redis say), the body fails after
+ * CONNECTION_CHECK_MS as usual. drizzle's transaction() goes through here too.
+ * Left open: the connection dying during the COMMIT itself, a far smaller window.
+ */
+const CONNECTION_CHECK_MS = 2000
+
+function guardTransactions(sql: Pool): void {
+  const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>
+  const guarded = (...args: unknown[]) => {
+    const body = args.pop() as (tx: unknown) => unknown
+    let gone = false
+    const outcome = begin(...args, (tx: unknown) =>
+      new Promise((resolve) => {
+        const result = body(tx)
+        resolve(Array.isArray(result) ? Promise.all(result) : result)
+      }).catch((err) => {
+        if (!connectionLost(err)) throw err
+        return new Promise((_, reject) => setTimeout(() => gone || reject(err), CONNECTION_CHECK_MS).unref())
+      }),
+    )
+    // begin() settling while its body is still held can only mean the connection closed.
+    outcome.catch(() => {
+      gone = true
+    })
+    return outcome
+  }
+  ;(sql as unknown as { begin: typeof guarded }).begin = guarded
+}
+
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
   const applicationName = `tessera-${randomBytes(6).toString('hex')}`
-  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60, connection: { application_name: applicationName } })
+  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60, backoff: reconnectDelaySeconds, connection: { application_name: applicationName } })
+  guardTransactions(sql)
   await explained(url, () => sql`select 1`)
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))
   let closing: Promise<void> | undefined

@@ -21,12 +21,27 @@ export const validationFailed = (message: string) => new AppError(400, 'VALIDATI
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
 const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET'])
 
-/** Maps an infrastructure failure to 503, or returns null. */
-function dependencyFailure(err: unknown): AppError | null {
-  const e = err as { name?: string; message?: string; code?: string }
-  if (e.name === 'MaxRetriesPerRequestError' || (e.message && REDIS_DOWN.test(e.message))) return serviceUnavailable('Redis')
-  if (e.code && PG_DOWN_CODES.has(e.code)) return serviceUnavailable('The database')
+/**
+ * Maps an infrastructure failure to 503, or returns null. drizzle wraps the driver's error
+ * (DrizzleQueryError, whose message carries the query's parameters) as its `cause`.
+ */
+export function dependencyFailure(err: unknown): AppError | null {
+  for (let e = err as { name?: string; message?: string; code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e instanceof AppError) return e.code === 'SERVICE_UNAVAILABLE' ? e : null
+    if (e.name === 'MaxRetriesPerRequestError' || (e.message && REDIS_DOWN.test(e.message))) return serviceUnavailable('Redis')
+    if (e.code && PG_DOWN_CODES.has(e.code)) return serviceUnavailable('The database')
+  }
   return null
+}
+
+/** The error as a log may show it: a query's parameters (a token hash, a password hash) stay out. */
+export function loggable(err: unknown): unknown {
+  if (!(err instanceof Error) || !('params' in err) || !('query' in err)) return err
+  const cause = err.cause instanceof Error ? err.cause : new Error(String(err.cause ?? 'query failed'))
+  const shown = new Error(`Failed query: ${cause.message}`)
+  shown.name = err.name
+  shown.stack = `${err.name}: ${cause.message}\n${(err.stack ?? '').split('\n').filter((line) => line.startsWith('    at ')).join('\n')}\ncaused by: ${cause.stack ?? cause.message}`
+  return Object.assign(shown, { query: err.query, code: (cause as { code?: string }).code })
 }
 
 function describeValidation(err: FastifyError): string {
@@ -52,7 +67,7 @@ export function installErrorHandler(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
     const known = err instanceof AppError ? err : dependencyFailure(err)
     if (known) {
-      if (known.statusCode >= 500) req.log.warn({ err }, known.message)
+      if (known.statusCode >= 500) req.log.warn({ err: loggable(err) }, known.message)
       return reply
         .code(known.statusCode)
         .headers(known.headers)
@@ -64,7 +79,7 @@ export function installErrorHandler(app: FastifyInstance) {
       const code = fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST'
       return reply.code(fe.statusCode).send(errorBody(code, fe.message))
     }
-    req.log.error({ err }, 'unhandled error')
+    req.log.error({ err: loggable(err) }, 'unhandled error')
     return reply.code(500).send(errorBody('INTERNAL', 'Something went wrong on our side; the error has been logged.'))
   })
   app.setNotFoundHandler((req, reply) =>

@@ -36,7 +36,8 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
       async collect() {
-        const counting = sources.sessionCounts?.()
+        // PostgreSQL away: the scrape still answers, with the counts last read.
+        const counting = sources.sessionCounts?.().catch(() => null)
         scrapeQueries = counting ?? Promise.resolve()
         const counts = await counting
         if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
@@ -108,7 +109,7 @@ export function createMetrics() {
       async collect() {
         // Collectors run side by side: wait for the scrape's own query, or it counts as busy.
         await scrapeQueries.catch(() => {})
-        const usage = await sources.poolUsage?.()
+        const usage = await sources.poolUsage?.().catch(() => null)
         if (usage) {
           this.set({ state: 'open' }, usage.open)
           this.set({ state: 'busy' }, usage.busy)

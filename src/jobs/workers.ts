@@ -7,6 +7,7 @@ import { AlertDelivery, deliveryOptions } from '../alerts/delivery.js'
 import type { AppContext } from '../context.js'
 import { flushActivity } from '../presence/activity-flush.js'
 import { IdleSweep, type SweepResult } from '../presence/sweep.js'
+import { loggable } from '../infra/errors.js'
 import { runCleanup } from './cleanup.js'
 import { bullConnection, QUEUE_NAMES, type QueueName, type SessionEndedJob } from './queues.js'
 import { type LockReleaser, processSessionEnded, repairEndings } from './session-ended.js'
@@ -110,7 +111,7 @@ export class Workers {
     worker.on('failed', (job, err) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
       metrics.jobs.inc({ queue, result: final ? 'failed' : 'retried' })
-      this.o.log.warn({ err, queue, jobId: job?.id, attempts: job?.attemptsMade, final }, final ? 'job failed' : 'job attempt failed; retrying')
+      this.o.log.warn({ err: loggable(err), queue, jobId: job?.id, attempts: job?.attemptsMade, final }, final ? 'job failed' : 'job attempt failed; retrying')
     })
     // A job whose worker died (or stopped renewing its lock) goes back to the queue.
     worker.on('stalled', (jobId) => {

@@ -70,6 +70,7 @@ export class Platforms {
         returning id, version, expires_at`
       const [deleted] = await tx`delete from platforms where user_id = ${userId} and id = ${platformId} returning ${columns(tx)}`
       if (!deleted) throw platformNotFound()
+      await this.audit.recordIn(tx, { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
       return { deleted: toPlatform(deleted), sessions }
     })
     for (const s of sessions) {
@@ -80,7 +81,6 @@ export class Platforms {
         s.version as number,
       )
     }
-    await this.audit.record({ type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
   }
 
   /**
@@ -111,13 +111,22 @@ export class Platforms {
           current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
         })
       }
-      if (currentId === platformId) return { version, previousId: currentId, changed: false }
+      if (currentId === platformId) return { version, previousId: currentId, previous: null, changed: false }
       const [updated] = await tx`update sessions set active_platform_id = ${platformId}, version = version + 1
         where id = ${session.id} returning version`
-      return { version: updated!.version as number, previousId: currentId, changed: true }
+      const newVersion = updated!.version as number
+      const previous = currentId === null ? null : await this.find(session.userId, currentId, tx)
+      // With the change or not at all (R3): no switch without its audit event.
+      await this.audit.recordIn(tx, {
+        type: 'platform.switched',
+        userId: session.userId,
+        sessionId: session.id,
+        data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
+      })
+      return { version: newVersion, previousId: currentId, previous, changed: true }
     })
     if (result.changed) {
-      const previous = result.previousId === null ? null : await this.find(session.userId, result.previousId)
+      const { previous } = result
       await this.bus.publishSessionEvent(
         session.id,
         {
@@ -130,12 +139,6 @@ export class Platforms {
         new Date(session.expiresAt),
         result.version,
       )
-      await this.audit.record({
-        type: 'platform.switched',
-        userId: session.userId,
-        sessionId: session.id,
-        data: { from: result.previousId, to: platformId, version: result.version, byTabId: opts.byTabId },
-      })
     }
     return { platform: target, version: result.version, changed: result.changed }
   }

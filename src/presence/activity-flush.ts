@@ -15,10 +15,16 @@ export async function flushActivity(d: { redis: Redis; sql: Pool; keys: RedisKey
     const values = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)))
     const rows = ids.flatMap((id, i) => (values[i] ? [{ id, at: new Date(values[i]!).toISOString() }] : []))
     if (rows.length > 0) {
-      await d.sql`
-        update sessions s set last_activity = v.at::timestamptz
-        from json_to_recordset(${JSON.stringify(rows)}::json) as v(id uuid, at text)
-        where s.id = v.id and s.status = 'active' and s.last_activity < v.at::timestamptz`
+      try {
+        await d.sql`
+          update sessions s set last_activity = v.at::timestamptz
+          from json_to_recordset(${JSON.stringify(rows)}::json) as v(id uuid, at text)
+          where s.id = v.id and s.status = 'active' and s.last_activity < v.at::timestamptz`
+      } catch (err) {
+        // PostgreSQL away: the sessions stay dirty for the next flush instead of being dropped.
+        await d.redis.sadd(d.keys.dirtyActivity, ...rows.map((r) => r.id))
+        throw err
+      }
     }
     flushed += rows.length
     if (ids.length < batchSize) return flushed

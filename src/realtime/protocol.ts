@@ -49,4 +49,4 @@ export const TERMINAL_CLOSE: Record<string, number> = {
   'session.logged_out': CLOSE.loggedOut,
 }
 
-export const WS_ERRORS = { badMessage: 'BAD_MESSAGE', forbidden: 'FORBIDDEN' } as const
+export const WS_ERRORS = { badMessage: 'BAD_MESSAGE', forbidden: 'FORBIDDEN', unavailable: 'SERVICE_UNAVAILABLE' } as const

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { AuthContext } from '../sessions/service.js'
 import { type ClientMessage, type Hello, parseClientMessage } from './messages.js'
+import { dependencyFailure, loggable } from '../infra/errors.js'
 import { CLOSE, TERMINAL_CLOSE, WS_ERRORS } from './protocol.js'
 
 /** A frame as written to sockets: fan-out hands every socket the same Buffer. */
@@ -102,7 +103,7 @@ export class Tab {
     // effect; a message still waiting when the socket closes (or its session ended) is dropped.
     this.handled = this.handled
       .then(() => (this.state === 'closed' ? undefined : this.host.handle(this, message)))
-      .catch((err) => this.fail(err))
+      .catch((err) => this.failMessage(err))
   }
 
   private badMessage(reason: string) {
@@ -118,8 +119,19 @@ export class Tab {
   }
 
   private fail(err: unknown) {
-    this.host.log.warn({ err, sessionId: this.sessionId }, 'realtime: tab handling failed')
+    this.host.log.warn({ err: loggable(err), sessionId: this.sessionId }, 'realtime: tab handling failed')
     this.close(CLOSE.internalError, 'internal error')
+  }
+
+  /**
+   * A message of a live tab failed. When PostgreSQL or Redis is away the socket stays open:
+   * the tab is told (error SERVICE_UNAVAILABLE) and the message is dropped.
+   */
+  private failMessage(err: unknown) {
+    const unavailable = dependencyFailure(err)
+    if (!unavailable) return this.fail(err)
+    this.host.log.warn({ err: loggable(err), sessionId: this.sessionId }, 'realtime: a message could not be handled; the socket stays open')
+    this.error(WS_ERRORS.unavailable, unavailable.message)
   }
 
   /**

@@ -208,7 +208,14 @@ export class Sessions {
    */
   async open(
     user: { id: number; role: string },
-    opts: { platformId: number | null; endSessionId?: string; info: RequestInfo; device: Device },
+    opts: {
+      platformId: number | null
+      endSessionId?: string
+      info: RequestInfo
+      device: Device
+      /** Writes that commit with the session or not at all (its login record and audit event). */
+      alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
+    },
   ): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
     const settings = await this.d.settings.get()
     const token = newToken()
@@ -248,6 +255,7 @@ export class Sessions {
         device: opts.device,
         fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent, opts.info.acceptLanguage) : null,
       })
+      await opts.alsoCommit?.(tx, id)
     })
     await this.afterEnd(ended)
     // Login is activity: it puts the session on the sweep's deadline lists at once.

@@ -6,7 +6,7 @@ import type { InitialSettings } from '../config.js'
 import type { Audit } from '../audit/service.js'
 import { ROLES } from '../auth/roles.js'
 import type { Db } from '../infra/db.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import { AppError, dependencyFailure, validationFailed } from '../infra/errors.js'
 import type { Settings, SettingsPatch, SettingsValues } from './schemas.js'
 
 // Half the 1 s promise, so a change is in force everywhere with room to spare.
@@ -22,12 +22,21 @@ export class SettingsService {
     private readonly initial: InitialSettings,
   ) {}
 
-  /** The settings in force; at most one second old. */
+  /**
+   * The settings in force; at most one second old. While PostgreSQL cannot be reached the
+   * last copy read stays in force, and the record is read again every FRESH_MS until it can.
+   */
   async get(): Promise<Settings> {
     if (this.cached && Date.now() - this.cached.loadedAt < FRESH_MS) return this.cached.value
-    this.loading ??= this.load().finally(() => {
-      this.loading = undefined
-    })
+    this.loading ??= this.load()
+      .catch((err) => {
+        if (!this.cached || !dependencyFailure(err)) throw err
+        this.cached = { value: this.cached.value, loadedAt: Date.now() }
+        return this.cached.value
+      })
+      .finally(() => {
+        this.loading = undefined
+      })
     return this.loading
   }
 

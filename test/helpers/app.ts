@@ -18,8 +18,9 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-export function testDatabaseUrl(name: string) {
-  const base = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+/** A database `name` on the shared test server, or on `server` (a URL of another one). */
+export function testDatabaseUrl(name: string, server?: string) {
+  const base = new URL(server ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
   base.pathname = `/${name}`
   return base.toString()
 }
@@ -60,12 +61,14 @@ export interface BuildOptions {
   workers?: boolean | Partial<WorkerOptions>
   /** Reach PostgreSQL and/or Redis through these proxies (test/helpers/tcp-proxy.ts), to cut or hold traffic. */
   via?: { postgres?: TcpProxy; redis?: TcpProxy }
+  /** Make the throw-away database on this PostgreSQL (a URL, e.g. test/helpers/private-postgres.ts's) instead of the shared one. */
+  postgres?: string
 }
 
 /** Starts an app; `env` overrides configuration variables (as strings, like the environment). */
 export async function build(t: Teardown, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {
   const id = randomBytes(6).toString('hex')
-  const databaseUrl = testDatabaseUrl(`tessera_test_${id}`)
+  const databaseUrl = testDatabaseUrl(`tessera_test_${id}`, options.postgres)
   const prefix = `tessera-test:${id}:`
   const config = loadConfig({
     DATABASE_URL: options.via?.postgres?.url(databaseUrl) ?? databaseUrl,
@@ -88,7 +91,10 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
     for (const r of nodeResources) await r.close()
     await deleteKeysWithPrefix(resources.redis, prefix)
     await resources.close()
-    await dropDatabase(databaseUrl)
+    // A private server may be down when a test fails mid-outage; its cluster is removed whole.
+    await dropDatabase(databaseUrl).catch((err) => {
+      if (!options.postgres) throw err
+    })
   })
   return {
     ...tessera,
