@@ -1,7 +1,6 @@
 // buildApp(deps): the Fastify instance with every feature registered. Used by main and tests.
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
-import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
@@ -28,6 +27,7 @@ import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
 import { redisKeys } from './infra/keys.js'
 import { loggerOptions } from './infra/logger.js'
+import { installSecurityHeaders } from './infra/security-headers.js'
 import { createMetrics } from './infra/metrics.js'
 import { lockRoutes } from './locks/routes.js'
 import { Locks } from './locks/service.js'
@@ -42,6 +42,7 @@ import { Hub } from './realtime/hub.js'
 import { realtimeRoutes } from './realtime/routes.js'
 import { Tickets } from './realtime/ticket.js'
 import { Sessions } from './sessions/service.js'
+import { StateCache } from './sessions/state-cache.js'
 import { SessionStore } from './sessions/store.js'
 import { sessionRoutes } from './sessions/routes.js'
 import { SettingsService } from './settings/service.js'
@@ -112,6 +113,7 @@ export function buildContext(deps: AppDeps): AppContext {
   const settings = new SettingsService(database.db, audit, config.initialSettings)
   const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })
   const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
+  const states = new StateCache(database.sql, redis, keys)
   const locks = new Locks({ sql: database.sql, bus, keys, audit })
   const log = deps.logStream ? pino(loggerOptions(config.logLevel), deps.logStream) : pino(loggerOptions(config.logLevel))
   const alerts = new Alerts({
@@ -125,6 +127,7 @@ export function buildContext(deps: AppDeps): AppContext {
   })
   const sessions = new Sessions({
     store,
+    states,
     sql: database.sql,
     settings,
     bus,
@@ -145,7 +148,7 @@ export function buildContext(deps: AppDeps): AppContext {
       from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
     return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
   }
-  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, queues, locks, alerts }
+  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, states, queues, locks, alerts }
 }
 
 export async function buildApp(deps: AppDeps): Promise<Tessera> {
@@ -179,7 +182,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   })
 
   await app.register(cookie)
-  await app.register(helmet, {
+  await installSecurityHeaders(app, {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -194,7 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   })
   // In this order: CORS answers preflights first; then every rate limit, before any guard.
   await registerCors(app, config)
-  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit)
+  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit, ctx.states)
   const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms })
   await installRateLimits(app, ctx, {
     onLoginLimited: (req) => {

@@ -10,6 +10,7 @@ import type { Locks } from './locks/service.js'
 import type { Queues } from './jobs/queues.js'
 import type { EventBus } from './realtime/bus.js'
 import type { Sessions } from './sessions/service.js'
+import type { StateCache } from './sessions/state-cache.js'
 import type { SessionStore } from './sessions/store.js'
 import type { SettingsService } from './settings/service.js'
 
@@ -26,6 +27,7 @@ export interface AppContext {
   sessions: Sessions
   locks: Locks
   store: SessionStore
+  states: StateCache
   queues: Queues
   alerts: Alerts
 }

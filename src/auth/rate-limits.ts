@@ -6,16 +6,23 @@
 // in @fastify/rate-limit 11.2 each route gets its own Redis namespace, so two routes with
 // the same `groupId` still count apart (fastify-rate-limit#463). One limiter per budget,
 // shared by its routes, does share.
+//
+// The API budget is spent by a script of its own rather than the plugin's (the same INCR /
+// PEXPIRE), so that session_state can spend it in the same Redis step as its reads
+// (sessions/session-state.lua.ts) under the same key: apiBudgetPrefix + the key below.
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
+import type { RedisKeys } from '../infra/keys.js'
 import { sessionBehindCookie } from './guards.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The budget the route spends: the API's per-session one unless named (both others are per IP). */
     budget?: 'login' | 'uuid'
+    /** The route spends the API budget itself, in the same Redis step as its reads (session_state): the hook skips it. */
+    inlineBudget?: boolean
   }
 }
 
@@ -35,6 +42,39 @@ async function apiKey(req: FastifyRequest, ctx: AppContext): Promise<string> {
   return record ? `s:${record.id}` : `ip:${req.ip}`
 }
 
+/** Where the API budget's counters live: this + `s:<session id>` or `ip:<address>`. */
+export const apiBudgetPrefix = (keys: RedisKeys) => `${keys.rateLimit}api:`
+
+// KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
+const spendLua = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return {count, tonumber(ARGV[1])}
+end
+return {count, redis.call('PTTL', KEYS[1])}
+`
+
+interface BudgetCommand {
+  tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
+}
+
+/** The 429 of a spent budget; `ttlMs` is what is left of its window. */
+export function rateLimited(ttlMs: number): AppError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(ttlMs / 1000))
+  return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
+}
+
+/** The plugin's headers for a request that spent `count` of `max`; throws the 429 past it. */
+export function answerBudget(reply: FastifyReply, max: number, count: number, ttlMs: number): void {
+  const resetSeconds = Math.ceil(ttlMs / 1000)
+  if (count > max) {
+    reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', resetSeconds).header('retry-after', resetSeconds)
+    throw rateLimited(ttlMs)
+  }
+  reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', max - count).header('x-ratelimit-reset', resetSeconds)
+}
+
 export const isRateLimited = (err: unknown) => err instanceof AppError && err.code === 'RATE_LIMITED'
 
 export async function installRateLimits(app: FastifyInstance, ctx: AppContext, hooks: RateLimitHooks) {
@@ -42,10 +82,7 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext, h
     global: false,
     redis: ctx.redis,
     nameSpace: ctx.keys.rateLimit,
-    errorResponseBuilder: (_req, rl) => {
-      const retryAfterSeconds = Math.max(1, Math.ceil(rl.ttl / 1000))
-      return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
-    },
+    errorResponseBuilder: (_req, rl) => rateLimited(rl.ttl),
   })
   const { api, uuid, login } = ctx.config.rateLimits
   const limiter = (budget: { max: number; windowMs: number }, keyGenerator: (req: FastifyRequest) => string | Promise<string>): Limiter => {
@@ -54,8 +91,13 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext, h
       await handler.call(app, req, reply)
     }
   }
+  ctx.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
+  const prefix = apiBudgetPrefix(ctx.keys)
   const limiters = {
-    api: limiter(api, (req) => apiKey(req, ctx)),
+    api: async (req: FastifyRequest, reply: FastifyReply) => {
+      const [count, ttl] = await (ctx.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, ctx)), api.windowMs)
+      answerBudget(reply, api.max, count, ttl)
+    },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),
     login: limiter(login, (req) => `login:${req.ip}`),
   }
@@ -63,7 +105,7 @@ export async function installRateLimits(app: FastifyInstance, ctx: AppContext, h
   app.addHook('onRequest', async (req, reply) => {
     const { config, url } = req.routeOptions
     // Unknown paths (404) and exempt routes (health, metrics, the socket) spend nothing.
-    if (url === undefined || config.rateLimit === false || config.budget === 'login') return
+    if (url === undefined || config.rateLimit === false || config.budget === 'login' || config.inlineBudget) return
     await limiters[config.budget ?? 'api'](req, reply)
   })
 

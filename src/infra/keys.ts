@@ -17,6 +17,11 @@ export function redisKeys(prefix: string) {
     sessionLog: (sessionId: string) => `${s(sessionId)}:log`,
     sessionVersion: (sessionId: string) => `${s(sessionId)}:version`,
     sessionChannel: (sessionId: string) => `${s(sessionId)}:events`,
+    /** the session's active platform and state version, cached (sessions/state-cache.ts) */
+    sessionState: (sessionId: string) => `${s(sessionId)}:state`,
+    /** the generation of a user's cached session states, and the mark of a write under way */
+    userStateGen: (userId: number) => `${prefix}user:${userId}:state-gen`,
+    userStateWriting: (userId: number) => `${prefix}user:${userId}:state-writing`,
     /** set with the session's terminal event, in one step: it is published once, and input after it writes nothing */
     sessionEnded: (sessionId: string) => `${s(sessionId)}:ended`,
     /** set with the session's session_ended_elsewhere notices: they go out once */

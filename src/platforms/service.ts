@@ -4,6 +4,7 @@ import { AppError } from '../infra/errors.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Audit } from '../audit/service.js'
 import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
+import type { StateCache, StateChange } from '../sessions/state-cache.js'
 
 export interface Platform {
   id: number
@@ -32,6 +33,8 @@ export class Platforms {
     private readonly sql: Pool,
     private readonly bus: EventBus,
     private readonly audit: Audit,
+    /** Cached session states (session_state): every write here that a session's state shows goes through it. */
+    private readonly states: StateCache,
   ) {}
 
   async list(userId: number): Promise<Platform[]> {
@@ -50,6 +53,17 @@ export class Platforms {
   }
 
   async create(userId: number, input: { name: string; type: string; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
+    // A new default takes isDefault from the old one, which a session may have active.
+    const change = this.states.begin(userId)
+    try {
+      await change
+      return await this.createIn(userId, input)
+    } finally {
+      await this.states.end(change)
+    }
+  }
+
+  private createIn(userId: number, input: { name: string; type: string; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
     return this.sql.begin(async (tx) => {
       // The first connection becomes the default; a new default replaces the old one.
       const [{ count }] = (await tx`select count(*)::int as count from platforms where user_id = ${userId}`) as unknown as [{ count: number }]
@@ -64,6 +78,16 @@ export class Platforms {
 
   /** Deletes a connection; sessions that had it active fall back to none and are told. */
   async remove(userId: number, platformId: number, byTabId: string | null): Promise<void> {
+    const change = this.states.begin(userId)
+    try {
+      await change
+      await this.removeIn(userId, platformId, byTabId)
+    } finally {
+      await this.states.end(change)
+    }
+  }
+
+  private async removeIn(userId: number, platformId: number, byTabId: string | null): Promise<void> {
     const { deleted, sessions } = await this.sql.begin(async (tx) => {
       const sessions = await tx`update sessions set active_platform_id = null, version = version + 1
         where active_platform_id = ${platformId} and user_id = ${userId} and status = 'active'
@@ -92,10 +116,36 @@ export class Platforms {
     platformId: number,
     opts: { expectedVersion?: number; byTabId: string | null },
   ): Promise<{ platform: Platform; version: number; changed: boolean }> {
+    // Marked before the lookups, side by side with them; taken back once tabs have heard.
+    const change = this.states.begin(session.userId)
+    let result: Awaited<ReturnType<Platforms['switchIn']>>
+    try {
+      result = await this.switchIn(session, platformId, opts, change)
+    } finally {
+      await this.states.end(change)
+    }
+    if (result.changed) {
+      await this.audit.record({
+        type: 'platform.switched',
+        userId: session.userId,
+        sessionId: session.id,
+        data: { from: result.previousId, to: platformId, version: result.version, byTabId: opts.byTabId },
+      })
+    }
+    return { platform: result.platform, version: result.version, changed: result.changed }
+  }
+
+  private async switchIn(
+    session: { id: string; userId: number; expiresAt: number },
+    platformId: number,
+    opts: { expectedVersion?: number; byTabId: string | null },
+    change: StateChange,
+  ): Promise<{ platform: Platform; version: number; changed: boolean; previousId: number | null }> {
     const platform = await this.find(session.userId, platformId)
     if (!platform) throw platformNotFound()
     if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
     const { active: _a, ...target } = platform
+    await change
     const result = await this.sql.begin(async (tx) => {
       const [row] = await tx`select active_platform_id, version, status, end_reason from sessions where id = ${session.id} for update`
       // The session ended while this request was on its way: refuse with the reason it ended for.
@@ -140,6 +190,6 @@ export class Platforms {
         result.version,
       )
     }
-    return { platform: target, version: result.version, changed: result.changed }
+    return { platform: target, version: result.version, changed: result.changed, previousId: result.previousId }
   }
 }

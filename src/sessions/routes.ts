@@ -7,21 +7,24 @@ import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
 import { SessionState, SessionView } from './schemas.js'
+import { StateRead } from './state-read.js'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 
 export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
   const session = requireSession(ctx)
   const { sessions } = ctx
+  const stateRead = new StateRead(ctx)
 
+  // Polled by every tab whose socket is down: the guard's checks and the API budget are made
+  // by StateRead, in the same Redis step as the state's own reads.
   app.get(
     '/api/session_state',
     {
-      onRequest: session,
-      config: { passive: true },
+      config: { passive: true, inlineBudget: true },
       schema: { tags: ['session'], summary: 'The snapshot a tab syncs from', response: { 200: SessionState, ...errors } },
     },
-    async (req) => sessions.stateOf(authOf(req)),
+    async (req, reply) => stateRead.read(req, reply),
   )
 
   app.post(

@@ -12,6 +12,7 @@ import { type SettingsService, sessionLimitFor } from '../settings/service.js'
 import { AppError } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
+import type { PlatformState, StateCache } from './state-cache.js'
 import type { ActivityOutcome, EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
 import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
 
@@ -73,6 +74,8 @@ export function terminalEvent({ reason, byTabId = null, note }: { reason: EndRea
 
 export interface SessionsDeps {
   store: SessionStore
+  /** The cached platform state of sessions (session_state needs no query). */
+  states: StateCache
   sql: Pool
   settings: SettingsService
   bus: EventBus
@@ -391,33 +394,15 @@ export class Sessions {
   /** The `GET /api/session_state` body: the snapshot a tab syncs from. */
   async stateOf(auth: AuthContext) {
     const { session } = auth
-    const [[row], seq, presence] = await Promise.all([
-      this.d.sql`select s.version, p.id, p.name, p.type, p.instance_url, p.is_default
-        from sessions s left join platforms p on p.id = s.active_platform_id where s.id = ${session.id}`,
+    const [state, seq, presence] = await Promise.all([
+      this.d.states.read(session.id, session.userId),
       this.d.bus.currentSeq(session.id),
       this.d.store.presenceOf([session.id]),
     ])
+    const p = presence.get(session.id)
     // A tab may have reported input since this request authenticated.
-    const lastActivity = Math.max(auth.lastActivity, presence.get(session.id)?.lastActivity ?? 0)
-    const expiry = this.expiryOf({ ...auth, lastActivity })
-    return {
-      user: { id: session.userId, username: session.username, email: session.email, role: session.role },
-      platform: row?.id
-        ? { id: row.id as number, name: row.name as string, type: row.type as 'pixelfed' | 'mastodon' | 'other', instanceUrl: row.instance_url as string, isDefault: row.is_default as boolean }
-        : null,
-      session: {
-        id: session.id,
-        createdAt: new Date(session.createdAt).toISOString(),
-        lastActivity: new Date(lastActivity).toISOString(),
-        expiresAt: expiry.expiresAt,
-        idleExpiresAt: expiry.idleExpiresAt,
-        status: expiry.status,
-        tabs: presence.get(session.id)?.tabs ?? 0,
-      },
-      version: (row?.version as number | undefined) ?? 1,
-      seq,
-      timestamp: new Date().toISOString(),
-    }
+    const lastActivity = Math.max(auth.lastActivity, p?.lastActivity ?? 0)
+    return stateBody(session, auth.settings, { lastActivity, tabs: p?.tabs ?? 0, seq, ...state })
   }
 
   /** Ends the user's other sessions that are past a deadline and not yet swept. */
@@ -429,6 +414,26 @@ export class Sessions {
     })
     await this.afterEnd(ended)
     return ended.filter((e) => e.id !== exceptId).length
+  }
+}
+
+/** The session_state body from what the service (stateOf) or the one-step read (state-read.ts) found. */
+export function stateBody(session: SessionRecord, settings: Settings, s: PlatformState & { lastActivity: number; tabs: number; seq: number }) {
+  return {
+    user: { id: session.userId, username: session.username, email: session.email, role: session.role },
+    platform: s.platform,
+    session: {
+      id: session.id,
+      createdAt: new Date(session.createdAt).toISOString(),
+      lastActivity: new Date(s.lastActivity).toISOString(),
+      expiresAt: new Date(session.expiresAt).toISOString(),
+      idleExpiresAt: new Date(s.lastActivity + settings.idleTimeoutSeconds * 1000).toISOString(),
+      status: statusOf(s.lastActivity, settings),
+      tabs: s.tabs,
+    },
+    version: s.version,
+    seq: s.seq,
+    timestamp: new Date().toISOString(),
   }
 }
 

@@ -70,31 +70,39 @@ const ACTIVITY_KEYS = 7
 // Records activity, in one step with the checks, so that no node can revive a session that
 // has ended or whose idle deadline has passed (the caller then ends it): input that comes
 // too late does not count. With nothing to write, it puts a session that Redis forgot back
-// on its deadline list.
-// ARGV: session id, now, activity time, idle timeout ms, fallback last activity, write (1/0), expire-at ms
+// on its deadline list. A function, so that the session_state script does the same.
+// Arguments: the keys above, then session id, now, activity time, idle timeout ms, fallback
+// last activity, write ('1'/'0'), expire-at ms.
 // Returns { last activity before, flags removed (idle, warned), outcome (0 recorded, 1 idle over, 2 ended), 1 when Redis knew the last activity }.
-const activityLua = `
-if redis.call('EXISTS', KEYS[7]) == 1 then return {0, 0, 2, 0} end
-local hot = redis.call('HGET', KEYS[1], 'lastActivity')
-local last = tonumber(hot or ARGV[5])
-local known = 0
-if hot then known = 1 end
-if tonumber(ARGV[2]) - last >= tonumber(ARGV[4]) then return {last, 0, 1, known} end
-local wasIdle = 0
-if ARGV[6] == '1' and tonumber(ARGV[3]) > last then
-  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[7])
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  wasIdle = redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1]) + redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('SADD', KEYS[6], ARGV[1])
-elseif not hot then
-  redis.call('HSET', KEYS[1], 'lastActivity', last)
-  redis.call('PEXPIREAT', KEYS[1], ARGV[7])
-  if not (redis.call('ZSCORE', KEYS[3], ARGV[1]) or redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('ZSCORE', KEYS[5], ARGV[1])) then
-    redis.call('ZADD', KEYS[2], last, ARGV[1])
+export const activityChunk = `
+local function activity(presence, dueActive, dueIdle, dueWarned, dueWarnedEarly, dirty, ended, id, now, at, idleTimeout, fallback, write, expireAt)
+  if redis.call('EXISTS', ended) == 1 then return {0, 0, 2, 0} end
+  local hot = redis.call('HGET', presence, 'lastActivity')
+  local last = tonumber(hot or fallback)
+  local known = 0
+  if hot then known = 1 end
+  if tonumber(now) - last >= tonumber(idleTimeout) then return {last, 0, 1, known} end
+  local wasIdle = 0
+  if write == '1' and tonumber(at) > last then
+    redis.call('HSET', presence, 'lastActivity', at)
+    redis.call('PEXPIREAT', presence, expireAt)
+    redis.call('ZADD', dueActive, at, id)
+    wasIdle = redis.call('ZREM', dueIdle, id) + redis.call('ZREM', dueWarned, id) + redis.call('ZREM', dueWarnedEarly, id)
+    redis.call('SADD', dirty, id)
+  elseif not hot then
+    redis.call('HSET', presence, 'lastActivity', last)
+    redis.call('PEXPIREAT', presence, expireAt)
+    if not (redis.call('ZSCORE', dueIdle, id) or redis.call('ZSCORE', dueWarned, id) or redis.call('ZSCORE', dueWarnedEarly, id)) then
+      redis.call('ZADD', dueActive, last, id)
+    end
   end
+  return {last, wasIdle, 0, known}
 end
-return {last, wasIdle, 0, known}
+`
+
+// ARGV: session id, now, activity time, idle timeout ms, fallback last activity, write (1/0), expire-at ms
+const activityLua = `${activityChunk}
+return activity(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 `
 
 // Cache-aside fill: only where the cache holds nothing. An ending writes the ended record
@@ -315,7 +323,7 @@ export class SessionStore {
     await this.unschedule(sessionIds)
     await this.redis
       .pipeline()
-      .unlink(...sessionIds.flatMap((id) => [k.sessionPresence(id), k.sessionTabs(id)]))
+      .unlink(...sessionIds.flatMap((id) => [k.sessionPresence(id), k.sessionTabs(id), k.sessionState(id)]))
       .srem(k.dirtyActivity, ...sessionIds)
       .exec()
   }

@@ -1,0 +1,156 @@
+// The part of session_state only PostgreSQL holds (the session's active platform and its
+// state version), cached in Redis so that reading the state needs no query.
+//
+// Cache-aside with a generation per user. Every write that can change what a session of
+// the user shows (a switch, a platform deleted, a new default) brackets its transaction:
+// before it, a fresh generation and a "writing" mark; after it (and after its event is
+// published), another fresh generation and the mark taken back. A reader uses an entry only
+// if it carries the current generation and no write is under way; a reader that went to
+// PostgreSQL fills only if the generation it saw is still current and nothing is writing.
+// So an entry can never outlive a change, even one whose process died after its commit
+// (the mark then lapses after WRITING_MS, and readers fill from PostgreSQL again).
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Sql } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+
+export interface ActivePlatform {
+  id: number
+  name: string
+  type: 'pixelfed' | 'mastodon' | 'other'
+  instanceUrl: string
+  isDefault: boolean
+}
+
+export interface PlatformState {
+  version: number
+  platform: ActivePlatform | null
+}
+
+/** What one read of Redis found: the entry, the user's generation and whether a write is under way. */
+export interface CachedState {
+  entry: string
+  gen: string
+  writing: boolean
+}
+
+/** How long an entry lives unread; shorter than a generation, so a reused empty generation never matches an old entry. */
+const ENTRY_MS = 10 * 60_000
+const GEN_MS = 60 * 60_000
+/** A write's mark lapses after this if its process dies before taking it back. */
+const WRITING_MS = 30_000
+
+// KEYS: generation, writing mark; ARGV: new generation, generation ms, writing ms
+const beginLua = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`
+
+// KEYS: generation, writing mark; ARGV: new generation, generation ms
+const endLua = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
+return 1
+`
+
+// KEYS: entry, generation, writing mark; ARGV: entry JSON, the generation it was read under, entry ms
+const fillLua = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`
+
+interface StateCommands {
+  tesseraStateBegin(...args: (string | number)[]): Promise<number>
+  tesseraStateEnd(...args: (string | number)[]): Promise<number>
+  tesseraStateFill(...args: (string | number)[]): Promise<number>
+}
+
+/** A write under way (see begin). */
+export type StateChange = Promise<{ userId: number } | null>
+
+export class StateCache {
+  constructor(
+    private readonly sql: Sql,
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {
+    redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
+    redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
+    redis.defineCommand('tesseraStateFill', { numberOfKeys: 3, lua: fillLua })
+  }
+
+  private get commands() {
+    return this.redis as unknown as StateCommands
+  }
+
+  /** The session's platform state: from the cache when it is current, else from PostgreSQL. */
+  async read(sessionId: string, userId: number): Promise<PlatformState> {
+    const k = this.keys
+    const [entry, gen, writing] = await Promise.all([
+      this.redis.get(k.sessionState(sessionId)),
+      this.redis.get(k.userStateGen(userId)),
+      this.redis.exists(k.userStateWriting(userId)),
+    ])
+    return this.resolve(sessionId, userId, { entry: entry ?? '', gen: gen ?? '', writing: writing === 1 })
+  }
+
+  /** The state from what a read of Redis found (read, or the session_state script). */
+  async resolve(sessionId: string, userId: number, c: CachedState): Promise<PlatformState> {
+    if (!c.writing && c.entry !== '') {
+      const e = JSON.parse(c.entry) as { g: string; v: number; p: ActivePlatform | null }
+      if (e.g === c.gen) return { version: e.v, platform: e.p }
+    }
+    const state = await this.load(sessionId)
+    if (!c.writing) {
+      const k = this.keys
+      await this.commands.tesseraStateFill(
+        k.sessionState(sessionId),
+        k.userStateGen(userId),
+        k.userStateWriting(userId),
+        JSON.stringify({ g: c.gen, v: state.version, p: state.platform }),
+        c.gen,
+        ENTRY_MS,
+      )
+    }
+    return state
+  }
+
+  private async load(sessionId: string): Promise<PlatformState> {
+    const [row] = await this.sql`select s.version, p.id, p.name, p.type, p.instance_url, p.is_default
+      from sessions s left join platforms p on p.id = s.active_platform_id where s.id = ${sessionId}`
+    return {
+      version: (row?.version as number | undefined) ?? 1,
+      platform: row?.id
+        ? { id: row.id as number, name: row.name as string, type: row.type as ActivePlatform['type'], instanceUrl: row.instance_url as string, isDefault: row.is_default as boolean }
+        : null,
+    }
+  }
+
+  /**
+   * Marks a write of the user's platform state as under way; `end` it when the write is
+   * committed and announced, or has failed. Started before whatever else the write
+   * looks up first, so it costs no extra round trip; the write must await it before it commits.
+   */
+  begin(userId: number): StateChange {
+    const k = this.keys
+    const started = this.commands.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS).then(() => ({ userId }))
+    // Awaited later (or only by end): never an unhandled rejection meanwhile.
+    started.catch(() => {})
+    return started
+  }
+
+  /**
+   * After the write: readers fill again, and never with what they read before it. Never
+   * throws: when Redis refuses, the mark lapses on its own and nothing stale is filled meanwhile.
+   */
+  async end(change: StateChange): Promise<void> {
+    const begun = await change.catch(() => null)
+    if (!begun) return
+    const k = this.keys
+    await this.commands.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS).catch(() => {})
+  }
+}
