@@ -92,6 +92,17 @@ export class EventBus {
     return published
   }
 
+  /**
+   * Shortens these keys' lives to the event log's TTL (never lengthens them): what an ending
+   * left behind once nothing can repeat it (see Sessions.settled).
+   */
+  async expireWithLog(keys: string[]): Promise<void> {
+    if (keys.length === 0) return
+    const pipeline = this.o.redis.pipeline()
+    for (const key of keys) pipeline.pexpire(key, this.o.eventLog.ttlSeconds * 1000, 'LT')
+    await pipeline.exec()
+  }
+
   async currentSeq(sessionId: string): Promise<number> {
     return Number((await this.o.redis.get(this.o.keys.sessionSeq(sessionId))) ?? 0)
   }
