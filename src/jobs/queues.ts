@@ -42,7 +42,7 @@ const sessionEndedOptions = (keepSeconds: number) =>
   }) as const
 
 /** Entries kept in each queue's event stream. */
-const EVENTS_KEPT = 1000
+const EVENTS_KEPT = 500
 
 /** A session-ended job that failed for good is tried again by the repair pass after this long. */
 const RETRY_FAILED_AFTER_MS = 60_000

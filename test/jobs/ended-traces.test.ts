@@ -38,4 +38,10 @@ t.test('a finalized ending leaves nothing in Redis that outlives its event log',
   const job = await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`)
   t.match(job?.opts.removeOnComplete, { age: LOG_TTL_SECONDS }, 'its finished job is kept as long')
   t.ok(other.sessionId, 'the other session lives on')
+
+  // A state change committed just before the ending and published just after it.
+  const late = await app.ctx.bus.publishSessionEvent(id, { type: 'platform.switched', version: 99 }, new Date(Date.now() + 86_400_000), 99)
+  t.equal(late, 0, 'an event after the terminal one is dropped')
+  const seqTtl = await redis.pttl(k.sessionSeq(id))
+  t.ok(seqTtl > 0 && seqTtl <= LOG_TTL_SECONDS * 1000, `and the seq counter still expires with the log (${seqTtl} ms)`)
 })
