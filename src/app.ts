@@ -108,7 +108,7 @@ export function buildContext(deps: AppDeps): AppContext {
   const metrics = createMetrics()
   metrics.dbPool.set(config.databasePoolMax)
   metrics.sources.poolUsage = () => database.poolUsage()
-  const queues = new Queues(config.redisUrl, keys.bullPrefix)
+  const queues = new Queues(config.redisUrl, keys.bullPrefix, config.eventLog.ttlSeconds)
   const audit = new Audit(database.db, config.auditLogging)
   const settings = new SettingsService(database.db, audit, config.initialSettings)
   const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })

@@ -128,7 +128,7 @@ const variables = {
   WS_PING_INTERVAL_SECONDS: ['10', 'server ping; two silent intervals close a socket', int(1, 3600)],
   WS_MAX_BUFFERED_BYTES: ['1048576', 'unsent bytes per socket before it is closed as a slow consumer', int(1024)],
   EVENT_LOG_MAX: ['1000', 'events kept per session for resume', int(1, 1_000_000)],
-  EVENT_LOG_TTL_SECONDS: ['600', 'how long a session event log is kept', int(1)],
+  EVENT_LOG_TTL_SECONDS: ['600', 'how long a session event log is kept, and all else an ended session leaves in Redis', int(1)],
   ADMIN_FEED_INTERVAL_MS: ['250', 'coalescing window of the admin feed', int(10, 60_000)],
   REALTIME_TICKET_SECONDS: ['30', 'lifetime of a WebSocket ticket', int(1, 3600)],
   ALERT_WEBHOOK_URL: [undefined, 'alerts are POSTed here', url('http:', 'https:')],

@@ -27,20 +27,30 @@ export function bullConnection(redisUrl: string, name: string): ConnectionOption
 
 type Ending = Pick<EndedSession, 'id' | 'userId' | 'reason'>
 
-const SESSION_ENDED_OPTIONS = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 200 },
-  removeOnComplete: { age: 3600, count: 10_000 },
-  removeOnFail: { age: 7 * 86_400 },
-} as const
+/**
+ * A finished job is kept as long as the rest of what its ending leaves in Redis (the event
+ * log's TTL): an hour of them was the largest thing a steady churn kept in Redis (the soak,
+ * test/system). Nothing depends on a finished one: a repeated ending adds no job anyway
+ * (markEnded has one winner), and the repair pass re-adds one deliberately.
+ */
+const sessionEndedOptions = (keepSeconds: number) =>
+  ({
+    attempts: 8,
+    backoff: { type: 'exponential', delay: 200 },
+    removeOnComplete: { age: keepSeconds, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  }) as const
+
+/** Entries kept in each queue's event stream. */
+const EVENTS_KEPT = 500
 
 /** A session-ended job that failed for good is tried again by the repair pass after this long. */
 const RETRY_FAILED_AFTER_MS = 60_000
 
-const endedJob = (e: Ending) => ({
+const endedJob = (e: Ending, keepSeconds: number) => ({
   name: 'session-ended',
   data: { sessionId: e.id, userId: e.userId, reason: e.reason } satisfies SessionEndedJob,
-  opts: { jobId: `ended-${e.id}`, ...SESSION_ENDED_OPTIONS },
+  opts: { jobId: `ended-${e.id}`, ...sessionEndedOptions(keepSeconds) },
 })
 
 export class Queues {
@@ -50,10 +60,14 @@ export class Queues {
   constructor(
     redisUrl: string,
     readonly prefix: string,
+    /** How long a finished session-ended job is kept (EVENT_LOG_TTL_SECONDS). */
+    private readonly keepEndedSeconds = 600,
   ) {
     const connection = bullConnection(redisUrl, 'tessera-queues')
     const make = (name: QueueName) => {
-      const q = new Queue(name, { connection, prefix })
+      // Nothing here listens to a queue's event stream (QueueEvents): BullMQ's default keeps
+      // 10,000 entries per queue, which a steady churn takes most of an hour to fill (the soak, test/system).
+      const q = new Queue(name, { connection, prefix, streams: { events: { maxLen: EVENTS_KEPT } } })
       q.on('error', () => {}) // reconnects by itself; readiness reports it
       return q
     }
@@ -69,7 +83,7 @@ export class Queues {
   /** One session-ended job per session, whichever path ended it (the job id makes it idempotent). */
   async enqueueEnded(ended: Ending[]): Promise<void> {
     if (ended.length === 0) return
-    await this.all.sessionEnded.addBulk(ended.map(endedJob))
+    await this.all.sessionEnded.addBulk(ended.map((e) => endedJob(e, this.keepEndedSeconds)))
   }
 
   /**
@@ -88,7 +102,7 @@ export class Queues {
       const state = states[i]
       if (!job || state === 'completed' || state === 'unknown') {
         await job?.remove().catch(() => {}) // another worker may be taking it: then the add below adds nothing
-        const { name, data, opts } = endedJob(e)
+        const { name, data, opts } = endedJob(e, this.keepEndedSeconds)
         await queue.add(name, data, opts)
         queued++
       } else if (state === 'failed' && Date.now() - (job.finishedOn ?? 0) > RETRY_FAILED_AFTER_MS) {

@@ -19,7 +19,7 @@ export interface LockReleaser {
 
 export interface SessionEndedDeps {
   store: SessionStore
-  sessions: Pick<Sessions, 'announce'>
+  sessions: Pick<Sessions, 'announce' | 'settled'>
   locks: LockReleaser
   /** Test hook: runs between the lock release and its announcement. */
   afterRelease?: (job: SessionEndedJob) => Promise<void>
@@ -47,8 +47,10 @@ export async function processSessionEnded(d: SessionEndedDeps, job: SessionEnded
   const release = await d.locks.releaseAllOf(id, ended.reason)
   await d.afterRelease?.(job)
   const announced: string[] = []
-  for (const r of await d.locks.releasesOf(id)) if (await d.locks.announceRelease(r)) announced.push(...r.resources)
+  const releases = await d.locks.releasesOf(id)
+  for (const r of releases) if (await d.locks.announceRelease(r)) announced.push(...r.resources)
   await d.store.markFinalized(id)
+  await d.sessions.settled(id, releases.map((r) => r.id))
   return { released: release?.resources ?? [], announced, finalized: true }
 }
 

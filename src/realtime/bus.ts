@@ -16,7 +16,7 @@ export interface BusOptions {
 
 export class EventBus {
   constructor(private readonly o: BusOptions) {
-    o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 3, lua: publishSessionEventLua })
+    o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 4, lua: publishSessionEventLua })
     o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 4, lua: publishTerminalEventLua })
     o.redis.defineCommand('tesseraPublishOnce', { numberOfKeys: 1, lua: publishOnceLua })
   }
@@ -25,10 +25,11 @@ export class EventBus {
    * Appends `event` to the session's log with the next `seq` and publishes it on the
    * session's channel. `keepUntil` is when the session's lifetime ends: its seq counter
    * lives that long (plus the log TTL) so seq never restarts under a live session.
-   * `version`, for state changes, drops an event that lost a race (returns 0).
+   * `version`, for state changes, drops an event that lost a race (returns 0); so is any
+   * event after the session's terminal one.
    */
   async publishSessionEvent(sessionId: string, event: SessionEvent, keepUntil: Date, version = 0): Promise<number> {
-    return this.logAndPublish('tesseraPublishSessionEvent', [], sessionId, event, keepUntil, version)
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, event, keepUntil, version)
   }
 
   /**
@@ -37,10 +38,10 @@ export class EventBus {
    * late input from writing presence again (store.ts).
    */
   async publishTerminalEvent(sessionId: string, event: SessionEvent): Promise<number> {
-    return this.logAndPublish('tesseraPublishTerminalEvent', [this.o.keys.sessionEnded(sessionId)], sessionId, event, new Date(), 0)
+    return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date(), 0)
   }
 
-  private async logAndPublish(command: keyof PublishCommand, extraKeys: string[], sessionId: string, event: SessionEvent, keepUntil: Date, version: number) {
+  private async logAndPublish(command: keyof PublishCommand, sessionId: string, event: SessionEvent, keepUntil: Date, version: number) {
     const json = JSON.stringify({ ...event, at: new Date().toISOString() })
     const head = `${json.slice(0, -1)},`
     const { keys, eventLog } = this.o
@@ -49,7 +50,7 @@ export class EventBus {
       keys.sessionSeq(sessionId),
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
-      ...extraKeys,
+      keys.sessionEnded(sessionId),
       keys.sessionChannel(sessionId),
       head,
       eventLog.max,
@@ -90,6 +91,17 @@ export class EventBus {
     const published = (await (this.o.redis as unknown as PublishCommand).tesseraPublishOnce(onceKey, ttlSeconds * 1000, channel, frame)) === 1
     if (published) this.o.metrics.eventsPublished.inc({ type: event.type })
     return published
+  }
+
+  /**
+   * Shortens these keys' lives to the event log's TTL (never lengthens them): what an ending
+   * left behind once nothing can repeat it (see Sessions.settled).
+   */
+  async expireWithLog(keys: string[]): Promise<void> {
+    if (keys.length === 0) return
+    const pipeline = this.o.redis.pipeline()
+    for (const key of keys) pipeline.pexpire(key, this.o.eventLog.ttlSeconds * 1000, 'LT')
+    await pipeline.exec()
   }
 
   async currentSeq(sessionId: string): Promise<number> {

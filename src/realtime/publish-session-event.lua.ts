@@ -1,4 +1,4 @@
-// KEYS[1] seq counter, KEYS[2] event log stream, KEYS[3] last published state version
+// KEYS[1] seq counter, KEYS[2] event log stream, KEYS[3] last published state version, KEYS[4] the session's ended flag
 // ARGV[1] channel, ARGV[2] frame head (the JSON object without its closing brace),
 // ARGV[3] log max length, ARGV[4] log ttl seconds, ARGV[5] seq key expiry (unix ms),
 // ARGV[6] the session state version the event carries (0: none)
@@ -12,7 +12,12 @@
 // follows both the counter and the log's last entry: a counter lost (evicted, expired)
 // while the log survived continues after the log instead of making XADD refuse a used id,
 // which would burn the seq and fail the request after its commit.
-export const publishSessionEventLua = `
+//
+// The terminal event is the last one a log holds: an event that comes after it (a switch
+// committed just before the ending, published just after) is dropped too. Else it would
+// set the seq counter to live for the rest of the lifetime of a session that has ended
+// (found by the soak, test/system).
+export const logAndPublishLua = `
 local version = tonumber(ARGV[6])
 if version > 0 and version <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -31,3 +36,7 @@ redis.call('PUBLISH', ARGV[1], frame)
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return seq
 `
+
+export const publishSessionEventLua = `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+${logAndPublishLua}`

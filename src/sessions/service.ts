@@ -318,6 +318,17 @@ export class Sessions {
   }
 
   /**
+   * The ending's follow-up is done (the session-ended job finalized it): nothing repeats its
+   * announcements any more, so their once-markers, and the state version that only guarded
+   * live state changes, go with the session's event log instead of outliving it by a day
+   * (or by the rest of the lifetime, for the version). The soak (test/system) found them piling up.
+   */
+  async settled(sessionId: string, lockReleaseIds: number[]): Promise<void> {
+    const k = this.d.keys
+    await this.d.bus.expireWithLog([k.sessionNoticed(sessionId), k.sessionVersion(sessionId), ...lockReleaseIds.map((id) => k.lockReleaseAnnounced(id))])
+  }
+
+  /**
    * Everything others must see of an ending: the token cache holds the ended record, the
    * sweep forgets the session, its tabs get the terminal event (and close), then the user's
    * other sessions get `user.notice` session_ended_elsewhere. Each step may be repeated
