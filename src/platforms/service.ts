@@ -124,14 +124,6 @@ export class Platforms {
     } finally {
       await this.states.end(change)
     }
-    if (result.changed) {
-      await this.audit.record({
-        type: 'platform.switched',
-        userId: session.userId,
-        sessionId: session.id,
-        data: { from: result.previousId, to: platformId, version: result.version, byTabId: opts.byTabId },
-      })
-    }
     return { platform: result.platform, version: result.version, changed: result.changed }
   }
 
@@ -140,7 +132,7 @@ export class Platforms {
     platformId: number,
     opts: { expectedVersion?: number; byTabId: string | null },
     change: StateChange,
-  ): Promise<{ platform: Platform; version: number; changed: boolean; previousId: number | null }> {
+  ): Promise<{ platform: Platform; version: number; changed: boolean }> {
     const platform = await this.find(session.userId, platformId)
     if (!platform) throw platformNotFound()
     if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
@@ -161,7 +153,7 @@ export class Platforms {
           current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
         })
       }
-      if (currentId === platformId) return { version, previousId: currentId, previous: null, changed: false }
+      if (currentId === platformId) return { version, previous: null, changed: false }
       const [updated] = await tx`update sessions set active_platform_id = ${platformId}, version = version + 1
         where id = ${session.id} returning version`
       const newVersion = updated!.version as number
@@ -173,7 +165,7 @@ export class Platforms {
         sessionId: session.id,
         data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
       })
-      return { version: newVersion, previousId: currentId, previous, changed: true }
+      return { version: newVersion, previous, changed: true }
     })
     if (result.changed) {
       const { previous } = result
@@ -190,6 +182,6 @@ export class Platforms {
         result.version,
       )
     }
-    return { platform: target, version: result.version, changed: result.changed, previousId: result.previousId }
+    return { platform: target, version: result.version, changed: result.changed }
   }
 }

@@ -91,9 +91,13 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   t.equal(readyz.json().checks.redis.ok, true, 'Redis is fine')
   t.equal((await answered('/healthz', app.app.inject({ method: 'GET', url: '/healthz' }))).statusCode, 200, 'the process is up')
 
+  // Before any switch is tried: a switch, even a refused one, takes the cached platform state back.
+  const cachedState = await answered('session_state', ada.get('/api/session_state'))
+  t.equal(cachedState.statusCode, 200, 'session_state is answered from Redis (its platform state was cached before)')
+  t.same({ platform: cachedState.json().platform?.id, version: cachedState.json().version }, { platform: platformIds[0], version: 1 }, 'with the state from before the outage')
+
   const needDatabase: [string, () => Promise<LightMyRequestResponse>][] = [
     ['login', () => app.client().login('ada')],
-    ['session_state', () => ada.get('/api/session_state')],
     ['the session list', () => ada.get('/api/sessions')],
     ['the platform list', () => ada.get('/api/platforms')],
     ['a platform switch', () => ada.post(`/api/switch_platform/${platformIds[1]}`)],
@@ -122,7 +126,7 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   tab.send({ type: 'ping', id: 1 })
   await tab.next((m) => m.type === 'pong' && m.id === 1)
   t.equal(tabClosed, null, 'the socket is open')
-  // A tab that connects now cannot get its snapshot (session_state needs PostgreSQL).
+  // A tab that connects now cannot finish its hello (it records the view and reads the session in PostgreSQL).
   const late = await connect(address, { cookie: `sid=${ada.sid}` })
   late.send({ type: 'hello', tabId: 'B', view: '/' })
   t.equal((await late.closed).code, 1011, 'a tab that connects now is closed with 1011 after hello (it reconnects with backoff)')
