@@ -16,7 +16,7 @@
 //   npx tsx scripts/bench/sweep.ts [--sessions 100000] [--ticks 1000] [--due 3000] [--burst 1000]
 import type { Job, Queue } from 'bullmq'
 import type { Tessera } from '../../src/app.js'
-import { SWEEP_EVERY_MS, Workers } from '../../src/jobs/workers.js'
+import { SESSION_ENDED_CONCURRENCY, SWEEP_EVERY_MS, Workers } from '../../src/jobs/workers.js'
 import { IdleSweep } from '../../src/presence/sweep.js'
 import type { Settings } from '../../src/settings/schemas.js'
 import { countWrites, factsLine, loadAverage, type MachineFacts, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
@@ -40,6 +40,7 @@ const defaults = {
   burst: 1000,
   lead: 5,
   'sweep-every': 0,
+  'ended-concurrency': 0,
   write: true,
 }
 
@@ -54,6 +55,7 @@ const help: Record<keyof typeof defaults, string> = {
   burst: 'sessions that come due at one and the same instant (0 skips it)',
   lead: 'seconds from making sessions due to their first deadline',
   'sweep-every': `experiment: reschedule the sweep every so many ms (0: Tessera's own ${SWEEP_EVERY_MS} ms; not what Tessera ships)`,
+  'ended-concurrency': `experiment: session-ended jobs run at once per worker process (0: Tessera's own ${SESSION_ENDED_CONCURRENCY})`,
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -327,7 +329,11 @@ async function lateness(
 
 async function measureLateness(tessera: Tessera, flags: Flags, settings: Settings) {
   const { ctx } = tessera
-  const workers = new Workers(ctx, { locks: ctx.locks, log: tessera.app.log })
+  const workers = new Workers(ctx, {
+    locks: ctx.locks,
+    log: tessera.app.log,
+    ...(flags['ended-concurrency'] > 0 ? { sessionEndedConcurrency: flags['ended-concurrency'] } : {}),
+  })
   onCleanup(() => workers.close())
   const jobs = new TickJobs(ctx.queues.all.idleSweep)
   onCleanup(async () => jobs.stop())
@@ -481,7 +487,10 @@ function report(
 
   if (flags.write) {
     const cmd = `npx tsx scripts/bench/sweep.ts ${process.argv.slice(2).join(' ')}`.trimEnd()
-    const experiment = flags['sweep-every'] > 0 ? ` — experiment: the sweep every ${num(flags['sweep-every'])} ms (Tessera sweeps every ${num(SWEEP_EVERY_MS)} ms)` : ''
+    const experiment = [
+      flags['sweep-every'] > 0 ? ` — experiment: the sweep every ${num(flags['sweep-every'])} ms (Tessera sweeps every ${num(SWEEP_EVERY_MS)} ms)` : '',
+      flags['ended-concurrency'] > 0 ? ` — experiment: ${num(flags['ended-concurrency'])} session-ended jobs at once (Tessera runs ${num(SESSION_ENDED_CONCURRENCY)})` : '',
+    ].join('')
     writeSection(
       experiment ? 'sweep-experiment' : 'sweep',
       `## Idle sweep at ${num(flags.sessions)} sessions (P7)${experiment}

@@ -22,6 +22,13 @@ export const SWEEP_EVERY_MS = 1000
  */
 const SWEEPS_PER_JOB = 4
 
+/**
+ * session-ended jobs a worker process runs at once. Each is a dozen short round trips to
+ * Redis and PostgreSQL one after the other, so the burst of endings one sweep can bring
+ * waits on latency, not on either server.
+ */
+export const SESSION_ENDED_CONCURRENCY = 8
+
 export interface WorkerOptions {
   locks: LockReleaser
   log: FastifyBaseLogger
@@ -29,6 +36,8 @@ export interface WorkerOptions {
   afterRelease?: (job: SessionEndedJob) => Promise<void>
   /** How long a job's lock lives without renewal, i.e. how soon a killed worker's job is retried (BullMQ default 30 s). */
   lockDurationMs?: number
+  /** Experiment hook for the sweep benchmark: session-ended jobs run at once (default SESSION_ENDED_CONCURRENCY). */
+  sessionEndedConcurrency?: number
 }
 
 export class Workers {
@@ -50,7 +59,7 @@ export class Workers {
       // Endings cut short (a crash after the commit, Redis away): their follow-up is queued again.
       return { ...r, repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }) }
     })
-    this.work(QUEUE_NAMES.sessionEnded, 8, (job: Job<SessionEndedJob>) =>
+    this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
       processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
     )
     this.work(QUEUE_NAMES.activityFlush, 1, () => flushActivity(db))
