@@ -23,9 +23,9 @@ export const SWEEP_EVERY_MS = 1000
 const SWEEPS_PER_JOB = 4
 
 /**
- * session-ended jobs a worker process runs at once. Each is a dozen short round trips to
- * Redis and PostgreSQL one after the other, so the burst of endings one sweep can bring
- * waits on latency, not on either server.
+ * session-ended jobs a worker process runs at once. More does not finalize a burst of
+ * endings any sooner on two cores: it is bound by CPU, not by the jobs' round trips
+ * (benchmarks.md, "Follow-ups of a burst").
  */
 export const SESSION_ENDED_CONCURRENCY = 8
 
