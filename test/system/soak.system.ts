@@ -451,7 +451,6 @@ t.test(`soak: ${SOAK_SECONDS} s of churn at ${RATE} operations/s (R6)`, { timeou
       },
     ],
   ]
-  const loginAction: (typeof actions)[number] = [0, 'login', login]
   const totalWeight = actions.reduce((n, [w]) => n + w, 0)
   const choose = () => {
     let r = Math.random() * totalWeight
@@ -495,7 +494,7 @@ t.test(`soak: ${SOAK_SECONDS} s of churn at ${RATE} operations/s (R6)`, { timeou
     while (Date.now() < stopAt) {
       const began = Date.now()
       // Endings come in waves (a logout-all ends up to four sessions): new logins keep the load level.
-      const [, name, run] = live().length < LIVE_SESSIONS ? loginAction : choose()
+      const [, name, run] = live().length < LIVE_SESSIONS ? ([0, 'login', login] as const) : choose()
       try {
         await run()
       } catch (err) {
