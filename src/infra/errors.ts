@@ -1,10 +1,11 @@
 // The contract's error shape, and the one handler that produces it.
 import type { FastifyError, FastifyInstance } from 'fastify'
+import type { ErrorCode } from '../realtime/protocol.js'
 
 export class AppError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly extra: Record<string, unknown> = {},
     readonly headers: Record<string, string> = {},
@@ -59,7 +60,7 @@ function describeValidation(err: FastifyError): string {
   return `${name} ${first.message ?? 'is invalid'}`
 }
 
-export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
+export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { error: { code, message, ...extra } }
 }
 

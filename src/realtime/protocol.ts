@@ -50,3 +50,158 @@ export const TERMINAL_CLOSE: Record<string, number> = {
 }
 
 export const WS_ERRORS = { badMessage: 'BAD_MESSAGE', forbidden: 'FORBIDDEN', unavailable: 'SERVICE_UNAVAILABLE' } as const
+
+/**
+ * Every `error.code` the HTTP API answers with (http.md) and the socket's `error` frames
+ * carry. `AppError` only takes these, so the server cannot drift from what clients know.
+ */
+export const ERROR_CODES = [
+  'ACCOUNT_LOCKED',
+  'ALERT_NOT_FOUND',
+  'BAD_MESSAGE',
+  'BAD_REQUEST',
+  'CSRF_INVALID',
+  'FORBIDDEN',
+  'INTERNAL',
+  'INVALID_CREDENTIALS',
+  'LAST_ADMIN',
+  'LOCK_HELD',
+  'LOCK_NOT_FOUND',
+  'NOT_FOUND',
+  'NOT_LOCK_OWNER',
+  'ORIGIN_NOT_ALLOWED',
+  'PAYLOAD_TOO_LARGE',
+  'PLATFORM_INACTIVE',
+  'PLATFORM_NOT_FOUND',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+  'SESSION_ALREADY_ENDED',
+  'SESSION_EXPIRED',
+  'SESSION_LIMIT_REACHED',
+  'SESSION_NOT_FOUND',
+  'SESSION_TERMINATED',
+  'UNAUTHENTICATED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'USERNAME_TAKEN',
+  'USER_NOT_FOUND',
+  'VALIDATION_FAILED',
+  'VERSION_CONFLICT',
+  'WEAK_PASSWORD',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** Codes the browser SDK raises itself; the server never sends them. */
+export const CLIENT_ERRORS = {
+  /** A platform switch is already pending in this browser (any tab): the first one counts. */
+  switchInProgress: 'SWITCH_IN_PROGRESS',
+  /** The request never got an answer (offline, server unreachable). */
+  network: 'NETWORK_ERROR',
+  /** The session has ended; sign in again. */
+  ended: 'SESSION_ENDED',
+} as const
+export type ClientErrorCode = (typeof CLIENT_ERRORS)[keyof typeof CLIENT_ERRORS]
+
+// The shapes on the wire, as plain types for client/ (the server builds them from its
+// TypeBox schemas; test/client/wire-types.test.ts keeps the two the same).
+
+export interface Platform {
+  id: number
+  name: string
+  type: 'pixelfed' | 'mastodon' | 'other'
+  instanceUrl: string
+  isDefault: boolean
+}
+
+export interface SessionState {
+  user: { id: number; username: string; email: string | null; role: string }
+  platform: Platform | null
+  session: { id: string; createdAt: string; lastActivity: string; expiresAt: string; idleExpiresAt: string; status: 'active' | 'idle'; tabs: number }
+  version: number
+  seq: number
+  timestamp: string
+}
+
+export interface SessionView {
+  id: string
+  userId: number
+  username: string
+  role: string
+  loginAt: string
+  lastActivity: string
+  currentView: string | null
+  ip: string | null
+  userAgent: string | null
+  device: { browser: string | null; os: string | null; type: string }
+  status: 'active' | 'idle'
+  tabs: number
+  platform: { id: number; name: string } | null
+}
+
+export interface LockOwner {
+  sessionId: string
+  userId: number
+  username: string
+}
+
+/** The session's end reasons (http.md): `expired` for the first two, `terminated` for the rest. */
+export type EndReason =
+  | 'idle_timeout'
+  | 'lifetime'
+  | 'logout'
+  | 'logout_all'
+  | 'admin'
+  | 'session_limit'
+  | 'compromised'
+  | 'password_changed'
+  | 'revoked_by_user'
+  | 'user_disabled'
+
+/** Fields every logged event has. */
+interface Logged {
+  seq: number
+  at: string
+}
+
+export type ServerMessage =
+  | {
+      type: 'welcome'
+      sessionId: string
+      tabId: string
+      seq: number
+      state: SessionState
+      heartbeatIntervalMs: number
+      idleAfterMs: number
+      resumed: boolean
+      replayed: number
+      syncCheckIntervalMs?: number
+    }
+  | ({ type: 'session.state'; state: SessionState; resync?: boolean } & Logged)
+  | ({ type: 'platform.switched'; platform: Platform | null; previousPlatform: Platform | null; version: number; byTabId: string | null } & Logged)
+  | ({ type: 'session.idle' | 'session.active'; lastActivity: string } & Logged)
+  | ({ type: 'session.idle_warning'; expiresAt: string; secondsLeft: number } & Logged)
+  | ({ type: 'session.expired'; reason: 'idle_timeout' | 'lifetime' } & Logged)
+  | ({ type: 'session.terminated'; reason: EndReason; message: string; note?: string } & Logged)
+  | ({ type: 'session.logged_out'; byTabId: string | null } & Logged)
+  | { type: 'user.notice'; kind: 'new_login' | 'session_ended_elsewhere'; device: SessionView['device']; ip: string | null; sessionId: string; reason?: EndReason; at: string }
+  | { type: 'locks.released'; resources: string[]; sessionId: string; reason: string; at: string }
+  | { type: 'lock.acquired'; resource: string; owner: LockOwner; at: string }
+  | { type: 'config.changed'; heartbeatIntervalMs: number; idleAfterMs: number; at: string }
+  | { type: 'pong'; id?: string | number }
+  | { type: 'error'; code: ErrorCode; message: string }
+  | { type: 'admin.snapshot'; sessions: SessionView[]; total: number; at: string }
+  | { type: 'admin.delta'; upserted: SessionView[]; removed: { id: string; reason: string }[]; at: string }
+  | { type: 'admin.alert'; alert: Record<string, unknown>; at: string }
+
+/** A message of the session's event log (it has a `seq`). */
+export type LoggedMessage = Extract<ServerMessage, { seq: number; at: string }>
+
+/** The `message` of `session.terminated` for each reason (an `admin` one may add a `note`). */
+export const TERMINATION_MESSAGES = {
+  admin: 'Session terminated by administrator',
+  session_limit: 'Signed out: this account signed in on another device and reached its session limit',
+  password_changed: 'Signed out because the password was changed',
+  compromised: 'Signed out because this session looked like it was used from another browser',
+  user_disabled: 'Signed out because the account was disabled',
+  logout_all: 'Signed out everywhere',
+  revoked_by_user: 'Signed out from another device',
+} as const satisfies Record<Exclude<EndReason, 'idle_timeout' | 'lifetime' | 'logout'>, string>

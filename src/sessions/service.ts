@@ -7,6 +7,7 @@ import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
+import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
 import { AppError } from '../infra/errors.js'
@@ -45,7 +46,6 @@ export interface SessionView {
   platform: { id: number; name: string } | null
 }
 
-const ADMIN_MESSAGE = 'Session terminated by administrator'
 /** Advisory lock class of one user's logins (the second key is the user id). */
 const LOGIN_LOCK = 1953719668
 /** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
@@ -55,20 +55,7 @@ const NOTICE_ONCE_SECONDS = 86_400
 export function terminalEvent({ reason, byTabId = null, note }: { reason: EndReason; byTabId?: string | null; note?: string | null }) {
   if (reason === 'logout') return { type: 'session.logged_out', byTabId }
   if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
-  const message =
-    reason === 'admin'
-      ? ADMIN_MESSAGE
-      : reason === 'session_limit'
-        ? 'Signed out: this account signed in on another device and reached its session limit'
-        : reason === 'password_changed'
-          ? 'Signed out because the password was changed'
-          : reason === 'compromised'
-            ? 'Signed out because this session looked like it was used from another browser'
-            : reason === 'user_disabled'
-              ? 'Signed out because the account was disabled'
-              : reason === 'logout_all'
-                ? 'Signed out everywhere'
-                : 'Signed out from another device'
+  const message = TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? TERMINATION_MESSAGES.revoked_by_user
   return { type: 'session.terminated', reason, message, ...(note ? { note } : {}) }
 }
 

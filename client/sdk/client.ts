@@ -1,0 +1,687 @@
+// The session client of one tab: the state of its session, kept in step with the server
+// (socket events in seq order) and with the browser's other tabs (BroadcastChannel).
+import {
+  CLOSE,
+  type EndReason,
+  type LockOwner,
+  type LoggedMessage,
+  type Platform,
+  type ServerMessage,
+  type SessionState,
+  type SessionView,
+  TERMINATION_MESSAGES,
+} from '../../src/realtime/protocol.js'
+import { InputTracker } from './activity.js'
+import { type CachedState, readCache, type StorageLike, writeCache } from './cache.js'
+import { Connection, type SocketLike } from './connection.js'
+import type { SessionError } from './errors.js'
+import { applyEvent, verdict } from './events.js'
+import { type Fetch, Http } from './http.js'
+import { type LockManagerLike, singleFlight } from './switching.js'
+
+export type Connectivity = 'online' | 'reconnecting' | 'offline'
+/** `signedOut`: no session behind the cookie; `ended`: it ended while this page watched. */
+export type Phase = 'idle' | 'starting' | 'live' | 'signedOut' | 'ended'
+
+export interface Expired {
+  reason: 'idle_timeout' | 'lifetime'
+}
+export interface Terminated {
+  reason: EndReason
+  message: string
+  note?: string
+}
+export interface LoggedOut {
+  byTabId: string | null
+}
+export type Ending = ({ kind: 'expired' } & Expired) | ({ kind: 'terminated' } & Terminated) | ({ kind: 'loggedOut' } & LoggedOut)
+
+export interface IdleWarning {
+  secondsLeft: number
+  expiresAt: string
+}
+
+export interface SessionEvents {
+  /** Anything a page shows changed: state, connection, pending switch, idle warning, phase. */
+  change: SessionClient
+  state: SessionState
+  platformSwitched: { platform: Platform | null; previousPlatform: Platform | null; version: number; byTabId: string | null }
+  idleWarning: IdleWarning
+  expired: Expired
+  terminated: Terminated
+  loggedOut: LoggedOut
+  connection: Connectivity
+  locksReleased: { resources: string[]; sessionId: string; reason: string }
+  lockAcquired: { resource: string; owner: LockOwner }
+  notice: Extract<ServerMessage, { type: 'user.notice' }>
+  /** A switch failed and was reverted (in whichever tab of the browser made it). */
+  switchFailed: { platformId: number; error: { code: string; message: string } }
+  /** Another tab of this browser signed in: a signed-out page may start again. */
+  signedIn: undefined
+  /** Frames of the admin live feed, for the dashboard. */
+  admin: Extract<ServerMessage, { type: 'admin.snapshot' | 'admin.delta' | 'admin.alert' }>
+}
+
+interface ChannelLike {
+  postMessage(message: unknown): void
+  onmessage: ((event: { data: unknown }) => void) | null
+  close(): void
+}
+
+/** The platform this client runs on; the browser's by default, replaceable for tests and Node. */
+export interface SessionEnvironment {
+  fetch: Fetch
+  socket: (url: string) => SocketLike
+  locks?: LockManagerLike
+  channel?: (name: string) => ChannelLike
+  storage?: StorageLike | null
+  /** Where input, `online` and `offline` are heard, and the compatibility events dispatched. */
+  window?: EventTarget
+  document?: EventTarget & { visibilityState?: string }
+  online?: () => boolean
+  random?: () => number
+}
+
+export interface SessionClientOptions {
+  /** Where Tessera answers; the page's own origin when empty. */
+  baseUrl?: string
+  onExpired?: (e: Expired) => void
+  onTerminated?: (e: Terminated) => void
+  /** The view this tab shows, sent with `hello` and heartbeats (default: path and hash). */
+  view?: () => string
+  env?: Partial<SessionEnvironment>
+}
+
+/** What tabs of one browser tell each other. Nothing secret: no token, no CSRF token. */
+type TabMessage =
+  | { k: 'switching'; platform: Platform | null; startedAt: number }
+  | { k: 'switched'; ok: boolean; platformId: number; error?: { code: string; message: string } }
+  | { k: 'ended'; ending: Ending }
+  | { k: 'activity'; at: number }
+  | { k: 'stay' }
+  | { k: 'signedIn' }
+
+interface Overlay {
+  platform: Platform | null
+  startedAt: number
+  /** Another tab's switch: dropped if its outcome is never heard (that tab closed). */
+  expires: number
+}
+
+const SWITCH_LOCK = 'tessera:switch'
+const CHANNEL = 'tessera'
+/** A switch of another tab whose outcome never arrives is forgotten after this long. */
+const FOREIGN_SWITCH_MS = 15_000
+const GONE_CODES: readonly number[] = [CLOSE.terminated, CLOSE.expired, CLOSE.loggedOut, CLOSE.unauthenticated]
+
+/** localStorage, or null where reading it throws (storage disabled). */
+function storageOf(g: { localStorage?: StorageLike }): StorageLike | null {
+  try {
+    return g.localStorage ?? null
+  } catch {
+    return null
+  }
+}
+
+function browserEnvironment(): SessionEnvironment {
+  const g = globalThis as unknown as {
+    fetch: Fetch
+    WebSocket: new (url: string) => SocketLike
+    navigator?: { locks?: LockManagerLike; onLine?: boolean }
+    BroadcastChannel?: new (name: string) => ChannelLike
+    localStorage?: StorageLike
+    document?: EventTarget & { visibilityState?: string }
+    addEventListener?: unknown
+  }
+  return {
+    fetch: (input, init) => g.fetch(input, init),
+    socket: (url) => new g.WebSocket(url),
+    locks: g.navigator?.locks,
+    channel: g.BroadcastChannel ? (name) => new g.BroadcastChannel!(name) : undefined,
+    storage: storageOf(g),
+    window: typeof g.addEventListener === 'function' ? (g as unknown as EventTarget) : undefined,
+    document: g.document,
+    online: () => g.navigator?.onLine !== false,
+    random: Math.random,
+  }
+}
+
+const randomId = () => globalThis.crypto.randomUUID()
+
+export class SessionClient {
+  /** This tab's id: in memory only, so a duplicated tab never shares it. */
+  readonly tabId = randomId()
+  phase: Phase = 'idle'
+  connection: Connectivity = 'reconnecting'
+  /** The last state the server confirmed. */
+  confirmed: SessionState | null = null
+  /** What a new tab may show before the server answers (see cache.ts). */
+  readonly cached: CachedState | null
+  idleWarning: IdleWarning | null = null
+  ending: Ending | null = null
+  platforms: Platform[] = []
+  debug = false
+
+  private readonly env: SessionEnvironment
+  private readonly http: Http
+  private readonly listeners = new Map<keyof SessionEvents, Set<(detail: never) => void>>()
+  private readonly channel: ChannelLike | null
+  private readonly tracker: InputTracker
+  private readonly held = new Set<string>()
+  private socket: Connection | null = null
+  private starting: Promise<SessionState | null> | undefined
+  private overlay: Overlay | null = null
+  private lastSeq = 0
+  private sentInputAt = 0
+  private heartbeatMs = 30_000
+  private syncCheckMs = 2_000
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private pollTimer: ReturnType<typeof setTimeout> | undefined
+  private counts = { events: 0, duplicates: 0, gaps: 0, resyncs: 0, reconnects: 0, welcomes: 0 }
+  private lastEventLatencyMs: number | null = null
+  private lastSwitch: { optimisticMs: number | null; confirmedMs: number | null } | null = null
+
+  constructor(private readonly options: SessionClientOptions = {}) {
+    this.env = { ...browserEnvironment(), ...options.env }
+    this.http = new Http(options.baseUrl ?? '', this.env.fetch, this.tabId)
+    this.cached = readCache(this.env.storage ?? null)
+    this.channel = this.env.channel?.(CHANNEL) ?? null
+    if (this.channel) this.channel.onmessage = (event) => this.fromTab(event.data as TabMessage)
+    this.tracker = new InputTracker((at) => this.reportInput(at), this.env.window, this.env.document)
+  }
+
+  /** The session's state as this tab shows it: the server's, with a pending switch on top. */
+  get state(): SessionState | null {
+    const base = this.confirmed
+    return base && this.overlay ? { ...base, platform: this.overlay.platform } : base
+  }
+
+  /** The platform a pending switch (of any tab) goes to, while it is pending. */
+  get pendingSwitch(): { platform: Platform | null } | null {
+    return this.overlay && { platform: this.overlay.platform }
+  }
+
+  on<K extends keyof SessionEvents>(type: K, listener: (detail: SessionEvents[K]) => void): () => void {
+    let set = this.listeners.get(type)
+    if (!set) {
+      set = new Set()
+      this.listeners.set(type, set)
+    }
+    set.add(listener as (detail: never) => void)
+    return () => set.delete(listener as (detail: never) => void)
+  }
+
+  /** Syncs the state, opens the socket and starts idle tracking; null when nobody is signed in. */
+  start(): Promise<SessionState | null> {
+    this.starting ??= this.begin().catch((err) => {
+      this.starting = undefined
+      throw err
+    })
+    return this.starting
+  }
+
+  async signIn(username: string, password: string, extra: { platformId?: number; endSessionId?: string } = {}): Promise<SessionState | null> {
+    const res = await this.http.request<{ csrfToken: string }>('POST', '/api/auth/login', { username, password, ...extra }, { csrf: false })
+    this.http.csrfToken = res.csrfToken
+    this.stopLive()
+    this.starting = undefined
+    this.ending = null
+    this.post({ k: 'signedIn' })
+    return this.start()
+  }
+
+  /** Any request to the API, with this tab's id and the CSRF token. */
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.http.request<T>(method, path, body).catch((err) => this.refusedThenThrow(err))
+  }
+
+  async listPlatforms(): Promise<Platform[]> {
+    this.platforms = (await this.request<{ items: Platform[] }>('GET', '/api/platforms')).items
+    this.changed()
+    return this.platforms
+  }
+
+  /** Single-flight across the browser's tabs, shown at once everywhere, reverted everywhere on failure. */
+  switchPlatform(platformId: number): Promise<Platform | null> {
+    const current = this.state?.platform ?? null
+    if (current?.id === platformId && !this.overlay) return Promise.resolve(current)
+    return singleFlight(this.env.locks, this.held, SWITCH_LOCK, async () => {
+      const target = this.platforms.find((p) => p.id === platformId) ?? null
+      const startedAt = Date.now()
+      this.overlay = { platform: target, startedAt, expires: Number.POSITIVE_INFINITY }
+      this.lastSwitch = { optimisticMs: 0, confirmedMs: null }
+      this.post({ k: 'switching', platform: target, startedAt })
+      this.changed()
+      try {
+        const res = await this.request<{ platform: Platform | null; version: number }>('POST', `/api/switch_platform/${platformId}`)
+        const before = this.confirmed
+        if (before && res.version > before.version) {
+          this.confirm({ ...before, platform: res.platform, version: res.version })
+          this.emit('platformSwitched', { platform: res.platform, previousPlatform: before.platform, version: res.version, byTabId: this.tabId })
+        }
+        this.settleSwitch({ k: 'switched', ok: true, platformId })
+        return res.platform
+      } catch (err) {
+        const { code, message } = err as SessionError
+        this.settleSwitch({ k: 'switched', ok: false, platformId, error: { code, message } })
+        throw err
+      }
+    })
+  }
+
+  /** For pages that switch with their own request (the SessionSync API): show it, then confirm. */
+  async notifyPlatformSwitch(platformId: number, name: string): Promise<SessionState | null> {
+    const known = this.platforms.find((p) => p.id === platformId)
+    const platform = known ?? { id: platformId, name, type: 'other' as const, instanceUrl: '', isDefault: false }
+    this.fromTab({ k: 'switching', platform, startedAt: Date.now() })
+    this.post({ k: 'switching', platform, startedAt: Date.now() })
+    return this.sync()
+  }
+
+  /** Fetches the state now (GET /api/session_state). */
+  async sync(): Promise<SessionState | null> {
+    const state = await this.request<SessionState>('GET', '/api/session_state')
+    if (!this.confirmed || state.version >= this.confirmed.version) this.confirm(state)
+    return this.state
+  }
+
+  validate(): Promise<{ valid: true; session: { id: string; status: string; expiresAt: string; idleExpiresAt: string } }> {
+    return this.request('POST', '/api/session/validate')
+  }
+
+  listSessions(): Promise<{ items: (SessionView & { current: boolean })[] }> {
+    return this.request('GET', '/api/sessions')
+  }
+
+  revokeSession(id: string): Promise<void> {
+    return this.request('DELETE', `/api/sessions/${encodeURIComponent(id)}`)
+  }
+
+  async logout(): Promise<void> {
+    await this.request('POST', '/api/auth/logout').catch((err) => {
+      if (!this.ending) throw err
+    })
+    this.end({ kind: 'loggedOut', byTabId: this.tabId })
+  }
+
+  /** Ends every session of the user, this one included. */
+  async logoutEverywhere(): Promise<number> {
+    const res = await this.request<{ terminatedSessions: number }>('POST', '/api/auth/logout-all').catch((err) => {
+      if (!this.ending) throw err
+      return { terminatedSessions: 0 }
+    })
+    this.end({ kind: 'loggedOut', byTabId: this.tabId })
+    return res.terminatedSessions
+  }
+
+  /** The answer to an idle warning: counts as input in every tab of the session. */
+  stayActive(): void {
+    this.idleWarning = null
+    this.tracker.input(Date.now(), true)
+    this.post({ k: 'stay' })
+    this.changed()
+  }
+
+  /** The tab navigated. */
+  setView(view: string): void {
+    this.socket?.send({ type: 'view', view: view.slice(0, 200) })
+  }
+
+  /** Sends any client message (admins use it for `admin.subscribe`); false while the socket is down. */
+  send(message: { type: string; [field: string]: unknown }): boolean {
+    return this.socket?.send(message) ?? false
+  }
+
+  metrics() {
+    return { ...this.counts, lastSeq: this.lastSeq, lastEventLatencyMs: this.lastEventLatencyMs, lastSwitch: this.lastSwitch, connection: this.connection, phase: this.phase }
+  }
+
+  /** Closes the socket and stops every timer and listener. Safe to call twice. */
+  stop(): void {
+    this.stopLive()
+    this.channel?.close()
+  }
+
+  private async begin(): Promise<SessionState | null> {
+    this.setPhase('starting')
+    try {
+      if (!this.http.csrfToken) await this.http.refreshCsrf()
+      this.confirm(await this.http.request<SessionState>('GET', '/api/session_state'))
+    } catch (err) {
+      this.starting = undefined
+      if (this.refused(err)) return null
+      throw err
+    }
+    this.lastSeq = this.confirmed!.seq
+    this.goLive()
+    return this.state
+  }
+
+  private goLive(): void {
+    this.setPhase('live')
+    this.socket = new Connection(() => this.env.socket(this.socketUrl()), {
+      open: () => this.socket?.send({ type: 'hello', tabId: this.tabId, view: this.view(), lastSeq: this.lastSeq }),
+      message: (data) => this.receive(data),
+      closed: (code) => this.closed(code),
+    }, this.env.random)
+    this.socket.connect()
+    this.tracker.start()
+    this.env.window?.addEventListener('online', this.onOnline)
+    this.env.window?.addEventListener('offline', this.onOffline)
+    this.env.document?.addEventListener('visibilitychange', this.onVisible)
+  }
+
+  private stopLive(): void {
+    this.socket?.stop()
+    this.socket = null
+    clearInterval(this.heartbeatTimer)
+    clearTimeout(this.pollTimer)
+    this.pollTimer = undefined
+    this.tracker.stop()
+    this.env.window?.removeEventListener('online', this.onOnline)
+    this.env.window?.removeEventListener('offline', this.onOffline)
+    this.env.document?.removeEventListener('visibilitychange', this.onVisible)
+  }
+
+  private readonly onOnline = () => {
+    this.socket?.retryNow()
+    if (this.pollTimer) this.poll()
+  }
+  private readonly onOffline = () => this.setConnection('offline')
+  private readonly onVisible = () => {
+    if (this.env.document?.visibilityState === 'visible') this.socket?.retryNow()
+  }
+
+  private socketUrl(): string {
+    const base = this.options.baseUrl || (globalThis as { location?: { href: string; pathname: string; hash: string } }).location?.href || 'http://localhost/'
+    const url = new URL('/ws', base)
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+    return url.href
+  }
+
+  private view(): string {
+    const fallback = () => {
+      const where = (globalThis as { location?: { href: string; pathname: string; hash: string } }).location
+      return where ? where.pathname + where.hash : '/'
+    }
+    return (this.options.view ?? fallback)().slice(0, 200)
+  }
+
+  private receive(data: string): void {
+    let message: ServerMessage
+    try {
+      message = JSON.parse(data) as ServerMessage
+    } catch {
+      return
+    }
+    if (this.debug) console.debug('[tessera] ←', message)
+    switch (message.type) {
+      case 'welcome':
+        this.welcomed(message)
+        return
+      case 'user.notice':
+        this.emit('notice', message)
+        return
+      case 'locks.released':
+        this.emit('locksReleased', message)
+        return
+      case 'lock.acquired':
+        this.emit('lockAcquired', message)
+        return
+      case 'config.changed':
+        this.heartbeatMs = message.heartbeatIntervalMs
+        this.startHeartbeat()
+        return
+      case 'admin.snapshot':
+      case 'admin.delta':
+      case 'admin.alert':
+        this.emit('admin', message)
+        return
+      case 'pong':
+      case 'error':
+        return
+      default:
+        this.logged(message)
+        return
+    }
+  }
+
+  private welcomed(message: Extract<ServerMessage, { type: 'welcome' }>): void {
+    this.socket?.succeeded()
+    if (this.counts.welcomes++ > 0) this.counts.reconnects++
+    this.heartbeatMs = message.heartbeatIntervalMs
+    if (message.syncCheckIntervalMs) this.syncCheckMs = message.syncCheckIntervalMs
+    // Resumed: the missed events follow and move lastSeq on; else welcome.seq is the baseline.
+    if (!message.resumed) this.lastSeq = message.seq
+    this.confirm(message.state)
+    clearTimeout(this.pollTimer)
+    this.pollTimer = undefined
+    this.setConnection('online')
+    this.startHeartbeat()
+    if (this.tracker.lastInputAt > this.sentInputAt) this.reportInput(this.tracker.lastInputAt)
+  }
+
+  private logged(message: LoggedMessage): void {
+    const next = verdict(message, this.lastSeq)
+    if (next === 'duplicate') {
+      this.counts.duplicates++
+      return
+    }
+    if (next === 'resume') {
+      // Events are missing before this one: reconnect, and the resume replays them.
+      this.counts.gaps++
+      this.socket?.restart()
+      return
+    }
+    this.counts.events++
+    this.lastEventLatencyMs = Date.now() - Date.parse(message.at)
+    this.lastSeq = message.seq
+    switch (message.type) {
+      case 'session.expired':
+        this.end({ kind: 'expired', reason: message.reason })
+        return
+      case 'session.terminated':
+        this.end({ kind: 'terminated', reason: message.reason, message: message.message, ...(message.note ? { note: message.note } : {}) })
+        return
+      case 'session.logged_out':
+        this.end({ kind: 'loggedOut', byTabId: message.byTabId })
+        return
+    }
+    if (!this.confirmed) return
+    const before = this.confirmed
+    if (message.type === 'session.state' && message.resync) this.counts.resyncs++
+    if (message.type === 'session.idle_warning') {
+      this.idleWarning = { secondsLeft: message.secondsLeft, expiresAt: message.expiresAt }
+      this.emit('idleWarning', this.idleWarning)
+    }
+    if (message.type === 'session.active') this.idleWarning = null
+    this.confirm(applyEvent(before, message))
+    if (message.type === 'platform.switched' && message.version > before.version) {
+      const { platform, previousPlatform, version, byTabId } = message
+      this.emit('platformSwitched', { platform, previousPlatform, version, byTabId })
+    }
+  }
+
+  /** Takes a state from the server; a platform change in it settles any pending switch. */
+  private confirm(state: SessionState): void {
+    const before = this.confirmed
+    this.confirmed = state
+    if (this.overlay && before && state.platform?.id !== before.platform?.id) this.settleOverlay()
+    writeCache(this.env.storage ?? null, state)
+    this.emit('state', this.state!)
+    this.changed()
+  }
+
+  private settleOverlay(): void {
+    if (this.overlay && this.lastSwitch && this.lastSwitch.confirmedMs === null) this.lastSwitch.confirmedMs = Date.now() - this.overlay.startedAt
+    this.overlay = null
+  }
+
+  private settleSwitch(message: Extract<TabMessage, { k: 'switched' }>): void {
+    this.post(message)
+    this.fromTab(message)
+  }
+
+  private closed(code: number): boolean {
+    clearInterval(this.heartbeatTimer)
+    if (this.ending || this.phase !== 'live') return false
+    if (GONE_CODES.includes(code)) {
+      void this.learnWhyEnded(code)
+      return false
+    }
+    if (code === CLOSE.tooManyBadMessages) {
+      this.setConnection('offline')
+      return false
+    }
+    this.setConnection(this.env.online?.() === false ? 'offline' : 'reconnecting')
+    if (!this.pollTimer) this.poll()
+    return true
+  }
+
+  /** While the socket is down: the state over HTTP, which also tells whether the session ended. */
+  private poll(): void {
+    clearTimeout(this.pollTimer)
+    this.pollTimer = setTimeout(() => this.poll(), this.syncCheckMs)
+    this.http.request<SessionState>('GET', '/api/session_state').then(
+      (state) => {
+        if (!this.pollTimer) return
+        if (this.confirmed && state.version > this.confirmed.version) this.confirm(state)
+        this.setConnection('reconnecting')
+      },
+      (err) => {
+        if (!this.refused(err) && this.pollTimer) this.setConnection('offline')
+      },
+    )
+  }
+
+  /** The socket closed for good without its terminal event: the server says why over HTTP. */
+  private async learnWhyEnded(code: number): Promise<void> {
+    try {
+      await this.http.request('GET', '/api/session_state')
+      this.socket?.retryNow()
+    } catch (err) {
+      if (this.refused(err)) return
+      if (code === CLOSE.expired) this.end({ kind: 'expired', reason: 'idle_timeout' })
+      else if (code === CLOSE.terminated) this.end({ kind: 'terminated', reason: 'admin', message: TERMINATION_MESSAGES.admin })
+      else this.end({ kind: 'loggedOut', byTabId: null })
+    }
+  }
+
+  /** A 401 about the session ends this client with the server's reason; true when it did. */
+  private refused(err: unknown): boolean {
+    const e = err as SessionError
+    if (e.status !== 401) return false
+    const reason = e.details.reason as EndReason | undefined
+    if (e.code === 'SESSION_EXPIRED') this.end({ kind: 'expired', reason: reason === 'lifetime' ? 'lifetime' : 'idle_timeout' })
+    else if (e.code === 'SESSION_TERMINATED' && reason && reason !== 'logout') {
+      this.end({ kind: 'terminated', reason, message: TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? e.message })
+    } else if (this.phase === 'live') this.end({ kind: 'loggedOut', byTabId: null })
+    else {
+      // Nobody is signed in behind this cookie (or it was a signed-out one): the sign-in page.
+      this.stopLive()
+      this.setPhase('signedOut')
+    }
+    return true
+  }
+
+  private refusedThenThrow(err: unknown): never {
+    this.refused(err)
+    throw err
+  }
+
+  private end(ending: Ending, fromTab = false): void {
+    if (this.ending) return
+    this.ending = ending
+    this.stopLive()
+    this.starting = undefined
+    this.overlay = null
+    this.idleWarning = null
+    this.confirmed = null
+    writeCache(this.env.storage ?? null, null)
+    if (!fromTab) this.post({ k: 'ended', ending })
+    this.setPhase('ended')
+    const { kind, ...detail } = ending
+    if (kind === 'expired') this.options.onExpired?.(detail as Expired)
+    if (kind === 'terminated') this.options.onTerminated?.(detail as Terminated)
+    this.emit(kind, detail as never)
+  }
+
+  private fromTab(message: TabMessage): void {
+    if (this.debug) console.debug('[tessera] tab ←', message)
+    switch (message.k) {
+      case 'switching':
+        this.overlay = { platform: message.platform, startedAt: message.startedAt, expires: Date.now() + FOREIGN_SWITCH_MS }
+        this.lastSwitch = { optimisticMs: Date.now() - message.startedAt, confirmedMs: null }
+        setTimeout(() => this.forgetForeignSwitch(), FOREIGN_SWITCH_MS)
+        break
+      case 'switched':
+        if (!message.ok) this.emit('switchFailed', { platformId: message.platformId, error: message.error! })
+        // A success is settled by the platform change in the confirmed state, which may come a moment later.
+        if (!message.ok || this.confirmed?.platform?.id === message.platformId) this.settleOverlay()
+        break
+      case 'ended':
+        this.end(message.ending, true)
+        return
+      case 'activity':
+        this.tracker.reportedElsewhere(message.at)
+        return
+      case 'stay':
+        this.idleWarning = null
+        break
+      case 'signedIn':
+        this.emit('signedIn', undefined)
+        return
+    }
+    this.changed()
+  }
+
+  private forgetForeignSwitch(): void {
+    if (this.overlay && this.overlay.expires <= Date.now()) {
+      this.overlay = null
+      this.changed()
+    }
+  }
+
+  private reportInput(at: number): void {
+    if (this.socket?.send({ type: 'activity', at })) this.sentInputAt = at
+    this.post({ k: 'activity', at })
+  }
+
+  private startHeartbeat(): void {
+    clearInterval(this.heartbeatTimer)
+    this.heartbeatTimer = setInterval(() => {
+      const input = this.tracker.lastInputAt > this.sentInputAt ? this.tracker.lastInputAt : undefined
+      if (this.socket?.send({ type: 'heartbeat', view: this.view(), ...(input ? { lastInputAt: input } : {}) }) && input) this.sentInputAt = input
+    }, this.heartbeatMs)
+  }
+
+  private post(message: TabMessage): void {
+    this.channel?.postMessage(message)
+  }
+
+  private setPhase(phase: Phase): void {
+    this.phase = phase
+    this.changed()
+  }
+
+  private setConnection(connection: Connectivity): void {
+    if (this.connection === connection) return
+    this.connection = connection
+    this.emit('connection', connection)
+    this.changed()
+  }
+
+  private changed(): void {
+    this.emit('change', this)
+  }
+
+  private emit<K extends keyof SessionEvents>(type: K, detail: SessionEvents[K]): void {
+    for (const listener of this.listeners.get(type) ?? []) {
+      try {
+        ;(listener as (d: SessionEvents[K]) => void)(detail)
+      } catch (err) {
+        console.error('[tessera] a listener failed', err)
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// HTTP to Tessera: the cookie goes by itself; the CSRF token is held in memory only.
+import { CLIENT_ERRORS, type ErrorCode } from '../../src/realtime/protocol.js'
+import { SessionError } from './errors.js'
+
+export type Fetch = (input: string, init: RequestInit) => Promise<Response>
+
+export class Http {
+  /** Never written to storage or sent to other tabs: it lives as long as this page. */
+  csrfToken: string | null = null
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly fetch: Fetch,
+    private readonly tabId: string,
+  ) {}
+
+  /** A request; a refused CSRF token is fetched again and the request retried once. */
+  async request<T>(method: string, path: string, body?: unknown, { csrf = true } = {}): Promise<T> {
+    const safe = method === 'GET' || !csrf
+    if (!safe && !this.csrfToken) await this.refreshCsrf()
+    try {
+      return await this.send<T>(method, path, body)
+    } catch (err) {
+      if (safe || (err as SessionError).code !== 'CSRF_INVALID') throw err
+      await this.refreshCsrf()
+      return this.send<T>(method, path, body)
+    }
+  }
+
+  async refreshCsrf(): Promise<void> {
+    this.csrfToken = (await this.send<{ csrfToken: string }>('GET', '/api/auth/csrf')).csrfToken
+  }
+
+  private async send<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { 'x-tab-id': this.tabId }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (method !== 'GET' && this.csrfToken) headers['x-csrf-token'] = this.csrfToken
+    let res: Response
+    try {
+      res = await this.fetch(this.baseUrl + path, {
+        method,
+        headers,
+        credentials: 'include',
+        cache: 'no-store',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    } catch {
+      throw new SessionError(CLIENT_ERRORS.network, 'Tessera cannot be reached: check your connection.')
+    }
+    if (res.status === 204) return undefined as T
+    const data = (await res.json().catch(() => null)) as { error?: { code: ErrorCode; message: string } } | null
+    if (res.ok) return data as T
+    const { code = 'INTERNAL', message = `The server answered ${res.status}.`, ...details } = data?.error ?? {}
+    throw new SessionError(code, message, res.status, details)
+  }
+}

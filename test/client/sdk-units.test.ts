@@ -1,0 +1,122 @@
+// The SDK's pure parts: backoff schedule, event order, version guard, single-flight, input throttle.
+import t from 'tap'
+import { ACTIVITY_THROTTLE_MS, InputTracker } from '../../client/sdk/activity.js'
+import { BACKOFF, backoffDelay } from '../../client/sdk/backoff.js'
+import { applyEvent, verdict } from '../../client/sdk/events.js'
+import { singleFlight } from '../../client/sdk/switching.js'
+import type { LoggedMessage, Platform, SessionState } from '../../src/realtime/protocol.js'
+import { MemoryLocks } from '../helpers/browser-apis.js'
+
+const at = '2026-12-06T00:00:00.000Z'
+const platform = (id: number): Platform => ({ id, name: `P${id}`, type: 'mastodon', instanceUrl: 'https://p.example', isDefault: false })
+const state = (version: number, platformId = 1): SessionState => ({
+  user: { id: 1, username: 'ada', email: null, role: 'user' },
+  platform: platform(platformId),
+  session: { id: 's', createdAt: at, lastActivity: at, expiresAt: at, idleExpiresAt: at, status: 'active', tabs: 1 },
+  version,
+  seq: 0,
+  timestamp: at,
+})
+const switched = (seq: number, version: number, platformId: number): LoggedMessage => ({
+  type: 'platform.switched',
+  platform: platform(platformId),
+  previousPlatform: null,
+  version,
+  byTabId: null,
+  seq,
+  at,
+})
+
+t.test('backoff: full jitter below 0.5 s doubling to a 30 s cap', async (t) => {
+  const ceilings = Array.from({ length: 10 }, (_, attempt) => backoffDelay(attempt, () => 0.999999) + 1)
+  t.same(ceilings, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000])
+  t.equal(backoffDelay(0, () => 0), 0, 'the lowest draw reconnects at once')
+  t.equal(backoffDelay(50, () => 0.5), BACKOFF.capMs / 2, 'a huge attempt count stays at the cap')
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const delay = backoffDelay(attempt)
+    t.ok(delay >= 0 && delay < Math.min(BACKOFF.capMs, BACKOFF.baseMs * 2 ** attempt), `attempt ${attempt}: ${delay} ms within its window`)
+  }
+})
+
+t.test('events: the next seq applies, an old one is a duplicate, a skipped one asks for a resume', async (t) => {
+  t.equal(verdict(switched(5, 2, 2), 4), 'apply')
+  t.equal(verdict(switched(4, 2, 2), 4), 'duplicate')
+  t.equal(verdict(switched(1, 2, 2), 4), 'duplicate')
+  t.equal(verdict(switched(7, 2, 2), 4), 'resume', 'seq 5 and 6 are missing')
+})
+
+t.test('events: terminal events and resyncs apply whatever their seq (a seq can restart)', async (t) => {
+  t.equal(verdict({ type: 'session.terminated', reason: 'admin', message: 'x', seq: 1, at }, 40), 'apply')
+  t.equal(verdict({ type: 'session.expired', reason: 'idle_timeout', seq: 99, at }, 40), 'apply')
+  t.equal(verdict({ type: 'session.logged_out', byTabId: null, seq: 3, at }, 40), 'apply')
+  t.equal(verdict({ type: 'session.state', state: state(1), resync: true, seq: 2, at }, 40), 'apply')
+  t.equal(verdict({ type: 'session.state', state: state(1), seq: 2, at }, 40), 'duplicate', 'an ordinary session.state keeps its order')
+})
+
+t.test('events: a switch older than the state held never steps it back', async (t) => {
+  const now = state(5, 3)
+  t.equal(applyEvent(now, switched(9, 4, 2)).platform?.id, 3, 'version 4 < 5: ignored')
+  t.equal(applyEvent(now, switched(9, 5, 2)).platform?.id, 3, 'the same version: ignored')
+  const next = applyEvent(now, switched(9, 6, 2))
+  t.equal(next.platform?.id, 2)
+  t.equal(next.version, 6)
+  t.equal(next.seq, 9)
+  const idle = applyEvent(now, { type: 'session.idle', lastActivity: '2026-12-06T01:00:00.000Z', seq: 10, at })
+  t.equal(idle.session.status, 'idle')
+  t.equal(idle.session.lastActivity, '2026-12-06T01:00:00.000Z')
+  const resynced = applyEvent(now, { type: 'session.state', state: state(2, 7), resync: true, seq: 1, at })
+  t.equal(resynced.platform?.id, 7, 'a resync replaces the state, even with a lower version')
+  t.equal(resynced.seq, 1)
+})
+
+t.test('single-flight: while one run is pending, every other call rejects at once with SWITCH_IN_PROGRESS', async (t) => {
+  for (const locks of [new MemoryLocks(), undefined]) {
+    const held = new Set<string>()
+    let release!: () => void
+    let runs = 0
+    const first = singleFlight(locks, held, 'switch', async () => {
+      runs++
+      await new Promise<void>((r) => (release = r))
+      return 'first'
+    })
+    await new Promise((r) => setImmediate(r))
+    // A second tab of the same browser shares the lock manager, not the `held` set.
+    await t.rejects(singleFlight(locks, locks ? new Set() : held, 'switch', async () => runs++), { code: 'SWITCH_IN_PROGRESS' })
+    await t.rejects(singleFlight(locks, held, 'switch', async () => runs++), { code: 'SWITCH_IN_PROGRESS' })
+    release()
+    t.equal(await first, 'first')
+    t.equal(runs, 1, `${locks ? 'Web Locks' : 'in-tab fallback'}: only the first ran`)
+    t.equal(await singleFlight(locks, held, 'switch', async () => 'next'), 'next', 'free again once settled')
+    await t.rejects(singleFlight(locks, held, 'switch', async () => Promise.reject(new Error('boom'))), /boom/)
+    t.equal(await singleFlight(locks, held, 'switch', async () => 'after failure'), 'after failure', 'a failed run frees it too')
+  }
+})
+
+t.test('input: reported at most once per 5 s across tabs; no input, no report', async (t) => {
+  let now = 1_000_000
+  const reports: number[] = []
+  const target = new EventTarget()
+  const tracker = new InputTracker((at) => reports.push(at), target, undefined, () => now)
+  tracker.start()
+  now += 60_000
+  t.same(reports, [], 'a tab nobody touches never reports')
+  target.dispatchEvent(new Event('keydown'))
+  target.dispatchEvent(new Event('pointermove'))
+  now += ACTIVITY_THROTTLE_MS - 1
+  target.dispatchEvent(new Event('wheel'))
+  t.same(reports, [1_060_000], 'input within 5 s of the report is not reported again')
+  t.equal(tracker.lastInputAt, now, 'but it is remembered for the next heartbeat')
+  now += 1
+  target.dispatchEvent(new Event('scroll'))
+  t.same(reports, [1_060_000, now])
+  tracker.reportedElsewhere(now + 2000)
+  now += 5000
+  target.dispatchEvent(new Event('pointerdown'))
+  t.equal(reports.length, 2, 'another tab reported 3 s ago: this one stays quiet')
+  tracker.input(now, true)
+  t.equal(reports.length, 3, '"stay" reports at once')
+  tracker.stop()
+  now += 60_000
+  target.dispatchEvent(new Event('keydown'))
+  t.equal(reports.length, 3, 'stopped: no listener left')
+})
