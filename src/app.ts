@@ -46,6 +46,7 @@ import { StateCache } from './sessions/state-cache.js'
 import { SessionStore } from './sessions/store.js'
 import { sessionRoutes } from './sessions/routes.js'
 import { SettingsService } from './settings/service.js'
+import { webRoutes } from './web/routes.js'
 
 export interface AppDeps {
   config: Config
@@ -225,6 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await app.register(adminSessionRoutes, { ctx })
   await app.register(analyticsRoutes, { ctx })
   await app.register(alertRoutes, { ctx })
+  await app.register(webRoutes)
 
   const subscriber = ctx.redis.duplicate({ connectionName: 'tessera-subscriber' })
   subscriber.on('error', () => {})

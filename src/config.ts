@@ -94,7 +94,7 @@ const variables = {
   HOST: ['127.0.0.1', 'where the API listens', text],
   PORT: ['3000', 'where the API listens (0 picks a free port)', int(0, 65535)],
   WORKER_PORT: ['3001', 'health and metrics port of a `ROLE=worker` process', int(0, 65535)],
-  PUBLIC_URL: ['http://localhost:3000', 'used for same-origin checks and links', url('http:', 'https:')],
+  PUBLIC_URL: [undefined, 'used for same-origin checks and links (default: `http://localhost:PORT`, or `HOST` instead of `localhost` when it is not a loopback or wildcard address)', url('http:', 'https:')],
   ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for CORS (with credentials), state-changing requests and WebSocket upgrades, besides the origin of `PUBLIC_URL` and the server’s own origin, which always are', origins],
   DATABASE_URL: ['postgres://localhost:5432/tessera', 'PostgreSQL; the database is created and migrated at start-up when missing', url('postgres:', 'postgresql:')],
   DATABASE_POOL_MAX: ['10', 'connection pool size per process', int(1, 1000)],
@@ -182,6 +182,13 @@ function parseAll(env: Env): Raw {
   return out as Raw
 }
 
+/** Where a browser on this machine reaches the API when PUBLIC_URL is unset. */
+export function defaultPublicUrl(host: string, port: number): string {
+  const local = ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', ''].includes(host)
+  const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host
+  return `http://${name}:${port}`
+}
+
 export function loadConfig(env: Env = process.env) {
   const r = parseAll(env)
   const production = r.NODE_ENV === 'production'
@@ -197,14 +204,16 @@ export function loadConfig(env: Env = process.env) {
   if (r.SESSION_IDLE_TIMEOUT_SECONDS <= r.SESSION_IDLE_AFTER_SECONDS) {
     fail('SESSION_IDLE_TIMEOUT_SECONDS', String(r.SESSION_IDLE_TIMEOUT_SECONDS), `more than SESSION_IDLE_AFTER_SECONDS (${r.SESSION_IDLE_AFTER_SECONDS})`)
   }
-  const publicOrigin = new URL(r.PUBLIC_URL).origin
+  const publicUrl = r.PUBLIC_URL ?? defaultPublicUrl(r.HOST, r.PORT)
+  const publicOrigin = new URL(publicUrl).origin
   return {
     role: r.ROLE,
     production,
     host: r.HOST,
     port: r.PORT,
     workerPort: r.WORKER_PORT,
-    publicUrl: r.PUBLIC_URL,
+    publicUrl,
+    publicUrlGiven: r.PUBLIC_URL !== undefined,
     allowedOrigins: [...new Set([publicOrigin, ...(r.ALLOWED_ORIGINS ?? [])])],
     databaseUrl: r.DATABASE_URL,
     databasePoolMax: r.DATABASE_POOL_MAX,

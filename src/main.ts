@@ -3,7 +3,8 @@
 import Fastify from 'fastify'
 import { pino } from 'pino'
 import { buildApp, buildContext } from './app.js'
-import { ConfigError, loadConfig, readDotEnv } from './config.js'
+import { type Config, ConfigError, defaultPublicUrl, loadConfig, readDotEnv } from './config.js'
+import { accountTable, seedDemoAccounts } from './demo/accounts.js'
 import type { AppContext } from './context.js'
 import { DependencyError } from './infra/dependency-error.js'
 import { installErrorHandler } from './infra/errors.js'
@@ -21,6 +22,14 @@ async function workerServer(ctx: AppContext) {
   return { app, address }
 }
 
+const indent = (text: string) => text.replace(/^/gm, '    ')
+
+/** The URL to open: PUBLIC_URL, or this process's own port when PORT=0 picked one. */
+function servedUrl(config: Config, address: string): string {
+  if (config.publicUrlGiven || config.port !== 0) return config.publicUrl
+  return defaultPublicUrl(config.host, Number(new URL(address).port))
+}
+
 async function main() {
   const config = loadConfig({ ...readDotEnv(), ...process.env })
   const log = pino(loggerOptions(config.logLevel))
@@ -31,6 +40,11 @@ async function main() {
       `\n  First admin created: username "${resources.bootstrap.username}", password "${resources.bootstrap.password}"\n` +
         '  It is shown only this once: sign in and change it.\n\n',
     )
+  }
+  if (resources.adminCreated && !config.production) {
+    // A new database in development: demo accounts, so the first page has someone to sign in as.
+    const accounts = await seedDemoAccounts(resources.database)
+    process.stdout.write(`  Demo accounts (npm run seed:demo prints them again):\n\n${indent(accountTable(accounts))}\n\n`)
   }
   const deps = { config, database: resources.database, redis: resources.redis, secret: resources.secret }
   const closers: (() => Promise<unknown>)[] = []
@@ -55,7 +69,9 @@ async function main() {
     closers.unshift(() => workers.close())
   }
   // `address` is where this process listens (with PORT=0 or WORKER_PORT=0, the port picked).
-  log.info({ role: config.role, url: config.publicUrl, address }, 'Tessera is up')
+  const url = servedUrl(config, address)
+  log.info({ role: config.role, url, address }, 'Tessera is up')
+  if (config.role !== 'worker') process.stdout.write(`\n  Tessera is serving ${url}  (API docs: ${new URL('/docs', url)})\n\n`)
 
   let stopping = false
   const stop = async (signal: string) => {

@@ -15,7 +15,10 @@ export interface Resources {
   redis: Redis
   secret: string
   /** The generated first-admin password, when this start created the admin. */
+  /** The first admin's generated password, to print once; null when none was generated. */
   bootstrap: { username: string; password: string } | null
+  /** This start created the first admin: the database was new. */
+  adminCreated: boolean
   close(): Promise<void>
 }
 
@@ -32,10 +35,10 @@ export async function openResources(config: Config): Promise<Resources> {
   }
   const url = config.databaseUrl
   let secret: string
-  let bootstrap: Resources['bootstrap']
+  let created: Awaited<ReturnType<typeof bootstrapAdmin>>
   try {
     secret = config.sessionSecret ?? (await explained(url, () => storedSecret(database)))
-    bootstrap = await explained(url, () => bootstrapAdmin(database, config))
+    created = await explained(url, () => bootstrapAdmin(database, config))
   } catch (err) {
     await Promise.all([database.close(), redis.quit().catch(() => redis.disconnect())])
     throw err
@@ -45,7 +48,8 @@ export async function openResources(config: Config): Promise<Resources> {
     database,
     redis,
     secret,
-    bootstrap,
+    bootstrap: created?.generated ? { username: created.username, password: created.password } : null,
+    adminCreated: created !== null,
     close: () => {
       closing ??= Promise.all([database.close(), redis.quit().catch(() => redis.disconnect())]).then(() => {})
       return closing
@@ -63,7 +67,7 @@ async function storedSecret(database: Database): Promise<string> {
   return row!.value
 }
 
-/** Creates the first admin when the database has none; returns a generated password to print once. */
+/** Creates the first admin when the database has none; null when it had one. */
 async function bootstrapAdmin(database: Database, config: Config) {
   const [row] = await database.db.select({ n: sql<number>`count(*)::int` }).from(users).where(eq(users.role, 'admin'))
   if ((row?.n ?? 0) > 0) return null
@@ -75,5 +79,5 @@ async function bootstrapAdmin(database: Database, config: Config) {
     if ((err as { code?: string }).code === 'USERNAME_TAKEN') return null // another node won the race
     throw err
   }
-  return config.bootstrapAdmin.password ? null : { username, password }
+  return { username, password, generated: !config.bootstrapAdmin.password }
 }

@@ -345,8 +345,9 @@ export class SessionClient {
   private async begin(): Promise<SessionState | null> {
     this.setPhase('starting')
     try {
+      const state = await this.http.request<SessionState>('GET', '/api/session_state')
       if (!this.http.csrfToken) await this.http.refreshCsrf()
-      this.confirm(await this.http.request<SessionState>('GET', '/api/session_state'))
+      this.confirm(state)
     } catch (err) {
       this.starting = undefined
       if (this.refused(err)) return null
@@ -384,6 +385,7 @@ export class SessionClient {
   }
 
   private readonly onOnline = () => {
+    if (this.socket?.isOpen) this.setConnection('online')
     this.socket?.retryNow()
     if (this.pollTimer) this.poll()
   }
@@ -549,7 +551,8 @@ export class SessionClient {
         this.setConnection('reconnecting')
       },
       (err) => {
-        if (!this.refused(err) && this.pollTimer) this.setConnection('offline')
+        // Unreachable is "offline" only when the browser says the network is gone.
+        if (!this.refused(err) && this.pollTimer) this.setConnection(this.env.online?.() === false ? 'offline' : 'reconnecting')
       },
     )
   }

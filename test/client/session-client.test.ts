@@ -1,6 +1,6 @@
 // The client SDK against a real server: tabs of one browser simulated in Node, with real
 // sockets, a real BroadcastChannel and the server's real events.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { SessionClient, SessionEnvironment } from '../../client/sdk/index.js'
 import { ADMIN_PASSWORD, build, PASSWORD } from '../helpers/app.js'
 import { NodeBrowser } from '../helpers/node-browser.js'
@@ -9,7 +9,7 @@ import { listen } from '../helpers/ws.js'
 
 type Socket = ReturnType<SessionEnvironment['socket']>
 
-async function setup(t: Tap.Test, wrap?: (socket: Socket) => Socket) {
+async function setup(t: Test, wrap?: (socket: Socket) => Socket) {
   const app = await build(t)
   const { platformIds } = await app.user('ada', { platforms: ['Pixelfed', 'Mastodon', 'Archive'] })
   const browser = new NodeBrowser(`http://${await listen(app)}`, wrap)
@@ -21,12 +21,6 @@ async function setup(t: Tap.Test, wrap?: (socket: Socket) => Socket) {
   await until('both tabs welcomed', () => a.connection === 'online' && b.connection === 'online')
   await a.listPlatforms()
   return { app, browser, a, b, platformIds }
-}
-
-declare global {
-  namespace Tap {
-    type Test = import('tap').Test
-  }
 }
 
 const platformOf = (tab: SessionClient) => tab.state?.platform?.id
