@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every role: ROLE=api, ROLE=worker or ROLE=all (architecture.md).
 
-# ---- build: all dependencies, type-check and compile to dist/ ----
+# ---- build: all dependencies, type-check and compile to dist/, build the browser pages ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -9,6 +9,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY db ./db
+COPY client ./client
+COPY scripts/build-client.ts ./scripts/
 RUN npm run build
 
 # ---- production dependencies only ----
@@ -27,6 +29,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/db ./dist/db
+# The demo app, served at / by every API process.
+COPY --from=build /app/dist/client/demo ./dist/client/demo
 # Read at run time from <root>/db/migrations (projectRoot() in src/infra/db.ts).
 COPY db/migrations ./db/migrations
 RUN mkdir -p /app/data && chown node:node /app/data

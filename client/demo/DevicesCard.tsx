@@ -13,7 +13,8 @@ const describe = (d: Device) => {
 }
 
 export function DevicesCard() {
-  const { client, phase } = useSession()
+  const { client, phase, state } = useSession()
+  const openTabs = state?.session.tabs
   const [devices, setDevices] = useState<Device[] | null>(null)
   const [busy, setBusy] = useState<string | null>(null)
   const now = useNow(10_000)
@@ -35,6 +36,11 @@ export function DevicesCard() {
       offOnline()
     }
   }, [client, phase, load])
+
+  // This device's own row shows its tab count: read again when it changes.
+  useEffect(() => {
+    if (phase === 'live' && openTabs !== undefined) load()
+  }, [phase, openTabs, load])
 
   const signOut = async (device: Device) => {
     setBusy(device.id)

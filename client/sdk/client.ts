@@ -100,6 +100,8 @@ type TabMessage =
   | { k: 'activity'; at: number }
   | { k: 'stay' }
   | { k: 'signedIn' }
+  /** A tab of the session opened or closed: the others re-read the state (its tab count). */
+  | { k: 'joined' | 'left' }
 
 interface Overlay {
   platform: Platform | null
@@ -177,6 +179,7 @@ export class SessionClient {
   private syncCheckMs = 2_000
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private pollTimer: ReturnType<typeof setTimeout> | undefined
+  private syncTimer: ReturnType<typeof setTimeout> | undefined
   private counts = { events: 0, duplicates: 0, gaps: 0, resyncs: 0, reconnects: 0, welcomes: 0 }
   private lastEventLatencyMs: number | null = null
   private lastSwitch: { optimisticMs: number | null; confirmedMs: number | null } | null = null
@@ -369,6 +372,7 @@ export class SessionClient {
     this.tracker.start()
     this.env.window?.addEventListener('online', this.onOnline)
     this.env.window?.addEventListener('offline', this.onOffline)
+    this.env.window?.addEventListener('pagehide', this.onLeave)
     this.env.document?.addEventListener('visibilitychange', this.onVisible)
   }
 
@@ -381,7 +385,9 @@ export class SessionClient {
     this.tracker.stop()
     this.env.window?.removeEventListener('online', this.onOnline)
     this.env.window?.removeEventListener('offline', this.onOffline)
+    this.env.window?.removeEventListener('pagehide', this.onLeave)
     this.env.document?.removeEventListener('visibilitychange', this.onVisible)
+    clearTimeout(this.syncTimer)
   }
 
   private readonly onOnline = () => {
@@ -390,6 +396,7 @@ export class SessionClient {
     if (this.pollTimer) this.poll()
   }
   private readonly onOffline = () => this.setConnection('offline')
+  private readonly onLeave = () => this.post({ k: 'left' })
   private readonly onVisible = () => {
     if (this.env.document?.visibilityState === 'visible') this.socket?.retryNow()
   }
@@ -451,6 +458,7 @@ export class SessionClient {
   private welcomed(message: Extract<ServerMessage, { type: 'welcome' }>): void {
     this.socket?.succeeded()
     if (this.counts.welcomes++ > 0) this.counts.reconnects++
+    else this.post({ k: 'joined' })
     this.heartbeatMs = message.heartbeatIntervalMs
     if (message.syncCheckIntervalMs) this.syncCheckMs = message.syncCheckIntervalMs
     // Resumed: the missed events follow and move lastSeq on; else welcome.seq is the baseline.
@@ -496,7 +504,11 @@ export class SessionClient {
       this.idleWarning = { secondsLeft: message.secondsLeft, expiresAt: message.expiresAt }
       this.emit('idleWarning', this.idleWarning)
     }
-    if (message.type === 'session.active') this.idleWarning = null
+    if (message.type === 'session.active') {
+      this.idleWarning = null
+      // The event does not say when the session now idles out; the state does.
+      this.syncSoon(100)
+    }
     this.confirm(applyEvent(before, message))
     if (message.type === 'platform.switched' && message.version > before.version) {
       const { platform, previousPlatform, version, byTabId } = message
@@ -634,8 +646,19 @@ export class SessionClient {
       case 'signedIn':
         this.emit('signedIn', undefined)
         return
+      case 'joined':
+      case 'left':
+        // The server counts the tab once its socket is welcomed or closed: read it a moment later.
+        this.syncSoon(message.k === 'joined' ? 300 : 1000)
+        return
     }
     this.changed()
+  }
+
+  private syncSoon(delayMs: number): void {
+    if (this.phase !== 'live') return
+    clearTimeout(this.syncTimer)
+    this.syncTimer = setTimeout(() => void this.sync().catch(() => {}), delayMs)
   }
 
   private forgetForeignSwitch(): void {

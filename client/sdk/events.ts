@@ -30,6 +30,8 @@ export function applyEvent(state: SessionState, message: LoggedMessage): Session
         ...at,
         session: { ...state.session, status: message.type === 'session.idle' ? 'idle' : 'active', lastActivity: message.lastActivity },
       }
+    case 'session.idle_warning':
+      return { ...state, ...at, session: { ...state.session, idleExpiresAt: message.expiresAt } }
     default:
       return { ...state, ...at }
   }

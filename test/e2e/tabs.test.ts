@@ -27,6 +27,8 @@ async function showsPlatform(page: Page, name: string) {
 
 t.test('a switch in one tab appears in the other two; the times are logged', async (t) => {
   const { device, tabs } = await threeTabs(t)
+  for (const tab of tabs) await tab.getByTestId('tabs').filter({ hasText: /^3$/ }).waitFor()
+  t.pass('every tab counts three open tabs')
   await showsPlatform(tabs[1]!, 'Pixelfed')
   await tabs[0]!.getByRole('button', { name: 'Use Mastodon' }).click()
   for (const tab of tabs) await showsPlatform(tab, 'Mastodon')
@@ -35,6 +37,9 @@ t.test('a switch in one tab appears in the other two; the times are logged', asy
     t.comment(`tab ${i + 1}: optimistic after ${metrics.lastSwitch?.optimisticMs} ms, server-confirmed after ${metrics.lastSwitch?.confirmedMs} ms`)
   }
   t.same(await device.cspViolations(), [], 'no CSP violation')
+  await tabs[2]!.close()
+  for (const tab of tabs.slice(0, 2)) await tab.getByTestId('tabs').filter({ hasText: /^2$/ }).waitFor()
+  t.pass('a closed tab leaves the count of the others')
 })
 
 t.test('a rapid double click makes one switch and one pending state', async (t) => {
