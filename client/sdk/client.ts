@@ -284,7 +284,8 @@ export class SessionClient {
   /** Fetches the state now (GET /api/session_state). */
   async sync(): Promise<SessionState | null> {
     const state = await this.request<SessionState>('GET', '/api/session_state')
-    if (!this.confirmed || state.version >= this.confirmed.version) this.confirm(state)
+    // Not older than what the socket already applied (a frame may have overtaken the answer).
+    if (!this.confirmed || (state.version >= this.confirmed.version && state.seq >= this.lastSeq)) this.confirm(state)
     return this.state
   }
 
@@ -612,6 +613,7 @@ export class SessionClient {
     this.overlay = null
     this.idleWarning = null
     this.confirmed = null
+    this.platforms = []
     writeCache(this.env.storage ?? null, null)
     if (!fromTab) this.post({ k: 'ended', ending })
     this.setPhase('ended')

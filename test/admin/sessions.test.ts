@@ -146,6 +146,9 @@ t.test('the timeline replays a session: login, views, switches, idle/active, end
   const ada = await app.client().signIn('ada')
   const { tab } = await openTab(address, ada.sid!, { tabId: 'A', view: '/inbox' })
   tab.send({ type: 'view', view: '/compose' })
+  // A ping is answered after the view is recorded: the switch comes after it.
+  tab.send({ type: 'ping', id: 'after-view' })
+  await tab.next((m) => m.type === 'pong' && m.id === 'after-view')
   await ada.post(`/api/switch_platform/${platformIds[1]}`)
   await tab.type('session.idle', 5000)
   tab.send({ type: 'activity', at: Date.now() })

@@ -28,6 +28,8 @@ export function processEnv(app: TestApp): Record<string, string | undefined> {
     REDIS_KEY_PREFIX: app.prefix,
     SESSION_SECRET: app.ctx.secret,
     ADMIN_PASSWORD,
+    // One public origin for every node of the test, as a deployment behind one address has.
+    PUBLIC_URL: app.ctx.config.publicUrl,
   }
 }
 

@@ -133,7 +133,8 @@ t.test('an unknown route is 404 in the error shape', async (t) => {
   for (const [method, url] of [
     ['GET', '/api/nothing-here'],
     ['POST', '/api/nothing-here'],
-    ['GET', '/'],
+    // `/` is the demo app (test/web/pages.test.ts); a page that does not exist is not.
+    ['GET', '/nothing-here.html'],
   ] as const) {
     const res = await app.app.inject({ method, url })
     t.equal(res.statusCode, 404, `${method} ${url}`)

@@ -68,6 +68,7 @@ t.test('SIGTERM closes every socket with 1001 and the process exits 0', async (t
       REDIS_KEY_PREFIX: prefix,
       PORT: String(port),
       HOST: '127.0.0.1',
+      PUBLIC_URL: ORIGIN,
       ADMIN_PASSWORD,
       SESSION_SECRET: randomBytes(30).toString('base64url'),
       LOG_LEVEL: 'warn',
