@@ -2,8 +2,8 @@
 import { Toaster } from 'sonner'
 import { ErrorBoundary, SessionControls, SessionProvider, useSession } from 'tessera/react'
 import { Home } from './Home.js'
-import { Loading } from './Loading.js'
-import { SignIn } from './SignIn.js'
+import { Loading } from '../ui/Loading.js'
+import { SignIn } from '../ui/SignIn.js'
 import { useSessionToasts } from './toasts.js'
 
 function Screens() {

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'react'
 import { toast } from 'sonner'
 import type { SessionView } from 'tessera/client'
 import { SessionResetModal, useSession } from 'tessera/react'
-import { relative, useNow } from './time.js'
+import { relative, useNow } from '../ui/time.js'
 
 type Device = SessionView & { current: boolean }
 

@@ -3,7 +3,7 @@
 import type { CachedState } from 'tessera/client'
 import { SessionResetModal, useSession } from 'tessera/react'
 import { toast } from 'sonner'
-import { ConnectionBadge } from './ConnectionBadge.js'
+import { ConnectionBadge } from '../ui/ConnectionBadge.js'
 import { DevicesCard } from './DevicesCard.js'
 import { PlatformCard } from './PlatformCard.js'
 import { SegmentsCard } from './SegmentsCard.js'

@@ -1,6 +1,6 @@
 // This session's details: its public id, times, status and tabs.
 import { useSession, useSessionUUID } from 'tessera/react'
-import { clock, relative, useNow } from './time.js'
+import { clock, relative, useNow } from '../ui/time.js'
 
 export function SessionCard() {
   const { state } = useSession()

@@ -2,7 +2,7 @@
 // "Stay signed in" in any tab keeps the session in all of them.
 import * as Dialog from '@radix-ui/react-dialog'
 import { useSession } from 'tessera/react'
-import { countdown, useNow } from './time.js'
+import { countdown, useNow } from '../ui/time.js'
 
 export function StillThereDialog() {
   const { client, idleWarning } = useSession()
