@@ -33,6 +33,14 @@ export class EventBus {
   }
 
   /**
+   * Starts a new session's log at seq 0. A session whose counter is missing later has lost
+   * it with Redis, and its next event is numbered from the clock (publish-session-event.lua.ts).
+   */
+  async startLog(sessionId: string, keepUntil: Date): Promise<void> {
+    await this.o.redis.set(this.o.keys.sessionSeq(sessionId), 0, 'PXAT', keepUntil.getTime() + this.o.eventLog.ttlSeconds * 1000, 'NX')
+  }
+
+  /**
    * Publishes a session's terminal event (expired, terminated, logged out) at most once:
    * 0 when it was published before. It also sets the session's ended flag, which stops
    * late input from writing presence again (store.ts).

@@ -1,3 +1,12 @@
+// A new numbering for a session whose counter and log Redis has lost, from Redis's clock
+// in ms: above every seq the session had, as no session averages an event a millisecond.
+// Started by whoever needs the seq first, this script or a read (event-log.ts).
+export const newNumberingLua = `
+local function newNumbering()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end`
+
 // KEYS[1] seq counter, KEYS[2] event log stream, KEYS[3] last published state version, KEYS[4] the session's ended flag
 // ARGV[1] channel, ARGV[2] frame head (the JSON object without its closing brace),
 // ARGV[3] log max length, ARGV[4] log ttl seconds, ARGV[5] seq key expiry (unix ms),
@@ -13,18 +22,26 @@
 // while the log survived continues after the log instead of making XADD refuse a used id,
 // which would burn the seq and fail the request after its commit.
 //
+// A log whose counter and entries are both gone (Redis restarted empty, flushed, evicted:
+// every session's counter is made at login) gets a new numbering (above): the session's
+// tabs see a gap and resync (or learn that the session ended) instead of dropping the
+// events as already sent.
+//
 // The terminal event is the last one a log holds: an event that comes after it (a switch
 // committed just before the ending, published just after) is dropped too. Else it would
 // set the seq counter to live for the rest of the lifetime of a session that has ended
 // (found by the soak, test/system).
-export const logAndPublishLua = `
+export const logAndPublishLua = `${newNumberingLua}
 local version = tonumber(ARGV[6])
 if version > 0 and version <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local counted = redis.call('GET', KEYS[1])
+local seq = tonumber(counted or '0')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 if last then
   local logged = tonumber(string.match(last[1], '^%d+'))
   if logged > seq then seq = logged end
+elseif not counted then
+  seq = newNumbering()
 end
 seq = seq + 1
 if version > 0 then redis.call('SET', KEYS[3], version, 'PXAT', ARGV[5]) end
