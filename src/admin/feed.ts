@@ -77,31 +77,46 @@ export class AdminFeed {
   async subscribe(tab: Tab, filter: unknown): Promise<void> {
     const f = (filter ?? {}) as AdminFilter
     await this.serially(async () => {
-      // Listening first: every change announced after the snapshot is read reaches a tick.
-      await this.listen()
-      const all = await this.list(f)
-      if (!tab.isOpen() || this.closing) return
-      const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
-      let newestLogin = '' // ISO times compare as strings
-      for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
-      this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
-      tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() }), 'admin.snapshot')
-      this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
+      try {
+        await this.snapshot(tab, f)
+      } finally {
+        // The tab closed (its unsubscribe found nothing yet) or the snapshot failed: a
+        // listener nobody needs would hear every change of the cluster for good.
+        if (this.subscribers.size === 0) await this.stopListening()
+      }
     })
+  }
+
+  private async snapshot(tab: Tab, f: AdminFilter) {
+    if (!tab.isOpen() || this.closing) return
+    // Listening first: every change announced after the snapshot is read reaches a tick.
+    await this.listen()
+    const all = await this.list(f)
+    if (!tab.isOpen() || this.closing) return
+    const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
+    let newestLogin = '' // ISO times compare as strings
+    for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
+    this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
+    tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() }), 'admin.snapshot')
+    this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
   }
 
   unsubscribe(tab: Tab): void {
     if (!this.subscribers.delete(tab) || this.subscribers.size > 0) return
+    // Nobody here watches any more (in turn, so a subscribe that is being set up meanwhile
+    // listens again after this).
+    void this.serially(() => this.stopListening()).catch(() => {})
+  }
+
+  /** Stops hearing every change of the cluster, unless a subscriber came meanwhile; what was collected goes too. */
+  private async stopListening() {
+    if (this.subscribers.size > 0) return
     clearInterval(this.timer)
     this.timer = undefined
     this.dirty.clear()
-    // Nobody here watches any more: stop hearing every change of the cluster (in turn, so a
-    // subscribe that is being set up meanwhile listens again after this).
-    void this.serially(async () => {
-      if (this.subscribers.size > 0 || !this.listening) return
-      this.listening = undefined
-      await this.listener?.unsubscribe(this.d.keys.adminChanges)
-    }).catch(() => {})
+    if (!this.listening) return
+    this.listening = undefined
+    await this.listener?.unsubscribe(this.d.keys.adminChanges)
   }
 
   /** A new alert (any node raised it) goes at once to every subscribed admin tab here. */
@@ -142,6 +157,8 @@ export class AdminFeed {
     let wasReady = false
     listener.on('error', () => {})
     listener.on('message', (_channel: string, ids: string) => {
+      // Only while listening is wanted: ids that no tick will take must not pile up.
+      if (!this.listening) return
       for (const id of ids.split(',')) if (SESSION_ID.test(id)) this.dirty.add(id)
     })
     listener.on('ready', () => {
