@@ -96,8 +96,9 @@ export class AdminFeed {
     const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
     let newestLogin = '' // ISO times compare as strings
     for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
+    const snapshot = JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() })
+    if (!tab.deliver(snapshot, 'admin.snapshot')) return
     this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
-    tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() }), 'admin.snapshot')
     this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
   }
 
@@ -242,9 +243,11 @@ export class AdminFeed {
 
   private send(tab: Tab, sub: Subscriber, upserted: SessionView[], removed: Removal[]) {
     if (upserted.length === 0 && removed.length === 0) return
+    // Recorded only once the tab has it (or will have it, after its sync): else the
+    // next tick would take the change as already shown and never send it.
+    if (!tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')) return
     for (const v of upserted) sub.sent.set(v.id, visible(v))
     for (const r of removed) sub.sent.delete(r.id)
-    tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')
   }
 
   // ── who may watch ─────────────────────────────────────────────────────────────
