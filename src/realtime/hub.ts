@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { closeSubscriber } from '../infra/redis.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Presence } from '../presence/service.js'
 import { type Sessions, terminalEvent } from '../sessions/service.js'
@@ -502,7 +503,7 @@ export class Hub implements TabHost {
     this.closing ??= (async () => {
       clearInterval(this.pingTimer)
       for (const tab of [...this.tabs]) tab.close(CLOSE.goingAway, 'server shutting down')
-      await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect())
+      await closeSubscriber(this.d.subscriber)
     })()
     return this.closing
   }
