@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
-import { publishSessionEventLua } from './publish-session-event.lua.js'
+import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
 
 export type SessionEvent = { type: string } & Record<string, unknown>
 
@@ -18,6 +18,7 @@ export class EventBus {
   constructor(private readonly o: BusOptions) {
     o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 4, lua: publishSessionEventLua })
     o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 4, lua: publishTerminalEventLua })
+    o.redis.defineCommand('tesseraPublishWhileListed', { numberOfKeys: 5, lua: publishWhileListedLua })
     o.redis.defineCommand('tesseraPublishOnce', { numberOfKeys: 1, lua: publishOnceLua })
   }
 
@@ -41,6 +42,15 @@ export class EventBus {
   }
 
   /**
+   * Like publishSessionEvent, but only while the session is still on the deadline list
+   * `listed.key` with the score it was moved there with (0 otherwise): the idle sweep's
+   * events, which input may have overtaken since the move.
+   */
+  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { key: string; score: string }): Promise<number> {
+    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, 0, [listed.key], [sessionId, listed.score])
+  }
+
+  /**
    * Publishes a session's terminal event (expired, terminated, logged out) at most once:
    * 0 when it was published before. It also sets the session's ended flag, which stops
    * late input from writing presence again (store.ts).
@@ -49,7 +59,16 @@ export class EventBus {
     return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date(), 0)
   }
 
-  private async logAndPublish(command: keyof PublishCommand, sessionId: string, event: SessionEvent, keepUntil: Date, version: number) {
+  /** `moreKeys` and `moreArgs` follow the usual ones (the scripts that take them say what they are). */
+  private async logAndPublish(
+    command: keyof PublishCommand,
+    sessionId: string,
+    event: SessionEvent,
+    keepUntil: Date,
+    version: number,
+    moreKeys: string[] = [],
+    moreArgs: string[] = [],
+  ) {
     const json = JSON.stringify({ ...event, at: new Date().toISOString() })
     const head = `${json.slice(0, -1)},`
     const { keys, eventLog } = this.o
@@ -59,6 +78,7 @@ export class EventBus {
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
       keys.sessionEnded(sessionId),
+      ...moreKeys,
       keys.sessionChannel(sessionId),
       head,
       eventLog.max,
@@ -67,6 +87,7 @@ export class EventBus {
       version,
       keys.adminChanges,
       sessionId,
+      ...moreArgs,
     )
     if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })
     return seq
@@ -120,5 +141,6 @@ export class EventBus {
 interface PublishCommand {
   tesseraPublishSessionEvent(...args: (string | number)[]): Promise<number>
   tesseraPublishTerminalEvent(...args: (string | number)[]): Promise<number>
+  tesseraPublishWhileListed(...args: (string | number)[]): Promise<number>
   tesseraPublishOnce(...args: (string | number)[]): Promise<number>
 }

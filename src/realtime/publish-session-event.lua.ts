@@ -57,3 +57,12 @@ return seq
 export const publishSessionEventLua = `
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 ${logAndPublishLua}`
+
+// KEYS[1..4] and ARGV[1..8] as publishSessionEventLua; KEYS[5] a deadline list (sorted set),
+// ARGV[9] the session id, ARGV[10] the score it was moved there with.
+// Publishes only while the session is still on that list as it was put there: an event of
+// the idle sweep must not follow the session.active of input that has moved it on since.
+export const publishWhileListedLua = `
+local score = redis.call('ZSCORE', KEYS[5], ARGV[9])
+if not score or tonumber(score) ~= tonumber(ARGV[10]) then return 0 end
+${publishSessionEventLua}`
