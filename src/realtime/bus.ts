@@ -30,7 +30,16 @@ export class EventBus {
    * event after the session's terminal one.
    */
   async publishSessionEvent(sessionId: string, event: SessionEvent, keepUntil: Date, version = 0): Promise<number> {
-    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, event, keepUntil, version)
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, event, keepUntil, { version })
+  }
+
+  /**
+   * Publishes `session.state { state }`, the whole state at state `version`: dropped (0)
+   * when a newer version has been published since it was read, so that tabs never step
+   * back; one as new goes out (a role change does not move the version).
+   */
+  async publishState(sessionId: string, state: { version: number }, keepUntil: Date): Promise<number> {
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, { type: 'session.state', state }, keepUntil, { version: state.version, whole: true })
   }
 
   /**
@@ -47,7 +56,7 @@ export class EventBus {
    * events, which input may have overtaken since the move.
    */
   async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { key: string; score: string }): Promise<number> {
-    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, 0, [listed.key], [sessionId, listed.score])
+    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [listed.key], [sessionId, listed.score])
   }
 
   /**
@@ -56,7 +65,7 @@ export class EventBus {
    * late input from writing presence again (store.ts).
    */
   async publishTerminalEvent(sessionId: string, event: SessionEvent): Promise<number> {
-    return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date(), 0)
+    return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date())
   }
 
   /** `moreKeys` and `moreArgs` follow the usual ones (the scripts that take them say what they are). */
@@ -65,7 +74,7 @@ export class EventBus {
     sessionId: string,
     event: SessionEvent,
     keepUntil: Date,
-    version: number,
+    { version = 0, whole = false }: { version?: number; whole?: boolean } = {},
     moreKeys: string[] = [],
     moreArgs: string[] = [],
   ) {
@@ -87,6 +96,7 @@ export class EventBus {
       version,
       keys.adminChanges,
       sessionId,
+      whole ? '1' : '0',
       ...moreArgs,
     )
     if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })

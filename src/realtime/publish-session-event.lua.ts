@@ -12,10 +12,12 @@ end`
 // ARGV[3] log max length, ARGV[4] log ttl seconds, ARGV[5] seq key expiry (unix ms),
 // ARGV[6] the session state version the event carries (0: none)
 // ARGV[7] the admin-changes channel, ARGV[8] the session id (every logged event may be admin-visible)
+// ARGV[9] '1' when the event is the whole state at that version (session.state), else '0'
 // Assigns the next seq, appends the frame to the bounded log and publishes it: one step,
 // so every subscriber and every replay sees the same order. A state change whose version
 // is not newer than one already published lost a race after its commit: it is dropped
-// (returns 0), so tabs never step back to an older state.
+// (returns 0), so tabs never step back to an older state. The whole state may also be as
+// new as what was published (a role change does not move the version).
 //
 // Everything that can fail is read and checked before anything is written. The next seq
 // follows both the counter and the log's last entry: a counter lost (evicted, expired)
@@ -33,7 +35,8 @@ end`
 // (found by the soak, test/system).
 export const logAndPublishLua = `${newNumberingLua}
 local version = tonumber(ARGV[6])
-if version > 0 and version <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
+local published = tonumber(redis.call('GET', KEYS[3]) or '0')
+if version > 0 and (version < published or (version == published and ARGV[9] ~= '1')) then return 0 end
 local counted = redis.call('GET', KEYS[1])
 local seq = tonumber(counted or '0')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
@@ -58,11 +61,11 @@ export const publishSessionEventLua = `
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 ${logAndPublishLua}`
 
-// KEYS[1..4] and ARGV[1..8] as publishSessionEventLua; KEYS[5] a deadline list (sorted set),
-// ARGV[9] the session id, ARGV[10] the score it was moved there with.
+// KEYS[1..4] and ARGV[1..9] as publishSessionEventLua; KEYS[5] a deadline list (sorted set),
+// ARGV[10] the session id, ARGV[11] the score it was moved there with.
 // Publishes only while the session is still on that list as it was put there: an event of
 // the idle sweep must not follow the session.active of input that has moved it on since.
 export const publishWhileListedLua = `
-local score = redis.call('ZSCORE', KEYS[5], ARGV[9])
-if not score or tonumber(score) ~= tonumber(ARGV[10]) then return 0 end
+local score = redis.call('ZSCORE', KEYS[5], ARGV[10])
+if not score or tonumber(score) ~= tonumber(ARGV[11]) then return 0 end
 ${publishSessionEventLua}`
