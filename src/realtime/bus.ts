@@ -1,4 +1,5 @@
 // The event bus: one call publishes a session event (architecture.md, "How an event flows").
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
@@ -97,6 +98,7 @@ export class EventBus {
       keys.adminChanges,
       sessionId,
       whole ? '1' : '0',
+      randomBytes(9).toString('base64url'),
       ...moreArgs,
     )
     if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })
