@@ -376,7 +376,7 @@ export class Hub implements TabHost {
       case 'view':
         if (m.view !== tab.view) await this.d.sessions.recordView(session, m.view, tab.tabId)
         tab.view = m.view
-        await this.d.presence.setView(session.id, m.view)
+        await this.d.presence.setView(session.id, m.view, session.expiresAt)
         this.adminChanged(session.id)
         return this.input(tab, Date.now())
       case 'ping':
