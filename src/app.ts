@@ -26,6 +26,7 @@ import type { AppContext } from './context.js'
 import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
 import { redisKeys } from './infra/keys.js'
+import { SUBSCRIBER_OPTIONS } from './infra/redis.js'
 import { loggerOptions } from './infra/logger.js'
 import { installSecurityHeaders } from './infra/security-headers.js'
 import { createMetrics } from './infra/metrics.js'
@@ -228,7 +229,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await app.register(alertRoutes, { ctx })
   await app.register(webRoutes)
 
-  const subscriber = ctx.redis.duplicate({ connectionName: 'tessera-subscriber' })
+  const subscriber = ctx.redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-subscriber' })
   subscriber.on('error', () => {})
   await subscriber.connect()
   const adminFeed = new AdminFeed({

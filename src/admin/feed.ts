@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { loggable } from '../infra/errors.js'
+import { closeSubscriber, SUBSCRIBER_OPTIONS } from '../infra/redis.js'
 import type { AdminFilter } from '../realtime/messages.js'
 import { WS_ERRORS } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
@@ -77,31 +78,47 @@ export class AdminFeed {
   async subscribe(tab: Tab, filter: unknown): Promise<void> {
     const f = (filter ?? {}) as AdminFilter
     await this.serially(async () => {
-      // Listening first: every change announced after the snapshot is read reaches a tick.
-      await this.listen()
-      const all = await this.list(f)
-      if (!tab.isOpen() || this.closing) return
-      const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
-      let newestLogin = '' // ISO times compare as strings
-      for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
-      this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
-      tab.deliver(JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() }), 'admin.snapshot')
-      this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
+      try {
+        await this.snapshot(tab, f)
+      } finally {
+        // The tab closed (its unsubscribe found nothing yet) or the snapshot failed: a
+        // listener nobody needs would hear every change of the cluster for good.
+        if (this.subscribers.size === 0) await this.stopListening()
+      }
     })
+  }
+
+  private async snapshot(tab: Tab, f: AdminFilter) {
+    if (!tab.isOpen() || this.closing) return
+    // Listening first: every change announced after the snapshot is read reaches a tick.
+    await this.listen()
+    const all = await this.list(f)
+    if (!tab.isOpen() || this.closing) return
+    const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
+    let newestLogin = '' // ISO times compare as strings
+    for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
+    const snapshot = JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() })
+    if (!tab.deliver(snapshot, 'admin.snapshot')) return
+    this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
+    this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
   }
 
   unsubscribe(tab: Tab): void {
     if (!this.subscribers.delete(tab) || this.subscribers.size > 0) return
+    // Nobody here watches any more (in turn, so a subscribe that is being set up meanwhile
+    // listens again after this).
+    void this.serially(() => this.stopListening()).catch(() => {})
+  }
+
+  /** Stops hearing every change of the cluster, unless a subscriber came meanwhile; what was collected goes too. */
+  private async stopListening() {
+    if (this.subscribers.size > 0) return
     clearInterval(this.timer)
     this.timer = undefined
     this.dirty.clear()
-    // Nobody here watches any more: stop hearing every change of the cluster (in turn, so a
-    // subscribe that is being set up meanwhile listens again after this).
-    void this.serially(async () => {
-      if (this.subscribers.size > 0 || !this.listening) return
-      this.listening = undefined
-      await this.listener?.unsubscribe(this.d.keys.adminChanges)
-    }).catch(() => {})
+    if (!this.listening) return
+    this.listening = undefined
+    await this.listener?.unsubscribe(this.d.keys.adminChanges)
   }
 
   /** A new alert (any node raised it) goes at once to every subscribed admin tab here. */
@@ -114,7 +131,7 @@ export class AdminFeed {
       clearInterval(this.timer)
       this.timer = undefined
       this.subscribers.clear()
-      await this.listener?.quit().catch(() => this.listener?.disconnect())
+      if (this.listener) await closeSubscriber(this.listener)
     })()
     return this.closing
   }
@@ -137,11 +154,13 @@ export class AdminFeed {
   private async connectListener(): Promise<Redis> {
     if (this.listener) return this.listener
     if (this.closing) throw new Error('the admin feed is closed')
-    const listener = this.d.redis.duplicate({ connectionName: 'tessera-admin-feed' })
+    const listener = this.d.redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-admin-feed' })
     this.listener = listener
     let wasReady = false
     listener.on('error', () => {})
     listener.on('message', (_channel: string, ids: string) => {
+      // Only while listening is wanted: ids that no tick will take must not pile up.
+      if (!this.listening) return
       for (const id of ids.split(',')) if (SESSION_ID.test(id)) this.dirty.add(id)
     })
     listener.on('ready', () => {
@@ -225,9 +244,11 @@ export class AdminFeed {
 
   private send(tab: Tab, sub: Subscriber, upserted: SessionView[], removed: Removal[]) {
     if (upserted.length === 0 && removed.length === 0) return
+    // Recorded only once the tab has it (or will have it, after its sync): else the
+    // next tick would take the change as already shown and never send it.
+    if (!tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')) return
     for (const v of upserted) sub.sent.set(v.id, visible(v))
     for (const r of removed) sub.sent.delete(r.id)
-    tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')
   }
 
   // ── who may watch ─────────────────────────────────────────────────────────────

@@ -18,6 +18,20 @@ export function redisOptions(url: string): RedisOptions {
   }
 }
 
+/**
+ * For a connection that only subscribes (duplicate the command connection with these).
+ * Its commands wait for the connection instead of failing fast: an UNSUBSCRIBE refused
+ * while it reconnects would leave the channel in ioredis's list, which ioredis subscribes
+ * again after every reconnect. Close it with closeSubscriber: a QUIT would wait too.
+ */
+export const SUBSCRIBER_OPTIONS = { enableOfflineQueue: true, maxRetriesPerRequest: null } satisfies Partial<RedisOptions>
+
+/** Closes a subscriber connection: QUIT when it is up, else at once (nothing it queued matters any more). */
+export async function closeSubscriber(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') return redis.disconnect()
+  await redis.quit().catch(() => redis.disconnect())
+}
+
 function parse(url: string): RedisOptions {
   const u = new URL(url)
   return {

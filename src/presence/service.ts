@@ -18,13 +18,30 @@ export const tabMember = (s: TabSocket) => `${s.socketId}|${s.tabId}`
 /** The tabId a member belongs to (members written before sockets had ids are bare tabIds). */
 export const tabIdOf = (member: string) => member.slice(member.indexOf('|') + 1)
 
+// KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
+// The view, with the expiry the hash always has; never for a session that has ended, whose
+// presence is forgotten (a late message would bring back a hash that nothing removes).
+const setViewLua = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'view', ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+`
+
+interface PresenceCommands {
+  /** A promise of 0/1 on the connection; on a pipeline, the pipeline. */
+  tesseraSetView(presence: string, ended: string, view: string, expireAt: number): unknown
+}
+
 export class Presence {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     /** A socket not heard from for this long no longer counts (two ping intervals). */
     private readonly staleMs: number,
-  ) {}
+  ) {
+    redis.defineCommand('tesseraSetView', { numberOfKeys: 2, lua: setViewLua })
+  }
 
   async openTab(sessionId: string, socket: TabSocket, view: string, keepUntil: number): Promise<void> {
     const tabs = this.keys.sessionTabs(sessionId)
@@ -51,13 +68,17 @@ export class Presence {
     for (const { sessionId, socket, keepUntil, view } of seen) {
       const tabs = this.keys.sessionTabs(sessionId)
       pipeline.zadd(tabs, now, tabMember(socket)).pexpireat(tabs, keepUntil)
-      if (view !== undefined) pipeline.hset(this.keys.sessionPresence(sessionId), 'view', view)
+      if (view !== undefined) this.setViewIn(pipeline as unknown as PresenceCommands, sessionId, view, keepUntil)
     }
     await pipeline.exec()
   }
 
-  async setView(sessionId: string, view: string): Promise<void> {
-    await this.redis.hset(this.keys.sessionPresence(sessionId), 'view', view)
+  async setView(sessionId: string, view: string, keepUntil: number): Promise<void> {
+    await this.setViewIn(this.redis as unknown as PresenceCommands, sessionId, view, keepUntil)
+  }
+
+  private setViewIn(commands: PresenceCommands, sessionId: string, view: string, keepUntil: number) {
+    return commands.tesseraSetView(this.keys.sessionPresence(sessionId), this.keys.sessionEnded(sessionId), view, keepUntil)
   }
 
   async closeTab(sessionId: string, socket: TabSocket): Promise<void> {

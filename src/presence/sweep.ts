@@ -35,7 +35,7 @@ export interface SweepDeps {
   redis: Redis
   sql: Pool
   keys: RedisKeys
-  bus: Pick<EventBus, 'publishSessionEvent'>
+  bus: Pick<EventBus, 'publishWhileListed'>
   sessions: Pick<Sessions, 'end'>
   settings: Pick<SettingsService, 'get'>
 }
@@ -193,14 +193,16 @@ export class IdleSweep {
     const moved = await Promise.all(
       steps.map((s) => (this.d.redis as unknown as MoveCommand).tesseraMoveIfDue(this.listKey(s.due.list), this.listKey(s.to), s.due.id, s.dueBy)),
     )
-    const taken = steps.filter((_, i) => moved[i] !== null)
+    const taken = steps.flatMap((s, i) => (moved[i] === null ? [] : [{ ...s, score: moved[i]! }]))
     const idled = taken.filter((s) => s.idle)
     // Audited before the tabs hear it, so the timeline never shows what followed first.
     await this.d.audit.record(...idled.map(({ due }) => ({ type: 'session.idle', userId: rows.get(due.id)!.userId, sessionId: due.id })))
     await Promise.all(
-      taken.map(async ({ due, idle, warn }) => {
+      taken.map(async ({ due, to, score, idle, warn }) => {
         const keepUntil = new Date(rows.get(due.id)!.expiresAt)
-        for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishSessionEvent(due.id, event, keepUntil)
+        // Input since the move has taken the session off that list and told the tabs it is active: then nothing is said.
+        const listed = { key: this.listKey(to), score }
+        for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishWhileListed(due.id, event, keepUntil, listed)
       }),
     )
     result.idled += idled.length

@@ -1,9 +1,10 @@
 // The event bus: one call publishes a session event (architecture.md, "How an event flows").
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
-import { publishSessionEventLua } from './publish-session-event.lua.js'
+import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
 
 export type SessionEvent = { type: string } & Record<string, unknown>
 
@@ -18,6 +19,7 @@ export class EventBus {
   constructor(private readonly o: BusOptions) {
     o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 4, lua: publishSessionEventLua })
     o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 4, lua: publishTerminalEventLua })
+    o.redis.defineCommand('tesseraPublishWhileListed', { numberOfKeys: 5, lua: publishWhileListedLua })
     o.redis.defineCommand('tesseraPublishOnce', { numberOfKeys: 1, lua: publishOnceLua })
   }
 
@@ -29,7 +31,33 @@ export class EventBus {
    * event after the session's terminal one.
    */
   async publishSessionEvent(sessionId: string, event: SessionEvent, keepUntil: Date, version = 0): Promise<number> {
-    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, event, keepUntil, version)
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, event, keepUntil, { version })
+  }
+
+  /**
+   * Publishes `session.state { state }`, the whole state at state `version`: dropped (0)
+   * when a newer version has been published since it was read, so that tabs never step
+   * back; one as new goes out (a role change does not move the version).
+   */
+  async publishState(sessionId: string, state: { version: number }, keepUntil: Date): Promise<number> {
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, { type: 'session.state', state }, keepUntil, { version: state.version, whole: true })
+  }
+
+  /**
+   * Starts a new session's log at seq 0. A session whose counter is missing later has lost
+   * it with Redis, and its next event is numbered from the clock (publish-session-event.lua.ts).
+   */
+  async startLog(sessionId: string, keepUntil: Date): Promise<void> {
+    await this.o.redis.set(this.o.keys.sessionSeq(sessionId), 0, 'PXAT', keepUntil.getTime() + this.o.eventLog.ttlSeconds * 1000, 'NX')
+  }
+
+  /**
+   * Like publishSessionEvent, but only while the session is still on the deadline list
+   * `listed.key` with the score it was moved there with (0 otherwise): the idle sweep's
+   * events, which input may have overtaken since the move.
+   */
+  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { key: string; score: string }): Promise<number> {
+    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [listed.key], [sessionId, listed.score])
   }
 
   /**
@@ -38,10 +66,19 @@ export class EventBus {
    * late input from writing presence again (store.ts).
    */
   async publishTerminalEvent(sessionId: string, event: SessionEvent): Promise<number> {
-    return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date(), 0)
+    return this.logAndPublish('tesseraPublishTerminalEvent', sessionId, event, new Date())
   }
 
-  private async logAndPublish(command: keyof PublishCommand, sessionId: string, event: SessionEvent, keepUntil: Date, version: number) {
+  /** `moreKeys` and `moreArgs` follow the usual ones (the scripts that take them say what they are). */
+  private async logAndPublish(
+    command: keyof PublishCommand,
+    sessionId: string,
+    event: SessionEvent,
+    keepUntil: Date,
+    { version = 0, whole = false }: { version?: number; whole?: boolean } = {},
+    moreKeys: string[] = [],
+    moreArgs: string[] = [],
+  ) {
     const json = JSON.stringify({ ...event, at: new Date().toISOString() })
     const head = `${json.slice(0, -1)},`
     const { keys, eventLog } = this.o
@@ -51,6 +88,7 @@ export class EventBus {
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
       keys.sessionEnded(sessionId),
+      ...moreKeys,
       keys.sessionChannel(sessionId),
       head,
       eventLog.max,
@@ -59,6 +97,9 @@ export class EventBus {
       version,
       keys.adminChanges,
       sessionId,
+      whole ? '1' : '0',
+      randomBytes(9).toString('base64url'),
+      ...moreArgs,
     )
     if (seq > 0) this.o.metrics.eventsPublished.inc({ type: event.type })
     return seq
@@ -112,5 +153,6 @@ export class EventBus {
 interface PublishCommand {
   tesseraPublishSessionEvent(...args: (string | number)[]): Promise<number>
   tesseraPublishTerminalEvent(...args: (string | number)[]): Promise<number>
+  tesseraPublishWhileListed(...args: (string | number)[]): Promise<number>
   tesseraPublishOnce(...args: (string | number)[]): Promise<number>
 }

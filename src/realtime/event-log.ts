@@ -1,7 +1,43 @@
 // Reading a session's event log for resume: exactly the events after a given seq, or a
 // verdict that the log can no longer cover the gap.
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
+import { newNumberingLua } from './publish-session-event.lua.js'
+
+// KEYS[1] seq counter, KEYS[2] event log; ARGV[1] how long (ms) a numbering started here lives
+// The session's current seq. When Redis has lost both the counter and the log, the new
+// numbering starts here, as the publish script would start it, so that the seq a tab is
+// given as its baseline and the seq of the next event agree. Unless an event follows, it
+// lapses with the event log, and a later one starts above it.
+const currentSeqLua = `${newNumberingLua}
+local counted = redis.call('GET', KEYS[1])
+if counted then return tonumber(counted) end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if last then return tonumber(string.match(last[1], '^%d+')) end
+local seq = newNumbering()
+redis.call('SET', KEYS[1], seq, 'PX', ARGV[1])
+return seq
+`
+
+interface LogCommands {
+  tesseraCurrentSeq(seqKey: string, logKey: string, ttlMs: number): ChainableCommander
+}
+
+/** Makes the reads below available on this connection (once, by their owner). */
+export function defineLogCommands(redis: Redis) {
+  redis.defineCommand('tesseraCurrentSeq', { numberOfKeys: 2, lua: currentSeqLua })
+}
+
+/** Where a session's log is and how long a new numbering started by a read lives. */
+export interface LogPlace {
+  redis: Redis
+  keys: RedisKeys
+  ttlMs: number
+}
+
+function currentSeqIn(pipeline: ChainableCommander, { keys, ttlMs }: LogPlace, sessionId: string) {
+  return (pipeline as unknown as LogCommands).tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
+}
 
 export interface LogRead {
   /** The session's current seq. */
@@ -21,15 +57,18 @@ function replies(results: [Error | null, unknown][] | null): unknown[] {
   return results.map(([, value]) => value)
 }
 
-export async function readEventLog(redis: Redis, keys: RedisKeys, sessionId: string, afterSeq: number, max: number): Promise<LogRead> {
-  const [seqRaw, entries] = replies(
-    await redis
-      .pipeline()
-      .get(keys.sessionSeq(sessionId))
-      .xrange(keys.sessionLog(sessionId), `${afterSeq + 1}-0`, '+', 'COUNT', max + 1)
+/** The session's current seq (a new numbering when Redis lost it: see currentSeqLua). */
+export async function currentSeq(log: LogPlace, sessionId: string): Promise<number> {
+  const [seq] = replies(await currentSeqIn(log.redis.pipeline(), log, sessionId).exec()) as [number]
+  return seq
+}
+
+export async function readEventLog(log: LogPlace, sessionId: string, afterSeq: number, max: number): Promise<LogRead> {
+  const [current, entries] = replies(
+    await currentSeqIn(log.redis.pipeline(), log, sessionId)
+      .xrange(log.keys.sessionLog(sessionId), `${afterSeq + 1}-0`, '+', 'COUNT', max + 1)
       .exec(),
-  ) as [string | null, Entry[]]
-  const current = Number(seqRaw ?? 0)
+  ) as [number, Entry[]]
   const frames = entries.map(([id, fields]) => ({ seq: Number(id.split('-')[0]), frame: fields[1]! }))
   if (afterSeq > current) return { current, frames: [], complete: false }
   if (afterSeq === current) return { current, frames: [], complete: true }
@@ -38,12 +77,12 @@ export async function readEventLog(redis: Redis, keys: RedisKeys, sessionId: str
 }
 
 /** The end of a session's log: its seq counter and its last logged event (the terminal one, for a session that has ended). */
-export async function logEnd(redis: Redis, keys: RedisKeys, sessionId: string): Promise<{ counter: number; last: { seq: number; frame: string } | null }> {
-  const [seqRaw, entries] = replies(
-    await redis.pipeline().get(keys.sessionSeq(sessionId)).xrevrange(keys.sessionLog(sessionId), '+', '-', 'COUNT', 1).exec(),
-  ) as [string | null, Entry[]]
+export async function logEnd(log: LogPlace, sessionId: string): Promise<{ counter: number; last: { seq: number; frame: string } | null }> {
+  const [counter, entries] = replies(
+    await currentSeqIn(log.redis.pipeline(), log, sessionId).xrevrange(log.keys.sessionLog(sessionId), '+', '-', 'COUNT', 1).exec(),
+  ) as [number, Entry[]]
   const entry = entries[0]
-  return { counter: Number(seqRaw ?? 0), last: entry ? { seq: Number(entry[0].split('-')[0]), frame: entry[1][1]! } : null }
+  return { counter, last: entry ? { seq: Number(entry[0].split('-')[0]), frame: entry[1][1]! } : null }
 }
 
 /** The seq a frame carries: frames end in `"seq":N}` (bus.ts builds them that way). */

@@ -5,11 +5,12 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { closeSubscriber } from '../infra/redis.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Presence } from '../presence/service.js'
 import { type Sessions, terminalEvent } from '../sessions/service.js'
 import type { SessionRecord } from '../sessions/store.js'
-import { type LogRead, logEnd, readEventLog } from './event-log.js'
+import { currentSeq, defineLogCommands, type LogPlace, type LogRead, logEnd, readEventLog } from './event-log.js'
 import type { ClientMessage, Hello } from './messages.js'
 import { CLOSE, TERMINAL_CLOSE, WS_ERRORS } from './protocol.js'
 import type { Tab, TabHost, WireFrame } from './tab.js'
@@ -42,6 +43,9 @@ const RECOVERY_WAIT_MS = 10_000
 
 type Frame = { type: string; seq?: number; at?: string; sessionId?: string }
 
+/** How a gap the log cannot cover is filled: the current state, or the terminal event of a session that has ended. */
+type GapFill = { state: unknown } | { ended: { seq: number; frame: string } }
+
 export class Hub implements TabHost {
   readonly log: FastifyBaseLogger
   readonly limits: TabHost['limits']
@@ -64,6 +68,7 @@ export class Hub implements TabHost {
   private subscriberWasReady = false
   private closing: Promise<void> | undefined
   private readonly sessionChannel: RegExp
+  private readonly logPlace: LogPlace
   private readonly userChannel: RegExp
 
   constructor(private readonly d: HubDeps) {
@@ -73,6 +78,8 @@ export class Hub implements TabHost {
       maxBufferedBytes: d.config.ws.maxBufferedBytes,
       heartbeatIntervalMs: d.config.heartbeatIntervalSeconds * 1000,
     }
+    defineLogCommands(d.redis)
+    this.logPlace = { redis: d.redis, keys: d.keys, ttlMs: d.config.eventLog.ttlSeconds * 1000 }
     this.sessionChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}\\{([^}]+)\\}:events$`)
     this.userChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}user:(\\d+):events$`)
     d.subscriber.on('message', (channel: string, frame: string) => this.onFrame(channel, frame))
@@ -155,7 +162,7 @@ export class Hub implements TabHost {
     await this.join(tab)
     // From here on every event of the session reaches this tab, queued until it is live.
     const log = hello.lastSeq === undefined ? null : await this.readLog(tab.sessionId, hello.lastSeq)
-    const current = log?.current ?? Number((await this.d.redis.get(this.d.keys.sessionSeq(tab.sessionId))) ?? 0)
+    const current = log?.current ?? (await currentSeq(this.logPlace, tab.sessionId))
     // The session may have ended since the upgrade. Read after the seq: an end committed
     // later is published later, above `current`, and reaches the tab like any event.
     const session = await this.d.sessions.byId(tab.sessionId)
@@ -214,7 +221,7 @@ export class Hub implements TabHost {
   }
 
   private readLog(sessionId: string, afterSeq: number): Promise<LogRead> {
-    return readEventLog(this.d.redis, this.d.keys, sessionId, afterSeq, this.d.config.eventLog.max)
+    return readEventLog(this.logPlace, sessionId, afterSeq, this.d.config.eventLog.max)
   }
 
   /** Sends what the log holds past the tab's last seq, or one resync snapshot when it cannot cover the gap. */
@@ -226,6 +233,28 @@ export class Hub implements TabHost {
     this.d.metrics.resyncs.inc()
     tab.sendRaw(JSON.stringify({ type: 'session.state', state, resync: true, seq: log.current, at: new Date().toISOString() }))
     tab.lastSent = log.current
+  }
+
+  /**
+   * What fills a gap the log cannot cover: one resync snapshot, or, when the session has
+   * ended, its terminal event. PostgreSQL decides: Redis may have lost the terminal event
+   * (or the tab its seq) with the rest of the log.
+   */
+  private async gapFill(auth: Tab['auth']): Promise<GapFill> {
+    const session = await this.d.sessions.byId(auth.session.id)
+    if (session?.status !== 'active') return { ended: await this.terminalOf(session ?? auth.session) }
+    return { state: await this.d.sessions.stateOf({ ...auth, session }) }
+  }
+
+  /** Sends the tab what the log holds past its last seq, or fills the gap (`fill`, read when the log was incomplete). */
+  private sendCatchUp(tab: Tab, log: LogRead, fill: GapFill | null, frames?: { seq: number; frame: WireFrame; type: string }[]) {
+    if (fill && 'ended' in fill) {
+      const { seq, frame } = fill.ended
+      tab.sendLogged(seq, frame, typeOf(frame))
+      if (tab.isOpen()) tab.close(CLOSE.terminated, 'session ended')
+      return
+    }
+    this.sendFromLog(tab, log, fill?.state ?? null, frames)
   }
 
   /** The end of a sync: live, or another sync when the subscriber reconnected meanwhile. */
@@ -243,8 +272,9 @@ export class Hub implements TabHost {
       await this.commandsReady()
       const log = await this.readLog(tab.sessionId, tab.lastSent)
       if (!tab.isOpen()) return
-      const state = log.complete ? null : await this.d.sessions.stateOf(tab.auth)
-      this.sendFromLog(tab, log, state)
+      const fill = log.complete ? null : await this.gapFill(tab.auth)
+      if (!tab.isOpen()) return
+      this.sendCatchUp(tab, log, fill)
       this.finishSync(tab)
     } catch (err) {
       this.log.warn({ err, sessionId: tab.sessionId }, 'realtime: refill from the log failed')
@@ -267,7 +297,7 @@ export class Hub implements TabHost {
    * the log) or would have had (the next one), so every tab is told the same seq.
    */
   private async terminalOf(session: SessionRecord): Promise<{ seq: number; frame: string }> {
-    const { counter, last } = await logEnd(this.d.redis, this.d.keys, session.id)
+    const { counter, last } = await logEnd(this.logPlace, session.id)
     if (last && TERMINAL_CLOSE[typeOf(last.frame)]) return last
     const logged = last?.seq ?? 0
     const seq = counter > logged ? counter : logged + 1
@@ -309,12 +339,12 @@ export class Hub implements TabHost {
     for (const { sessionId, tabs } of catchUps) {
       try {
         const log = await this.readLog(sessionId, Math.min(...tabs.map((t) => t.lastSent)))
-        const state = log.complete ? null : await this.d.sessions.stateOf(tabs[0]!.auth)
+        const fill = log.complete ? null : await this.gapFill(tabs[0]!.auth)
         // One Buffer per frame for all the session's tabs, as in live fan-out.
         const frames = log.frames.map((f) => ({ seq: f.seq, frame: Buffer.from(f.frame), type: typeOf(f.frame) }))
         for (const t of tabs) {
           if (!t.isOpen()) continue
-          this.sendFromLog(t, log, state, frames)
+          this.sendCatchUp(t, log, fill, frames)
           this.finishSync(t)
         }
       } catch (err) {
@@ -346,7 +376,7 @@ export class Hub implements TabHost {
       case 'view':
         if (m.view !== tab.view) await this.d.sessions.recordView(session, m.view, tab.tabId)
         tab.view = m.view
-        await this.d.presence.setView(session.id, m.view)
+        await this.d.presence.setView(session.id, m.view, session.expiresAt)
         this.adminChanged(session.id)
         return this.input(tab, Date.now())
       case 'ping':
@@ -473,7 +503,7 @@ export class Hub implements TabHost {
     this.closing ??= (async () => {
       clearInterval(this.pingTimer)
       for (const tab of [...this.tabs]) tab.close(CLOSE.goingAway, 'server shutting down')
-      await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect())
+      await closeSubscriber(this.d.subscriber)
     })()
     return this.closing
   }

@@ -55,6 +55,8 @@ export class Tab {
   lastInputAt = 0
   adminFilter: unknown = null
   private queued: Queued[] = []
+  /** Frames outside the log that came while syncing, in arrival order: sent after the queued logged ones. */
+  private queuedOther: Omit<Queued, 'seq'>[] = []
   private badMessages: number[] = []
   /** The handling of the previous message: messages are handled one after another, in order. */
   private handled: Promise<void> = Promise.resolve()
@@ -163,14 +165,23 @@ export class Tab {
     if (code) this.close(code, type)
   }
 
-  /** Frames outside the session log (notices, broadcasts). */
-  deliver(frame: WireFrame, type: string, publishedAt?: number) {
-    if (this.state !== 'live') return
+  /**
+   * Frames outside the session log (notices, broadcasts, the admin feed): queued while
+   * syncing, like logged ones. False when the frame will never reach the socket (closed,
+   * or no hello yet).
+   */
+  deliver(frame: WireFrame, type: string, publishedAt?: number): boolean {
+    if (this.state === 'syncing') {
+      this.queuedOther.push({ frame, type, publishedAt })
+      return true
+    }
+    if (this.state !== 'live' || !this.isOpen()) return false
     this.sendRaw(frame)
     this.host.sent(type, publishedAt)
+    return true
   }
 
-  /** After a sync: send what arrived meanwhile, in seq order, and go live. */
+  /** After a sync: send what arrived meanwhile, logged frames in seq order first, and go live. */
   goLive() {
     if (this.state !== 'syncing') return
     this.state = 'live'
@@ -178,6 +189,10 @@ export class Tab {
     this.queued = []
     // Through deliverLogged: a gap between the sync and the queue starts another sync.
     for (const q of queued) if (this.isOpen()) this.deliverLogged(q.seq, q.frame, q.type, q.publishedAt)
+    // Through deliver: when a gap started another sync, the rest waits for its end.
+    const other = this.queuedOther
+    this.queuedOther = []
+    for (const q of other) this.deliver(q.frame, q.type, q.publishedAt)
   }
 
   /** Back to syncing (after a Redis reconnect): live frames queue until the gap is filled. */

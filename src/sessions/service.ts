@@ -255,6 +255,7 @@ export class Sessions {
       { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
     )
     await this.d.store.scheduleLifetime(id, expiresAt.getTime())
+    await this.d.bus.startLog(id, expiresAt)
     await this.d.bus.publishAdminChange([id])
     return { id, token, expiresAt, ended }
   }

@@ -40,18 +40,22 @@ const GEN_MS = 60 * 60_000
 /** A write's mark lapses after this if its process dies before taking it back. */
 const WRITING_MS = 30_000
 
-// KEYS: generation, writing mark; ARGV: new generation, generation ms, writing ms
+// The writing mark is the set of the writes under way, by id, not a count: ioredis sends a
+// command again after a reconnect when its answer was lost, and a begin counted twice
+// would outlast its end.
+// KEYS: generation, writing mark; ARGV: new generation, generation ms, writing ms, write id
 const beginLua = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('INCR', KEYS[2])
+redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 `
 
-// KEYS: generation, writing mark; ARGV: new generation, generation ms
+// KEYS: generation, writing mark; ARGV: new generation, generation ms, write id
+// (the mark goes with its last member)
 const endLua = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
+redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 `
 
@@ -70,7 +74,7 @@ interface StateCommands {
 }
 
 /** A write under way (see begin). */
-export type StateChange = Promise<{ userId: number } | null>
+export type StateChange = Promise<{ userId: number; id: string } | null>
 
 export class StateCache {
   constructor(
@@ -137,7 +141,8 @@ export class StateCache {
    */
   begin(userId: number): StateChange {
     const k = this.keys
-    const started = this.commands.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS).then(() => ({ userId }))
+    const id = randomUUID()
+    const started = this.commands.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS, id).then(() => ({ userId, id }))
     // Awaited later (or only by end): never an unhandled rejection meanwhile.
     started.catch(() => {})
     return started
@@ -151,6 +156,6 @@ export class StateCache {
     const begun = await change.catch(() => null)
     if (!begun) return
     const k = this.keys
-    await this.commands.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS).catch(() => {})
+    await this.commands.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS, begun.id).catch(() => {})
   }
 }

@@ -172,8 +172,11 @@ t.test('when the log of an ended session is gone, the made-up terminal event sti
 
   await redis.del(keys.sessionSeq(sessionId))
   const lost = await reconnect(address, sid, { tabId: 'A', lastSeq: 1 })
-  t.match(lost.messages, [{ type: 'session.terminated', reason: 'revoked_by_user', seq: 1, at: endedAt }], 'everything gone: the first seq of a new log')
+  t.match(lost.messages, [{ type: 'session.terminated', reason: 'revoked_by_user', seq: Number, at: endedAt }])
+  t.ok(lost.messages[0]!.seq! > 2, 'everything gone: a seq of a new numbering, above the old ones (issue 12, defect 1)')
   t.equal(lost.code, 4001)
+  const other = await reconnect(address, sid, { tabId: 'B' })
+  t.equal(other.messages[0]?.seq, lost.messages[0]!.seq, 'and every tab is told the same')
 })
 
 t.test('the cookie of a session that ended more than EVENT_LOG_TTL_SECONDS ago is refused with 401', async (t) => {

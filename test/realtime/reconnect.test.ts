@@ -192,8 +192,9 @@ t.test('a tab in the middle of its hello when the subscriber reconnects still ge
   t.same(seqs(tab.messages), [1, 2, 3], 'then the three events it would have missed, in order')
 })
 
-t.test('Redis restarts empty while tabs stay connected: each tab gets one resync, then seq starts again', async (t) => {
-  // The catch-up's resync branch: the log the tabs would catch up from is gone.
+t.test('Redis restarts empty while tabs stay connected: each tab gets one resync, then the events after it', async (t) => {
+  // The catch-up's resync branch: the log the tabs would catch up from is gone. Its seq is a
+  // new numbering above the old one (issue 12, defect 1), and the next event follows it.
   const redis = await privateRedis(t)
   const app = await build(t, { REDIS_URL: redis.url })
   const { platformIds } = await app.user('ada', { platforms: ['P0', 'P1'] })
@@ -206,13 +207,17 @@ t.test('Redis restarts empty while tabs stay connected: each tab gets one resync
   for (const { tab } of tabs) await tab.next((m) => m.seq === 2)
 
   await redis.restart()
+  const baselines: number[] = []
   for (const { tab } of tabs) {
     const resync = await tab.next((m) => m.type === 'session.state', 20_000)
-    t.match(resync, { resync: true, seq: 0, at: String, state: { platform: { id: platformIds[0] }, version: 3 } }, 'the state from PostgreSQL, seq from zero')
+    t.match(resync, { resync: true, seq: Number, at: String, state: { platform: { id: platformIds[0] }, version: 3 } }, 'the state from PostgreSQL')
+    t.ok(resync.seq! > 2, 'its seq is above the old ones')
+    baselines.push(resync.seq!)
   }
+  t.equal(baselines[0], baselines[1], 'both tabs are given the same baseline')
   await until('the app can publish again', async () => (await ada.post(`/api/switch_platform/${platformIds[1]}`)).statusCode === 200, 20_000)
   for (const [i, { tab }] of tabs.entries()) {
-    t.match(await tab.next((m) => m.type === 'platform.switched' && m.seq === 1), { platform: { id: platformIds[1] } }, `tab ${'AB'[i]} gets the next event as seq 1`)
+    t.match(await tab.next((m) => m.type === 'platform.switched' && m.seq === baselines[i]! + 1), { platform: { id: platformIds[1] } }, `tab ${'AB'[i]} gets the next event, right after its resync`)
     t.equal(tab.messages.filter((m) => m.type === 'session.state').length, 1, 'exactly one resync')
     t.equal(tab.ws.readyState, tab.ws.OPEN, 'and stays connected')
   }

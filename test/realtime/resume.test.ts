@@ -104,7 +104,8 @@ t.test('when the log no longer covers the gap, the tab gets one resync', async (
   t.match(await future.tab.type('session.state'), { resync: true, seq: 401 }, 'a lastSeq from the future (Redis lost the log) resyncs')
 })
 
-t.test('after Redis lost everything, a reconnecting tab resyncs and seq starts again', async (t) => {
+t.test('after Redis lost everything, a reconnecting tab resyncs and the events after it follow on its seq', async (t) => {
+  // issue 12, defect 1: a new numbering starts above every old seq, never at 1 again.
   const app = await build(t)
   const { platformIds } = await app.user('ada', { platforms: ['P0', 'P1'] })
   const address = await listen(app)
@@ -113,7 +114,10 @@ t.test('after Redis lost everything, a reconnecting tab resyncs and seq starts a
   const { deleteKeysWithPrefix } = await import('../../src/infra/redis.js')
   await deleteKeysWithPrefix(app.resources.redis, app.prefix)
   const tab = await openTab(address, ada.sid!, { tabId: 'A', lastSeq: 3 })
-  t.match(await tab.tab.type('session.state'), { resync: true, seq: 0, state: { platform: { id: platformIds[1] } } })
+  const resync = await tab.tab.type('session.state')
+  t.match(resync, { resync: true, seq: Number, state: { platform: { id: platformIds[1] } } })
+  t.ok(resync.seq! > 3, `the new numbering (${resync.seq}) is above the old lastSeq`)
   await switches(ada, platformIds, 1)
-  t.match(await tab.tab.type('platform.switched'), { seq: 1 }, 'new events are delivered although their seq is below the old lastSeq')
+  t.match(await tab.tab.type('platform.switched'), { seq: resync.seq! + 1 }, 'the next event follows the resync')
+  t.equal(tab.tab.messages.filter((m) => m.type === 'session.state').length, 1, 'one resync only')
 })
