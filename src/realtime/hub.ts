@@ -182,6 +182,8 @@ export class Hub implements TabHost {
         state: { ...state, seq: current },
         heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
         idleAfterMs: tab.auth.settings.idleAfterSeconds * 1000,
+        // How often the client SDK reads session_state while its socket is down.
+        syncCheckIntervalMs: this.d.config.syncCheckIntervalSeconds * 1000,
         resumed,
         replayed: resumed ? log!.frames.length : 0,
       }),
