@@ -29,8 +29,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/db ./dist/db
-# The demo app, served at / by every API process.
-COPY --from=build /app/dist/client/demo ./dist/client/demo
+# The demo app (/) and the admin dashboard (/admin), served by every API process.
+COPY --from=build /app/dist/client/pages ./dist/client/pages
 # Read at run time from <root>/db/migrations (projectRoot() in src/infra/db.ts).
 COPY db/migrations ./db/migrations
 RUN mkdir -p /app/data && chown node:node /app/data

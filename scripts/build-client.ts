@@ -1,4 +1,5 @@
-// `npm run build:client`: the demo app (dist/client/demo), the SDK and its React binding as
+// `npm run build:client`: the demo app and the admin dashboard (dist/client/pages), the SDK
+// and its React binding as
 // the package's ./client and ./react entries (dist/client/sdk, dist/client/react, types in
 // dist/client/types), then a table of sizes. The SDK must stay under 10 KiB min+gzip.
 import { execFileSync } from 'node:child_process'
@@ -32,8 +33,8 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
 
 async function main() {
   const started = Date.now()
-  process.stdout.write('building the demo app… ')
-  const demo = await build({ configFile: at('client/vite.config.ts'), logLevel: 'warn' })
+  process.stdout.write('building the pages… ')
+  const pages = await build({ configFile: at('client/vite.config.ts'), logLevel: 'warn' })
   process.stdout.write('the SDK… ')
   await build(library('client/sdk/index.ts', 'dist/client/sdk', []))
   process.stdout.write('the React binding… ')
@@ -50,9 +51,9 @@ async function main() {
   }
   const sdk = measure('SDK (tessera/client)', at('dist/client/sdk/index.js'))
   measure('React binding (tessera/react)', at('dist/client/react/index.js'))
-  const outputs = (Array.isArray(demo) ? demo : [demo]).flatMap((o) => ('output' in o ? o.output : []))
+  const outputs = (Array.isArray(pages) ? pages : [pages]).flatMap((o) => ('output' in o ? o.output : []))
   for (const chunk of outputs) {
-    if (chunk.type === 'chunk' || chunk.fileName.endsWith('.css')) measure(`demo app ${chunk.fileName}`, at(`dist/client/demo/${chunk.fileName}`))
+    if (chunk.type === 'chunk' || chunk.fileName.endsWith('.css')) measure(`pages ${chunk.fileName}`, at(`dist/client/pages/${chunk.fileName}`))
   }
   const width = Math.max(...rows.map((r) => r[0].length))
   process.stdout.write(`${'bundle'.padEnd(width)}  minified   min+gzip\n`)

@@ -41,7 +41,7 @@ async function main() {
       await board.setViewportSize({ width: 2 * 1000 + 72, height: 820 + 96 })
       await board.setContent(`<body style="margin:0;padding:24px;background:${scheme === 'dark' ? '#05070a' : '#dfe3ea'};font:600 16px system-ui;color:${scheme === 'dark' ? '#e6e9ef' : '#1a1e24'}">
         <div style="display:flex;gap:24px">${shots
-          .map((png, i) => `<figure style="margin:0"><figcaption style="margin:0 0 12px">Tab ${i + 1}${i === 0 ? ': clicked “Use ' + name + '”' : ': followed at once'}</figcaption><img style="display:block;border-radius:10px;box-shadow:0 4px 18px rgb(0 0 0 / .25)" src="data:image/png;base64,${png}"></figure>`)
+          .map((png, i) => `<figure style="margin:0"><figcaption style="margin:0 0 12px">Tab ${i + 1}${i === 0 ? `: clicked “Use ${name}”` : ': followed at once'}</figcaption><img style="display:block;border-radius:10px;box-shadow:0 4px 18px rgb(0 0 0 / .25)" src="data:image/png;base64,${png}"></figure>`)
           .join('')}</div></body>`)
       await board.screenshot({ path: `${OUT}/two-tabs-${scheme}.png` })
       process.stdout.write(`${OUT}/two-tabs-${scheme}.png (${(readFileSync(`${OUT}/two-tabs-${scheme}.png`).length / 1024).toFixed(0)} KiB)\n`)

@@ -10,7 +10,17 @@ function Screens() {
   const { phase, client } = useSession()
   useSessionToasts()
   if (phase === 'live') return <Home />
-  if (phase === 'signedOut' || phase === 'ended') return <SignIn />
+  if (phase === 'signedOut' || phase === 'ended') {
+    return (
+      <SignIn
+        hint={
+          <>
+            Trying the demo? The demo accounts are printed when the server first starts, and by <code>npm run seed:demo</code>.
+          </>
+        }
+      />
+    )
+  }
   // Starting: a tab opened on a live session shows what the browser last knew at once.
   return client.cached ? <Home cached={client.cached} /> : <Loading />
 }

@@ -190,7 +190,9 @@ export class SessionClient {
     this.cached = readCache(this.env.storage ?? null)
     this.channel = this.env.channel?.(CHANNEL) ?? null
     if (this.channel) this.channel.onmessage = (event) => this.fromTab(event.data as TabMessage)
-    this.tracker = new InputTracker((at) => this.reportInput(at), this.env.window, this.env.document)
+    // Input while the server says the session is idle is reported at once: the user is back.
+    const idle = () => this.confirmed?.session.status === 'idle' || this.idleWarning !== null
+    this.tracker = new InputTracker((at) => this.reportInput(at), this.env.window, this.env.document, undefined, idle)
   }
 
   /** The session's state as this tab shows it: the server's, with a pending switch on top. */
@@ -374,6 +376,8 @@ export class SessionClient {
     this.env.window?.addEventListener('online', this.onOnline)
     this.env.window?.addEventListener('offline', this.onOffline)
     this.env.window?.addEventListener('pagehide', this.onLeave)
+    this.env.window?.addEventListener('hashchange', this.onNavigate)
+    this.env.window?.addEventListener('popstate', this.onNavigate)
     this.env.document?.addEventListener('visibilitychange', this.onVisible)
   }
 
@@ -387,6 +391,8 @@ export class SessionClient {
     this.env.window?.removeEventListener('online', this.onOnline)
     this.env.window?.removeEventListener('offline', this.onOffline)
     this.env.window?.removeEventListener('pagehide', this.onLeave)
+    this.env.window?.removeEventListener('hashchange', this.onNavigate)
+    this.env.window?.removeEventListener('popstate', this.onNavigate)
     this.env.document?.removeEventListener('visibilitychange', this.onVisible)
     clearTimeout(this.syncTimer)
   }
@@ -398,6 +404,8 @@ export class SessionClient {
   }
   private readonly onOffline = () => this.setConnection('offline')
   private readonly onLeave = () => this.post({ k: 'left' })
+  /** The page moved to another view (hash or history navigation). */
+  private readonly onNavigate = () => this.setView(this.view())
   private readonly onVisible = () => {
     if (this.env.document?.visibilityState === 'visible') this.socket?.retryNow()
   }

@@ -1,6 +1,6 @@
 // Sign-in: the server's own error words, the lockout's remaining time, the device choice
 // at the session limit, and why the last session ended.
-import { type FormEvent, useEffect, useState } from 'react'
+import { type FormEvent, type ReactNode, useEffect, useState } from 'react'
 import { type Ending, SessionError, type SessionView } from 'tessera/client'
 import { useSession } from 'tessera/react'
 import { countdown } from './time.js'
@@ -30,7 +30,7 @@ function useRetryCountdown(seconds: number | null): number | null {
   return left > 0 ? left : null
 }
 
-export function SignIn() {
+export function SignIn({ title = 'Sign in', hint }: { title?: string; hint?: ReactNode }) {
   const { client, ending, dispatch } = useSession()
   const [username, setUsername] = useState('')
   const [password, setPassword] = useState('')
@@ -68,7 +68,7 @@ export function SignIn() {
           Tessera
         </div>
         <h1 id="sign-in-title" className="title">
-          Sign in
+          {title}
         </h1>
         {notice && (
           <div className="notice notice-warning" role="status" data-testid="ending-notice">
@@ -103,9 +103,7 @@ export function SignIn() {
             {busy ? 'Signing in…' : 'Sign in'}
           </button>
         </form>
-        <p className="muted small">
-          Trying the demo? The demo accounts are printed when the server first starts, and by <code>npm run seed:demo</code>.
-        </p>
+        {hint && <p className="muted small">{hint}</p>}
         {devices && (
           <div className="stack" role="alert">
             <p>

@@ -143,6 +143,20 @@ export interface LockOwner {
   username: string
 }
 
+/** A failed-login, lockout or anomaly alert (GET /admin/alerts, admin.alert). */
+export interface Alert {
+  id: number
+  type: string
+  userId: number | null
+  username: string | null
+  message: string
+  data: Record<string, unknown>
+  createdAt: string
+  acknowledged: boolean
+  acknowledgedAt: string | null
+  acknowledgedBy: number | null
+}
+
 /** The session's end reasons (http.md): `expired` for the first two, `terminated` for the rest. */
 export type EndReason =
   | 'idle_timeout'
@@ -190,7 +204,7 @@ export type ServerMessage =
   | { type: 'error'; code: ErrorCode; message: string }
   | { type: 'admin.snapshot'; sessions: SessionView[]; total: number; at: string }
   | { type: 'admin.delta'; upserted: SessionView[]; removed: { id: string; reason: string }[]; at: string }
-  | { type: 'admin.alert'; alert: Record<string, unknown>; at: string }
+  | { type: 'admin.alert'; alert: Alert; at: string }
 
 /** A message of the session's event log (it has a `seq`). */
 export type LoggedMessage = Extract<ServerMessage, { seq: number; at: string }>

@@ -1,6 +1,6 @@
 // The SDK's pure parts: backoff schedule, event order, version guard, single-flight, input throttle.
 import t from 'tap'
-import { ACTIVITY_THROTTLE_MS, InputTracker } from '../../client/sdk/activity.js'
+import { InputTracker } from '../../client/sdk/activity.js'
 import { BACKOFF, backoffDelay } from '../../client/sdk/backoff.js'
 import { applyEvent, verdict } from '../../client/sdk/events.js'
 import { singleFlight } from '../../client/sdk/switching.js'
@@ -92,31 +92,80 @@ t.test('single-flight: while one run is pending, every other call rejects at onc
   }
 })
 
-t.test('input: reported at most once per 5 s across tabs; no input, no report', async (t) => {
+t.test('input: reported at most once per 5 s across tabs, the last of a burst when the window closes; no input, no report', async (t) => {
   let now = 1_000_000
+  const pending = new Map<number, { at: number; fn: () => void }>()
+  let nextId = 0
+  const clock = {
+    now: () => now,
+    later: (fn: () => void, ms: number) => {
+      pending.set(++nextId, { at: now + ms, fn })
+      return nextId as unknown as ReturnType<typeof setTimeout>
+    },
+    cancel: (id: ReturnType<typeof setTimeout> | undefined) => void pending.delete(id as unknown as number),
+  }
+  /** Moves the clock on, firing the timers that come due. */
+  const advance = (ms: number) => {
+    now += ms
+    for (const [id, timer] of [...pending].sort((a, b) => a[1].at - b[1].at)) {
+      if (timer.at > now) continue
+      pending.delete(id)
+      timer.fn()
+    }
+  }
   const reports: number[] = []
   const target = new EventTarget()
-  const tracker = new InputTracker((at) => reports.push(at), target, undefined, () => now)
+  const tracker = new InputTracker((at) => reports.push(at), target, undefined, clock)
   tracker.start()
-  now += 60_000
+  advance(60_000)
   t.same(reports, [], 'a tab nobody touches never reports')
   target.dispatchEvent(new Event('keydown'))
+  t.same(reports, [1_060_000], 'the first input is reported at once')
+  advance(1000)
   target.dispatchEvent(new Event('pointermove'))
-  now += ACTIVITY_THROTTLE_MS - 1
+  advance(2000)
   target.dispatchEvent(new Event('wheel'))
-  t.same(reports, [1_060_000], 'input within 5 s of the report is not reported again')
-  t.equal(tracker.lastInputAt, now, 'but it is remembered for the next heartbeat')
-  now += 1
+  t.same(reports, [1_060_000], 'input within 5 s of the report waits')
+  t.equal(tracker.lastInputAt, 1_063_000, 'but it is remembered for the heartbeat')
+  advance(1999)
+  t.same(reports, [1_060_000], 'until the window closes')
+  advance(1)
+  t.same(reports, [1_060_000, 1_063_000], 'then the latest input of the burst is reported, once')
+  advance(60_000)
+  t.equal(reports.length, 2, 'nothing more without input')
+
   target.dispatchEvent(new Event('scroll'))
-  t.same(reports, [1_060_000, now])
-  tracker.reportedElsewhere(now + 2000)
-  now += 5000
+  t.equal(reports.length, 3)
+  advance(1000)
   target.dispatchEvent(new Event('pointerdown'))
-  t.equal(reports.length, 2, 'another tab reported 3 s ago: this one stays quiet')
+  tracker.reportedElsewhere(now + 500)
+  advance(5000)
+  t.equal(reports.length, 3, 'another tab reported after this input: this one stays quiet')
+  advance(10_000)
   tracker.input(now, true)
-  t.equal(reports.length, 3, '"stay" reports at once')
-  tracker.stop()
-  now += 60_000
+  t.equal(reports.length, 4, '"stay" reports at once')
   target.dispatchEvent(new Event('keydown'))
-  t.equal(reports.length, 3, 'stopped: no listener left')
+  tracker.stop()
+  advance(60_000)
+  target.dispatchEvent(new Event('keydown'))
+  t.equal(reports.length, 4, 'stopped: no listener and no pending report left')
+})
+
+t.test('input while the session is idle is reported at once, whatever the window', async (t) => {
+  let now = 5_000_000
+  let idle = false
+  const reports: number[] = []
+  const target = new EventTarget()
+  const clock = { now: () => now, later: () => 0 as unknown as ReturnType<typeof setTimeout>, cancel: () => {} }
+  const tracker = new InputTracker((at) => reports.push(at), target, undefined, clock, () => idle)
+  tracker.start()
+  target.dispatchEvent(new Event('keydown'))
+  now += 1000
+  target.dispatchEvent(new Event('keydown'))
+  t.same(reports, [5_000_000], 'active: the second input waits for the window')
+  idle = true
+  now += 1000
+  target.dispatchEvent(new Event('pointermove'))
+  t.same(reports, [5_000_000, 5_002_000], 'idle: reported at once, so the session is active again now')
+  tracker.stop()
 })

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { demoDir } from '../../src/web/routes.js'
+import { pagesDir } from '../../src/web/routes.js'
 import { build, type TestApp } from './app.js'
 import { listen } from './ws.js'
 
@@ -29,7 +29,7 @@ export async function launchChromium(t: Pick<Tap, 'teardown'>): Promise<Browser>
 
 /** A real app on a real port, serving the built demo app. */
 export async function servedApp(t: Tap, env: Record<string, string> = {}, workers = false): Promise<{ app: TestApp; base: string }> {
-  if (!existsSync(join(demoDir(), 'index.html'))) throw new Error('the demo app is not built: npm run build:client (npm test does it first)')
+  if (!existsSync(join(pagesDir(), 'demo', 'index.html'))) throw new Error('the browser pages are not built: npm run build:client (npm test does it first)')
   const app = await build(t, { UUID_RATE_LIMIT: '1000/min', LOGIN_RATE_LIMIT: '1000/min', ...env }, { workers })
   return { app, base: `http://${await listen(app)}` }
 }
