@@ -1,6 +1,7 @@
-// `npm run screenshots [-- <url> <username> <password>]`: pictures of the demo app for the
-// docs, taken from a running server (npm start) in Debian's Chromium: two tabs of one
-// browser side by side after a switch in the first, in light and dark.
+// `npm run screenshots [-- <url> <username> <password>]`: pictures for the docs, taken from
+// a running server (npm start, with its demo accounts) in Debian's Chromium: two tabs of one
+// browser side by side after a switch in the first, in light and dark; then the admin
+// dashboard (as the demo admin ada) with a few demo users signed in: sessions and analytics.
 import { mkdirSync, readFileSync } from 'node:fs'
 import { chromium, type Page } from 'playwright-core'
 
@@ -11,6 +12,37 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking'
 async function ready(page: Page) {
   await page.getByTestId('connection').and(page.locator('[data-state=online]')).waitFor()
   await page.getByTestId('devices').locator('li').first().waitFor()
+}
+
+/** The dashboard's sessions table and analytics page, with some demo users signed in. */
+async function dashboard(browser: import('playwright-core').Browser) {
+  process.stdout.write('dashboard: ')
+  for (const user of ['margaret', 'ken', 'alan', 'barbara', 'dennis', 'edsger']) {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(`${base}/`)
+    await page.locator('#username').fill(user)
+    await page.locator('#password').fill(`demo-${user}-pass`)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await ready(page)
+    if (user === 'ken' || user === 'dennis') await page.evaluate("location.hash = '#/compose'")
+  }
+  const context = await browser.newContext({ viewport: { width: 1440, height: 760 }, colorScheme: 'light' })
+  const page = await context.newPage()
+  await page.goto(`${base}/admin`)
+  await page.locator('#username').fill('ada')
+  await page.locator('#password').fill('demo-ada-pass')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByTestId('sessions-table').locator('tbody tr[data-session-id]').nth(5).waitFor()
+  await page.waitForTimeout(4500) // the "new" marks fade
+  await page.screenshot({ path: `${OUT}/dashboard-sessions.png` })
+  await page.getByRole('link', { name: 'Analytics' }).click()
+  await page.locator('canvas').nth(2).waitFor()
+  await page.waitForTimeout(500)
+  await page.setViewportSize({ width: 1440, height: 1000 })
+  await page.screenshot({ path: `${OUT}/dashboard-analytics.png` })
+  process.stdout.write(`${OUT}/dashboard-sessions.png, ${OUT}/dashboard-analytics.png\n`)
+  await context.close()
 }
 
 async function main() {
@@ -49,6 +81,7 @@ async function main() {
       await a.getByRole('button', { name: 'Sign out this device' }).click()
       await context.close()
     }
+    await dashboard(browser)
   } finally {
     await browser.close()
   }

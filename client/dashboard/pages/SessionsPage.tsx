@@ -35,7 +35,8 @@ const WITHIN = [
   ['86400', '≤ 1 day'],
 ] as const
 
-export const deviceText = (v: SessionView) => [v.device.browser, v.device.os, v.device.type].filter(Boolean).join(' · ')
+/** "Firefox 140 · Linux", with the device type when it is not a desktop. */
+export const deviceText = (v: SessionView) => [v.device.browser, v.device.os, v.device.type === 'desktop' ? null : v.device.type].filter(Boolean).join(' · ')
 
 /** The filter GET /admin/sessions would be given for these filters. */
 export function serverFilter(f: Filters): SessionFilter {
