@@ -82,23 +82,13 @@ export class UserAdmin {
 
   /** The new role's limit applies to live sessions at once: the least recently active beyond it end. */
   private async endSessionsOverLimit(userId: number, role: string, actorUserId: number) {
-    // A login running now read the old role: wait for it, and keep new ones out while counting.
-    await this.ctx.sessions.whileLoginsWait(userId, () => this.endExcessSessions(userId, role, actorUserId))
-  }
-
-  private async endExcessSessions(userId: number, role: string, actorUserId: number) {
-    const { sessions } = this.ctx
-    const settings = await this.ctx.settings.get()
-    const limit = sessionLimitFor(settings, userId, role)
-    const live = await sessions.viewsOf(await sessions.activeIdsOfUser(userId), settings)
-    if (live.length <= limit) return
-    const oldestFirst = live.sort((a, b) => a.lastActivity.localeCompare(b.lastActivity) || a.loginAt.localeCompare(b.loginAt))
+    const limit = sessionLimitFor(await this.ctx.settings.get(), userId, role)
     const note = `The account's role changed to ${role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
-    await sessions.end(
-      oldestFirst.slice(0, live.length - limit).map((v) => v.id),
-      'session_limit',
-      { actorUserId, note },
-    )
+    // A login running now read the old role: wait for it, and keep new ones out while counting.
+    await this.ctx.sessions.whileLoginsWait(userId, async (scope) => {
+      const oldestFirst = await scope.liveSessions()
+      await scope.end(oldestFirst.slice(0, Math.max(0, oldestFirst.length - limit)), 'session_limit', { actorUserId, note })
+    })
   }
 
   /** Every remaining live session hears its new role (session.state), and the admin feeds reload them. */

@@ -19,7 +19,8 @@ export const serviceUnavailable = (what: string) =>
 export const validationFailed = (message: string) => new AppError(400, 'VALIDATION_FAILED', message)
 
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
-const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET'])
+// 55P03 and 25P03: a lock wait or an idle transaction outlasted its backstop (infra/db.ts).
+const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET', '55P03', '25P03'])
 
 /**
  * Maps an infrastructure failure to 503, or returns null. drizzle wraps the driver's error

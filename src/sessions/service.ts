@@ -45,9 +45,19 @@ export interface SessionView {
   platform: { id: number; name: string } | null
 }
 
+/** What runs under a user's login lock (Sessions.whileLoginsWait). */
+export interface LoginLockScope {
+  /** The transaction that holds the lock: every query of the scope goes through it. */
+  tx: Sql
+  /** The user's active sessions, least recently active first; any already past a deadline is ended on the way. */
+  liveSessions(): Promise<string[]>
+  /** Ends sessions with the transaction (announced once it has committed). */
+  end(sessionIds: string[], reason: EndReason, opts?: { actorUserId?: number | null; note?: string | null }): Promise<void>
+}
+
 const ADMIN_MESSAGE = 'Session terminated by administrator'
 /** Advisory lock class of one user's logins (the second key is the user id). */
-const LOGIN_LOCK = 1953719668
+export const LOGIN_LOCK = 1953719668
 /** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
 const NOTICE_ONCE_SECONDS = 86_400
 
@@ -355,16 +365,27 @@ export class Sessions {
   }
 
   /**
-   * Runs `fn` while no login of the user can run (it holds the user's login lock), so that
-   * what `fn` counts of the user's sessions stays true until it returns.
+   * Runs `fn` while no login of the user can run: on one transaction that holds the user's
+   * login lock, so that what `fn` counts of the user's sessions stays true until it returns.
+   * Everything `fn` does goes through `scope.tx`: logins waiting for the lock each hold a
+   * pool connection, so a query on the pool from in here could wait for ever (issue 12).
+   * Sessions it ends are announced once the transaction has committed.
    */
-  async whileLoginsWait<T>(userId: number, fn: () => Promise<T>): Promise<T> {
-    let result: T
-    await this.d.sql.begin(async (tx) => {
+  async whileLoginsWait<T>(userId: number, fn: (scope: LoginLockScope) => Promise<T>): Promise<T> {
+    const settings = await this.d.settings.get()
+    const ended: EndedSession[] = []
+    const result = (await this.d.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
-      result = await fn()
-    })
-    return result!
+      return fn({
+        tx,
+        liveSessions: async () => (await this.liveSessionsOf(tx, userId, settings, ended)).map((s) => s.id),
+        end: async (sessionIds, reason, opts = {}) => {
+          ended.push(...(await this.d.store.markEnded(tx, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })))
+        },
+      })
+    })) as T
+    await this.afterEnd(ended)
+    return result
   }
 
   /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
