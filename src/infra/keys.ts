@@ -41,6 +41,8 @@ export function redisKeys(prefix: string) {
     dueWarnedEarly: due('warned-early'),
     /** scored by the end of the session's lifetime */
     dueLifetime: due('lifetime'),
+    /** set (with a TTL the sweep keeps renewing) once the lists hold every active session: gone when Redis lost its data */
+    dueSeeded: due('seeded'),
     /** every deadline list, for removing a session from all of them */
     deadlineLists: ['active', 'idle', 'warned', 'warned-early', 'lifetime'].map(due),
     /** sessions whose last activity changed since the last write-behind */
