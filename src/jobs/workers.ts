@@ -5,6 +5,7 @@ import { type Job, type Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { AlertDelivery, deliveryOptions } from '../alerts/delivery.js'
 import type { AppContext } from '../context.js'
+import { PlatformEventOutbox } from '../platforms/outbox.js'
 import { flushActivity } from '../presence/activity-flush.js'
 import { DeadlineLists } from '../presence/reseed.js'
 import { IdleSweep, type SweepResult } from '../presence/sweep.js'
@@ -68,11 +69,18 @@ export class Workers {
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     const deadlines = new DeadlineLists(db)
+    const outbox = new PlatformEventOutbox({ sql: ctx.database.sql, bus: ctx.bus })
     this.work(QUEUE_NAMES.idleSweep, 1, async () => {
       const reseeded = await deadlines.ensureSeeded()
       const r = await this.sweepSeveralTimes(sweep)
       // Endings cut short (a crash after the commit, Redis away): their follow-up is queued again.
-      return { ...r, reseeded, repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }) }
+      return {
+        ...r,
+        reseeded,
+        repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }),
+        // Platform events whose change committed without them going out.
+        republished: await outbox.repair(),
+      }
     })
     this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
       processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
