@@ -11,7 +11,7 @@ import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Platforms } from '../platforms/service.js'
-import type { RequestInfo, Sessions } from '../sessions/service.js'
+import { CredentialsChanged, type RequestInfo, type Sessions } from '../sessions/service.js'
 import { type Device, deviceKey, parseDevice } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
@@ -104,6 +104,12 @@ export class Login {
       if (err instanceof AppError && err.code === 'SESSION_LIMIT_REACHED') {
         await this.record({ ...attempt, success: false, reason: 'session_limit' })
         this.d.metrics.logins.inc({ result: 'blocked' })
+      }
+      if (err instanceof CredentialsChanged) {
+        // The password changed (or the account was disabled) while this login was under way.
+        await this.record({ ...attempt, success: false, reason: 'credentials_changed' })
+        this.d.metrics.logins.inc({ result: 'failure' })
+        throw invalidCredentials()
       }
       throw err
     }

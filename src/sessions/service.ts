@@ -45,6 +45,13 @@ export interface SessionView {
   platform: { id: number; name: string } | null
 }
 
+/** A login's password was checked against credentials that have changed since (or the account was disabled). */
+export class CredentialsChanged extends Error {
+  constructor() {
+    super('the credentials changed while the login was under way')
+  }
+}
+
 /** What runs under a user's login lock (Sessions.whileLoginsWait). */
 export interface LoginLockScope {
   /** The transaction that holds the lock: every query of the scope goes through it. */
@@ -217,10 +224,11 @@ export class Sessions {
   /**
    * Opens a session for a user whose password was right, within the concurrent-session
    * limit. A per-user advisory lock serialises logins of one user across every node, so
-   * parallel logins can never exceed the limit.
+   * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
+   * was disabled, or its password changed, since `user.passwordHash` was checked.
    */
   async open(
-    user: { id: number; role: string },
+    user: { id: number; role: string; passwordHash: string },
     opts: {
       platformId: number | null
       endSessionId?: string
@@ -238,9 +246,12 @@ export class Sessions {
 
     await this.d.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${user.id})`
-      // The role as it is now: a role change waits for this lock before it applies its limit.
-      const [current] = await tx`select role from users where id = ${user.id}`
-      const limit = sessionLimitFor(settings, user.id, (current?.role as string | undefined) ?? user.role)
+      // The account as it is now: a role, password or account change waits for this lock to
+      // apply itself to the user's sessions, so one that came first is seen here. A password
+      // hash is salted afresh on every change: the one that was checked names the password.
+      const [current] = await tx`select role, password_hash, disabled from users where id = ${user.id}`
+      if (!current || current.disabled || current.password_hash !== user.passwordHash) throw new CredentialsChanged()
+      const limit = sessionLimitFor(settings, user.id, current.role as string)
       let active = await this.liveSessionsOf(tx, user.id, settings, ended)
       if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
         ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: this.d.audit.enabled })))
