@@ -16,7 +16,7 @@ import { type Device, deviceKey, parseDevice } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
 import { verifyPassword } from './passwords.js'
-import { findUserByUsername, type UserRow } from './users.js'
+import { findUserById, findUserByUsername, type UserRow } from './users.js'
 
 export interface LoginDeps {
   db: Db
@@ -53,6 +53,8 @@ function accountLocked(until: Date) {
   )
 }
 
+const lockoutFromNow = (settings: Settings) => new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
+
 export class Login {
   constructor(private readonly d: LoginDeps) {}
 
@@ -69,14 +71,28 @@ export class Login {
       throw accountLocked(lockedUntil)
     }
 
+    // Counted before the password is checked: guesses sent at once would otherwise all pass
+    // the check above before any of them failed. So at most the threshold's number of
+    // guesses are checked in a window, however they are sent; the ones past it are refused
+    // unchecked, as locked (the lockout itself begins with the failure that reaches it).
+    const tries = await this.countTry(input.username, settings)
+    const threshold = user ? failedLoginThresholdFor(settings, user.id) : settings.failedLogin.threshold
+    if (settings.failedLogin.lockoutEnabled && tries > threshold) {
+      await this.record({ ...attempt, success: false, reason: 'locked' })
+      this.d.metrics.logins.inc({ result: 'locked' })
+      throw accountLocked((await this.lockedUntil(user && (await findUserById(this.d.db, user.id)), input.username)) ?? lockoutFromNow(settings))
+    }
+
     const passwordOk = await verifyPassword(user?.passwordHash ?? null, input.password)
+    // The right password does not count: the failures so far are forgotten.
+    if (passwordOk) await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
     if (!user || !passwordOk || user.disabled) {
       const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled'
       await this.record({ ...attempt, success: false, reason })
       await this.d.audit.record({ type: 'login.failed', userId: user?.id ?? null, data: { username: attempt.username, reason, ip: info.ip } })
       this.d.metrics.logins.inc({ result: 'failure' })
       if (reason !== 'user_disabled') {
-        const lock = await this.countFailure(user, input.username, settings, info.ip)
+        const lock = await this.onFailure(user, input.username, tries, threshold, settings, info.ip)
         if (lock) throw accountLocked(lock)
       }
       throw invalidCredentials()
@@ -113,7 +129,6 @@ export class Login {
       }
       throw err
     }
-    await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
     this.d.metrics.logins.inc({ result: 'success' })
     const anomaly = { userId: user.id, username: user.username, data: { sessionId: opened.id, ip: info.ip, device } }
     if (flags.includes('new_device')) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
@@ -148,37 +163,42 @@ export class Login {
     return ttl > 0 ? new Date(Date.now() + ttl) : null
   }
 
-  /**
-   * Counts a failure in the window. Unknown names are counted and locked too, so a
-   * lockout never tells whether an account exists. Returns the lockout end, if one began.
-   */
-  private async countFailure(user: UserRow | null, username: string, settings: Settings, ip: string | null): Promise<Date | null> {
+  /** Counts a try of `username` in the failure window (a right password clears it); returns how many there are. */
+  private async countTry(username: string, settings: Settings): Promise<number> {
     const key = this.d.keys.failedLogins(username)
     const [[, count]] = (await this.d.redis
       .multi()
       .incr(key)
       .expire(key, settings.failedLogin.windowSeconds, 'NX')
       .exec()) as [[null, number], [null, number]]
-    const threshold = user ? failedLoginThresholdFor(settings, user.id) : settings.failedLogin.threshold
-    if (count < threshold) return null
+    return count
+  }
+
+  /**
+   * A wrong password, the `tries`th in the window. Unknown names are counted and locked
+   * too, so a lockout never tells whether an account exists. Returns the lockout end, if
+   * one began.
+   */
+  private async onFailure(user: UserRow | null, username: string, tries: number, threshold: number, settings: Settings, ip: string | null): Promise<Date | null> {
+    if (tries < threshold) return null
     const subject = { userId: user?.id ?? null, username: user?.username ?? username }
     // Raised as the count reaches the threshold, not for each failure past it; a lockout
     // that begins past it (the threshold was lowered meanwhile) raises it too (deduplicated).
-    if (count === threshold || settings.failedLogin.lockoutEnabled) {
-      const data = { failures: count, windowSeconds: settings.failedLogin.windowSeconds, ip }
+    if (tries === threshold || settings.failedLogin.lockoutEnabled) {
+      const data = { failures: tries, windowSeconds: settings.failedLogin.windowSeconds, ip }
       await this.d.alerts?.raise({ ...subject, type: 'failed_login_threshold', data })
     }
     if (!settings.failedLogin.lockoutEnabled) return null
-    const until = new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
-    await this.d.redis.unlink(key)
+    const until = lockoutFromNow(settings)
+    await this.d.redis.unlink(this.d.keys.failedLogins(username))
     if (user) {
       await this.d.db.update(users).set({ lockedUntil: until }).where(eq(users.id, user.id))
-      await this.d.audit.record({ type: 'user.locked', userId: user.id, data: { failures: count, until: until.toISOString() } })
+      await this.d.audit.record({ type: 'user.locked', userId: user.id, data: { failures: tries, until: until.toISOString() } })
     } else {
       await this.d.redis.set(this.d.keys.lockedName(username), '1', 'PX', settings.failedLogin.lockoutSeconds * 1000)
     }
     this.d.metrics.lockouts.inc()
-    await this.d.alerts?.raise({ ...subject, type: 'account_locked', data: { failures: count, until: until.toISOString(), ip } })
+    await this.d.alerts?.raise({ ...subject, type: 'account_locked', data: { failures: tries, until: until.toISOString(), ip } })
     return until
   }
 
