@@ -56,7 +56,7 @@ export function redisKeys(prefix: string) {
     alertWindow: (subject: string) => `${prefix}alert-window:${subject}`,
     /** failed logins of one username (known or not, so both answer alike) within the window */
     failedLogins: (username: string) => `${prefix}failed:${username.toLowerCase()}`,
-    /** a lockout of a username that has no account (known accounts are locked in PostgreSQL) */
+    /** a lockout of a username, set by the failure that began it (a known account's is also in PostgreSQL) */
     lockedName: (username: string) => `${prefix}locked:${username.toLowerCase()}`,
     rateLimit: `${prefix}rl:`,
     bullPrefix: `${prefix}bull`,
