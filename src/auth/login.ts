@@ -6,7 +6,7 @@ import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../alerts/service.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import { AppError, bestEffort, validationFailed, type WarnLog } from '../infra/errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
@@ -31,6 +31,7 @@ export interface LoginDeps {
   platforms: Platforms
   /** Raises failed-login, lockout and anomaly alerts (never throws); none when absent. */
   alerts?: AlertRaiser
+  log: WarnLog
 }
 
 export interface LoginInput {
@@ -146,13 +147,10 @@ export class Login {
     if (flags.includes('multiple_ips')) {
       await this.d.alerts?.raise({ ...anomaly, type: 'multiple_ips', data: { ...anomaly.data, ...settings.anomaly } })
     }
-    await this.d.bus.publishUserEvent(user.id, {
-      type: 'user.notice',
-      kind: 'new_login',
-      device,
-      ip: info.ip,
-      sessionId: opened.id,
-    })
+    // The session is committed: telling the other sessions must not cost it its cookie.
+    await bestEffort(this.d.log, 'the new_login notice', () =>
+      this.d.bus.publishUserEvent(user.id, { type: 'user.notice', kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
+    )
     return { user, opened, flags }
   }
 

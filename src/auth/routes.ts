@@ -54,7 +54,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       const { user, opened } = await login.login(body, requestInfo(req))
       setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
       const s = await settings.get()
-      const [view] = await sessions.viewsOf([opened.id], s)
+      const view = await sessions.viewOfNew(opened.id, s)
       return {
         user: { id: user.id, username: user.username, email: user.email, role: user.role },
         session: {

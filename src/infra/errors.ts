@@ -45,6 +45,23 @@ export function loggable(err: unknown): unknown {
   return Object.assign(shown, { query: err.query, code: (cause as { code?: string }).code })
 }
 
+/** Where a step that may fail without failing its caller reports the failure. */
+export interface WarnLog {
+  warn(obj: object, msg: string): void
+}
+
+/**
+ * Runs a step that follows a commit and that something else repairs if it fails (the next
+ * request, the repair pass): the failure is logged, and is not the caller's.
+ */
+export async function bestEffort(log: WarnLog, what: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step()
+  } catch (err) {
+    log.warn({ err: loggable(err) }, `${what} failed after the commit; it is repaired later`)
+  }
+}
+
 function describeValidation(err: FastifyError): string {
   const first = err.validation?.[0]
   if (!first) return err.message

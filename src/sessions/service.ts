@@ -9,7 +9,7 @@ import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { AppError } from '../infra/errors.js'
+import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import type { PlatformState, StateCache } from './state-cache.js'
@@ -104,6 +104,7 @@ export interface SessionsDeps {
   onEnded?: (ended: EndedSession[]) => Promise<void>
   /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
   alerts?: AlertRaiser
+  log: WarnLog
 }
 
 export class Sessions {
@@ -281,15 +282,21 @@ export class Sessions {
       })
       await opts.alsoCommit?.(tx, id)
     })
-    await this.afterEnd(ended)
-    // Login is activity: it puts the session on the sweep's deadline lists at once.
-    const now = Date.now()
-    await this.d.store.recordActivity(
-      { id, expiresAt: expiresAt.getTime() },
-      { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
-    )
-    await this.d.store.scheduleLifetime(id, expiresAt.getTime())
-    await this.d.bus.publishAdminChange([id])
+    // Committed: the session exists and counts against the limit, so its cookie must reach
+    // the user whatever Redis does now. What follows repairs itself when it fails: the
+    // session's first request puts it on the deadline lists, the repair pass finishes the
+    // endings.
+    await bestEffort(this.d.log, 'the follow-up of a login', async () => {
+      await this.afterEnd(ended)
+      // Login is activity: it puts the session on the sweep's deadline lists at once.
+      const now = Date.now()
+      await this.d.store.recordActivity(
+        { id, expiresAt: expiresAt.getTime() },
+        { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
+      )
+      await this.d.store.scheduleLifetime(id, expiresAt.getTime())
+      await this.d.bus.publishAdminChange([id])
+    })
     return { id, token, expiresAt, ended }
   }
 
@@ -413,17 +420,18 @@ export class Sessions {
   /** SessionViews of the given active sessions, in the given order. */
   async viewsOf(sessionIds: string[], settings: Settings, sql: Sql = this.d.sql): Promise<SessionView[]> {
     if (sessionIds.length === 0) return []
-    const rows = await sql`
-      select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
-             p.id as platform_id, p.name as platform_name
-      from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
-      where s.id = any(${sql.array(sessionIds)}::uuid[])`
+    const rows = await viewRowsOf(sql, sessionIds)
     const presence = await this.d.store.presenceOf(sessionIds)
-    const byId = new Map(rows.map((r) => [r.id as string, r]))
     return sessionIds.flatMap((id) => {
-      const r = byId.get(id)
+      const r = rows.get(id)
       return r ? [toView(r, presence.get(id), settings)] : []
     })
+  }
+
+  /** The SessionView of a session just opened: it has no presence yet, so PostgreSQL alone answers (and a login does while Redis fails). */
+  async viewOfNew(sessionId: string, settings: Settings): Promise<SessionView | null> {
+    const row = (await viewRowsOf(this.d.sql, [sessionId])).get(sessionId)
+    return row ? toView(row, undefined, settings) : null
   }
 
   expiryOf(auth: AuthContext) {
@@ -482,6 +490,15 @@ export function stateBody(session: SessionRecord, settings: Settings, s: Platfor
 
 function statusOf(lastActivity: number, settings: Settings): 'active' | 'idle' {
   return Date.now() - lastActivity >= settings.idleAfterSeconds * 1000 ? 'idle' : 'active'
+}
+
+async function viewRowsOf(sql: Sql, sessionIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const rows = await sql`
+    select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
+           p.id as platform_id, p.name as platform_name
+    from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
+    where s.id = any(${sql.array(sessionIds)}::uuid[])`
+  return new Map(rows.map((r) => [r.id as string, r]))
 }
 
 function toView(r: Record<string, unknown>, p: Presence | undefined, settings: Settings): SessionView {
