@@ -192,11 +192,15 @@ export const alerts = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     acknowledgedAt: ts('acknowledged_at'),
     acknowledgedBy: integer('acknowledged_by'),
+    /** Stored with the alert while its delivery is still to be queued (a sink is configured); the repair pass queues it. */
+    deliveryPending: boolean('delivery_pending').notNull().default(false),
   },
   (t) => [
     uniqueIndex('alerts_dedupe_key').on(t.dedupeKey),
     index('alerts_type_idx').on(t.type, t.id),
     index('alerts_unacknowledged_idx').on(t.id).where(sql`${t.acknowledgedAt} is null`),
+    // Small by design: only alerts whose delivery is not queued yet (the repair pass reads it every second).
+    index('alerts_delivery_pending_idx').on(t.createdAt).where(sql`${t.deliveryPending}`),
   ],
 )
 

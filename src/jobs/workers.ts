@@ -80,6 +80,8 @@ export class Workers {
         repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }),
         // Platform events whose change committed without them going out.
         republished: await outbox.repair(),
+        // Alerts stored without their delivery queued.
+        alertsQueued: await ctx.alerts.repairDeliveries(),
       }
     })
     this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
