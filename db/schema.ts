@@ -153,6 +153,28 @@ export const locks = pgTable(
 )
 
 /**
+ * Events of platform changes (a switch, a deleted connection), written in the change's
+ * transaction and deleted once published: a row left here is an event still to publish
+ * (platforms/outbox.ts).
+ */
+export const sessionEventOutbox = pgTable(
+  'session_event_outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    /** The session state version the event announces. */
+    version: integer('version').notNull(),
+    event: jsonb('event').$type<Record<string, unknown>>().notNull(),
+    /** The session's end of lifetime: how long its event log keeps the seq. */
+    keepUntil: ts('keep_until').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('session_event_outbox_session_idx').on(t.sessionId, t.id), index('session_event_outbox_created_idx').on(t.createdAt)],
+)
+
+/**
  * Alerts for administrators (failed-login threshold, lockout, anomalies, fingerprint
  * mismatch). `dedupe_key` is type, user and when the alert's window opened; the window
  * itself, which makes a second raise a no-op, is a Redis key (alerts/service.ts).
@@ -170,11 +192,15 @@ export const alerts = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     acknowledgedAt: ts('acknowledged_at'),
     acknowledgedBy: integer('acknowledged_by'),
+    /** Stored with the alert while its delivery is still to be queued (a sink is configured); the repair pass queues it. */
+    deliveryPending: boolean('delivery_pending').notNull().default(false),
   },
   (t) => [
     uniqueIndex('alerts_dedupe_key').on(t.dedupeKey),
     index('alerts_type_idx').on(t.type, t.id),
     index('alerts_unacknowledged_idx').on(t.id).where(sql`${t.acknowledgedAt} is null`),
+    // Small by design: only alerts whose delivery is not queued yet (the repair pass reads it every second).
+    index('alerts_delivery_pending_idx').on(t.createdAt).where(sql`${t.deliveryPending}`),
   ],
 )
 

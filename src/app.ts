@@ -139,6 +139,7 @@ export function buildContext(deps: AppDeps): AppContext {
     fingerprinting: config.fingerprinting,
     onEnded: (ended) => queues.enqueueEnded(ended),
     alerts,
+    log: log.child({ feature: 'sessions' }),
   })
   // Sessions by status on every process's /metrics, workers' included.
   metrics.sources.sessionCounts = async () => {
@@ -200,7 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   // In this order: CORS answers preflights first; then every rate limit, before any guard.
   await registerCors(app, config)
   const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit, ctx.states)
-  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms })
+  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms, log: app.log })
   await installRateLimits(app, ctx, {
     onLoginLimited: (req) => {
       const username = (req.body as { username?: unknown } | undefined)?.username

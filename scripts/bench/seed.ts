@@ -52,7 +52,7 @@ export async function seedSessions(name: string, tessera: Tessera, count: number
       select id, ${`Bench ${type} ${p + 1}`}, ${type}, ${`https://${type}${p + 1}.example`}, ${p === 0}
       from users where username like ${`${opts.usernamePrefix}%`}`
   }
-  const users = await sql`select u.id, array_agg(p.id order by p.id) as platforms
+  const users = await sql`select u.id, u.password_hash, array_agg(p.id order by p.id) as platforms
     from users u join platforms p on p.user_id = u.id
     where u.username like ${`${opts.usernamePrefix}%`} group by u.id order by u.id`
   progress(name, `${users.length} users with ${opts.platformsPerUser} platforms each in ${((performance.now() - started) / 1000).toFixed(1)} s; opening sessions…`)
@@ -68,7 +68,7 @@ export async function seedSessions(name: string, tessera: Tessera, count: number
     for (let i = next++; i < users.length; i = next++) {
       const u = users[i]!
       const platforms = (u.platforms as number[]).map(Number)
-      const opened = await ctx.sessions.open({ id: u.id as number, role: 'user' }, { platformId: platforms[0] ?? null, info, device })
+      const opened = await ctx.sessions.open({ id: u.id as number, role: 'user', passwordHash: u.password_hash as string }, { platformId: platforms[0] ?? null, info, device })
       out[i] = {
         id: opened.id,
         userId: u.id as number,

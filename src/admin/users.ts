@@ -1,9 +1,10 @@
 // Account administration: list, create, change (role, disable, email, password), unlock.
-import { and, eq, ne, sql as dsql } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
 import { checkPasswordStrength, hashPassword } from '../auth/passwords.js'
-import { createUser, findUserById, toUserView, type UserRow } from '../auth/users.js'
+import { createUser, findUserById, toUserView } from '../auth/users.js'
 import type { AppContext } from '../context.js'
+import type { Sql } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import { publishSessionState } from '../realtime/session-state.js'
 import { sessionLimitFor } from '../settings/service.js'
@@ -11,6 +12,19 @@ import { sessionLimitFor } from '../settings/service.js'
 const LAST_ADMIN_LOCK = 7_311_999_002
 
 export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
+
+/**
+ * Refuses to demote or disable the last enabled admin. Two admins removing each other at
+ * once must not both count the other as the one that remains: such changes take turns, and
+ * each reads the state the last one left.
+ */
+async function keepAnAdmin(tx: Sql, userId: number) {
+  await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
+  const [current] = await tx`select role, disabled from users where id = ${userId}`
+  if (current?.role !== 'admin' || current.disabled) return
+  const [others] = await tx`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
+  if (others!.n === 0) throw new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
+}
 
 export interface UserChange {
   role?: string
@@ -32,73 +46,49 @@ export class UserAdmin {
     const { db } = this.ctx.database
     const before = await findUserById(db, userId)
     if (!before) throw userNotFound()
-    const set: Partial<UserRow> = { updatedAt: new Date() }
-    if (change.role !== undefined) set.role = change.role
-    if (change.disabled !== undefined) set.disabled = change.disabled
-    if (change.email !== undefined) set.email = change.email
+    const columns: Record<string, unknown> = { updated_at: new Date() }
+    if (change.role !== undefined) columns.role = change.role
+    if (change.disabled !== undefined) columns.disabled = change.disabled
+    if (change.email !== undefined) columns.email = change.email
     if (change.password !== undefined) {
       checkPasswordStrength(change.password, before.username)
-      set.passwordHash = await hashPassword(change.password)
+      columns.password_hash = await hashPassword(change.password)
     }
-    const [after] = await db.transaction(async (tx) => {
-      if ((change.role !== undefined && change.role !== 'admin') || change.disabled === true) {
-        // Two admins removing each other at once must not both count the other as the one
-        // that remains: such changes take turns, and each reads the state the last one left.
-        await tx.execute(dsql`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`)
-        const [current] = await tx.select({ role: users.role, disabled: users.disabled }).from(users).where(eq(users.id, userId))
-        if (current?.role === 'admin' && !current.disabled) {
-          const [row] = await tx
-            .select({ n: dsql<number>`count(*)::int` })
-            .from(users)
-            .where(and(eq(users.role, 'admin'), eq(users.disabled, false), ne(users.id, userId)))
-          if ((row?.n ?? 0) === 0) throw new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
-        }
-      }
-      return tx.update(users).set(set).where(eq(users.id, userId)).returning()
-    })
+    const settings = await this.ctx.settings.get()
     const { sessions } = this.ctx
-    if (change.disabled === true && !before.disabled) {
-      await sessions.end(await sessions.activeIdsOfUser(userId), 'user_disabled', { actorUserId })
-    } else if (change.password !== undefined) {
-      await sessions.end(await sessions.activeIdsOfUser(userId), 'password_changed', { actorUserId })
-    }
-    const roleChanged = after!.role !== before.role
-    if (roleChanged) await this.endSessionsOverLimit(userId, after!.role, actorUserId)
+    // One transaction under the user's login lock: a login under way either opened its
+    // session first (then it is counted, and ended, here) or sees the change when it gets
+    // the lock (the new role's limit; a refusal when disabled or the password changed).
+    const role = await sessions.whileLoginsWait(userId, async ({ tx, liveSessions, end }) => {
+      if ((change.role !== undefined && change.role !== 'admin') || change.disabled === true) await keepAnAdmin(tx, userId)
+      const [row] = await tx`update users set ${tx(columns)} where id = ${userId} returning role`
+      if (!row) throw userNotFound()
+      if (change.disabled === true && !before.disabled) await end(await liveSessions(), 'user_disabled', { actorUserId })
+      else if (change.password !== undefined) await end(await liveSessions(), 'password_changed', { actorUserId })
+      if (row.role !== before.role) {
+        // The new role's limit applies to live sessions at once: the least recently active beyond it end.
+        const limit = sessionLimitFor(settings, userId, row.role as string)
+        const note = `The account's role changed to ${row.role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
+        const oldestFirst = await liveSessions()
+        await end(oldestFirst.slice(0, Math.max(0, oldestFirst.length - limit)), 'session_limit', { actorUserId, note })
+      }
+      return row.role as string
+    })
     // Cached session records carry the role and the disabled flag: drop them so every node sees the change now.
     await sessions.refreshUser(userId)
-    if (roleChanged) await this.announceRole(userId)
+    if (role !== before.role) await this.announceRole(userId)
+    const after = (await findUserById(db, userId)) ?? before
     await this.ctx.audit.record({
       type: 'user.changed',
       actorUserId,
       userId,
       data: {
         before: { role: before.role, disabled: before.disabled, email: before.email },
-        after: { role: after!.role, disabled: after!.disabled, email: after!.email },
+        after: { role: after.role, disabled: after.disabled, email: after.email },
         passwordChanged: change.password !== undefined,
       },
     })
-    return toUserView(after!)
-  }
-
-  /** The new role's limit applies to live sessions at once: the least recently active beyond it end. */
-  private async endSessionsOverLimit(userId: number, role: string, actorUserId: number) {
-    // A login running now read the old role: wait for it, and keep new ones out while counting.
-    await this.ctx.sessions.whileLoginsWait(userId, () => this.endExcessSessions(userId, role, actorUserId))
-  }
-
-  private async endExcessSessions(userId: number, role: string, actorUserId: number) {
-    const { sessions } = this.ctx
-    const settings = await this.ctx.settings.get()
-    const limit = sessionLimitFor(settings, userId, role)
-    const live = await sessions.viewsOf(await sessions.activeIdsOfUser(userId), settings)
-    if (live.length <= limit) return
-    const oldestFirst = live.sort((a, b) => a.lastActivity.localeCompare(b.lastActivity) || a.loginAt.localeCompare(b.loginAt))
-    const note = `The account's role changed to ${role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
-    await sessions.end(
-      oldestFirst.slice(0, live.length - limit).map((v) => v.id),
-      'session_limit',
-      { actorUserId, note },
-    )
+    return toUserView(after)
   }
 
   /** Every remaining live session hears its new role (session.state), and the admin feeds reload them. */

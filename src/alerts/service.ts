@@ -1,11 +1,12 @@
 // Alerts: raised where something looks like abuse (login, session checks), stored once per
 // type, user and window (a window opens with the first alert), pushed at once to every node's admin tabs, and handed to the
-// alert-delivery job (webhook, email).
+// alert-delivery job (webhook, email): an alert stored but not yet queued is marked
+// pending, and the repair pass of the sweep job queues it.
 import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
-import { loggable } from '../infra/errors.js'
+import { bestEffort, loggable } from '../infra/errors.js'
 import type { Device } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
@@ -53,6 +54,10 @@ export interface AlertQuery {
 }
 
 const FINGERPRINT_WINDOW_SECONDS = 3600
+
+/** An alert pending this long is the repair pass's: a younger one may still be on its way to the queue. */
+const REPAIR_AFTER_SECONDS = 5
+const REPAIR_BATCH = 100
 
 /** The dedupe window of a type: the settings' window of whatever counted it. */
 export function windowSecondsOf(type: AlertType, s: Settings): number {
@@ -144,8 +149,9 @@ export class Alerts implements AlertRaiser {
     let row: Record<string, unknown> | undefined
     try {
       ;[row] = await sql`
-        insert into alerts (type, user_id, username, message, data, dedupe_key)
-        values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb, ${`${subject}:${openedAt}`})
+        insert into alerts (type, user_id, username, message, data, dedupe_key, delivery_pending)
+        values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb,
+                ${`${subject}:${openedAt}`}, ${this.d.queue !== undefined})
         on conflict (dedupe_key) do nothing
         returning *`
     } catch (err) {
@@ -155,9 +161,28 @@ export class Alerts implements AlertRaiser {
     }
     if (!row) return null
     const alert = toAlert(row)
-    await this.d.queue?.enqueueAlert(deliveryId(alert.id), { alert, sent: {} })
+    // Stored as pending: should the enqueue fail now (Redis away, the process gone), the
+    // repair pass queues it (repairDeliveries).
+    await bestEffort(this.d.log, "queueing an alert's delivery", () => this.queueDelivery(alert))
     await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: 'admin.alert', alert, at: new Date().toISOString() }))
     return alert
+  }
+
+  /** Queues the alert's delivery (once: the job id is its delivery id), then records it queued. */
+  private async queueDelivery(alert: Alert): Promise<void> {
+    if (!this.d.queue) return
+    await this.d.queue.enqueueAlert(deliveryId(alert.id), { alert, sent: {} })
+    await this.d.sql`update alerts set delivery_pending = false where id = ${alert.id}`
+  }
+
+  /** The repair pass: queues the delivery of alerts stored a while ago and never queued; returns how many. */
+  async repairDeliveries(): Promise<number> {
+    if (!this.d.queue) return 0
+    const rows = await this.d.sql`select * from alerts
+      where delivery_pending and created_at < now() - make_interval(secs => ${REPAIR_AFTER_SECONDS})
+      order by created_at limit ${REPAIR_BATCH}`
+    for (const row of rows) await this.queueDelivery(toAlert(row))
+    return rows.length
   }
 
   /** Newest first; one more row than asked tells whether a next page exists. */

@@ -6,12 +6,12 @@ import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../alerts/service.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import { AppError, bestEffort, validationFailed, type WarnLog } from '../infra/errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
 import type { Platforms } from '../platforms/service.js'
-import type { RequestInfo, Sessions } from '../sessions/service.js'
+import { CredentialsChanged, type RequestInfo, type Sessions } from '../sessions/service.js'
 import { type Device, deviceKey, parseDevice } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
@@ -31,6 +31,7 @@ export interface LoginDeps {
   platforms: Platforms
   /** Raises failed-login, lockout and anomaly alerts (never throws); none when absent. */
   alerts?: AlertRaiser
+  log: WarnLog
 }
 
 export interface LoginInput {
@@ -53,8 +54,32 @@ function accountLocked(until: Date) {
   )
 }
 
+const lockoutFromNow = (settings: Settings) => new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
+
+// Counts a failure and, when the count reaches the threshold, begins the lockout: in one
+// step, so that of failures reaching it at once exactly one begins it. The mark says that a
+// lockout has begun (for an unknown name it is the lockout; a known account's is also in
+// PostgreSQL), and the count starts afresh once it is over.
+// KEYS: failure count, lockout mark; ARGV: window seconds, threshold, lockout ms (0: lockout off).
+// Returns { failures in the window, 1 when this failure began the lockout }.
+const countFailureLua = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n >= tonumber(ARGV[2]) and tonumber(ARGV[3]) > 0 and redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {n, 1}
+end
+return {n, 0}
+`
+
+interface FailureCommand {
+  tesseraCountFailure(...args: (string | number)[]): Promise<[number, number]>
+}
+
 export class Login {
-  constructor(private readonly d: LoginDeps) {}
+  constructor(private readonly d: LoginDeps) {
+    d.redis.defineCommand('tesseraCountFailure', { numberOfKeys: 2, lua: countFailureLua })
+  }
 
   async login(input: LoginInput, info: RequestInfo) {
     const user = await findUserByUsername(this.d.db, input.username)
@@ -63,13 +88,14 @@ export class Login {
     const attempt = { username: input.username.slice(0, 200), userId: user?.id ?? null, info, device }
 
     const lockedUntil = await this.lockedUntil(user, input.username)
-    if (lockedUntil) {
-      await this.record({ ...attempt, success: false, reason: 'locked' })
-      this.d.metrics.logins.inc({ result: 'locked' })
-      throw accountLocked(lockedUntil)
-    }
+    if (lockedUntil) throw await this.lockedOut(attempt, lockedUntil)
 
     const passwordOk = await verifyPassword(user?.passwordHash ?? null, input.password)
+    // Judged again against the lockout as it is now that the password is checked: guesses
+    // sent at once all passed the check above before any of them failed, and one that comes
+    // back after their failures began a lockout must learn nothing, right or wrong.
+    const begun = await this.lockoutBegun(input.username)
+    if (begun) throw await this.lockedOut(attempt, begun)
     if (!user || !passwordOk || user.disabled) {
       const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled'
       await this.record({ ...attempt, success: false, reason })
@@ -81,6 +107,8 @@ export class Login {
       }
       throw invalidCredentials()
     }
+    // The right password: the failures so far are forgotten.
+    await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
 
     const platformId = await this.startingPlatform(user.id, input.platformId)
     let opened: Awaited<ReturnType<Sessions['open']>>
@@ -105,22 +133,24 @@ export class Login {
         await this.record({ ...attempt, success: false, reason: 'session_limit' })
         this.d.metrics.logins.inc({ result: 'blocked' })
       }
+      if (err instanceof CredentialsChanged) {
+        // The password changed (or the account was disabled) while this login was under way.
+        await this.record({ ...attempt, success: false, reason: 'credentials_changed' })
+        this.d.metrics.logins.inc({ result: 'failure' })
+        throw invalidCredentials()
+      }
       throw err
     }
-    await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
     this.d.metrics.logins.inc({ result: 'success' })
     const anomaly = { userId: user.id, username: user.username, data: { sessionId: opened.id, ip: info.ip, device } }
     if (flags.includes('new_device')) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
     if (flags.includes('multiple_ips')) {
       await this.d.alerts?.raise({ ...anomaly, type: 'multiple_ips', data: { ...anomaly.data, ...settings.anomaly } })
     }
-    await this.d.bus.publishUserEvent(user.id, {
-      type: 'user.notice',
-      kind: 'new_login',
-      device,
-      ip: info.ip,
-      sessionId: opened.id,
-    })
+    // The session is committed: telling the other sessions must not cost it its cookie.
+    await bestEffort(this.d.log, 'the new_login notice', () =>
+      this.d.bus.publishUserEvent(user.id, { type: 'user.notice', kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
+    )
     return { user, opened, flags }
   }
 
@@ -135,41 +165,56 @@ export class Login {
     this.d.metrics.logins.inc({ result: 'rate_limited' })
   }
 
+  /** A sign-in refused by a lockout, in login history. */
+  private async lockedOut(attempt: { username: string; userId: number | null; info: RequestInfo; device: Device }, until: Date): Promise<AppError> {
+    await this.record({ ...attempt, success: false, reason: 'locked' })
+    this.d.metrics.logins.inc({ result: 'locked' })
+    return accountLocked(until)
+  }
+
   /** When the account (or, for unknown names, the name) is locked, until when. */
   private async lockedUntil(user: UserRow | null, username: string): Promise<Date | null> {
     if (user) return user.lockedUntil && user.lockedUntil.getTime() > Date.now() ? user.lockedUntil : null
+    return this.lockoutBegun(username)
+  }
+
+  /** Until when the name is locked, by the mark of the failure that began its lockout, or null. */
+  private async lockoutBegun(username: string): Promise<Date | null> {
     const ttl = await this.d.redis.pttl(this.d.keys.lockedName(username))
     return ttl > 0 ? new Date(Date.now() + ttl) : null
   }
 
   /**
    * Counts a failure in the window. Unknown names are counted and locked too, so a
-   * lockout never tells whether an account exists. Returns the lockout end, if one began.
+   * lockout never tells whether an account exists. Returns the lockout end when the name
+   * is now locked: by this failure, or by another one that reached the threshold with it.
    */
   private async countFailure(user: UserRow | null, username: string, settings: Settings, ip: string | null): Promise<Date | null> {
-    const key = this.d.keys.failedLogins(username)
-    const [[, count]] = (await this.d.redis
-      .multi()
-      .incr(key)
-      .expire(key, settings.failedLogin.windowSeconds, 'NX')
-      .exec()) as [[null, number], [null, number]]
-    const threshold = user ? failedLoginThresholdFor(settings, user.id) : settings.failedLogin.threshold
+    const { failedLogin } = settings
+    const threshold = user ? failedLoginThresholdFor(settings, user.id) : failedLogin.threshold
+    const lockoutMs = failedLogin.lockoutEnabled ? failedLogin.lockoutSeconds * 1000 : 0
+    const [count, began] = await (this.d.redis as unknown as FailureCommand).tesseraCountFailure(
+      this.d.keys.failedLogins(username),
+      this.d.keys.lockedName(username),
+      failedLogin.windowSeconds,
+      threshold,
+      lockoutMs,
+    )
     if (count < threshold) return null
     const subject = { userId: user?.id ?? null, username: user?.username ?? username }
     // Raised as the count reaches the threshold, not for each failure past it; a lockout
     // that begins past it (the threshold was lowered meanwhile) raises it too (deduplicated).
-    if (count === threshold || settings.failedLogin.lockoutEnabled) {
-      const data = { failures: count, windowSeconds: settings.failedLogin.windowSeconds, ip }
+    if (count === threshold || began === 1) {
+      const data = { failures: count, windowSeconds: failedLogin.windowSeconds, ip }
       await this.d.alerts?.raise({ ...subject, type: 'failed_login_threshold', data })
     }
-    if (!settings.failedLogin.lockoutEnabled) return null
-    const until = new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
-    await this.d.redis.unlink(key)
+    if (!failedLogin.lockoutEnabled) return null
+    // Another failure that reached the threshold at the same time began the lockout.
+    if (began !== 1) return (await this.lockoutBegun(username)) ?? lockoutFromNow(settings)
+    const until = lockoutFromNow(settings)
     if (user) {
       await this.d.db.update(users).set({ lockedUntil: until }).where(eq(users.id, user.id))
       await this.d.audit.record({ type: 'user.locked', userId: user.id, data: { failures: count, until: until.toISOString() } })
-    } else {
-      await this.d.redis.set(this.d.keys.lockedName(username), '1', 'PX', settings.failedLogin.lockoutSeconds * 1000)
     }
     this.d.metrics.lockouts.inc()
     await this.d.alerts?.raise({ ...subject, type: 'account_locked', data: { failures: count, until: until.toISOString(), ip } })

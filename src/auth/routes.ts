@@ -10,8 +10,6 @@ import type { Login } from './login.js'
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
 import { invalidCredentials } from './login.js'
 import { findUserById } from './users.js'
-import { users } from '../../db/schema.js'
-import { eq } from 'drizzle-orm'
 
 const LoginBody = Type.Object(
   {
@@ -56,7 +54,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       const { user, opened } = await login.login(body, requestInfo(req))
       setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
       const s = await settings.get()
-      const [view] = await sessions.viewsOf([opened.id], s)
+      const view = await sessions.viewOfNew(opened.id, s)
       return {
         user: { id: user.id, username: user.username, email: user.email, role: user.role },
         session: {
@@ -131,12 +129,13 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       const user = await findUserById(ctx.database.db, s.userId)
       if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) throw invalidCredentials()
       checkPasswordStrength(newPassword, user.username)
-      await ctx.database.db
-        .update(users)
-        .set({ passwordHash: await hashPassword(newPassword), updatedAt: new Date() })
-        .where(eq(users.id, user.id))
-      const others = await sessions.activeIdsOfUser(user.id, s.id)
-      await sessions.end(others, 'password_changed', { actorUserId: user.id })
+      const passwordHash = await hashPassword(newPassword)
+      // Under the user's login lock: a login that checked the old password either opened its
+      // session first (ended here with the others) or is refused when it gets the lock.
+      await sessions.whileLoginsWait(user.id, async ({ tx, liveSessions, end }) => {
+        await tx`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${user.id}`
+        await end((await liveSessions()).filter((id) => id !== s.id), 'password_changed', { actorUserId: user.id })
+      })
       await ctx.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })
       return reply.code(204).send()
     },

@@ -183,7 +183,8 @@ async function usageOf(sql: Pool, applicationName: string, poolMax: number): Pro
 export const reconnectDelaySeconds = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5)
 
 /** Codes saying the connection under a query is gone: PostgreSQL stopped, restarted or cut it. */
-const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', '57P01', '57P02'])
+// 25P03: PostgreSQL ended a connection left idle in its transaction (IDLE_IN_TRANSACTION_TIMEOUT_MS).
+const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '25P03'])
 
 function connectionLost(err: unknown): boolean {
   // drizzle wraps the driver's error as `cause`.
@@ -231,9 +232,30 @@ function guardTransactions(sql: Pool): void {
   ;(sql as unknown as { begin: typeof guarded }).begin = guarded
 }
 
+/**
+ * Backstops, set on every connection of the pool: no wait for a lock, and no transaction
+ * left idle (its connection held while the process waits on something else), outlasts
+ * these. A pool whose connections all wait on each other would otherwise hang for good
+ * (issue 12); the request in such a wait fails with 503 instead, and its connection is freed.
+ * Far above what a real wait takes: the longest are logins of one user queueing for its
+ * login lock (50 at once take a second or two).
+ */
+export const LOCK_TIMEOUT_MS = 20_000
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
   const applicationName = `tessera-${randomBytes(6).toString('hex')}`
-  const sql = postgres(url, { max: poolMax, ...quiet(), idle_timeout: 60, backoff: reconnectDelaySeconds, connection: { application_name: applicationName } })
+  const sql = postgres(url, {
+    max: poolMax,
+    ...quiet(),
+    idle_timeout: 60,
+    backoff: reconnectDelaySeconds,
+    connection: {
+      application_name: applicationName,
+      lock_timeout: LOCK_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
+  })
   guardTransactions(sql)
   await explained(url, () => sql`select 1`)
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))

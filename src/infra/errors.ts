@@ -20,7 +20,8 @@ export const serviceUnavailable = (what: string) =>
 export const validationFailed = (message: string) => new AppError(400, 'VALIDATION_FAILED', message)
 
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
-const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET'])
+// 55P03 and 25P03: a lock wait or an idle transaction outlasted its backstop (infra/db.ts).
+const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET', '55P03', '25P03'])
 
 /**
  * Maps an infrastructure failure to 503, or returns null. drizzle wraps the driver's error
@@ -43,6 +44,23 @@ export function loggable(err: unknown): unknown {
   shown.name = err.name
   shown.stack = `${err.name}: ${cause.message}\n${(err.stack ?? '').split('\n').filter((line) => line.startsWith('    at ')).join('\n')}\ncaused by: ${cause.stack ?? cause.message}`
   return Object.assign(shown, { query: err.query, code: (cause as { code?: string }).code })
+}
+
+/** Where a step that may fail without failing its caller reports the failure. */
+export interface WarnLog {
+  warn(obj: object, msg: string): void
+}
+
+/**
+ * Runs a step that follows a commit and that something else repairs if it fails (the next
+ * request, the repair pass): the failure is logged, and is not the caller's.
+ */
+export async function bestEffort(log: WarnLog, what: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step()
+  } catch (err) {
+    log.warn({ err: loggable(err) }, `${what} failed after the commit; it is repaired later`)
+  }
 }
 
 function describeValidation(err: FastifyError): string {

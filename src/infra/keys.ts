@@ -41,6 +41,8 @@ export function redisKeys(prefix: string) {
     dueWarnedEarly: due('warned-early'),
     /** scored by the end of the session's lifetime */
     dueLifetime: due('lifetime'),
+    /** set (with a TTL the sweep keeps renewing) once the lists hold every active session: gone when Redis lost its data */
+    dueSeeded: due('seeded'),
     /** every deadline list, for removing a session from all of them */
     deadlineLists: ['active', 'idle', 'warned', 'warned-early', 'lifetime'].map(due),
     /** sessions whose last activity changed since the last write-behind */
@@ -54,7 +56,7 @@ export function redisKeys(prefix: string) {
     alertWindow: (subject: string) => `${prefix}alert-window:${subject}`,
     /** failed logins of one username (known or not, so both answer alike) within the window */
     failedLogins: (username: string) => `${prefix}failed:${username.toLowerCase()}`,
-    /** a lockout of a username that has no account (known accounts are locked in PostgreSQL) */
+    /** a lockout of a username, set by the failure that began it (a known account's is also in PostgreSQL) */
     lockedName: (username: string) => `${prefix}locked:${username.toLowerCase()}`,
     rateLimit: `${prefix}rl:`,
     bullPrefix: `${prefix}bull`,

@@ -75,9 +75,8 @@ async function endMissedSessions(d: CleanupDeps): Promise<number> {
 
 /**
  * Locks still held by sessions that ended over a minute ago: their session-ended job could
- * not release them (it failed for good, or the lock was taken in a race with the ending
- * after the job ran). Released and announced here, each release once even if a retried job
- * overlaps; a younger ending is left to its own job.
+ * not release them (it failed for good, or was never queued). Released and announced here,
+ * each release once even if a retried job overlaps; a younger ending is left to its own job.
  */
 async function releaseLocksOfEndedSessions(d: CleanupDeps): Promise<number> {
   let after = '00000000-0000-0000-0000-000000000000'

@@ -1,11 +1,13 @@
 // The BullMQ workers of a process with ROLE=worker or ROLE=all: the idle sweep (a job every
 // second, once across the cluster, sweeping four times), session-ended follow-ups, the activity write-behind
 // and the cleanup. close() lets running jobs finish.
-import { type Job, Worker } from 'bullmq'
+import { type Job, type Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { AlertDelivery, deliveryOptions } from '../alerts/delivery.js'
 import type { AppContext } from '../context.js'
+import { PlatformEventOutbox } from '../platforms/outbox.js'
 import { flushActivity } from '../presence/activity-flush.js'
+import { DeadlineLists } from '../presence/reseed.js'
 import { IdleSweep, type SweepResult } from '../presence/sweep.js'
 import { loggable } from '../infra/errors.js'
 import { runCleanup } from './cleanup.js'
@@ -40,9 +42,21 @@ export interface WorkerOptions {
   sessionEndedConcurrency?: number
 }
 
+/** How often each worker process checks that the job schedulers are still there. */
+const SCHEDULE_CHECK_MS = 2000
+
+interface Schedule {
+  queue: Queue
+  id: string
+  every: number
+  name: string
+}
+
 export class Workers {
   private readonly workers: Worker[] = []
   private closing: Promise<void> | undefined
+  private schedules: Schedule[] = []
+  private scheduleCheck: NodeJS.Timeout | undefined
 
   constructor(
     private readonly ctx: AppContext,
@@ -54,10 +68,21 @@ export class Workers {
     const db = { sql: ctx.database.sql, redis: ctx.redis, keys: ctx.keys }
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
+    const deadlines = new DeadlineLists(db)
+    const outbox = new PlatformEventOutbox({ sql: ctx.database.sql, bus: ctx.bus })
     this.work(QUEUE_NAMES.idleSweep, 1, async () => {
+      const reseeded = await deadlines.ensureSeeded()
       const r = await this.sweepSeveralTimes(sweep)
       // Endings cut short (a crash after the commit, Redis away): their follow-up is queued again.
-      return { ...r, repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }) }
+      return {
+        ...r,
+        reseeded,
+        repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }),
+        // Platform events whose change committed without them going out.
+        republished: await outbox.repair(),
+        // Alerts stored without their delivery queued.
+        alertsQueued: await ctx.alerts.repairDeliveries(),
+      }
     })
     this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
       processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
@@ -70,10 +95,34 @@ export class Workers {
     )
 
     const { all } = ctx.queues
-    const repeat = { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }
-    await all.idleSweep.upsertJobScheduler('idle-sweep', { every: SWEEP_EVERY_MS }, { name: 'tick', opts: repeat })
-    await all.activityFlush.upsertJobScheduler('activity-flush', { every: ctx.config.activityFlushIntervalSeconds * 1000 }, { name: 'flush', opts: repeat })
-    await all.cleanup.upsertJobScheduler('cleanup', { every: ctx.config.cleanupIntervalSeconds * 1000 }, { name: 'cleanup', opts: repeat })
+    this.schedules = [
+      { queue: all.idleSweep, id: 'idle-sweep', every: SWEEP_EVERY_MS, name: 'tick' },
+      { queue: all.activityFlush, id: 'activity-flush', every: ctx.config.activityFlushIntervalSeconds * 1000, name: 'flush' },
+      { queue: all.cleanup, id: 'cleanup', every: ctx.config.cleanupIntervalSeconds * 1000, name: 'cleanup' },
+    ]
+    for (const s of this.schedules) await this.schedule(s)
+    this.checkSchedulesLater()
+  }
+
+  private schedule(s: Schedule) {
+    return s.queue.upsertJobScheduler(s.id, { every: s.every }, { name: s.name, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } })
+  }
+
+  /**
+   * A job scheduler lives in Redis: Redis restarted empty (or flushed) takes it away, and
+   * with it every sweep, flush and cleanup until a worker starts again. So each worker
+   * looks now and then, and puts back what is missing.
+   */
+  private checkSchedulesLater() {
+    this.scheduleCheck = setTimeout(async () => {
+      try {
+        for (const s of this.schedules) if (!this.closing && !(await s.queue.getJobScheduler(s.id))) await this.schedule(s)
+      } catch (err) {
+        this.o.log.warn({ err: loggable(err) }, 'job schedulers could not be checked; trying again')
+      }
+      if (!this.closing) this.checkSchedulesLater()
+    }, SCHEDULE_CHECK_MS)
+    this.scheduleCheck.unref()
   }
 
   /** SWEEPS_PER_JOB sweeps spread over the job's second; a shutdown stops after the current one. */
@@ -133,6 +182,7 @@ export class Workers {
 
   /** Stops taking jobs and waits for the running ones. */
   close(): Promise<void> {
+    clearTimeout(this.scheduleCheck)
     this.closing ??= Promise.all(this.workers.map((w) => w.close())).then(() => {})
     return this.closing
   }

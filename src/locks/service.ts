@@ -6,6 +6,7 @@ import type { RedisKeys } from '../infra/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
 import type { EventBus } from '../realtime/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
+import { type EndReason, sessionEnded } from '../sessions/errors.js'
 import { type LockOwner, lockHeld, lockNotFound, notLockOwner } from './errors.js'
 
 export type { LockOwner } from './errors.js'
@@ -68,13 +69,22 @@ export class Locks {
       // WHERE (re-checked on the newest row) lets exactly one of them replace a dead owner.
       // It asks for a *known* ended owner: a session too new for this statement's snapshot
       // is not visible here, and must count as live.
-      const [won] = await sql`
-        insert into locks (resource, session_id, user_id) values (${resource}, ${owner.sessionId}, ${owner.userId})
-        on conflict (resource) do update set session_id = excluded.session_id, user_id = excluded.user_id, acquired_at = now()
-          where exists (select 1 from sessions s where s.id = locks.session_id and not (${ownerLive(sql)}))
-        returning acquired_at`
-      if (won) {
-        const lock: Lock = { resource, owner, acquiredAt: (won.acquired_at as Date).toISOString() }
+      // It inserts only while the taker's own session is live, holding its row (FOR SHARE)
+      // until the lock is in: an ending waits for that, so its session-ended job, which
+      // comes after it, finds the lock and releases it; an ending that came first is seen.
+      const [taken] = await sql`
+        with taker as (
+          select s.id from sessions s where s.id = ${owner.sessionId} and ${ownerLive(sql)} for share
+        ), won as (
+          insert into locks (resource, session_id, user_id) select ${resource}, id, ${owner.userId} from taker
+          on conflict (resource) do update set session_id = excluded.session_id, user_id = excluded.user_id, acquired_at = now()
+            where exists (select 1 from sessions s where s.id = locks.session_id and not (${ownerLive(sql)}))
+          returning acquired_at
+        )
+        select (select acquired_at from won) as acquired_at, exists (select 1 from taker) as taker_live`
+      if (!taken!.taker_live) throw await this.endedRefusal(owner.sessionId)
+      if (taken!.acquired_at) {
+        const lock: Lock = { resource, owner, acquiredAt: (taken!.acquired_at as Date).toISOString() }
         await this.d.bus.publishBroadcast({ type: SERVER_MESSAGES.lockAcquired, resource, owner })
         await this.d.audit.record({ type: 'lock.acquired', userId: owner.userId, sessionId: owner.sessionId, data: { resource } })
         return { lock, created: true }
@@ -161,6 +171,12 @@ export class Locks {
   async announceReleased(sessionId: string, resources: string[], reason: string): Promise<void> {
     if (resources.length === 0) return
     await this.d.bus.publishBroadcast({ type: SERVER_MESSAGES.locksReleased, resources, sessionId, reason })
+  }
+
+  /** The refusal for a taker whose session has ended (or outlived its lifetime, not yet swept). */
+  private async endedRefusal(sessionId: string) {
+    const [row] = await this.d.sql`select status, end_reason from sessions where id = ${sessionId}`
+    return row?.status === 'ended' ? sessionEnded((row.end_reason as EndReason | null) ?? 'logout') : sessionEnded('lifetime')
   }
 
   private async find(resource: string): Promise<(Lock & { live: boolean }) | null> {

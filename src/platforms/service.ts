@@ -5,6 +5,7 @@ import type { EventBus } from '../realtime/bus.js'
 import type { Audit } from '../audit/service.js'
 import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
 import type { StateCache, StateChange } from '../sessions/state-cache.js'
+import { PlatformEventOutbox } from './outbox.js'
 
 export interface Platform {
   id: number
@@ -29,13 +30,17 @@ function toPlatform(r: Record<string, unknown>): Platform {
 }
 
 export class Platforms {
+  private readonly outbox: PlatformEventOutbox
+
   constructor(
     private readonly sql: Pool,
-    private readonly bus: EventBus,
+    bus: EventBus,
     private readonly audit: Audit,
     /** Cached session states (session_state): every write here that a session's state shows goes through it. */
     private readonly states: StateCache,
-  ) {}
+  ) {
+    this.outbox = new PlatformEventOutbox({ sql, bus })
+  }
 
   async list(userId: number): Promise<Platform[]> {
     const rows = await this.sql`select ${columns(this.sql)} from platforms where user_id = ${userId} order by id`
@@ -88,23 +93,21 @@ export class Platforms {
   }
 
   private async removeIn(userId: number, platformId: number, byTabId: string | null): Promise<void> {
-    const { deleted, sessions } = await this.sql.begin(async (tx) => {
+    const sessionIds = await this.sql.begin(async (tx) => {
       const sessions = await tx`update sessions set active_platform_id = null, version = version + 1
         where active_platform_id = ${platformId} and user_id = ${userId} and status = 'active'
         returning id, version, expires_at`
-      const [deleted] = await tx`delete from platforms where user_id = ${userId} and id = ${platformId} returning ${columns(tx)}`
-      if (!deleted) throw platformNotFound()
+      const [row] = await tx`delete from platforms where user_id = ${userId} and id = ${platformId} returning ${columns(tx)}`
+      if (!row) throw platformNotFound()
+      const deleted = toPlatform(row)
       await this.audit.recordIn(tx, { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
-      return { deleted: toPlatform(deleted), sessions }
+      for (const s of sessions) {
+        const version = s.version as number
+        await this.outbox.add(tx, s.id as string, version, { type: 'platform.switched', platform: null, previousPlatform: deleted, version, byTabId }, s.expires_at as Date)
+      }
+      return sessions.map((s) => s.id as string)
     })
-    for (const s of sessions) {
-      await this.bus.publishSessionEvent(
-        s.id as string,
-        { type: 'platform.switched', platform: null, previousPlatform: deleted, version: s.version as number, byTabId },
-        s.expires_at as Date,
-        s.version as number,
-      )
-    }
+    await this.outbox.publishPending(sessionIds)
   }
 
   /**
@@ -153,35 +156,31 @@ export class Platforms {
           current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
         })
       }
-      if (currentId === platformId) return { version, previous: null, changed: false }
+      if (currentId === platformId) return { version, changed: false }
       const [updated] = await tx`update sessions set active_platform_id = ${platformId}, version = version + 1
         where id = ${session.id} returning version`
       const newVersion = updated!.version as number
       const previous = currentId === null ? null : await this.find(session.userId, currentId, tx)
-      // With the change or not at all (R3): no switch without its audit event.
+      // With the change or not at all (R3): no switch without its audit event, nor its event.
       await this.audit.recordIn(tx, {
         type: 'platform.switched',
         userId: session.userId,
         sessionId: session.id,
         data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
       })
-      return { version: newVersion, previous, changed: true }
+      const event = {
+        type: 'platform.switched',
+        platform: target,
+        previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
+        version: newVersion,
+        byTabId: opts.byTabId,
+      }
+      await this.outbox.add(tx, session.id, newVersion, event, new Date(session.expiresAt))
+      return { version: newVersion, changed: true }
     })
-    if (result.changed) {
-      const { previous } = result
-      await this.bus.publishSessionEvent(
-        session.id,
-        {
-          type: 'platform.switched',
-          platform: target,
-          previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
-          version: result.version,
-          byTabId: opts.byTabId,
-        },
-        new Date(session.expiresAt),
-        result.version,
-      )
-    }
+    // A switch to the platform already active publishes nothing of its own, but what an
+    // earlier switch committed without publishing (its caller got an error) goes out now.
+    await this.outbox.publishPending([session.id])
     return { platform: target, version: result.version, changed: result.changed }
   }
 }

@@ -10,7 +10,7 @@ import type { EventBus } from '../realtime/bus.js'
 import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { AppError } from '../infra/errors.js'
+import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import type { PlatformState, StateCache } from './state-cache.js'
@@ -46,8 +46,25 @@ export interface SessionView {
   platform: { id: number; name: string } | null
 }
 
+/** A login's password was checked against credentials that have changed since (or the account was disabled). */
+export class CredentialsChanged extends Error {
+  constructor() {
+    super('the credentials changed while the login was under way')
+  }
+}
+
+/** What runs under a user's login lock (Sessions.whileLoginsWait). */
+export interface LoginLockScope {
+  /** The transaction that holds the lock: every query of the scope goes through it. */
+  tx: Sql
+  /** The user's active sessions, least recently active first; any already past a deadline is ended on the way. */
+  liveSessions(): Promise<string[]>
+  /** Ends sessions with the transaction (announced once it has committed). */
+  end(sessionIds: string[], reason: EndReason, opts?: { actorUserId?: number | null; note?: string | null }): Promise<void>
+}
+
 /** Advisory lock class of one user's logins (the second key is the user id). */
-const LOGIN_LOCK = 1953719668
+export const LOGIN_LOCK = 1953719668
 /** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
 const NOTICE_ONCE_SECONDS = 86_400
 
@@ -74,6 +91,7 @@ export interface SessionsDeps {
   onEnded?: (ended: EndedSession[]) => Promise<void>
   /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
   alerts?: AlertRaiser
+  log: WarnLog
 }
 
 export class Sessions {
@@ -194,10 +212,11 @@ export class Sessions {
   /**
    * Opens a session for a user whose password was right, within the concurrent-session
    * limit. A per-user advisory lock serialises logins of one user across every node, so
-   * parallel logins can never exceed the limit.
+   * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
+   * was disabled, or its password changed, since `user.passwordHash` was checked.
    */
   async open(
-    user: { id: number; role: string },
+    user: { id: number; role: string; passwordHash: string },
     opts: {
       platformId: number | null
       endSessionId?: string
@@ -215,9 +234,12 @@ export class Sessions {
 
     await this.d.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${user.id})`
-      // The role as it is now: a role change waits for this lock before it applies its limit.
-      const [current] = await tx`select role from users where id = ${user.id}`
-      const limit = sessionLimitFor(settings, user.id, (current?.role as string | undefined) ?? user.role)
+      // The account as it is now: a role, password or account change waits for this lock to
+      // apply itself to the user's sessions, so one that came first is seen here. A password
+      // hash is salted afresh on every change: the one that was checked names the password.
+      const [current] = await tx`select role, password_hash, disabled from users where id = ${user.id}`
+      if (!current || current.disabled || current.password_hash !== user.passwordHash) throw new CredentialsChanged()
+      const limit = sessionLimitFor(settings, user.id, current.role as string)
       let active = await this.liveSessionsOf(tx, user.id, settings, ended)
       if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
         ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: this.d.audit.enabled })))
@@ -247,16 +269,22 @@ export class Sessions {
       })
       await opts.alsoCommit?.(tx, id)
     })
-    await this.afterEnd(ended)
-    // Login is activity: it puts the session on the sweep's deadline lists at once.
-    const now = Date.now()
-    await this.d.store.recordActivity(
-      { id, expiresAt: expiresAt.getTime() },
-      { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
-    )
-    await this.d.store.scheduleLifetime(id, expiresAt.getTime())
-    await this.d.bus.startLog(id, expiresAt)
-    await this.d.bus.publishAdminChange([id])
+    // Committed: the session exists and counts against the limit, so its cookie must reach
+    // the user whatever Redis does now. What follows repairs itself when it fails: the
+    // session's first request puts it on the deadline lists, the repair pass finishes the
+    // endings.
+    await bestEffort(this.d.log, 'the follow-up of a login', async () => {
+      await this.afterEnd(ended)
+      // Login is activity: it puts the session on the sweep's deadline lists at once.
+      const now = Date.now()
+      await this.d.store.recordActivity(
+        { id, expiresAt: expiresAt.getTime() },
+        { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
+      )
+      await this.d.store.scheduleLifetime(id, expiresAt.getTime())
+      await this.d.bus.startLog(id, expiresAt)
+      await this.d.bus.publishAdminChange([id])
+    })
     return { id, token, expiresAt, ended }
   }
 
@@ -343,16 +371,27 @@ export class Sessions {
   }
 
   /**
-   * Runs `fn` while no login of the user can run (it holds the user's login lock), so that
-   * what `fn` counts of the user's sessions stays true until it returns.
+   * Runs `fn` while no login of the user can run: on one transaction that holds the user's
+   * login lock, so that what `fn` counts of the user's sessions stays true until it returns.
+   * Everything `fn` does goes through `scope.tx`: logins waiting for the lock each hold a
+   * pool connection, so a query on the pool from in here could wait for ever (issue 12).
+   * Sessions it ends are announced once the transaction has committed.
    */
-  async whileLoginsWait<T>(userId: number, fn: () => Promise<T>): Promise<T> {
-    let result: T
-    await this.d.sql.begin(async (tx) => {
+  async whileLoginsWait<T>(userId: number, fn: (scope: LoginLockScope) => Promise<T>): Promise<T> {
+    const settings = await this.d.settings.get()
+    const ended: EndedSession[] = []
+    const result = (await this.d.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
-      result = await fn()
-    })
-    return result!
+      return fn({
+        tx,
+        liveSessions: async () => (await this.liveSessionsOf(tx, userId, settings, ended)).map((s) => s.id),
+        end: async (sessionIds, reason, opts = {}) => {
+          ended.push(...(await this.d.store.markEnded(tx, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })))
+        },
+      })
+    })) as T
+    await this.afterEnd(ended)
+    return result
   }
 
   /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
@@ -369,17 +408,18 @@ export class Sessions {
   /** SessionViews of the given active sessions, in the given order. */
   async viewsOf(sessionIds: string[], settings: Settings, sql: Sql = this.d.sql): Promise<SessionView[]> {
     if (sessionIds.length === 0) return []
-    const rows = await sql`
-      select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
-             p.id as platform_id, p.name as platform_name
-      from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
-      where s.id = any(${sql.array(sessionIds)}::uuid[])`
+    const rows = await viewRowsOf(sql, sessionIds)
     const presence = await this.d.store.presenceOf(sessionIds)
-    const byId = new Map(rows.map((r) => [r.id as string, r]))
     return sessionIds.flatMap((id) => {
-      const r = byId.get(id)
+      const r = rows.get(id)
       return r ? [toView(r, presence.get(id), settings)] : []
     })
+  }
+
+  /** The SessionView of a session just opened: it has no presence yet, so PostgreSQL alone answers (and a login does while Redis fails). */
+  async viewOfNew(sessionId: string, settings: Settings): Promise<SessionView | null> {
+    const row = (await viewRowsOf(this.d.sql, [sessionId])).get(sessionId)
+    return row ? toView(row, undefined, settings) : null
   }
 
   expiryOf(auth: AuthContext) {
@@ -438,6 +478,15 @@ export function stateBody(session: SessionRecord, settings: Settings, s: Platfor
 
 function statusOf(lastActivity: number, settings: Settings): 'active' | 'idle' {
   return Date.now() - lastActivity >= settings.idleAfterSeconds * 1000 ? 'idle' : 'active'
+}
+
+async function viewRowsOf(sql: Sql, sessionIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const rows = await sql`
+    select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
+           p.id as platform_id, p.name as platform_name
+    from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
+    where s.id = any(${sql.array(sessionIds)}::uuid[])`
+  return new Map(rows.map((r) => [r.id as string, r]))
 }
 
 function toView(r: Record<string, unknown>, p: Presence | undefined, settings: Settings): SessionView {

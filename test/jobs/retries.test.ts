@@ -53,7 +53,8 @@ t.test('a session-ended job that fails is retried with backoff; the metrics coun
     await sql`alter table locks_away rename to locks`
     const done = await until('the job to complete', async () => {
       const j = await app.ctx.queues.all.sessionEnded.getJob(jobId)
-      return (await j?.getState()) === 'completed' ? j : null
+      // Read again once completed: the copy read just before may predate its return value.
+      return (await j?.getState()) === 'completed' ? app.ctx.queues.all.sessionEnded.getJob(jobId) : null
     })
     t.ok(done!.attemptsMade >= 2, `it completed on a later attempt (${done!.attemptsMade} failed before)`)
     t.match(done!.returnvalue, { released: ['doc:ada'], announced: ['doc:ada'], finalized: true })

@@ -171,6 +171,9 @@ t.test('sessions that passed their deadline while no worker ran are ended by the
   await redis.unlink(keys.sessionPresence(lostId), keys.sessionTabs(lostId))
   for (const key of keys.deadlineLists) await redis.zrem(key, lostId)
   await redis.srem(keys.dirtyActivity, lostId)
+  // Only this session's entries are lost: the lists count as seeded (else the sweep job would
+  // first put every active session back on them, cid included: test/jobs/redis-restart.test.ts).
+  await redis.set(keys.dueSeeded, '1', 'PX', 60_000)
 
   const statusOf = async (id: string) => (await sql`select status, end_reason from sessions where id = ${id}`)[0]
   t.match(await statusOf(idle!.sessionId!), { status: 'active' }, 'nothing ends them while no worker runs')

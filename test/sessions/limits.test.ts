@@ -103,10 +103,10 @@ t.test('a login that was under way while the user lost a role gets the new roleâ
   await app.client().signIn('rita')
   let login: Promise<unknown> | undefined
   // Hold the user's login lock: the login below checks the password (as an admin), then waits for itâ€¦
-  await app.ctx.sessions.whileLoginsWait(id, async () => {
+  await app.ctx.sessions.whileLoginsWait(id, async ({ tx }) => {
     login = app.client().signIn('rita')
     await until('the login waits for the lock', async () => {
-      const [row] = await app.ctx.database.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+      const [row] = await tx`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
         and database = (select oid from pg_database where datname = current_database())`
       return row!.n > 0
     })

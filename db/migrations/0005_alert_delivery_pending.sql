@@ -1,0 +1,2 @@
+ALTER TABLE "alerts" ADD COLUMN "delivery_pending" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX "alerts_delivery_pending_idx" ON "alerts" USING btree ("created_at") WHERE "alerts"."delivery_pending";

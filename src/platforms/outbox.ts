@@ -1,0 +1,74 @@
+// The events of platform changes (a switch, a deleted connection) go through an outbox: each
+// is written in the change's transaction and published after its commit, then deleted. A
+// change can commit and its publish still fail (Redis away, the process gone): its row stays
+// and is published by the session's next change (a retried switch included) or by the
+// repair pass of the sweep job, so every tab hears of every committed change.
+//
+// Publishing a row twice is harmless: an event carries the state version it announces, and
+// the publish script drops one not newer than the last published (so a late event never
+// steps a tab back either).
+import type { Pool, Sql } from '../infra/db.js'
+import type { EventBus, SessionEvent } from '../realtime/bus.js'
+
+/** A row this old is the repair pass's: younger ones may still be on their way. */
+export const REPAIR_AFTER_SECONDS = 5
+const REPAIR_BATCH = 100
+
+interface Pending {
+  id: number
+  sessionId: string
+  version: number
+  event: SessionEvent
+  keepUntil: Date
+}
+
+export class PlatformEventOutbox {
+  constructor(private readonly d: { sql: Pool; bus: Pick<EventBus, 'publishSessionEvent'> }) {}
+
+  /** Records `event` (announcing state `version`) with the transaction `tx`. */
+  async add(tx: Sql, sessionId: string, version: number, event: SessionEvent, keepUntil: Date): Promise<void> {
+    await tx`insert into session_event_outbox (session_id, version, event, keep_until)
+      values (${sessionId}, ${version}, ${JSON.stringify(event)}::jsonb, ${keepUntil})`
+  }
+
+  /** Publishes every event still pending for these sessions, oldest first; call it after the commit. */
+  async publishPending(sessionIds: string[]): Promise<void> {
+    if (sessionIds.length === 0) return
+    const { sql } = this.d
+    const rows = await sql`select id, session_id, version, event, keep_until from session_event_outbox
+      where session_id = any(${sql.array(sessionIds)}::uuid[]) order by id`
+    await this.publish(rows.map(toPending))
+  }
+
+  /** The repair pass: publishes what has been pending for a while; returns how many. */
+  async repair(): Promise<number> {
+    const rows = await this.d.sql`select id, session_id, version, event, keep_until from session_event_outbox
+      where created_at < now() - make_interval(secs => ${REPAIR_AFTER_SECONDS}) order by id limit ${REPAIR_BATCH}`
+    await this.publish(rows.map(toPending))
+    return rows.length
+  }
+
+  /** In order; what went out is deleted even when a later one fails. */
+  private async publish(pending: Pending[]): Promise<void> {
+    const { sql } = this.d
+    const published: number[] = []
+    try {
+      for (const p of pending) {
+        await this.d.bus.publishSessionEvent(p.sessionId, p.event, p.keepUntil, p.version)
+        published.push(p.id)
+      }
+    } finally {
+      if (published.length > 0) await sql`delete from session_event_outbox where id = any(${sql.array(published)}::bigint[])`
+    }
+  }
+}
+
+function toPending(r: Record<string, unknown>): Pending {
+  return {
+    id: Number(r.id),
+    sessionId: r.session_id as string,
+    version: r.version as number,
+    event: (typeof r.event === 'string' ? JSON.parse(r.event) : r.event) as SessionEvent,
+    keepUntil: r.keep_until as Date,
+  }
+}

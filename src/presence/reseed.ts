@@ -1,0 +1,65 @@
+// Redis restarted empty (or flushed) loses the idle sweep's deadline lists. Input, a login
+// or a token-cache fill puts a session back on them, but a session that nothing touches (no
+// tab, no request) would never be due again: no idle warning, no idle timeout. So the
+// sweep job makes sure first that the lists were seeded since Redis last lost its data.
+import type { Redis } from 'ioredis'
+import type { Pool } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+
+const BATCH = 1000
+
+/** The seeded mark lives this long unless renewed (every sweep job does); should it lapse, seeding again is harmless. */
+const SEEDED_MS = 3_600_000
+
+// A session on none of the activity lists goes on due:active by its last activity (the hot
+// one when Redis still has it), and every one on due:lifetime; one that input put back
+// meanwhile keeps its place. KEYS: due:active, due:idle, due:warned, due:warned-early,
+// due:lifetime; ARGV: per session its id, presence key, last activity (PostgreSQL's) and end of lifetime.
+const reseedLua = `
+for i = 1, #ARGV, 4 do
+  local id = ARGV[i]
+  if not (redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) or redis.call('ZSCORE', KEYS[3], id) or redis.call('ZSCORE', KEYS[4], id)) then
+    local last = math.max(tonumber(ARGV[i + 2]), tonumber(redis.call('HGET', ARGV[i + 1], 'lastActivity') or '0'))
+    redis.call('ZADD', KEYS[1], last, id)
+  end
+  redis.call('ZADD', KEYS[5], 'NX', ARGV[i + 3], id)
+end
+return 1
+`
+
+interface ReseedCommand {
+  tesseraReseedDeadlines(...args: (string | number)[]): Promise<number>
+}
+
+export class DeadlineLists {
+  constructor(private readonly d: { sql: Pool; redis: Redis; keys: RedisKeys }) {
+    d.redis.defineCommand('tesseraReseedDeadlines', { numberOfKeys: 5, lua: reseedLua })
+  }
+
+  /** Seeds the lists from PostgreSQL unless they were since Redis last lost its data; returns how many sessions it seeded. */
+  async ensureSeeded(): Promise<number> {
+    // Renewing the mark is the check: it fails only when the mark is gone.
+    if ((await this.d.redis.pexpire(this.d.keys.dueSeeded, SEEDED_MS)) === 1) return 0
+    return this.seed()
+  }
+
+  /** Puts every active session back on the lists (see reseedLua), then marks them seeded. */
+  private async seed(): Promise<number> {
+    const { sql, keys } = this.d
+    let after = '00000000-0000-0000-0000-000000000000'
+    let seeded = 0
+    for (;;) {
+      const rows = await sql`select id, last_activity, expires_at from sessions
+        where status = 'active' and id > ${after} order by id limit ${BATCH}`
+      if (rows.length > 0) {
+        const args = rows.flatMap((r) => [r.id as string, keys.sessionPresence(r.id as string), (r.last_activity as Date).getTime(), (r.expires_at as Date).getTime()])
+        await (this.d.redis as unknown as ReseedCommand).tesseraReseedDeadlines(keys.dueActive, keys.dueIdle, keys.dueWarned, keys.dueWarnedEarly, keys.dueLifetime, ...args)
+        seeded += rows.length
+      }
+      if (rows.length < BATCH) break
+      after = rows.at(-1)!.id as string
+    }
+    await this.d.redis.set(keys.dueSeeded, '1', 'PX', SEEDED_MS)
+    return seeded
+  }
+}
