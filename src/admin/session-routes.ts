@@ -257,15 +257,23 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
         tags: ['admin'],
         summary: "Force-terminate a session (the user's tabs are told why)",
         params: SessionParams,
-        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500, description: '1–500 characters, not counting leading and trailing spaces' }) }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            reason: Type.String({ minLength: 1, maxLength: 500, description: '1–500 characters, not counting leading and trailing spaces; audited, and shown to the user unless `note` is given' }),
+            note: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'what the user is shown instead of the reason' })),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ terminated: Type.Literal(true) }), ...errors },
       },
     },
     async (req) => {
       const id = sessionIdOf(req.params)
-      const reason = (req.body as { reason: string }).reason.trim()
+      const body = req.body as { reason: string; note?: string }
+      const reason = body.reason.trim()
+      const note = body.note?.trim() || null
       if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')
-      const ended = await ctx.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: reason })
+      const ended = await ctx.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
       if (ended.length === 0) {
         const [row] = await sql`select status from sessions where id = ${id}`
         if (!row) throw sessionNotFound()

@@ -318,7 +318,7 @@ export class Sessions {
   async end(
     sessionIds: string[],
     reason: EndReason,
-    opts: { actorUserId?: number | null; note?: string | null; byTabId?: string | null } = {},
+    opts: { actorUserId?: number | null; note?: string | null; adminReason?: string | null; byTabId?: string | null } = {},
   ): Promise<EndedSession[]> {
     const ended = await this.d.store.markEnded(this.d.sql, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })
     await this.afterEnd(ended)

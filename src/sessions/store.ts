@@ -368,11 +368,12 @@ export class SessionStore {
     sql: Sql,
     sessionIds: string[],
     reason: EndReason,
-    by: { actorUserId?: number | null; note?: string | null; byTabId?: string | null; audit?: boolean } = {},
+    by: { actorUserId?: number | null; note?: string | null; adminReason?: string | null; byTabId?: string | null; audit?: boolean } = {},
   ): Promise<EndedSession[]> {
     if (sessionIds.length === 0) return []
     const actor = by.actorUserId ?? null
-    const data = { reason, ...(by.note ? { note: by.note } : {}) }
+    // `note` is what the user is shown; `adminReason` the admin's own words, when they differ.
+    const data = { reason, ...(by.note ? { note: by.note } : {}), ...(by.adminReason ? { adminReason: by.adminReason } : {}) }
     const rows = await sql`
       with ended as (
         update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},

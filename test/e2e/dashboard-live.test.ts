@@ -101,6 +101,23 @@ t.test('force terminate asks for a reason, refuses an empty one, and the user is
   t.same(await admin.cspViolations(), [], 'no CSP violation')
 })
 
+t.test('a note for the user is shown instead of the reason, which the audit keeps', async (t) => {
+  const { app, base } = await servedApp(t)
+  await app.user('ada', { platforms: ['Pixelfed'] })
+  const { page } = await dashboard(t, base)
+  const { tab, id } = await userTab(t, base, 'ada')
+  await row(page, id).locator('input[type=checkbox]').check()
+  await page.getByRole('button', { name: 'Terminate selected (1)' }).click()
+  const dialog = page.getByTestId('terminate-dialog')
+  await dialog.getByLabel('Reason (required)').fill('Account under investigation (ticket 4711)')
+  await dialog.getByLabel(/^Note to the user/).fill('Please call the help desk')
+  await dialog.getByRole('button', { name: 'Terminate', exact: true }).click()
+  await tab.getByTestId('ending-notice').filter({ hasText: 'Session terminated by administrator: Please call the help desk' }).waitFor()
+  const api = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const [event] = (await api.get(`/admin/audit?session=${id}&type=session.ended`)).json().items
+  t.match(event.data, { reason: 'admin', note: 'Please call the help desk', adminReason: 'Account under investigation (ticket 4711)' })
+})
+
 t.test('a visitor gets the sign-in page and another role "administrators only", never the data', async (t) => {
   const { app, base } = await servedApp(t)
   await app.user('linus', { role: 'reviewer' })
