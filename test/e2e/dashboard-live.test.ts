@@ -9,14 +9,9 @@ import { accessibilityProblems, Device, launchChromium, servedApp } from '../hel
 const browser = await launchChromium(t)
 
 /** The dashboard, signed in as the first admin. */
-export async function dashboard(t: Test, base: string, colorScheme: 'light' | 'dark' = 'light'): Promise<{ device: Device; page: Page }> {
-  const device = await Device.open(t, browser, base, { colorScheme })
-  const page = await device.tab('/admin')
-  await page.locator('#username').fill('admin')
-  await page.locator('#password').fill(ADMIN_PASSWORD)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByTestId('feed').and(page.locator('[data-state=live]')).waitFor()
-  return { device, page }
+async function dashboard(t: Test, base: string): Promise<{ device: Device; page: Page }> {
+  const device = await Device.open(t, browser, base)
+  return { device, page: await device.dashboard() }
 }
 
 async function userTab(t: Test, base: string, username: string) {

@@ -10,12 +10,7 @@ const browser = await launchChromium(t)
 
 async function dashboard(t: Test, base: string, colorScheme: 'light' | 'dark' = 'light'): Promise<{ device: Device; page: Page }> {
   const device = await Device.open(t, browser, base, { colorScheme })
-  const page = await device.tab('/admin')
-  await page.locator('#username').fill('admin')
-  await page.locator('#password').fill(ADMIN_PASSWORD)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByTestId('feed').and(page.locator('[data-state=live]')).waitFor()
-  return { device, page }
+  return { device, page: await device.dashboard() }
 }
 
 const login = (app: TestApp, username: string, password: string, ip = '198.51.100.7') =>

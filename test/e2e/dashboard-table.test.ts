@@ -23,13 +23,7 @@ async function signInFrom(app: TestApp, username: string, ip: string, userAgent:
 }
 
 async function dashboard(t: Test, base: string): Promise<Page> {
-  const device = await Device.open(t, browser, base, {})
-  const page = await device.tab('/admin')
-  await page.locator('#username').fill('admin')
-  await page.locator('#password').fill(ADMIN_PASSWORD)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByTestId('feed').and(page.locator('[data-state=live]')).waitFor()
-  return page
+  return (await Device.open(t, browser, base)).dashboard()
 }
 
 const shownIds = (page: Page) => page.getByTestId('sessions-table').locator('tbody tr[data-session-id]').evaluateAll((rows) => rows.map((r) => (r as unknown as { getAttribute(name: string): string | null }).getAttribute('data-session-id')))

@@ -10,10 +10,7 @@ async function threeTabs(t: Test, workers = false) {
   const { app, base } = await servedApp(t, {}, workers)
   await app.user('ada', { platforms: ['Pixelfed', 'Mastodon'] })
   const device = await Device.open(t, browser, base)
-  const first = await device.tab()
-  await device.signIn(first, 'ada', PASSWORD)
-  const tabs = [first, await device.tab(), await device.tab()]
-  for (const tab of tabs) await tab.getByTestId('connection').and(tab.locator('[data-state=online]')).waitFor()
+  const tabs = await device.signedInTabs('ada', PASSWORD, 3)
   return { app, device, tabs }
 }
 

@@ -20,10 +20,7 @@ t.test('a server restart: tabs show "reconnecting", then resume with the event t
   const { app, base } = await servedApp(t)
   const { platformIds } = await app.user('ada', { platforms: ['Pixelfed', 'Mastodon', 'Archive'] })
   const device = await Device.open(t, browser, base)
-  const first = await device.tab()
-  await device.signIn(first, 'ada', PASSWORD)
-  const tabs = [first, await device.tab(), await device.tab()]
-  for (const tab of tabs) await tab.getByTestId('connection').and(tab.locator('[data-state=online]')).waitFor()
+  const tabs = await device.signedInTabs('ada', PASSWORD, 3)
   await tabs[0]!.getByRole('button', { name: 'Use Mastodon' }).click()
   for (const tab of tabs) await tab.getByTestId('active-platform').and(tab.locator('[data-pending=false]')).filter({ hasText: 'Mastodon' }).waitFor()
 
@@ -68,10 +65,7 @@ t.test('the network goes away: tabs say "offline", and reconnect at once when it
   const { app, base } = await servedApp(t)
   await app.user('ada', { platforms: ['Pixelfed', 'Mastodon'] })
   const device = await Device.open(t, browser, base)
-  const first = await device.tab()
-  await device.signIn(first, 'ada', PASSWORD)
-  const tabs = [first, await device.tab()]
-  for (const tab of tabs) await tab.getByTestId('connection').and(tab.locator('[data-state=online]')).waitFor()
+  const tabs = await device.signedInTabs('ada', PASSWORD, 2)
   await device.context.setOffline(true)
   for (const tab of tabs) await tab.getByTestId('connection').and(tab.locator('[data-state=offline]')).waitFor()
   t.pass('offline')

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { pagesDir } from '../../src/web/routes.js'
-import { build, type TestApp } from './app.js'
+import { ADMIN_PASSWORD, build, type TestApp } from './app.js'
 import { listen } from './ws.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -83,6 +83,26 @@ export class Device {
     await page.locator('#password').fill(password)
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByTestId('active-platform').waitFor()
+  }
+
+  /** `count` tabs signed in as `username` (the first signs in, the others follow), each socket live. */
+  async signedInTabs(username: string, password: string, count: number): Promise<Page[]> {
+    const first = await this.tab()
+    await this.signIn(first, username, password)
+    const tabs = [first]
+    while (tabs.length < count) tabs.push(await this.tab())
+    for (const tab of tabs) await tab.getByTestId('connection').and(tab.locator('[data-state=online]')).waitFor()
+    return tabs
+  }
+
+  /** The admin dashboard in a new tab, signed in as the first admin, its live feed up. */
+  async dashboard(): Promise<Page> {
+    const page = await this.tab('/admin')
+    await page.locator('#username').fill('admin')
+    await page.locator('#password').fill(ADMIN_PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByTestId('feed').and(page.locator('[data-state=live]')).waitFor()
+    return page
   }
 
   /** The session cookie's token, as a thief would want it. */
