@@ -153,6 +153,27 @@ export const locks = pgTable(
 )
 
 /**
+ * Files uploaded by a session (uploads/), stored under `key` in the upload storage; the
+ * cleanup job removes both once the session has ended and the retention has passed.
+ */
+export const uploads = pgTable(
+  'uploads',
+  {
+    id: uuid('id').primaryKey(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    userId: integer('user_id').notNull(),
+    key: text('key').notNull().unique(),
+    name: text('name').notNull(),
+    size: integer('size').notNull(),
+    contentType: text('content_type').notNull(),
+    uploadedAt: ts('uploaded_at').notNull().defaultNow(),
+  },
+  (t) => [index('uploads_session_idx').on(t.sessionId)],
+)
+
+/**
  * Events of platform changes (a switch, a deleted connection), written in the change's
  * transaction and deleted once published: a row left here is an event still to publish
  * (platforms/outbox.ts).

@@ -48,6 +48,9 @@ import { SessionStore } from './sessions/store.js'
 import { sessionRoutes } from './sessions/routes.js'
 import { SettingsService } from './settings/service.js'
 import { webRoutes } from './web/routes.js'
+import { uploadRoutes } from './uploads/routes.js'
+import { Uploads } from './uploads/service.js'
+import { createStorage } from './uploads/storage.js'
 
 export interface AppDeps {
   config: Config
@@ -151,7 +154,8 @@ export function buildContext(deps: AppDeps): AppContext {
       from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
     return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
   }
-  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, states, queues, locks, alerts }
+  const uploads = new Uploads({ sql: database.sql, storage: createStorage(config.uploads), audit, maxBytes: config.uploads.maxBytes })
+  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, states, queues, locks, alerts, uploads }
 }
 
 export async function buildApp(deps: AppDeps): Promise<Tessera> {
@@ -228,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await app.register(adminSessionRoutes, { ctx })
   await app.register(analyticsRoutes, { ctx })
   await app.register(alertRoutes, { ctx })
+  await app.register(uploadRoutes, { ctx })
   await app.register(webRoutes)
 
   const subscriber = ctx.redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-subscriber' })

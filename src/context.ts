@@ -13,6 +13,7 @@ import type { Sessions } from './sessions/service.js'
 import type { StateCache } from './sessions/state-cache.js'
 import type { SessionStore } from './sessions/store.js'
 import type { SettingsService } from './settings/service.js'
+import type { Uploads } from './uploads/service.js'
 
 export interface AppContext {
   config: Config
@@ -30,4 +31,5 @@ export interface AppContext {
   states: StateCache
   queues: Queues
   alerts: Alerts
+  uploads: Uploads
 }

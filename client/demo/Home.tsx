@@ -9,6 +9,7 @@ import { PlatformCard } from './PlatformCard.js'
 import { SegmentsCard } from './SegmentsCard.js'
 import { SessionCard } from './SessionCard.js'
 import { StillThereDialog } from './StillThereDialog.js'
+import { UploadsCard } from './UploadsCard.js'
 
 export function Home({ cached }: { cached?: CachedState }) {
   const { state } = useSession()
@@ -48,6 +49,7 @@ export function Home({ cached }: { cached?: CachedState }) {
           <SessionCard />
           <DevicesCard />
           <SegmentsCard />
+          {!cached && <UploadsCard />}
         </div>
       </main>
       <StillThereDialog />

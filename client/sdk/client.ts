@@ -10,6 +10,7 @@ import {
   type SessionState,
   type SessionView,
   TERMINATION_MESSAGES,
+  type Upload,
 } from '../../src/realtime/protocol.js'
 import { InputTracker } from './activity.js'
 import { type CachedState, readCache, type StorageLike, writeCache } from './cache.js'
@@ -297,6 +298,15 @@ export class SessionClient {
 
   listSessions(): Promise<{ items: (SessionView & { current: boolean })[] }> {
     return this.request('GET', '/api/sessions')
+  }
+
+  /** Uploads a PDF to this session (POST /api/session/uploads), reporting progress from 0 to 1. */
+  uploadFile(file: Blob, name: string, onProgress?: (fraction: number) => void): Promise<Upload> {
+    return this.http.upload<Upload>('/api/session/uploads', file, name, onProgress).catch((err) => this.refusedThenThrow(err))
+  }
+
+  listUploads(): Promise<{ items: Upload[] }> {
+    return this.request('GET', '/api/session/uploads')
   }
 
   revokeSession(id: string): Promise<void> {

@@ -10,7 +10,7 @@ export { SessionClient } from './client.js'
 export type { SessionSync } from './compat.js'
 export { SessionError } from './errors.js'
 export { CLIENT_ERRORS, CLOSE, ERROR_CODES, FINAL_CLOSE_CODES, SERVER_MESSAGES, TERMINATION_MESSAGES } from '../../src/realtime/protocol.js'
-export type { Alert, ClientErrorCode, EndReason, ErrorCode, LockOwner, Platform, ServerMessage, SessionState, SessionView } from '../../src/realtime/protocol.js'
+export type { Alert, ClientErrorCode, EndReason, ErrorCode, LockOwner, Platform, ServerMessage, SessionState, SessionView, Upload } from '../../src/realtime/protocol.js'
 
 /**
  * The one entry point. In a browser (with `window`) it also installs the SessionSync

@@ -1,6 +1,6 @@
 // The cleanup job: ends sessions whose deadline passed while no sweep saw them (workers
-// down, Redis lost its deadline lists), applies the retention of audit events and login
-// history, and removes Redis entries that no live session owns.
+// down, Redis lost its deadline lists), applies the retention of audit events, login
+// history and ended sessions' uploads, and removes Redis entries that no live session owns.
 import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
@@ -8,6 +8,7 @@ import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SessionStore } from '../sessions/store.js'
 import type { SettingsService } from '../settings/service.js'
+import type { Uploads } from '../uploads/service.js'
 import type { LockReleaser } from './session-ended.js'
 
 export interface CleanupDeps {
@@ -19,7 +20,8 @@ export interface CleanupDeps {
   store: SessionStore
   settings: SettingsService
   batchSize: number
-  retention: { auditDays: number; loginHistoryDays: number }
+  retention: { auditDays: number; loginHistoryDays: number; uploadDays: number }
+  uploads: Pick<Uploads, 'purgeEnded'>
 }
 
 export interface CleanupResult {
@@ -28,6 +30,7 @@ export interface CleanupResult {
   auditDeleted: number
   loginHistoryDeleted: number
   orphansRemoved: number
+  uploadsRemoved: number
 }
 
 export async function runCleanup(d: CleanupDeps): Promise<CleanupResult> {
@@ -38,6 +41,7 @@ export async function runCleanup(d: CleanupDeps): Promise<CleanupResult> {
     auditDeleted: await deleteOlderThan(d, 'audit_events', d.retention.auditDays),
     loginHistoryDeleted: await deleteOlderThan(d, 'login_attempts', d.retention.loginHistoryDays),
     orphansRemoved: await removeOrphans(d),
+    uploadsRemoved: await d.uploads.purgeEnded(d.retention.uploadDays, d.batchSize),
   }
 }
 

@@ -91,7 +91,7 @@ export class Workers {
     const delivery = new AlertDelivery(deliveryOptions(ctx.config, ctx.secret))
     this.work(QUEUE_NAMES.alertDelivery, 4, (job) => delivery.process(job))
     this.work(QUEUE_NAMES.cleanup, 1, () =>
-      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, store: ctx.store, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention }),
+      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, store: ctx.store, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
     )
 
     const { all } = ctx.queues

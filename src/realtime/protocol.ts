@@ -61,9 +61,11 @@ export const ERROR_CODES = [
   'BAD_MESSAGE',
   'BAD_REQUEST',
   'CSRF_INVALID',
+  'FILE_TOO_LARGE',
   'FORBIDDEN',
   'INTERNAL',
   'INVALID_CREDENTIALS',
+  'INVALID_TOKEN',
   'LAST_ADMIN',
   'LOCK_HELD',
   'LOCK_NOT_FOUND',
@@ -81,7 +83,9 @@ export const ERROR_CODES = [
   'SESSION_NOT_FOUND',
   'SESSION_TERMINATED',
   'UNAUTHENTICATED',
+  'UNSUPPORTED_FILE_TYPE',
   'UNSUPPORTED_MEDIA_TYPE',
+  'UPLOAD_NOT_FOUND',
   'USERNAME_TAKEN',
   'USER_NOT_FOUND',
   'VALIDATION_FAILED',
@@ -141,6 +145,16 @@ export interface LockOwner {
   sessionId: string
   userId: number
   username: string
+}
+
+/** A file uploaded to a session (POST /api/session/uploads). */
+export interface Upload {
+  id: string
+  key: string
+  name: string
+  size: number
+  contentType: string
+  uploadedAt: string
 }
 
 /** A failed-login, lockout or anomaly alert (GET /admin/alerts, admin.alert). */

@@ -64,6 +64,7 @@ const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string)
       settings: ctx.settings,
       batchSize: 10,
       retention: ctx.config.retention,
+      uploads: ctx.uploads,
     })
   },
   'a login counting the user’s sessions': async (app) => {

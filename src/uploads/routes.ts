@@ -1,0 +1,75 @@
+// Session-scoped uploads (http.md, "Session-scoped uploads"): upload a PDF, list this
+// session's files, fetch one. The multipart parser is registered here only.
+import multipart from '@fastify/multipart'
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { authOf, requireSession } from '../auth/guards.js'
+import type { AppContext } from '../context.js'
+import { validationFailed } from '../infra/errors.js'
+import { errors, IsoTime, Uuid } from '../infra/schemas.js'
+
+const UploadSchema = Type.Object({
+  id: Uuid,
+  key: Type.String({ description: 'uploads/{sessionId}/{uuid}-{name}' }),
+  name: Type.String(),
+  size: Type.Integer(),
+  contentType: Type.String(),
+  uploadedAt: IsoTime,
+})
+
+export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
+  const session = requireSession(ctx)
+  const { maxBytes } = ctx.config.uploads
+  // One file per request. The parser stops reading a file one byte past the limit, so a
+  // larger one is refused (sizeLimit in content.ts) without being kept anywhere.
+  await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 10, parts: 20, fieldNameSize: 100 }, throwFileSizeLimit: false })
+
+  app.post(
+    '/api/session/uploads',
+    {
+      onRequest: session,
+      schema: {
+        tags: ['session'],
+        summary: 'Upload a PDF to this session (multipart/form-data, field `file`)',
+        consumes: ['multipart/form-data'],
+        response: { 201: UploadSchema, ...errors },
+      },
+    },
+    async (req, reply) => {
+      if (!req.isMultipart()) throw validationFailed('body must be multipart/form-data with the PDF in the field `file`')
+      const part = await req.file()
+      if (!part) throw validationFailed('body.file is required: send the PDF in the multipart field `file`')
+      if (part.fieldname !== 'file' || !part.filename) {
+        part.file.resume()
+        throw validationFailed(part.fieldname !== 'file' ? `body.${part.fieldname} is not an accepted field: send the PDF in the field \`file\`` : 'body.file has no file name')
+      }
+      const { session: s } = authOf(req)
+      const upload = await ctx.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file })
+      return reply.code(201).send(upload)
+    },
+  )
+
+  app.get(
+    '/api/session/uploads',
+    { onRequest: session, schema: { tags: ['session'], summary: "This session's uploads", response: { 200: Type.Object({ items: Type.Array(UploadSchema) }), ...errors } } },
+    async (req) => ({ items: await ctx.uploads.list(authOf(req).session.id) }),
+  )
+
+  app.get(
+    '/api/session/uploads/:id',
+    {
+      onRequest: session,
+      schema: { tags: ['session'], summary: "One of this session's uploads, as a download", params: Type.Object({ id: Uuid }), response: errors },
+    },
+    async (req, reply) => {
+      const { id } = req.params as { id: string }
+      const { upload, body } = await ctx.uploads.open(authOf(req).session.id, id.toLowerCase())
+      return reply
+        .header('content-type', upload.contentType)
+        .header('content-length', upload.size)
+        .header('content-disposition', `attachment; filename="${upload.name.replaceAll('"', '')}"`)
+        .header('cache-control', 'private, no-store')
+        .send(body)
+    },
+  )
+}
