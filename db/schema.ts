@@ -30,6 +30,8 @@ export const users = pgTable(
     role: text('role').notNull().default('user'),
     disabled: boolean('disabled').notNull().default(false),
     lockedUntil: ts('locked_until'),
+    /** The identity provider's `iss#sub` this account signs in as (POST /api/auth/oidc), or null. */
+    oidcSubject: text('oidc_subject').unique(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },

@@ -20,6 +20,7 @@ import { registerCors } from './auth/cors.js'
 import { SESSION_COOKIE, installGuards, requestInfo } from './auth/guards.js'
 import { Login } from './auth/login.js'
 import { installRateLimits } from './auth/rate-limits.js'
+import { oidcRoutes } from './auth/oidc-routes.js'
 import { authRoutes } from './auth/routes.js'
 import type { Config } from './config.js'
 import type { AppContext } from './context.js'
@@ -225,6 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   installGuards(app, ctx)
   await app.register(opsRoutes, { ctx })
   await app.register(authRoutes, { ctx, login })
+  await app.register(oidcRoutes, { ctx, login })
   await app.register(sessionRoutes, { ctx })
   await app.register(platformRoutes, { ctx, platforms })
   await app.register(lockRoutes, { ctx, locks: ctx.locks })

@@ -147,7 +147,8 @@ const variables = {
   ADMIN_PASSWORD: [undefined, 'its password; generated and printed once when unset', text],
   METRICS_TOKEN: [undefined, 'when set, `/metrics` needs `Authorization: Bearer …`', text],
   OIDC_ISSUER: [undefined, 'optional identity provider for `POST /api/auth/oidc`', url('http:', 'https:')],
-  OIDC_AUDIENCE: [undefined, 'expected audience of its ID tokens', text],
+  OIDC_AUDIENCE: [undefined, 'expected audience of its ID tokens (required with `OIDC_ISSUER`)', text],
+  OIDC_AUTO_CREATE: ['false', 'create an account (role `user`) for an identity-provider user that none is linked to', bool],
   LOG_LEVEL: ['info', 'pino level', logLevel],
 } as const satisfies Record<string, readonly [string | undefined, string, (env: string) => (raw: string) => unknown]>
 
@@ -205,6 +206,7 @@ export function loadConfig(env: Env = process.env) {
   if (r.SESSION_IDLE_TIMEOUT_SECONDS <= r.SESSION_IDLE_AFTER_SECONDS) {
     fail('SESSION_IDLE_TIMEOUT_SECONDS', String(r.SESSION_IDLE_TIMEOUT_SECONDS), `more than SESSION_IDLE_AFTER_SECONDS (${r.SESSION_IDLE_AFTER_SECONDS})`)
   }
+  if (r.OIDC_ISSUER && !r.OIDC_AUDIENCE) fail('OIDC_AUDIENCE', '(unset)', 'the client id your identity provider puts in `aud`, required with OIDC_ISSUER')
   const publicUrl = r.PUBLIC_URL ?? defaultPublicUrl(r.HOST, r.PORT)
   const publicOrigin = new URL(publicUrl).origin
   return {
@@ -268,7 +270,7 @@ export function loadConfig(env: Env = process.env) {
     uploads: { dir: r.UPLOAD_DIR, maxBytes: r.UPLOAD_MAX_BYTES, s3Bucket: r.S3_BUCKET, s3Endpoint: r.S3_ENDPOINT, s3Region: r.S3_REGION },
     bootstrapAdmin: { username: r.ADMIN_USERNAME, password: r.ADMIN_PASSWORD },
     metricsToken: r.METRICS_TOKEN,
-    oidc: { issuer: r.OIDC_ISSUER, audience: r.OIDC_AUDIENCE },
+    oidc: { issuer: r.OIDC_ISSUER, audience: r.OIDC_AUDIENCE, autoCreate: r.OIDC_AUTO_CREATE },
     logLevel: r.LOG_LEVEL,
   }
 }

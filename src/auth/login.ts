@@ -34,6 +34,17 @@ export interface LoginDeps {
   log: WarnLog
 }
 
+/** How the user proved who they are; written to login history as `method`. */
+export type LoginMethod = 'password' | 'oidc'
+
+/** Who tried to sign in, from where: what every login history row says. */
+export interface Attempt {
+  username: string
+  userId: number | null
+  info: RequestInfo
+  device: Device
+}
+
 export interface LoginInput {
   username: string
   password: string
@@ -109,7 +120,16 @@ export class Login {
     }
     // The right password: the failures so far are forgotten.
     await this.d.redis.unlink(this.d.keys.failedLogins(input.username))
+    return this.openFor(user, input, attempt, settings, 'password')
+  }
 
+  /**
+   * Opens a session for a user whose identity is proven (by password or by an identity
+   * provider's token): the session limit, the login history row (with `method`), the
+   * anomaly flags and alerts, and the notice to the user's other sessions.
+   */
+  async openFor(user: UserRow, input: Pick<LoginInput, 'platformId' | 'endSessionId'>, attempt: Attempt, settings: Settings, method: LoginMethod) {
+    const { info, device } = attempt
     const platformId = await this.startingPlatform(user.id, input.platformId)
     let opened: Awaited<ReturnType<Sessions['open']>>
     let flags: string[] = []
@@ -124,18 +144,18 @@ export class Login {
         alsoCommit: async (tx, sessionId) => {
           flags = await this.flagsFor(tx, user.id, info.ip, device, settings)
           if (flags.length > 0) await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
-          await this.recordSuccess(tx, { ...attempt, sessionId, flags })
-          await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId } })
+          await this.recordSuccess(tx, { ...attempt, sessionId, flags, method })
+          await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId, method } })
         },
       })
     } catch (err) {
       if (err instanceof AppError && err.code === 'SESSION_LIMIT_REACHED') {
-        await this.record({ ...attempt, success: false, reason: 'session_limit' })
+        await this.record({ ...attempt, success: false, reason: 'session_limit', method })
         this.d.metrics.logins.inc({ result: 'blocked' })
       }
       if (err instanceof CredentialsChanged) {
         // The password changed (or the account was disabled) while this login was under way.
-        await this.record({ ...attempt, success: false, reason: 'credentials_changed' })
+        await this.record({ ...attempt, success: false, reason: 'credentials_changed', method })
         this.d.metrics.logins.inc({ result: 'failure' })
         throw invalidCredentials()
       }
@@ -154,6 +174,22 @@ export class Login {
     return { user, opened, flags }
   }
 
+  /** A sign-in refused before a session could open (an identity provider's bad token), in login history. */
+  async recordFailure(attempt: Attempt, reason: string, method: LoginMethod): Promise<void> {
+    await this.record({ ...attempt, success: false, reason, method })
+    this.d.metrics.logins.inc({ result: 'failure' })
+  }
+
+  /** Refuses a sign-in to an account that is locked or disabled, whatever proved who it is. */
+  async refuseLockedOrDisabled(user: UserRow, attempt: Attempt, method: LoginMethod): Promise<void> {
+    const until = await this.lockedUntil(user, user.username)
+    if (until) throw await this.lockedOut(attempt, until, method)
+    if (user.disabled) {
+      await this.recordFailure(attempt, 'user_disabled', method)
+      throw invalidCredentials()
+    }
+  }
+
   /**
    * A sign-in refused by the login rate limit before its password was looked at: still an
    * attempt in login history (reason `rate_limited`), with the username when the body had one.
@@ -166,8 +202,8 @@ export class Login {
   }
 
   /** A sign-in refused by a lockout, in login history. */
-  private async lockedOut(attempt: { username: string; userId: number | null; info: RequestInfo; device: Device }, until: Date): Promise<AppError> {
-    await this.record({ ...attempt, success: false, reason: 'locked' })
+  private async lockedOut(attempt: Attempt, until: Date, method: LoginMethod = 'password'): Promise<AppError> {
+    await this.record({ ...attempt, success: false, reason: 'locked', method })
     this.d.metrics.logins.inc({ result: 'locked' })
     return accountLocked(until)
   }
@@ -246,22 +282,13 @@ export class Login {
   }
 
   /** The login history row of a sign-in, on the transaction that opens its session. */
-  private async recordSuccess(tx: Sql, a: { username: string; userId: number | null; info: RequestInfo; device: Device; sessionId: string; flags: string[] }) {
+  private async recordSuccess(tx: Sql, a: Attempt & { sessionId: string; flags: string[]; method: LoginMethod }) {
     await tx`insert into login_attempts (user_id, username, ip, user_agent, device_key, success, reason, method, session_id, flags)
-      values (${a.userId}, ${a.username}, ${a.info.ip}::inet, ${a.info.userAgent?.slice(0, 1000) ?? null}, ${deviceKey(a.device)}, true, 'ok', 'password',
+      values (${a.userId}, ${a.username}, ${a.info.ip}::inet, ${a.info.userAgent?.slice(0, 1000) ?? null}, ${deviceKey(a.device)}, true, 'ok', ${a.method},
               ${a.sessionId}, ${JSON.stringify(a.flags)}::jsonb)`
   }
 
-  private async record(a: {
-    username: string
-    userId: number | null
-    info: RequestInfo
-    device: Device
-    success: boolean
-    reason: string
-    sessionId?: string
-    flags?: string[]
-  }) {
+  private async record(a: Attempt & { success: boolean; reason: string; method?: LoginMethod; sessionId?: string; flags?: string[] }) {
     await this.d.db.insert(loginAttempts).values({
       userId: a.userId,
       username: a.username,
@@ -270,7 +297,7 @@ export class Login {
       deviceKey: deviceKey(a.device),
       success: a.success,
       reason: a.reason,
-      method: 'password',
+      method: a.method ?? 'password',
       sessionId: a.sessionId ?? null,
       flags: a.flags ?? [],
     })

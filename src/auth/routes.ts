@@ -21,7 +21,7 @@ const LoginBody = Type.Object(
   { additionalProperties: false },
 )
 
-const LoginReply = Type.Object({
+export const LoginReply = Type.Object({
   user: UserSummary,
   session: Type.Intersect([SessionView, Type.Object({ expiresAt: IsoTime, idleExpiresAt: IsoTime })]),
   csrfToken: Type.String(),
@@ -39,6 +39,27 @@ export function setSessionCookie(reply: FastifyReply, ctx: AppContext, token: st
   })
 }
 
+/** The answer to a sign-in that opened a session: its cookie, the user, the session, the CSRF token. */
+export async function signedIn(
+  reply: FastifyReply,
+  ctx: AppContext,
+  user: { id: number; username: string; email: string | null; role: string },
+  opened: { id: string; token: string; expiresAt: Date },
+) {
+  setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
+  const s = await ctx.settings.get()
+  const view = await ctx.sessions.viewOfNew(opened.id, s)
+  return {
+    user: { id: user.id, username: user.username, email: user.email, role: user.role },
+    session: {
+      ...view!,
+      expiresAt: opened.expiresAt.toISOString(),
+      idleExpiresAt: new Date(Date.now() + s.idleTimeoutSeconds * 1000).toISOString(),
+    },
+    csrfToken: csrfTokenFor(ctx.secret, opened.id),
+  }
+}
+
 export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
   const session = requireSession(ctx)
   const { sessions, settings } = ctx
@@ -52,18 +73,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     async (req, reply) => {
       const body = req.body as Static<typeof LoginBody>
       const { user, opened } = await login.login(body, requestInfo(req))
-      setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
-      const s = await settings.get()
-      const view = await sessions.viewOfNew(opened.id, s)
-      return {
-        user: { id: user.id, username: user.username, email: user.email, role: user.role },
-        session: {
-          ...view!,
-          expiresAt: opened.expiresAt.toISOString(),
-          idleExpiresAt: new Date(Date.now() + s.idleTimeoutSeconds * 1000).toISOString(),
-        },
-        csrfToken: csrfTokenFor(ctx.secret, opened.id),
-      }
+      return signedIn(reply, ctx, user, opened)
     },
   )
 

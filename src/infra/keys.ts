@@ -13,6 +13,8 @@ export function redisKeys(prefix: string) {
     sessionTabs: (sessionId: string) => `${s(sessionId)}:tabs`,
     /** one-use realtime tickets already spent */
     usedTicket: (jti: string) => `${prefix}ticket:${jti}`,
+    /** An identity provider's ID token (by its hash) that opened a session: accepted once. */
+    usedIdToken: (hash: string) => `${prefix}idtoken:${hash}`,
     sessionSeq: (sessionId: string) => `${s(sessionId)}:seq`,
     sessionLog: (sessionId: string) => `${s(sessionId)}:log`,
     sessionVersion: (sessionId: string) => `${s(sessionId)}:version`,
