@@ -62,7 +62,7 @@ export async function signedIn(
 
 export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
   const session = requireSession(ctx)
-  const { sessions, settings } = ctx
+  const { sessions } = ctx
 
   app.post(
     '/api/auth/login',
