@@ -3,7 +3,7 @@
 import t from 'tap'
 import { build, PASSWORD } from '../helpers/app.js'
 
-t.test('guesses sent at once learn no more than guesses sent one by one: the right one past the lockout is refused', async (t) => {
+t.test('guesses sent at once learn no more than guesses sent one by one in some order, and the lockout begins once and holds', async (t) => {
   // issue 12, defect 9
   const app = await build(t, { FAILED_LOGIN_THRESHOLD: '3', LOGIN_RATE_LIMIT: '100/min' })
   await app.user('ada')
@@ -12,15 +12,15 @@ t.test('guesses sent at once learn no more than guesses sent one by one: the rig
   const answers = await Promise.all(guesses.map((password) => app.client().login('ada', password)))
   const codes = answers.map((r) => r.statusCode)
 
-  // Checks finish in no fixed order: what must hold is that no more answers get through
-  // than three guesses one by one would get, and that nothing checked after the lockout began
-  // is let in. The right password gets in only if its check finished among those three.
-  const told = codes.filter((c) => c !== 423)
-  t.ok(told.length <= 3, `at most three answers before the lockout, as one by one (got ${JSON.stringify(codes)})`)
-  t.ok(codes.filter((c) => c === 401).length <= 2, 'at most two wrong guesses are told so')
-  t.equal(codes.filter((c) => c === 423).length, guesses.length - told.length, 'every other answer is ACCOUNT_LOCKED')
-  if (codes.at(-1) === 200) t.ok(told.length <= 3, 'the right password got in only as one of those three answers')
-  else t.equal(codes.at(-1), 423, 'the right password, checked after the lockout began, does not get in')
+  // Checks finish in no fixed order, so the answers are those of *some* one-by-one order:
+  // before the third failure began the lockout, at most two wrong guesses are told so; if
+  // the right password was checked before that, it gets in and (as one by one) its success
+  // starts the count afresh, so at most two more are told. Everything else is ACCOUNT_LOCKED.
+  // (The defect let eight wrong guesses through and the right one in after the lockout.)
+  const wrongTold = codes.filter((c) => c === 401).length
+  const rightGotIn = codes.at(-1) === 200
+  t.ok(wrongTold <= (rightGotIn ? 4 : 2), `wrong guesses told so: ${wrongTold} (answers ${JSON.stringify(codes)})`)
+  t.equal(codes.filter((c) => c === 423).length, guesses.length - wrongTold - (rightGotIn ? 1 : 0), 'every other answer is ACCOUNT_LOCKED')
   t.ok(answers.every((r) => r.statusCode !== 423 || r.json().error.code === 'ACCOUNT_LOCKED'))
   const [user] = await app.ctx.database.sql`select locked_until from users where username = 'ada'`
   t.ok((user!.locked_until as Date).getTime() > Date.now(), 'the account is locked')

@@ -26,7 +26,7 @@ export function multipartBody(part: FilePart, content: Buffer): { payload: Buffe
 /** A body of `size` bytes of file content starting with `start`, made as it is read. */
 export function streamedMultipart(part: FilePart, start: Buffer, size: number): { body: Readable; contentType: string; length: number } {
   const boundary = `tessera${randomBytes(8).toString('hex')}`
-  const chunk = Buffer.alloc(64 * 1024, 'x')
+  const chunk = Buffer.alloc(256 * 1024, 'x')
   const first = head(boundary, part)
   const last = tail(boundary)
   let sent = 0
