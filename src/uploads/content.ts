@@ -6,8 +6,9 @@ import { AppError } from '../infra/errors.js'
 const PDF_MAGIC = Buffer.from('%PDF-')
 
 export const notPdf = () => new AppError(415, 'UNSUPPORTED_FILE_TYPE', 'PDF files only: this file is not a PDF (judged by its content, not its name).')
+// The connection closes after the answer: the rest of an oversized body is not read at all.
 export const tooLarge = (maxBytes: number) =>
-  new AppError(413, 'FILE_TOO_LARGE', `The file is larger than ${megabytes(maxBytes)}, the largest upload allowed.`, { maxBytes })
+  new AppError(413, 'FILE_TOO_LARGE', `The file is larger than ${megabytes(maxBytes)}, the largest upload allowed.`, { maxBytes }, { connection: 'close' })
 
 /** 5242880 → "5 MB" (binary megabytes, as people say them). */
 export function megabytes(bytes: number): string {
