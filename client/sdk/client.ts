@@ -2,107 +2,25 @@
 // (socket events in seq order) and with the browser's other tabs (BroadcastChannel).
 import {
   CLOSE,
-  type EndReason,
-  type LockOwner,
   type LoggedMessage,
   type Platform,
   type ServerMessage,
   type SessionState,
   type SessionView,
-  TERMINATION_MESSAGES,
   type Upload,
 } from '../../src/realtime/protocol.js'
 import { InputTracker } from './activity.js'
-import { type CachedState, readCache, type StorageLike, writeCache } from './cache.js'
-import { Connection, type SocketLike } from './connection.js'
+import { type CachedState, readCache, writeCache } from './cache.js'
 import type { SessionError } from './errors.js'
+import { endingOfClose, endingOfRefusal } from './endings.js'
+import { Emitter } from './emitter.js'
 import { applyEvent, verdict } from './events.js'
-import { type Fetch, Http } from './http.js'
-import { type LockManagerLike, singleFlight } from './switching.js'
-
-export type Connectivity = 'online' | 'reconnecting' | 'offline'
-/** `signedOut`: no session behind the cookie; `ended`: it ended while this page watched. */
-export type Phase = 'idle' | 'starting' | 'live' | 'signedOut' | 'ended'
-
-export interface Expired {
-  reason: 'idle_timeout' | 'lifetime'
-}
-export interface Terminated {
-  reason: EndReason
-  message: string
-  note?: string
-}
-export interface LoggedOut {
-  byTabId: string | null
-}
-export type Ending = ({ kind: 'expired' } & Expired) | ({ kind: 'terminated' } & Terminated) | ({ kind: 'loggedOut' } & LoggedOut)
-
-export interface IdleWarning {
-  secondsLeft: number
-  expiresAt: string
-}
-
-export interface SessionEvents {
-  /** Anything a page shows changed: state, connection, pending switch, idle warning, phase. */
-  change: SessionClient
-  state: SessionState
-  platformSwitched: { platform: Platform | null; previousPlatform: Platform | null; version: number; byTabId: string | null }
-  idleWarning: IdleWarning
-  expired: Expired
-  terminated: Terminated
-  loggedOut: LoggedOut
-  connection: Connectivity
-  locksReleased: { resources: string[]; sessionId: string; reason: string }
-  lockAcquired: { resource: string; owner: LockOwner }
-  notice: Extract<ServerMessage, { type: 'user.notice' }>
-  /** A switch failed and was reverted (in whichever tab of the browser made it). */
-  switchFailed: { platformId: number; error: { code: string; message: string } }
-  /** Another tab of this browser signed in: a signed-out page may start again. */
-  signedIn: undefined
-  /** Frames of the admin live feed, for the dashboard. */
-  admin: Extract<ServerMessage, { type: 'admin.snapshot' | 'admin.delta' | 'admin.alert' }>
-}
-
-interface ChannelLike {
-  postMessage(message: unknown): void
-  onmessage: ((event: { data: unknown }) => void) | null
-  close(): void
-}
-
-/** The platform this client runs on; the browser's by default, replaceable for tests and Node. */
-export interface SessionEnvironment {
-  fetch: Fetch
-  socket: (url: string) => SocketLike
-  locks?: LockManagerLike
-  channel?: (name: string) => ChannelLike
-  storage?: StorageLike | null
-  /** Where input, `online` and `offline` are heard, and the compatibility events dispatched. */
-  window?: EventTarget
-  document?: EventTarget & { visibilityState?: string }
-  online?: () => boolean
-  random?: () => number
-}
-
-export interface SessionClientOptions {
-  /** Where Tessera answers; the page's own origin when empty. */
-  baseUrl?: string
-  onExpired?: (e: Expired) => void
-  onTerminated?: (e: Terminated) => void
-  /** The view this tab shows, sent with `hello` and heartbeats (default: path and hash). */
-  view?: () => string
-  env?: Partial<SessionEnvironment>
-}
-
-/** What tabs of one browser tell each other. Nothing secret: no token, no CSRF token. */
-type TabMessage =
-  | { k: 'switching'; platform: Platform | null; startedAt: number }
-  | { k: 'switched'; ok: boolean; platformId: number; error?: { code: string; message: string } }
-  | { k: 'ended'; ending: Ending }
-  | { k: 'activity'; at: number }
-  | { k: 'stay' }
-  | { k: 'signedIn' }
-  /** A tab of the session opened or closed: the others re-read the state (its tab count). */
-  | { k: 'joined' | 'left' }
+import { browserEnvironment, type ChannelLike, type SessionEnvironment } from './environment.js'
+import { Http } from './http.js'
+import { Link, type LinkHost } from './link.js'
+import { singleFlight } from './switching.js'
+import type { TabMessage } from './tab-messages.js'
+import type { Connectivity, Ending, Expired, IdleWarning, Phase, SessionClientOptions, SessionEvents, Terminated } from './types.js'
 
 interface Overlay {
   platform: Platform | null
@@ -115,40 +33,9 @@ const SWITCH_LOCK = 'tessera:switch'
 const CHANNEL = 'tessera'
 /** A switch of another tab whose outcome never arrives is forgotten after this long. */
 const FOREIGN_SWITCH_MS = 15_000
-const GONE_CODES: readonly number[] = [CLOSE.terminated, CLOSE.expired, CLOSE.loggedOut, CLOSE.unauthenticated]
+const _GONE_CODES: readonly number[] = [CLOSE.terminated, CLOSE.expired, CLOSE.loggedOut, CLOSE.unauthenticated]
 
 /** localStorage, or null where reading it throws (storage disabled). */
-function storageOf(g: { localStorage?: StorageLike }): StorageLike | null {
-  try {
-    return g.localStorage ?? null
-  } catch {
-    return null
-  }
-}
-
-function browserEnvironment(): SessionEnvironment {
-  const g = globalThis as unknown as {
-    fetch: Fetch
-    WebSocket: new (url: string) => SocketLike
-    navigator?: { locks?: LockManagerLike; onLine?: boolean }
-    BroadcastChannel?: new (name: string) => ChannelLike
-    localStorage?: StorageLike
-    document?: EventTarget & { visibilityState?: string }
-    addEventListener?: unknown
-  }
-  return {
-    fetch: (input, init) => g.fetch(input, init),
-    socket: (url) => new g.WebSocket(url),
-    locks: g.navigator?.locks,
-    channel: g.BroadcastChannel ? (name) => new g.BroadcastChannel!(name) : undefined,
-    storage: storageOf(g),
-    window: typeof g.addEventListener === 'function' ? (g as unknown as EventTarget) : undefined,
-    document: g.document,
-    online: () => g.navigator?.onLine !== false,
-    random: Math.random,
-  }
-}
-
 const randomId = () => globalThis.crypto.randomUUID()
 
 export class SessionClient {
@@ -167,19 +54,15 @@ export class SessionClient {
 
   private readonly env: SessionEnvironment
   private readonly http: Http
-  private readonly listeners = new Map<keyof SessionEvents, Set<(detail: never) => void>>()
+  private readonly events = new Emitter<SessionEvents>()
   private readonly channel: ChannelLike | null
   private readonly tracker: InputTracker
   private readonly held = new Set<string>()
-  private socket: Connection | null = null
+  private link: Link | null = null
   private starting: Promise<SessionState | null> | undefined
   private overlay: Overlay | null = null
   private lastSeq = 0
   private sentInputAt = 0
-  private heartbeatMs = 30_000
-  private syncCheckMs = 2_000
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
-  private pollTimer: ReturnType<typeof setTimeout> | undefined
   private syncTimer: ReturnType<typeof setTimeout> | undefined
   private counts = { events: 0, duplicates: 0, gaps: 0, resyncs: 0, reconnects: 0, welcomes: 0 }
   private lastEventLatencyMs: number | null = null
@@ -208,13 +91,7 @@ export class SessionClient {
   }
 
   on<K extends keyof SessionEvents>(type: K, listener: (detail: SessionEvents[K]) => void): () => void {
-    let set = this.listeners.get(type)
-    if (!set) {
-      set = new Set()
-      this.listeners.set(type, set)
-    }
-    set.add(listener as (detail: never) => void)
-    return () => set.delete(listener as (detail: never) => void)
+    return this.events.on(type, listener)
   }
 
   /** Syncs the state, opens the socket and starts idle tracking; null when nobody is signed in. */
@@ -340,12 +217,12 @@ export class SessionClient {
 
   /** The tab navigated. */
   setView(view: string): void {
-    this.socket?.send({ type: 'view', view: view.slice(0, 200) })
+    this.link?.send({ type: 'view', view: view.slice(0, 200) })
   }
 
   /** Sends any client message (admins use it for `admin.subscribe`); false while the socket is down. */
   send(message: { type: string; [field: string]: unknown }): boolean {
-    return this.socket?.send(message) ?? false
+    return this.link?.send(message) ?? false
   }
 
   metrics() {
@@ -376,49 +253,44 @@ export class SessionClient {
 
   private goLive(): void {
     this.setPhase('live')
-    this.socket = new Connection(() => this.env.socket(this.socketUrl()), {
-      open: () => this.socket?.send({ type: 'hello', tabId: this.tabId, view: this.view(), lastSeq: this.lastSeq }),
-      message: (data) => this.receive(data),
-      closed: (code) => this.closed(code),
-    }, this.env.random)
-    this.socket.connect()
+    this.link = new Link(this.linkHost, this.env, this.http, this.socketUrl())
+    this.link.start()
     this.tracker.start()
-    this.env.window?.addEventListener('online', this.onOnline)
-    this.env.window?.addEventListener('offline', this.onOffline)
     this.env.window?.addEventListener('pagehide', this.onLeave)
     this.env.window?.addEventListener('hashchange', this.onNavigate)
     this.env.window?.addEventListener('popstate', this.onNavigate)
-    this.env.document?.addEventListener('visibilitychange', this.onVisible)
   }
 
   private stopLive(): void {
-    this.socket?.stop()
-    this.socket = null
-    clearInterval(this.heartbeatTimer)
-    clearTimeout(this.pollTimer)
-    this.pollTimer = undefined
+    this.link?.stop()
+    this.link = null
     this.tracker.stop()
-    this.env.window?.removeEventListener('online', this.onOnline)
-    this.env.window?.removeEventListener('offline', this.onOffline)
     this.env.window?.removeEventListener('pagehide', this.onLeave)
     this.env.window?.removeEventListener('hashchange', this.onNavigate)
     this.env.window?.removeEventListener('popstate', this.onNavigate)
-    this.env.document?.removeEventListener('visibilitychange', this.onVisible)
     clearTimeout(this.syncTimer)
   }
 
-  private readonly onOnline = () => {
-    if (this.socket?.isOpen) this.setConnection('online')
-    this.socket?.retryNow()
-    if (this.pollTimer) this.poll()
+  /** What the link to the server asks of this client. */
+  private readonly linkHost: LinkHost = {
+    hello: () => ({ type: 'hello', tabId: this.tabId, view: this.view(), lastSeq: this.lastSeq }),
+    heartbeat: () => {
+      const input = this.tracker.lastInputAt > this.sentInputAt ? this.tracker.lastInputAt : undefined
+      if (input) this.sentInputAt = input
+      return { type: 'heartbeat', view: this.view(), ...(input ? { lastInputAt: input } : {}) }
+    },
+    frame: (data) => this.receive(data),
+    gone: (code) => void this.learnWhyEnded(code),
+    connection: (state) => this.setConnection(state),
+    polled: (state) => {
+      if (this.confirmed && state.version > this.confirmed.version) this.confirm(state)
+    },
+    refused: (err) => this.refused(err),
   }
-  private readonly onOffline = () => this.setConnection('offline')
+
   private readonly onLeave = () => this.post({ k: 'left' })
   /** The page moved to another view (hash or history navigation). */
   private readonly onNavigate = () => this.setView(this.view())
-  private readonly onVisible = () => {
-    if (this.env.document?.visibilityState === 'visible') this.socket?.retryNow()
-  }
 
   private socketUrl(): string {
     const base = this.options.baseUrl || (globalThis as { location?: { href: string; pathname: string; hash: string } }).location?.href || 'http://localhost/'
@@ -457,8 +329,7 @@ export class SessionClient {
         this.emit('lockAcquired', message)
         return
       case 'config.changed':
-        this.heartbeatMs = message.heartbeatIntervalMs
-        this.startHeartbeat()
+        this.link?.beat(message.heartbeatIntervalMs)
         return
       case 'admin.snapshot':
       case 'admin.delta':
@@ -475,18 +346,12 @@ export class SessionClient {
   }
 
   private welcomed(message: Extract<ServerMessage, { type: 'welcome' }>): void {
-    this.socket?.succeeded()
     if (this.counts.welcomes++ > 0) this.counts.reconnects++
     else this.post({ k: 'joined' })
-    this.heartbeatMs = message.heartbeatIntervalMs
-    if (message.syncCheckIntervalMs) this.syncCheckMs = message.syncCheckIntervalMs
     // Resumed: the missed events follow and move lastSeq on; else welcome.seq is the baseline.
     if (!message.resumed) this.lastSeq = message.seq
     this.confirm(message.state)
-    clearTimeout(this.pollTimer)
-    this.pollTimer = undefined
-    this.setConnection('online')
-    this.startHeartbeat()
+    this.link?.welcomed(message.heartbeatIntervalMs, message.syncCheckIntervalMs)
     if (this.tracker.lastInputAt > this.sentInputAt) this.reportInput(this.tracker.lastInputAt)
   }
 
@@ -499,7 +364,7 @@ export class SessionClient {
     if (next === 'resume') {
       // Events are missing before this one: reconnect, and the resume replays them.
       this.counts.gaps++
-      this.socket?.restart()
+      this.link?.restart()
       return
     }
     this.counts.events++
@@ -555,61 +420,21 @@ export class SessionClient {
     this.fromTab(message)
   }
 
-  private closed(code: number): boolean {
-    clearInterval(this.heartbeatTimer)
-    if (this.ending || this.phase !== 'live') return false
-    if (GONE_CODES.includes(code)) {
-      void this.learnWhyEnded(code)
-      return false
-    }
-    if (code === CLOSE.tooManyBadMessages) {
-      this.setConnection('offline')
-      return false
-    }
-    this.setConnection(this.env.online?.() === false ? 'offline' : 'reconnecting')
-    if (!this.pollTimer) this.poll()
-    return true
-  }
-
-  /** While the socket is down: the state over HTTP, which also tells whether the session ended. */
-  private poll(): void {
-    clearTimeout(this.pollTimer)
-    this.pollTimer = setTimeout(() => this.poll(), this.syncCheckMs)
-    this.http.request<SessionState>('GET', '/api/session_state').then(
-      (state) => {
-        if (!this.pollTimer) return
-        if (this.confirmed && state.version > this.confirmed.version) this.confirm(state)
-        this.setConnection('reconnecting')
-      },
-      (err) => {
-        // Unreachable is "offline" only when the browser says the network is gone.
-        if (!this.refused(err) && this.pollTimer) this.setConnection(this.env.online?.() === false ? 'offline' : 'reconnecting')
-      },
-    )
-  }
-
   /** The socket closed for good without its terminal event: the server says why over HTTP. */
   private async learnWhyEnded(code: number): Promise<void> {
     try {
       await this.http.request('GET', '/api/session_state')
-      this.socket?.retryNow()
+      this.link?.retryNow()
     } catch (err) {
-      if (this.refused(err)) return
-      if (code === CLOSE.expired) this.end({ kind: 'expired', reason: 'idle_timeout' })
-      else if (code === CLOSE.terminated) this.end({ kind: 'terminated', reason: 'admin', message: TERMINATION_MESSAGES.admin })
-      else this.end({ kind: 'loggedOut', byTabId: null })
+      if (!this.refused(err)) this.end(endingOfClose(code))
     }
   }
 
   /** A 401 about the session ends this client with the server's reason; true when it did. */
   private refused(err: unknown): boolean {
-    const e = err as SessionError
-    if (e.status !== 401) return false
-    const reason = e.details.reason as EndReason | undefined
-    if (e.code === 'SESSION_EXPIRED') this.end({ kind: 'expired', reason: reason === 'lifetime' ? 'lifetime' : 'idle_timeout' })
-    else if (e.code === 'SESSION_TERMINATED' && reason && reason !== 'logout') {
-      this.end({ kind: 'terminated', reason, message: TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? e.message })
-    } else if (this.phase === 'live') this.end({ kind: 'loggedOut', byTabId: null })
+    const ending = endingOfRefusal(err, this.phase === 'live')
+    if (!ending) return false
+    if (ending !== 'signedOut') this.end(ending)
     else {
       // Nobody is signed in behind this cookie (or it was a signed-out one): the sign-in page.
       this.stopLive()
@@ -689,16 +514,8 @@ export class SessionClient {
   }
 
   private reportInput(at: number): void {
-    if (this.socket?.send({ type: 'activity', at })) this.sentInputAt = at
+    if (this.link?.send({ type: 'activity', at })) this.sentInputAt = at
     this.post({ k: 'activity', at })
-  }
-
-  private startHeartbeat(): void {
-    clearInterval(this.heartbeatTimer)
-    this.heartbeatTimer = setInterval(() => {
-      const input = this.tracker.lastInputAt > this.sentInputAt ? this.tracker.lastInputAt : undefined
-      if (this.socket?.send({ type: 'heartbeat', view: this.view(), ...(input ? { lastInputAt: input } : {}) }) && input) this.sentInputAt = input
-    }, this.heartbeatMs)
   }
 
   private post(message: TabMessage): void {
@@ -722,12 +539,6 @@ export class SessionClient {
   }
 
   private emit<K extends keyof SessionEvents>(type: K, detail: SessionEvents[K]): void {
-    for (const listener of this.listeners.get(type) ?? []) {
-      try {
-        ;(listener as (d: SessionEvents[K]) => void)(detail)
-      } catch (err) {
-        console.error('[tessera] a listener failed', err)
-      }
-    }
+    this.events.emit(type, detail)
   }
 }

@@ -1,11 +1,13 @@
 // Tessera's browser SDK (the package's `./client` entry): one client per tab keeps the
 // session's state in step with the server and with the browser's other tabs.
-import { SessionClient, type SessionClientOptions } from './client.js'
+import { SessionClient } from './client.js'
+import type { SessionClientOptions } from './types.js'
 import { installCompat } from './compat.js'
 
 export { BACKOFF, backoffDelay } from './backoff.js'
 export type { CachedState } from './cache.js'
-export type { Connectivity, Ending, Expired, IdleWarning, LoggedOut, Phase, SessionClientOptions, SessionEnvironment, SessionEvents, Terminated } from './client.js'
+export type { SessionEnvironment } from './environment.js'
+export type { Connectivity, Ending, Expired, IdleWarning, LoggedOut, Phase, SessionClientOptions, SessionEvents, Terminated } from './types.js'
 export { SessionClient } from './client.js'
 export type { SessionSync } from './compat.js'
 export { SessionError } from './errors.js'

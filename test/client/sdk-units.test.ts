@@ -2,6 +2,8 @@
 import t from 'tap'
 import { InputTracker } from '../../client/sdk/activity.js'
 import { BACKOFF, backoffDelay } from '../../client/sdk/backoff.js'
+import { endingOfClose, endingOfRefusal } from '../../client/sdk/endings.js'
+import { SessionError } from '../../client/sdk/errors.js'
 import { applyEvent, verdict } from '../../client/sdk/events.js'
 import { singleFlight } from '../../client/sdk/switching.js'
 import type { LoggedMessage, Platform, SessionState } from '../../src/realtime/protocol.js'
@@ -168,4 +170,20 @@ t.test('input while the session is idle is reported at once, whatever the window
   target.dispatchEvent(new Event('pointermove'))
   t.same(reports, [5_000_000, 5_002_000], 'idle: reported at once, so the session is active again now')
   tracker.stop()
+})
+
+t.test('endings: a refusal names why the session ended; a final close code when the server cannot say', async (t) => {
+  const refusal = (code: string, reason?: string) => new SessionError(code as 'SESSION_EXPIRED', 'refused', 401, reason ? { reason } : {})
+  t.same(endingOfRefusal(refusal('SESSION_EXPIRED', 'lifetime'), true), { kind: 'expired', reason: 'lifetime' })
+  t.same(endingOfRefusal(refusal('SESSION_EXPIRED', 'idle_timeout'), false), { kind: 'expired', reason: 'idle_timeout' }, 'shown on a page that was not live too')
+  t.same(endingOfRefusal(refusal('SESSION_TERMINATED', 'admin'), true), { kind: 'terminated', reason: 'admin', message: 'Session terminated by administrator' })
+  t.same(endingOfRefusal(refusal('SESSION_TERMINATED', 'revoked_by_user'), true), { kind: 'terminated', reason: 'revoked_by_user', message: 'Signed out from another device' })
+  t.same(endingOfRefusal(refusal('SESSION_TERMINATED', 'logout'), true), { kind: 'loggedOut', byTabId: null })
+  t.same(endingOfRefusal(refusal('UNAUTHENTICATED'), true), { kind: 'loggedOut', byTabId: null }, 'a live page whose cookie stopped working')
+  t.equal(endingOfRefusal(refusal('UNAUTHENTICATED'), false), 'signedOut', 'a page that nobody is signed in to')
+  t.equal(endingOfRefusal(new SessionError('VERSION_CONFLICT', 'x', 409), true), null, 'not a refusal of the session')
+  t.equal(endingOfRefusal(new SessionError('NETWORK_ERROR', 'x'), true), null)
+  t.same(endingOfClose(4002), { kind: 'expired', reason: 'idle_timeout' })
+  t.same(endingOfClose(4001), { kind: 'terminated', reason: 'admin', message: 'Session terminated by administrator' })
+  t.same(endingOfClose(4003), { kind: 'loggedOut', byTabId: null })
 })
