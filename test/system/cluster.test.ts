@@ -57,6 +57,10 @@ t.test('a session’s tabs on two nodes behind one balancer stay in step, and a 
   const socketsOn = async (name: string) => sample(await (await fetch(`${cluster.nodes.find((n) => n.name === name)!.url}/metrics`)).text(), 'tessera_ws_sockets')
   await until('each node to hold one socket', async () => (await socketsOn(nodeOfA)) === 1 && (await socketsOn(nodeOfB)) === 1)
   t.pass('each node’s /metrics counts one socket')
+  for (const node of cluster.nodes) {
+    const text = await (await fetch(`${node.url}/metrics`)).text()
+    t.equal(sample(text, 'tessera_ws_handshake_seconds_count', { resumed: 'false' }), 1, `${node.name} timed its tab’s handshake`)
+  }
   const tabOn = (node: string) => (node === nodeOfA ? a.tab : b.tab)
 
   // Two switches through the balancer: one is served by each node, and each reaches the
