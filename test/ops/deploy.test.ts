@@ -8,6 +8,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Ajv } from 'ajv'
+import formatsPlugin from 'ajv-formats'
 import semver from 'semver'
 import t from 'tap'
 import { parse } from 'yaml'
@@ -61,6 +63,22 @@ t.test('compose.yaml: two API nodes and a worker behind HAProxy, PostgreSQL and 
   }
   t.match(services.haproxy!.depends_on, { api1: { condition: 'service_healthy' }, api2: { condition: 'service_healthy' } })
   for (const name of ['postgres', 'redis']) t.match(services[name]!.depends_on, { preflight: { condition: 'service_completed_successfully' } })
+})
+
+// The Compose Specification's JSON schema (compose-spec/compose-spec, schema/compose-spec.json
+// at 170098ba07d9, Apache-2.0), which `docker compose config` checks files against: there is
+// no Compose v2 here (Debian's docker-compose 1.29 was used by hand as well).
+t.test('compose.yaml and the override files are valid against the Compose Specification', async (t) => {
+  const schema = JSON.parse(readFileSync(join(root, 'test/fixtures/compose-spec.json'), 'utf8')) as Record<string, unknown>
+  delete schema.$schema
+  const ajv = new Ajv({ allErrors: true, strict: false })
+  const addFormats = ((formatsPlugin as unknown as { default?: unknown }).default ?? formatsPlugin) as (ajv: Ajv) => Ajv
+  addFormats(ajv)
+  const validate = ajv.compile(schema)
+  for (const file of ['compose.yaml', 'compose.dev.yaml', 'deploy/compose.secrets.yaml', 'deploy/compose.monitoring.yaml']) {
+    t.ok(validate(parse(read(file), { merge: true })), `${file}: ${JSON.stringify(validate.errors)}`)
+  }
+  t.notOk(validate({ services: { api1: { image: 'x', bogus: 1 } } }), 'and the schema does refuse what Compose refuses')
 })
 
 t.test('the image is healthy when ready: its HEALTHCHECK asks /readyz', async (t) => {
