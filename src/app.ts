@@ -170,6 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
       return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
     },
     bodyLimit: 64 * 1024,
+    trustProxy: config.trustProxy,
     // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
     routerOptions: { maxParamLength: 400 },
     ajv: { customOptions: { strict: false } },

@@ -83,6 +83,21 @@ function origins(env: string) {
       })
 }
 
+/** `true`, `false`, or comma-separated addresses, CIDR ranges and proxy-addr's names. */
+function trustProxy(env: string) {
+  const names = ['loopback', 'linklocal', 'uniquelocal']
+  const address = /^(\d{1,3}(\.\d{1,3}){3}|[\da-f]*:[\da-f:.]*)(\/\d{1,3})?$/i
+  return (raw: string): boolean | string[] => {
+    const v = raw.trim()
+    if (v === 'true' || v === 'false') return v === 'true'
+    const list = v.split(',').map((s) => s.trim()).filter(Boolean)
+    if (list.length === 0 || !list.every((a) => address.test(a) || names.includes(a))) {
+      fail(env, raw, 'true, false, or comma-separated addresses and CIDR ranges (loopback, linklocal and uniquelocal name the private ones)')
+    }
+    return list
+  }
+}
+
 function logLevel(env: string) {
   return oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')(env)
 }
@@ -95,6 +110,7 @@ const variables = {
   PORT: ['3000', 'where the API listens (0 picks a free port)', int(0, 65535)],
   WORKER_PORT: ['3001', 'health and metrics port of a `ROLE=worker` process', int(0, 65535)],
   PUBLIC_URL: [undefined, 'used for same-origin checks and links (default: `http://localhost:PORT`, or `HOST` instead of `localhost` when it is not a loopback or wildcard address)', url('http:', 'https:')],
+  TRUST_PROXY: ['false', 'the load balancers whose `X-Forwarded-For` names the client: `false`, `true` (any peer) or comma-separated addresses and CIDR ranges (`uniquelocal`: the private ranges); behind a load balancer set it, or every client has the balancer’s address (per-IP rate limits, login history, anomaly flags)', trustProxy],
   ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for CORS (with credentials), state-changing requests and WebSocket upgrades, besides the origin of `PUBLIC_URL` and the server’s own origin, which always are', origins],
   DATABASE_URL: ['postgres://localhost:5432/tessera', 'PostgreSQL; the database is created and migrated at start-up when missing', url('postgres:', 'postgresql:')],
   DATABASE_POOL_MAX: ['10', 'connection pool size per process', int(1, 1000)],
@@ -217,6 +233,7 @@ export function loadConfig(env: Env = process.env) {
     workerPort: r.WORKER_PORT,
     publicUrl,
     publicUrlGiven: r.PUBLIC_URL !== undefined,
+    trustProxy: r.TRUST_PROXY,
     allowedOrigins: [...new Set([publicOrigin, ...(r.ALLOWED_ORIGINS ?? [])])],
     databaseUrl: r.DATABASE_URL,
     databasePoolMax: r.DATABASE_POOL_MAX,

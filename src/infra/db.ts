@@ -52,7 +52,7 @@ function quiet() {
   return { onnotice: () => {}, connect_timeout: 5 }
 }
 
-const HOW_TO_START = 'docker compose up -d postgres (or start your local PostgreSQL, e.g. pg_ctlcluster 15 main start)'
+const HOW_TO_START = 'docker compose -f compose.dev.yaml up -d postgres (or start your local PostgreSQL, e.g. pg_ctlcluster 15 main start)'
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ETIMEDOUT', 'EAI_AGAIN'])
 
 /** The role start-up connects as: the URL's user, else (like libpq) the OS user. */

@@ -69,6 +69,13 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+    handshake: new Histogram({
+      name: 'tessera_ws_handshake_seconds',
+      help: 'From a tab’s hello to its welcome (the session read, presence and the snapshot or replay), by whether it resumed',
+      labelNames: ['resumed'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
     resumes: new Counter({ name: 'tessera_ws_resumes_total', help: 'Tabs that resumed from hello.lastSeq (a replay, possibly of 0 events)', registers: [registry] }),
     resyncs: new Counter({ name: 'tessera_ws_resyncs_total', help: 'Tabs sent a full state because replay was impossible', registers: [registry] }),
     slowConsumerCloses: new Counter({

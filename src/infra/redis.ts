@@ -2,7 +2,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { DependencyError } from './dependency-error.js'
 
-const HOW_TO_START = 'docker compose up -d redis (or start your local Redis, e.g. redis-server --daemonize yes)'
+const HOW_TO_START = 'docker compose -f compose.dev.yaml up -d redis (or start your local Redis, e.g. redis-server --daemonize yes)'
 
 export function redisOptions(url: string): RedisOptions {
   return {

@@ -159,6 +159,7 @@ export class Hub implements TabHost {
 
   async hello(tab: Tab, hello: Hello): Promise<void> {
     if (tab.ended) return this.explainEnd(tab, hello, tab.auth.session)
+    const handshake = this.d.metrics.handshake.startTimer()
     await this.join(tab)
     // From here on every event of the session reaches this tab, queued until it is live.
     const log = hello.lastSeq === undefined ? null : await this.readLog(tab.sessionId, hello.lastSeq)
@@ -188,6 +189,7 @@ export class Hub implements TabHost {
         replayed: resumed ? log!.frames.length : 0,
       }),
     )
+    handshake({ resumed: String(resumed) })
     if (resumed) this.d.metrics.resumes.inc()
     tab.lastSent = resumed ? hello.lastSeq! : current
     if (log) this.sendFromLog(tab, log, state)

@@ -190,7 +190,7 @@ t.test('the service process refuses to start', async (t) => {
     const line = oneLine(t, r.stderr)
     t.match(line, 'PostgreSQL')
     t.match(line, url)
-    t.match(line, 'docker compose up -d postgres')
+    t.match(line, 'docker compose -f compose.dev.yaml up -d postgres')
   })
 
   t.test('Redis not reachable: one line naming it, its URL and how to start it; exit non-zero', { buffered: true }, async (t) => {
@@ -202,7 +202,7 @@ t.test('the service process refuses to start', async (t) => {
     const line = oneLine(t, r.stderr)
     t.match(line, 'Redis')
     t.match(line, url)
-    t.match(line, 'docker compose up -d redis')
+    t.match(line, 'docker compose -f compose.dev.yaml up -d redis')
   })
 
   // Any refusal at start-up, not only an unreachable service, is one line and a hint.
