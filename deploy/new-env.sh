@@ -1,15 +1,15 @@
 #!/bin/sh
 # Writes .env for `docker compose up`: a copy of .env.example (every setting, empty: the
-# defaults) with a new random SESSION_SECRET and POSTGRES_PASSWORD. Run it once; it never
-# overwrites an existing .env. Edit .env afterwards for anything else (PUBLIC_URL,
-# HTTP_PORT, ADMIN_PASSWORD, …).
+# defaults) with a new random SESSION_SECRET and POSTGRES_PASSWORD. It never overwrites an
+# existing .env (it keeps it and succeeds), so the README's one line can run it every time.
+# Edit .env afterwards for anything else (PUBLIC_URL, HTTP_PORT, ADMIN_PASSWORD, …).
 #
-#   sh deploy/new-env.sh
+#   sh deploy/new-env.sh && docker compose up
 set -eu
 cd "$(dirname "$0")/.."
 if [ -e .env ]; then
-  echo "new-env: .env exists already: edit it, or move it away and run this again" >&2
-  exit 1
+  echo "new-env: .env exists already: kept as it is" >&2
+  exit 0
 fi
 # Letters and digits only: the password goes into a URL.
 random() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "$1"; }
