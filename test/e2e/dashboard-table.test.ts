@@ -127,5 +127,8 @@ t.test('10,000 sessions: the first render and a sort, with their long tasks logg
   t.ok(rendered > 0 && rendered < 200, `only the visible rows are in the document (${rendered})`)
   const api = await app.client().signIn('admin', ADMIN_PASSWORD)
   const first = (await api.get('/admin/sessions?limit=10&sort=username&order=asc')).json().items.map((v: { id: string }) => v.id)
-  t.same((await shownIds(page)).slice(0, 10), first, 'and they are the first ones by user, as the API sorts them')
+  // Signing in the API client opened one more admin session: the table shows it once the feed's delta arrives.
+  const firstShown = async () => (await shownIds(page)).slice(0, 10)
+  await until('the API client\'s own session in the table', async () => JSON.stringify(await firstShown()) === JSON.stringify(first)).catch(() => {})
+  t.same(await firstShown(), first, 'and they are the first ones by user, as the API sorts them')
 })
