@@ -3,6 +3,8 @@
 // a small JSON frame to the session's channel; one subscriber connection holds one channel
 // per session that has a socket here and relays each frame to those sockets. Resume reads
 // the session's stream with one pipelined GET + XRANGE, as Tessera's event log does.
+// A DELETE /admin/sessions/:id publishes a `session.terminated` frame the same way; the
+// relay closes the session's sockets with 4001 after it.
 // No authentication, no database, no log of switches: that is the point.
 import { createServer, type IncomingMessage } from 'node:http'
 import { Redis } from 'ioredis'
@@ -17,6 +19,8 @@ export interface BaselineNode {
 function sessionOf(req: IncomingMessage): string | null {
   return /(?:^|;\s*)sid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1] ?? null
 }
+
+const TERMINATED_FRAME_HEAD = '{"type":"session.terminated"'
 
 export const baselineKeys = (prefix: string) => ({
   channel: (sessionId: string) => `${prefix}{${sessionId}}:events`,
@@ -34,10 +38,25 @@ export async function startBaselineNode(redisUrl: string, prefix: string): Promi
 
   subscriber.on('message', (channel: string, frame: string) => {
     const sessionId = channel.slice(channelHead, channel.indexOf('}', channelHead))
-    for (const ws of bySession.get(sessionId) ?? []) if (ws.readyState === WebSocket.OPEN) ws.send(frame)
+    const terminal = frame.startsWith(TERMINATED_FRAME_HEAD)
+    for (const ws of bySession.get(sessionId) ?? []) {
+      if (ws.readyState !== WebSocket.OPEN) continue
+      ws.send(frame)
+      if (terminal) ws.close(4001, 'terminated')
+    }
   })
 
   const server = createServer((req, res) => {
+    const terminate = /^\/admin\/sessions\/([\w-]+)$/.exec(req.url ?? '')
+    if (req.method === 'DELETE' && terminate) {
+      req.resume()
+      const frame = JSON.stringify({ type: 'session.terminated', reason: 'admin', message: 'Session terminated by administrator', at: new Date().toISOString() })
+      redis.publish(keys.channel(terminate[1]!), frame).then(
+        () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"terminated":true}'),
+        () => res.writeHead(503).end(),
+      )
+      return
+    }
     const m = /^\/api\/switch_platform\/(\d+)$/.exec(req.url ?? '')
     const sessionId = sessionOf(req)
     if (req.method !== 'POST' || !m || !sessionId) {

@@ -6,6 +6,7 @@ import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { ORIGIN, progress, serveLoad, USER_AGENT } from './load-process.js'
 import { summarize } from './stats.js'
+import { closeSockets, type Frame, type Opened, openTab as openWelcomedTab, pool } from './tabs.js'
 
 export interface LoadSession {
   id: string
@@ -13,8 +14,6 @@ export interface LoadSession {
   csrf: string
   platforms: number[]
 }
-
-type Frame = { type: string; seq?: number; platform?: { id: number } | null }
 
 interface Pending {
   target: number
@@ -35,58 +34,14 @@ const sockets = new Set<WebSocket>()
 let unexpectedCloses = 0
 let measuring: ((s: ClientSession, frame: Frame, at: number) => void) | null = null
 
-interface Opened {
-  ws: WebSocket
-  welcome: Frame
-  /** From `new WebSocket` to `welcome`. */
-  handshakeMs: number
-}
-
-/**
- * Opens a tab: upgrade with the session cookie, hello, welcome. `onFrame` sees every frame
- * (welcome included) with the time it arrived, taken before parsing.
- */
-function openTab(address: string, cookie: string, hello: object, onFrame: (f: Frame, at: number) => void, timeoutMs = 20_000): Promise<Opened> {
-  const t0 = performance.now()
-  const ws = new WebSocket(`ws://${address}/ws`, { headers: { cookie, origin: ORIGIN, 'user-agent': USER_AGENT }, perMessageDeflate: false })
-  return new Promise((resolve, reject) => {
-    let welcomed = false
-    const fail = (err: Error) => {
-      clearTimeout(timer)
-      ws.terminate()
-      reject(err)
-    }
-    const timer = setTimeout(() => fail(new Error(`no welcome within ${timeoutMs} ms`)), timeoutMs)
-    ws.once('open', () => ws.send(JSON.stringify(hello)))
-    ws.once('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: HTTP ${res.statusCode}`)))
-    ws.on('error', (err) => {
-      if (!welcomed) fail(err)
-    })
-    ws.on('message', (data) => {
-      const at = performance.now()
-      const frame = JSON.parse(data.toString()) as Frame
-      if (!welcomed && frame.type === 'welcome') {
-        welcomed = true
-        clearTimeout(timer)
-        sockets.add(ws)
-        ws.once('close', () => {
-          if (sockets.delete(ws)) unexpectedCloses++
-        })
-        resolve({ ws, welcome: frame, handshakeMs: at - t0 })
-      }
-      onFrame(frame, at)
-    })
+/** Opens a tab and counts it among the open sockets: a close this side did not ask for is unexpected. */
+async function openTab(address: string, cookie: string, hello: object, onFrame: (f: Frame, at: number) => void): Promise<Opened> {
+  const opened = await openWelcomedTab(address, cookie, hello, onFrame)
+  sockets.add(opened.ws)
+  opened.ws.once('close', () => {
+    if (sockets.delete(opened.ws)) unexpectedCloses++
   })
-}
-
-/** Runs `jobs` with at most `concurrency` at once. */
-async function pool<T>(items: T[], concurrency: number, job: (item: T) => Promise<void>) {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await job(items[i]!)
-    }),
-  )
+  return opened
 }
 
 async function connect(args: { label: string; addresses: string[]; sessions: LoadSession[]; concurrency: number }) {
@@ -316,23 +271,7 @@ async function resumeReconnect(args: { lastSeq: number; expect: number; timeoutM
 async function closeAll() {
   const all = [...sockets]
   sockets.clear()
-  await Promise.all(
-    all.map(
-      (ws) =>
-        new Promise<void>((resolve) => {
-          if (ws.readyState === WebSocket.CLOSED) return resolve()
-          const timer = setTimeout(() => {
-            ws.terminate()
-            resolve()
-          }, 5000)
-          ws.once('close', () => {
-            clearTimeout(timer)
-            resolve()
-          })
-          ws.close(1000)
-        }),
-    ),
-  )
+  await closeSockets(all)
   sessions = []
   resumeTab = null
   return { closed: all.length }

@@ -108,6 +108,8 @@ export interface BenchEnv {
   id: string
   databaseUrl: string
   prefix: string
+  /** The configuration variables of `config`, for a Tessera in another process (server-process.ts). */
+  vars: Record<string, string>
   config: Config
   resources: Resources
   /** A Tessera API node on the shared resources, listening on 127.0.0.1:0; closed at cleanup. */
@@ -136,7 +138,7 @@ export async function openBenchEnv(name: string, env: Record<string, string> = {
     await dropDatabase(databaseUrl)
     progress(name, `dropped database tessera_bench_${id}`)
   })
-  const config = loadConfig({
+  const vars = {
     DATABASE_URL: databaseUrl,
     REDIS_URL: benchRedisUrl(),
     REDIS_KEY_PREFIX: prefix,
@@ -145,7 +147,8 @@ export async function openBenchEnv(name: string, env: Record<string, string> = {
     ADMIN_PASSWORD: randomBytes(18).toString('base64url'),
     API_RATE_LIMIT: '100000000/min',
     ...env,
-  })
+  }
+  const config = loadConfig(vars)
   progress(name, `throw-away database tessera_bench_${id}, Redis prefix ${prefix}`)
   const resources = await openResources(config)
   onCleanup(async () => {
@@ -157,6 +160,7 @@ export async function openBenchEnv(name: string, env: Record<string, string> = {
     id,
     databaseUrl,
     prefix,
+    vars,
     config,
     resources,
     async node() {

@@ -1,0 +1,163 @@
+// Load generator of the sockets benchmark (a child process; see load-process.ts): it holds
+// two tabs per session, churns short-lived tabs (P10) and times force terminations until
+// every tab of the session has its `session.terminated` frame and is closed (P2). The same
+// code drives Tessera and the baseline: only the address and the admin's credentials differ.
+import { Pool } from 'undici'
+import type WebSocket from 'ws'
+import { ORIGIN, progress, serveLoad, USER_AGENT } from './load-process.js'
+import { summarize } from './stats.js'
+import { closeSockets, type Frame, openTab, pool } from './tabs.js'
+
+export interface SocketsSession {
+  id: string
+  cookie: string
+}
+
+interface HeldTab {
+  ws: WebSocket
+  terminatedAt: number | null
+  closedAt: number | null
+  closeCode: number | null
+}
+
+interface Held extends SocketsSession {
+  tabs: HeldTab[]
+  /** Resolves when every tab has had `session.terminated` and is closed. */
+  ended: () => boolean
+  onEnd: (() => void) | null
+}
+
+const name = 'sockets load'
+let held: Held[] = []
+
+const count = (m: Map<string, number>, key: string) => m.set(key, (m.get(key) ?? 0) + 1)
+
+async function open(args: { label: string; address: string; sessions: SocketsSession[]; concurrency: number }) {
+  held = args.sessions.map((s) => {
+    const h: Held = { ...s, tabs: [], onEnd: null, ended: () => h.tabs.length > 0 && h.tabs.every((t) => t.terminatedAt !== null && t.closedAt !== null) }
+    return h
+  })
+  const handshakes: number[] = []
+  const failures = new Map<string, number>()
+  const started = performance.now()
+  let lastReport = started
+  const jobs = held.flatMap((h) => [0, 1].map((t) => ({ h, t })))
+  await pool(jobs, args.concurrency, async ({ h, t }) => {
+    const tab: HeldTab = { ws: null as unknown as WebSocket, terminatedAt: null, closedAt: null, closeCode: null }
+    try {
+      const opened = await openTab(args.address, h.cookie, { type: 'hello', tabId: `held-${h.id}-${t}`, view: '/feed' }, (f: Frame, at) => {
+        if (f.type === 'session.terminated') tab.terminatedAt ??= at
+      })
+      tab.ws = opened.ws
+      opened.ws.once('close', (code) => {
+        tab.closedAt = performance.now()
+        tab.closeCode = code
+        if (h.ended()) h.onEnd?.()
+      })
+      h.tabs.push(tab)
+      handshakes.push(opened.handshakeMs)
+    } catch (err) {
+      count(failures, (err as Error).message)
+    }
+    if (performance.now() - lastReport > 2000) {
+      lastReport = performance.now()
+      progress(name, `${args.label}: ${handshakes.length}/${jobs.length} sockets open`)
+    }
+  })
+  const seconds = (performance.now() - started) / 1000
+  return { open: handshakes.length, failures: Object.fromEntries(failures), seconds, connectsPerSecond: handshakes.length / seconds, handshake: summarize(handshakes) }
+}
+
+/** P10: new tabs one after another on `concurrency` lanes for `seconds`: upgrade, hello, welcome, close. */
+async function churn(args: { label: string; address: string; sessions: SocketsSession[]; seconds: number; concurrency: number }) {
+  const handshakes: number[] = []
+  const failures = new Map<string, number>()
+  const closing: Promise<void>[] = []
+  const started = performance.now()
+  const until = started + args.seconds * 1000
+  let n = 0
+  let lastReport = started
+  await Promise.all(
+    Array.from({ length: args.concurrency }, async () => {
+      while (performance.now() < until) {
+        const s = args.sessions[n % args.sessions.length]!
+        const tabId = `churn-${n++}`
+        try {
+          const opened = await openTab(args.address, s.cookie, { type: 'hello', tabId, view: '/churn' }, () => {})
+          handshakes.push(opened.handshakeMs)
+          closing.push(closeSockets([opened.ws]))
+        } catch (err) {
+          count(failures, (err as Error).message)
+        }
+        if (performance.now() - lastReport > 2000) {
+          lastReport = performance.now()
+          progress(name, `${args.label}: ${handshakes.length} connects (${(handshakes.length / ((lastReport - started) / 1000)).toFixed(0)}/s)`)
+        }
+      }
+    }),
+  )
+  const seconds = (performance.now() - started) / 1000
+  await Promise.all(closing)
+  return { connects: handshakes.length, seconds, connectsPerSecond: handshakes.length / seconds, handshake: summarize(handshakes), failures: Object.fromEntries(failures) }
+}
+
+/**
+ * P2: DELETE /admin/sessions/:id at `rate` per second over the first `count` held sessions,
+ * each timed from just before its request leaves until its last tab is closed after its
+ * `session.terminated` frame. A session that does not get there within `timeoutMs` is lost.
+ */
+async function terminate(args: { label: string; address: string; admin: { cookie: string; csrf: string }; rate: number; count: number; timeoutMs: number }) {
+  const http = new Pool(`http://${args.address}`, { connections: 32, pipelining: 1 })
+  const targets = held.filter((h) => h.tabs.length === 2).slice(0, args.count)
+  const latencies: number[] = []
+  const errors = new Map<string, number>()
+  const codes = new Map<string, number>()
+  const started = performance.now()
+  const one = (h: Held) =>
+    new Promise<void>((resolve) => {
+      const sentAt = performance.now()
+      const timer = setTimeout(() => {
+        count(errors, `not every tab closed within ${args.timeoutMs} ms`)
+        resolve()
+      }, args.timeoutMs)
+      h.onEnd = () => {
+        clearTimeout(timer)
+        latencies.push(Math.max(...h.tabs.map((t) => t.closedAt!)) - sentAt)
+        for (const t of h.tabs) count(codes, String(t.closeCode))
+        resolve()
+      }
+      http
+        .request({
+          method: 'DELETE',
+          path: `/admin/sessions/${h.id}`,
+          headers: { cookie: args.admin.cookie, 'x-csrf-token': args.admin.csrf, origin: ORIGIN, 'user-agent': USER_AGENT, 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'benchmark' }),
+        })
+        .then(async ({ statusCode, body }) => {
+          await body.text()
+          if (statusCode !== 200) count(errors, `HTTP ${statusCode}`)
+        })
+        .catch((err: Error & { code?: string }) => count(errors, err.code ?? err.message))
+    })
+  const pending: Promise<void>[] = []
+  for (let i = 0; i < targets.length; i++) {
+    // Open loop: each request leaves at its time on the schedule, answered or not.
+    const due = started + (i * 1000) / args.rate
+    const wait = due - performance.now()
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    pending.push(one(targets[i]!))
+  }
+  await Promise.all(pending)
+  await http.close()
+  const seconds = (performance.now() - started) / 1000
+  return { sent: targets.length, achievedRate: targets.length / seconds, latency: summarize(latencies), errors: Object.fromEntries(errors), closeCodes: Object.fromEntries(codes) }
+}
+
+async function closeAll() {
+  const all = held.flatMap((h) => h.tabs.map((t) => t.ws))
+  held = []
+  await closeSockets(all)
+  return { closed: all.length }
+}
+
+serveLoad({ open, churn, terminate, closeAll })
