@@ -6,7 +6,7 @@ import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { ORIGIN, progress, serveLoad, USER_AGENT } from './load-process.js'
 import { summarize } from './stats.js'
-import { closeSockets, type Frame, type Opened, openTab as openWelcomedTab, pool } from './tabs.js'
+import { closeSockets, type Dialect, type Frame, type Hello, type Opened, openTab as openWelcomedTab, pool } from './tabs.js'
 
 export interface LoadSession {
   id: string
@@ -33,10 +33,12 @@ let sessions: ClientSession[] = []
 const sockets = new Set<WebSocket>()
 let unexpectedCloses = 0
 let measuring: ((s: ClientSession, frame: Frame, at: number) => void) | null = null
+/** The protocol of the server under test, set by `connect`. */
+let dialect: Dialect = 'tessera'
 
 /** Opens a tab and counts it among the open sockets: a close this side did not ask for is unexpected. */
-async function openTab(address: string, cookie: string, hello: object, onFrame: (f: Frame, at: number) => void): Promise<Opened> {
-  const opened = await openWelcomedTab(address, cookie, hello, onFrame)
+async function openTab(address: string, cookie: string, hello: Hello, onFrame: (f: Frame, at: number) => void): Promise<Opened> {
+  const opened = await openWelcomedTab(address, cookie, hello, onFrame, 20_000, dialect)
   sockets.add(opened.ws)
   opened.ws.once('close', () => {
     if (sockets.delete(opened.ws)) unexpectedCloses++
@@ -44,7 +46,8 @@ async function openTab(address: string, cookie: string, hello: object, onFrame: 
   return opened
 }
 
-async function connect(args: { label: string; addresses: string[]; sessions: LoadSession[]; concurrency: number }) {
+async function connect(args: { label: string; addresses: string[]; sessions: LoadSession[]; concurrency: number; dialect?: Dialect }) {
+  dialect = args.dialect ?? 'tessera'
   sessions = args.sessions.map((s, i) => ({ ...s, tabIds: [`bench-${i}-a`, `bench-${i}-b`], current: 0, pending: null }))
   unexpectedCloses = 0
   const tabs = sessions.flatMap((s) => [0, 1].map((t) => ({ s, t })))

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import type { Tessera } from '../../src/app.js'
 import { startBaselineNode, publishBaselineEvents } from './fanout-baseline.js'
+import { startSocketIoNode } from './fanout-socketio.js'
 import type { LoadSession } from './fanout-load.js'
 import { benchRedisUrl, countWrites, experimentOf, factsLine, loadAverage, machineFacts, type Meter, openBenchEnv, onCleanup, parseFlags, runBenchmark, startMeter } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
@@ -21,6 +22,7 @@ import { type Hotspot, printHotspots, Profiler } from './profile.js'
 import { writeSection } from './report.js'
 import { seedSessions } from './seed.js'
 import { markdownTable, ms, num, percent, ratio, type Summary, summarize, textTable } from './stats.js'
+import type { Dialect } from './tabs.js'
 
 const NAME = 'fanout'
 
@@ -83,8 +85,9 @@ interface TargetResult {
 interface Target {
   label: string
   addresses: string[]
-  /** The session the resume tab belongs to and how its missed events are published. */
-  resume: { cookie: string; publish(count: number): Promise<void> }
+  /** The session the resume tab belongs to and how its missed events are published; null: no resume (the Socket.IO peer has no event log). */
+  resume: { cookie: string; publish(count: number): Promise<void> } | null
+  dialect: Dialect
   profile: boolean
   writes: () => { postgres: number; redis: number }
 }
@@ -96,7 +99,7 @@ const per = (a: { postgres: number; redis: number }, b: { postgres: number; redi
 
 async function measure(load: LoadProcess, t: Target, sessions: LoadSession[], flags: typeof defaults): Promise<TargetResult> {
   progress(NAME, `${t.label}: opening ${sessions.length * 2} sockets on ${t.addresses.length} node(s)`)
-  const connect = await load.call<ConnectResult>('connect', { label: t.label, addresses: t.addresses, sessions, concurrency: flags['connect-concurrency'] })
+  const connect = await load.call<ConnectResult>('connect', { label: t.label, addresses: t.addresses, sessions, concurrency: flags['connect-concurrency'], dialect: t.dialect })
   if (connect.open < sessions.length * 2) throw new Error(`${t.label}: only ${connect.open} of ${sessions.length * 2} sockets opened: ${JSON.stringify(connect.failures)}`)
   // Let the last hellos' side effects (presence, audit rows) settle before the clock starts.
   await new Promise((r) => setTimeout(r, 1000))
@@ -113,6 +116,11 @@ async function measure(load: LoadProcess, t: Target, sessions: LoadSession[], fl
   const server = meter.stop()
   const writesPerSwitch = per(writesBefore, t.writes(), switches.sent)
   const hotspots = profiler ? await profiler.stop(`fanout-${t.label}`) : undefined
+  if (!t.resume) {
+    await load.call('closeAll')
+    const none = { ...summarize([]), inOrder: false, allReplayed: false }
+    return { connect, switches, server, resume: none, writesPerSwitch, writesPerResume: { postgres: Number.NaN, redis: Number.NaN }, hotspots }
+  }
 
   progress(NAME, `${t.label}: resume, ${flags['resume-rounds']} rounds of ${flags['resume-events']} missed events`)
   await load.call('resumeOpen', { address: t.addresses[0], cookie: t.resume.cookie, tabId: 'bench-resume' })
@@ -177,6 +185,7 @@ async function main() {
       label: 'baseline',
       addresses: baselineNodes.map((n) => n.address),
       resume: { cookie: `sid=${resumeSession.id}`, publish: (n) => publishBaselineEvents(redis, baselinePrefix, resumeSession.id, n) },
+      dialect: 'tessera',
       profile: false,
       writes,
     },
@@ -184,6 +193,16 @@ async function main() {
     flags,
   )
   for (const node of baselineNodes) await node.close()
+
+  // The peer: Socket.IO with its Redis adapter, the same sockets and switches.
+  const peerNodes = []
+  for (let i = 0; i < flags.nodes; i++) {
+    const node = await startSocketIoNode(benchRedisUrl(), `${env.prefix}peer:`)
+    onCleanup(() => node.close())
+    peerNodes.push(node)
+  }
+  const peer = await measure(load, { label: 'socket.io', addresses: peerNodes.map((n) => n.address), resume: null, dialect: 'socket.io', profile: false, writes }, baselineSessions, flags)
+  for (const node of peerNodes) await node.close()
 
   const { bus } = first!.tessera.ctx
   const expiresAt = new Date(resumeSession.expiresAt)
@@ -199,6 +218,7 @@ async function main() {
           await Promise.all(events.map((e) => bus.publishSessionEvent(resumeSession.id, e, expiresAt)))
         },
       },
+      dialect: 'tessera',
       profile: flags.profile,
       writes,
     },
@@ -206,40 +226,51 @@ async function main() {
     flags,
   )
   await load.close()
-  return report(flags, facts, baseline, tessera, env.config.databasePoolMax)
+  return report(flags, facts, baseline, peer, tessera, env.config.databasePoolMax)
 }
 
-function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: TargetResult, t: TargetResult, poolMax: number) {
+function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: TargetResult, p: TargetResult, t: TargetResult, poolMax: number) {
   const sockets = flags.sessions * 2
   const variant = flags.nodes === 2 ? 'P8' : 'P1'
   const perSwitchUs = (r: TargetResult) => (1000 * r.server.cpuMs) / Math.max(1, r.switches.sent)
   const errs = (r: TargetResult) => `${r.switches.errorCount}${r.switches.errorCount ? ` (${Object.entries(r.switches.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`
-  const header = ['', 'baseline (bare ws + Redis)', 'Tessera', 'Tessera / baseline']
+  const header = ['', 'baseline (bare ws + Redis)', 'Socket.IO + Redis adapter', 'Tessera', 'Tessera / baseline', 'Tessera / Socket.IO']
+  /** A row of the three targets' figures; with `n`, the two ratios of Tessera's figure to the others'. */
+  const row = (label: string, f: (r: TargetResult) => string, n?: (r: TargetResult) => number) => [
+    label,
+    f(b),
+    f(p),
+    f(t),
+    n ? ratio(n(t), n(b)) : '',
+    n ? ratio(n(t), n(p)) : '',
+  ]
+  const pair = (x: number, y: number) => `${ms(x)} / ${ms(y)}`
+  const writes = (w: { postgres: number; redis: number }) => (Number.isNaN(w.postgres) ? '—' : `${w.postgres.toFixed(1)} / ${w.redis.toFixed(1)}`)
   const rows = [
-    ['sockets open', num(b.connect.open), num(t.connect.open), ''],
-    ['handshake (upgrade → welcome) p50 ms', ms(b.connect.handshake.p50), ms(t.connect.handshake.p50), ratio(t.connect.handshake.p50, b.connect.handshake.p50)],
-    ['handshake p99 ms', ms(b.connect.handshake.p99), ms(t.connect.handshake.p99), ratio(t.connect.handshake.p99, b.connect.handshake.p99)],
-    ['connects/s while opening', num(b.connect.connectsPerSecond), num(t.connect.connectsPerSecond), ratio(t.connect.connectsPerSecond, b.connect.connectsPerSecond)],
-    ['switches sent (achieved rate/s)', `${num(b.switches.sent)} (${num(b.switches.achievedRate)})`, `${num(t.switches.sent)} (${num(t.switches.achievedRate)})`, ''],
-    ['not sent: every session had a switch in flight', num(b.switches.skipped), num(t.switches.skipped), ''],
-    ['switch → tab B: measured', num(b.switches.latency.count), num(t.switches.latency.count), ''],
-    ['errors', errs(b), errs(t), ''],
-    ['p50 ms', ms(b.switches.latency.p50), ms(t.switches.latency.p50), ratio(t.switches.latency.p50, b.switches.latency.p50)],
-    ['p90 ms', ms(b.switches.latency.p90), ms(t.switches.latency.p90), ratio(t.switches.latency.p90, b.switches.latency.p90)],
-    ['p99 ms', ms(b.switches.latency.p99), ms(t.switches.latency.p99), ratio(t.switches.latency.p99, b.switches.latency.p99)],
-    ['max ms', ms(b.switches.latency.max), ms(t.switches.latency.max), ratio(t.switches.latency.max, b.switches.latency.max)],
-    ['HTTP answer to tab A p50 / p99 ms', `${ms(b.switches.answer.p50)} / ${ms(b.switches.answer.p99)}`, `${ms(t.switches.answer.p50)} / ${ms(t.switches.answer.p99)}`, ratio(t.switches.answer.p99, b.switches.answer.p99)],
-    ['server CPU during switches (% of one core)', percent(b.server.cpuPercent, 100), percent(t.server.cpuPercent, 100), ratio(t.server.cpuPercent, b.server.cpuPercent)],
-    ['server CPU per switch µs (incl. idle sockets)', num(perSwitchUs(b)), num(perSwitchUs(t)), ratio(perSwitchUs(t), perSwitchUs(b))],
-    ['PostgreSQL / Redis writes per switch', `${b.writesPerSwitch.postgres.toFixed(1)} / ${b.writesPerSwitch.redis.toFixed(1)}`, `${t.writesPerSwitch.postgres.toFixed(1)} / ${t.writesPerSwitch.redis.toFixed(1)}`, ''],
-    ['server event-loop delay p99 / max ms', `${ms(b.server.loopDelayP99Ms)} / ${ms(b.server.loopDelayMaxMs)}`, `${ms(t.server.loopDelayP99Ms)} / ${ms(t.server.loopDelayMaxMs)}`, ''],
-    ['load generator schedule lag p99 ms', ms(b.switches.scheduleLag.p99), ms(t.switches.scheduleLag.p99), ''],
-    ['sockets closed during switches', num(b.switches.socketsClosed), num(t.switches.socketsClosed), ''],
-    [`resume of ${flags['resume-events']} events: rounds`, num(b.resume.count), num(t.resume.count), ''],
-    ['resume hello → last replayed p50 ms', ms(b.resume.p50), ms(t.resume.p50), ratio(t.resume.p50, b.resume.p50)],
-    ['resume p99 ms', ms(b.resume.p99), ms(t.resume.p99), ratio(t.resume.p99, b.resume.p99)],
-    ['PostgreSQL / Redis writes per resume', `${b.writesPerResume.postgres.toFixed(1)} / ${b.writesPerResume.redis.toFixed(1)}`, `${t.writesPerResume.postgres.toFixed(1)} / ${t.writesPerResume.redis.toFixed(1)}`, ''],
-    ['resume: all replayed, in order', `${b.resume.allReplayed && b.resume.inOrder}`, `${t.resume.allReplayed && t.resume.inOrder}`, ''],
+    row('sockets open', (r) => num(r.connect.open)),
+    row('handshake (upgrade → welcome) p50 ms', (r) => ms(r.connect.handshake.p50), (r) => r.connect.handshake.p50),
+    row('handshake p99 ms', (r) => ms(r.connect.handshake.p99), (r) => r.connect.handshake.p99),
+    row('connects/s while opening', (r) => num(r.connect.connectsPerSecond), (r) => r.connect.connectsPerSecond),
+    row('switches sent (achieved rate/s)', (r) => `${num(r.switches.sent)} (${num(r.switches.achievedRate)})`),
+    row('not sent: every session had a switch in flight', (r) => num(r.switches.skipped)),
+    row('switch → tab B: measured', (r) => num(r.switches.latency.count)),
+    row('errors', errs),
+    row('p50 ms', (r) => ms(r.switches.latency.p50), (r) => r.switches.latency.p50),
+    row('p90 ms', (r) => ms(r.switches.latency.p90), (r) => r.switches.latency.p90),
+    row('p99 ms', (r) => ms(r.switches.latency.p99), (r) => r.switches.latency.p99),
+    row('max ms', (r) => ms(r.switches.latency.max), (r) => r.switches.latency.max),
+    row('HTTP answer to tab A p50 / p99 ms', (r) => pair(r.switches.answer.p50, r.switches.answer.p99), (r) => r.switches.answer.p99),
+    row('server CPU during switches (% of one core)', (r) => percent(r.server.cpuPercent, 100), (r) => r.server.cpuPercent),
+    row('server CPU per switch µs (incl. idle sockets)', (r) => num(perSwitchUs(r)), perSwitchUs),
+    row('PostgreSQL / Redis writes per switch', (r) => writes(r.writesPerSwitch)),
+    row('server event-loop delay p99 / max ms', (r) => pair(r.server.loopDelayP99Ms, r.server.loopDelayMaxMs)),
+    row('load generator schedule lag p99 ms', (r) => ms(r.switches.scheduleLag.p99)),
+    row('sockets closed during switches', (r) => num(r.switches.socketsClosed)),
+    row(`resume of ${flags['resume-events']} events: rounds`, (r) => (r === p ? '—' : num(r.resume.count))),
+    row('resume hello → last replayed p50 ms', (r) => (r === p ? '—' : ms(r.resume.p50))),
+    row('resume p99 ms', (r) => (r === p ? '—' : ms(r.resume.p99))),
+    row('PostgreSQL / Redis writes per resume', (r) => (r === p ? '—' : writes(r.writesPerResume))),
+    row('resume: all replayed, in order', (r) => (r === p ? '—' : `${r.resume.allReplayed && r.resume.inOrder}`)),
   ]
 
   const lat = t.switches.latency
@@ -255,6 +286,11 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
       `P11 all ${flags['resume-events']} replayed in order, p99 ≤ 100 ms`,
       `${ms(t.resume.p99)} ms over ${t.resume.count} rounds`,
       yes(t.resume.p99 <= 100 && t.resume.inOrder && t.resume.allReplayed),
+    ],
+    [
+      `${variant} p99 below Socket.IO's (the peer)`,
+      `${ratio(lat.p99, p.switches.latency.p99)} (Socket.IO ${ms(p.switches.latency.p99)} ms)`,
+      yes(lat.p99 < p.switches.latency.p99 && noErrors) + scaleNote,
     ],
     [
       'P10-style: handshake p99 ≤ 200 ms (set-up phase, not the churn test)',
@@ -290,7 +326,11 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 - **Baseline:** a bare \`ws\` server on a bare HTTP server: one \`PUBLISH\` per request to a
   per-session channel, one subscriber connection relaying to the session's sockets, resume by
   one pipelined \`GET\` + \`XRANGE\`.
-- **Where:** Tessera (and the baseline) in the benchmark's process, the load generator in a
+- **Peer:** Socket.IO 4 with \`@socket.io/redis-adapter\` on the same Redis, what a team would
+  pick instead: the same POST emits the same frame to a room per session (the adapter publishes
+  it for the other nodes), spoken to over its WebSocket transport by the same load generator.
+  It has no event log, so no resume.
+- **Where:** Tessera (the baseline and the peer) in the benchmark's process, the load generator in a
   child process. Server CPU is the whole server process over the switch phase; writes are
   socket writes of the server process to PostgreSQL and Redis (about one per round trip).
 - **Tessera's configuration:** the default but for \`DATABASE_POOL_MAX\` ${poolMax} and the API rate limit,
@@ -308,6 +348,7 @@ ${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
     rows: [
       [`${variant} switch p50 ms`, ms(b.switches.latency.p50), ms(lat.p50), ratio(lat.p50, b.switches.latency.p50), verdict(0)],
       [`${variant} switch p99 ms`, ms(b.switches.latency.p99), ms(lat.p99), ratio(lat.p99, b.switches.latency.p99), `${verdict(1)}; ≤ 2×: ${verdict(2)}`],
+      [`${variant} switch p99 ms, Socket.IO as the baseline`, ms(p.switches.latency.p99), ms(lat.p99), ratio(lat.p99, p.switches.latency.p99), verdict(4)],
       ['P11 resume p99 ms', ms(b.resume.p99), ms(t.resume.p99), ratio(t.resume.p99, b.resume.p99), verdict(3)],
     ],
   }

@@ -1,12 +1,13 @@
 // A server under test in a process of its own, so that its memory is its own (P4): the
 // benchmark starts this file with LoadProcess and calls `start` (Tessera with the
-// benchmark's configuration, or the bare baseline), `rss` and `stop`.
+// benchmark's configuration, the bare baseline or the Socket.IO peer), `rss` and `stop`.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { buildApp, type Tessera } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { openResources, type Resources } from '../../src/resources.js'
 import { type BaselineNode, startBaselineNode } from './fanout-baseline.js'
+import { startSocketIoNode } from './fanout-socketio.js'
 import { serveLoad } from './load-process.js'
 
 setFlagsFromString('--expose-gc')
@@ -27,15 +28,15 @@ async function startTessera(vars: Record<string, string>): Promise<string> {
   return `127.0.0.1:${port}`
 }
 
-async function startBaseline(redisUrl: string, prefix: string): Promise<string> {
-  const node: BaselineNode = await startBaselineNode(redisUrl, prefix)
+async function startBaseline(kind: 'baseline' | 'socket.io', redisUrl: string, prefix: string): Promise<string> {
+  const node: BaselineNode = kind === 'baseline' ? await startBaselineNode(redisUrl, prefix) : await startSocketIoNode(redisUrl, prefix)
   stopServer = () => node.close()
   return node.address
 }
 
 serveLoad({
-  async start(args: { kind: 'tessera'; vars: Record<string, string> } | { kind: 'baseline'; redisUrl: string; prefix: string }) {
-    const address = args.kind === 'tessera' ? await startTessera(args.vars) : await startBaseline(args.redisUrl, args.prefix)
+  async start(args: { kind: 'tessera'; vars: Record<string, string> } | { kind: 'baseline' | 'socket.io'; redisUrl: string; prefix: string }) {
+    const address = args.kind === 'tessera' ? await startTessera(args.vars) : await startBaseline(args.kind, args.redisUrl, args.prefix)
     return { address, pid: process.pid }
   },
   /** RSS after full collections, twice over so that finalizers' frees count too. */

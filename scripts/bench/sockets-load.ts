@@ -6,7 +6,7 @@ import { Pool } from 'undici'
 import type WebSocket from 'ws'
 import { ORIGIN, progress, serveLoad, USER_AGENT } from './load-process.js'
 import { summarize } from './stats.js'
-import { closeSockets, type Frame, openTab, pool } from './tabs.js'
+import { closeSockets, type Dialect, type Frame, openTab, pool } from './tabs.js'
 
 export interface SocketsSession {
   id: string
@@ -32,7 +32,7 @@ let held: Held[] = []
 
 const count = (m: Map<string, number>, key: string) => m.set(key, (m.get(key) ?? 0) + 1)
 
-async function open(args: { label: string; address: string; sessions: SocketsSession[]; concurrency: number }) {
+async function open(args: { label: string; address: string; sessions: SocketsSession[]; concurrency: number; dialect?: Dialect }) {
   held = args.sessions.map((s) => {
     const h: Held = { ...s, tabs: [], onEnd: null, ended: () => h.tabs.length > 0 && h.tabs.every((t) => t.terminatedAt !== null && t.closedAt !== null) }
     return h
@@ -45,9 +45,10 @@ async function open(args: { label: string; address: string; sessions: SocketsSes
   await pool(jobs, args.concurrency, async ({ h, t }) => {
     const tab: HeldTab = { ws: null as unknown as WebSocket, terminatedAt: null, closedAt: null, closeCode: null }
     try {
-      const opened = await openTab(args.address, h.cookie, { type: 'hello', tabId: `held-${h.id}-${t}`, view: '/feed' }, (f: Frame, at) => {
+      const hello = { type: 'hello', tabId: `held-${h.id}-${t}`, view: '/feed' }
+      const opened = await openTab(args.address, h.cookie, hello, (f: Frame, at) => {
         if (f.type === 'session.terminated') tab.terminatedAt ??= at
-      })
+      }, 20_000, args.dialect)
       tab.ws = opened.ws
       opened.ws.once('close', (code) => {
         tab.closedAt = performance.now()

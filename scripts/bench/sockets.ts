@@ -18,6 +18,7 @@ import { LoadProcess, ORIGIN, progress, USER_AGENT } from './load-process.js'
 import { writeSection } from './report.js'
 import { seedSessions } from './seed.js'
 import type { SocketsSession } from './sockets-load.js'
+import type { Dialect } from './tabs.js'
 import { markdownTable, ms, num, ratio, type Summary, textTable } from './stats.js'
 
 const NAME = 'sockets'
@@ -53,15 +54,22 @@ interface Result {
   terminate: Terminate
 }
 
-async function measure(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], admin: { cookie: string; csrf: string }, flags: typeof defaults): Promise<Result> {
+/** P4: opens two tabs per session and holds them; the server's RSS growth per socket. */
+async function heldMemory(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], flags: typeof defaults, dialect: Dialect = 'socket.io') {
   const before = await server.call<number>('rss')
   progress(NAME, `${label}: opening ${sessions.length * 2} held sockets`)
-  const connect = await load.call<Connect>('open', { label, address, sessions, concurrency: flags['connect-concurrency'] })
+  const connect = await load.call<Connect>('open', { label, address, sessions, concurrency: flags['connect-concurrency'], dialect })
   if (connect.open < sessions.length * 2) throw new Error(`${label}: only ${connect.open} of ${sessions.length * 2} sockets opened: ${JSON.stringify(connect.failures)}`)
   // The hellos' side effects (presence, audit rows, subscriptions) settle before RSS is read.
   await new Promise((r) => setTimeout(r, 2000))
   const rssPerSocketKiB = ((await server.call<number>('rss')) - before) / 1024 / connect.open
-  progress(NAME, `${label}: ${rssPerSocketKiB.toFixed(1)} KiB RSS per socket; churn for ${flags['churn-seconds']} s`)
+  progress(NAME, `${label}: ${rssPerSocketKiB.toFixed(1)} KiB RSS per socket`)
+  return { connect, rssPerSocketKiB }
+}
+
+async function measure(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], admin: { cookie: string; csrf: string }, flags: typeof defaults): Promise<Result> {
+  const { connect, rssPerSocketKiB } = await heldMemory(load, server, label, address, sessions, flags, 'tessera')
+  progress(NAME, `${label}: churn for ${flags['churn-seconds']} s`)
   const churn = await load.call<Churn>('churn', { label, address, sessions, seconds: flags['churn-seconds'], concurrency: flags['churn-concurrency'] })
   progress(NAME, `${label}: ${num(churn.connectsPerSecond)} connects/s; terminating at ${flags['terminate-rate']}/s`)
   const terminate = await load.call<Terminate>('terminate', {
@@ -120,16 +128,23 @@ async function main() {
   await base.server.call('stop')
   await base.server.close()
 
+  // The peer, for memory only (P4): Socket.IO with its Redis adapter holding the same tabs.
+  const peer = await startServer({ kind: 'socket.io', redisUrl: benchRedisUrl(), prefix: `${env.prefix}peer:` })
+  const peerRss = await heldMemory(load, peer.server, 'socket.io', peer.address, baselineSessions, flags)
+  await load.call('closeAll')
+  await peer.server.call('stop')
+  await peer.server.close()
+
   const node = await startServer({ kind: 'tessera', vars: env.vars })
   const admin = await adminSignIn(node.address, env.config.bootstrapAdmin.username, env.config.bootstrapAdmin.password!)
   const tessera = await measure(load, node.server, 'tessera', node.address, seeded.map((s) => ({ id: s.id, cookie: s.cookie })), admin, flags)
   await node.server.call('stop')
   await node.server.close()
   await load.close()
-  return report(flags, facts, baseline, tessera)
+  return report(flags, facts, baseline, peerRss.rssPerSocketKiB, tessera)
 }
 
-function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: Result, t: Result) {
+function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: Result, peerKiB: number, t: Result) {
   const sockets = flags.sessions * 2
   const failures = (r: Record<string, number>) => {
     const total = Object.values(r).reduce((a, c) => a + c, 0)
@@ -139,6 +154,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
   const rows = [
     ['held sockets open', num(b.connect.open), num(t.connect.open), ''],
     ['P4 RSS per held socket KiB', b.rssPerSocketKiB.toFixed(1), t.rssPerSocketKiB.toFixed(1), ratio(t.rssPerSocketKiB, b.rssPerSocketKiB)],
+    ['P4 the peer, Socket.IO + Redis adapter: KiB per socket', peerKiB.toFixed(1), '', `${ratio(t.rssPerSocketKiB, peerKiB)} of Socket.IO`],
     ['opening the held sockets: connects/s', num(b.connect.connectsPerSecond), num(t.connect.connectsPerSecond), ratio(t.connect.connectsPerSecond, b.connect.connectsPerSecond)],
     ['P10 churn: connects/s (upgrade, hello, welcome, close)', num(b.churn.connectsPerSecond), num(t.churn.connectsPerSecond), ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond)],
     ['P10 handshake p50 / p99 ms', `${ms(b.churn.handshake.p50)} / ${ms(b.churn.handshake.p99)}`, `${ms(t.churn.handshake.p50)} / ${ms(t.churn.handshake.p99)}`, ratio(t.churn.handshake.p99, b.churn.handshake.p99)],
@@ -156,6 +172,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
   const targets = [
     ['P2 p99 ≤ 100 ms, every tab 4001', `${ms(t.terminate.latency.p99)} ms`, yes(t.terminate.latency.p99 <= 100 && terminateClean) + scale],
     ['P4 ≤ 10 KiB per socket', `${t.rssPerSocketKiB.toFixed(1)} KiB`, yes(t.rssPerSocketKiB <= 10) + scale],
+    ["P4 below Socket.IO's per socket", `${t.rssPerSocketKiB.toFixed(1)} vs ${peerKiB.toFixed(1)} KiB`, yes(t.rssPerSocketKiB < peerKiB) + scale],
     ['P10 ≥ 1,000 connects/s, handshake p99 ≤ 200 ms', `${num(t.churn.connectsPerSecond)}/s, p99 ${ms(t.churn.handshake.p99)} ms`, yes(t.churn.connectsPerSecond >= 1000 && t.churn.handshake.p99 <= 200)],
   ]
   console.log(`\nSockets: ${flags.sessions} sessions × 2 held tabs, churn ${flags['churn-seconds']} s, ${flags['terminate-rate']} terminations/s`)
@@ -177,6 +194,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
   one after another, with the held sockets still open. P2: \`DELETE /admin/sessions/:id\` with a
   reason at ${flags['terminate-rate']}/s (open loop) for ${flags['terminate-seconds']} s, each timed from just before the request leaves
   until both of the session's tabs have \`session.terminated\` and are closed.
+- **Peer (P4 only):** Socket.IO 4 with \`@socket.io/redis-adapter\`, holding the same tabs (a room per session).
 - **Baseline:** the bare \`ws\` + Redis relay of the fan-out benchmark; its terminate is one
   \`PUBLISH\` of a \`session.terminated\` frame, and the relay closes the sockets with 4001 after it.
   No authentication, no database, no audit.
@@ -193,7 +211,8 @@ ${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
     rows: [
       ['P2 terminate p99 ms', ms(b.terminate.latency.p99), ms(t.terminate.latency.p99), ratio(t.terminate.latency.p99, b.terminate.latency.p99), verdict(0)],
       ['P4 KiB per socket', b.rssPerSocketKiB.toFixed(1), t.rssPerSocketKiB.toFixed(1), ratio(t.rssPerSocketKiB, b.rssPerSocketKiB), verdict(1)],
-      ['P10 connects/s', num(b.churn.connectsPerSecond), num(t.churn.connectsPerSecond), ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond), verdict(2)],
+      ['P4 KiB per socket, Socket.IO as the baseline', peerKiB.toFixed(1), t.rssPerSocketKiB.toFixed(1), ratio(t.rssPerSocketKiB, peerKiB), verdict(2)],
+      ['P10 connects/s', num(b.churn.connectsPerSecond), num(t.churn.connectsPerSecond), ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond), verdict(3)],
     ],
   }
 }

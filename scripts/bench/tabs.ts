@@ -1,9 +1,12 @@
 // What every load generator does with tabs: open one (upgrade with the session cookie,
-// `hello`, `welcome`), and run jobs a few at a time.
+// `hello`, `welcome`) in Tessera's protocol or Socket.IO's, and run jobs a few at a time.
 import WebSocket from 'ws'
 import { ORIGIN, USER_AGENT } from './load-process.js'
 
 export type Frame = { type: string; seq?: number; platform?: { id: number } | null }
+
+/** A frame this side sends. */
+export type Hello = { type: string; [field: string]: unknown }
 
 export interface Opened {
   ws: WebSocket
@@ -13,12 +16,49 @@ export interface Opened {
 }
 
 /**
+ * The servers a load generator can drive: Tessera's protocol (also the bare baseline's), or
+ * Socket.IO's over its WebSocket transport (Engine.IO v4 packets spoken by hand, so the
+ * same generator measures all three): `0` open → `40` connect → `40{sid}` → the hello as
+ * an event; events arrive as `42["type",{…}]`; pings `2` are answered `3`.
+ */
+export type Dialect = 'tessera' | 'socket.io'
+
+/** Sends a frame in the dialect: a Socket.IO event carries the type as its name. */
+export function sendFrame(ws: WebSocket, dialect: Dialect, frame: Hello) {
+  if (dialect === 'tessera') return ws.send(JSON.stringify(frame))
+  const { type, ...payload } = frame
+  ws.send(`42${JSON.stringify([type, payload])}`)
+}
+
+/** A received message as a frame, answering Engine.IO's own packets on the way; null when it was one of those. */
+function readFrame(ws: WebSocket, dialect: Dialect, text: string, onConnected: () => void): Frame | null {
+  if (dialect === 'tessera') return JSON.parse(text) as Frame
+  if (text === '2') ws.send('3')
+  else if (text[0] === '0') ws.send('40')
+  else if (text.startsWith('40')) onConnected()
+  else if (text.startsWith('42')) {
+    const [type, payload] = JSON.parse(text.slice(2)) as [string, object]
+    return { ...payload, type }
+  }
+  return null
+}
+
+/**
  * Opens a tab. `onFrame` sees every frame (welcome included) with the time it arrived,
  * taken before parsing. Rejects when the upgrade is refused or no welcome comes in time.
  */
-export function openTab(address: string, cookie: string, hello: object, onFrame: (f: Frame, at: number) => void, timeoutMs = 20_000): Promise<Opened> {
+export function openTab(
+  address: string,
+  cookie: string,
+  hello: Hello,
+  onFrame: (f: Frame, at: number) => void,
+  timeoutMs = 20_000,
+  dialect: Dialect = 'tessera',
+): Promise<Opened> {
   const t0 = performance.now()
-  const ws = new WebSocket(`ws://${address}/ws`, { headers: { cookie, origin: ORIGIN, 'user-agent': USER_AGENT }, perMessageDeflate: false })
+  const url = dialect === 'tessera' ? `ws://${address}/ws` : `ws://${address}/socket.io/?EIO=4&transport=websocket`
+  const ws = new WebSocket(url, { headers: { cookie, origin: ORIGIN, 'user-agent': USER_AGENT }, perMessageDeflate: false })
+  const sendHello = () => sendFrame(ws, dialect, hello)
   return new Promise((resolve, reject) => {
     let welcomed = false
     const fail = (err: Error) => {
@@ -27,14 +67,15 @@ export function openTab(address: string, cookie: string, hello: object, onFrame:
       reject(err)
     }
     const timer = setTimeout(() => fail(new Error(`no welcome within ${timeoutMs} ms`)), timeoutMs)
-    ws.once('open', () => ws.send(JSON.stringify(hello)))
+    if (dialect === 'tessera') ws.once('open', sendHello)
     ws.once('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: HTTP ${res.statusCode}`)))
     ws.on('error', (err) => {
       if (!welcomed) fail(err)
     })
     ws.on('message', (data) => {
       const at = performance.now()
-      const frame = JSON.parse(data.toString()) as Frame
+      const frame = readFrame(ws, dialect, data.toString(), sendHello)
+      if (!frame) return
       if (!welcomed && frame.type === 'welcome') {
         welcomed = true
         clearTimeout(timer)
