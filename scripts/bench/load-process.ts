@@ -48,11 +48,17 @@ export class LoadProcess {
     })
   }
 
+  /** Sends the load generator a signal: SIGSTOP freezes its sockets as a network cut would (P12). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.exited) this.child.kill(signal)
+  }
+
   /** Safe twice; the child exits when its IPC channel closes. */
   close(): Promise<void> {
     if (this.exited) return Promise.resolve()
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
+      this.child.kill('SIGCONT')
       this.child.once('exit', () => {
         clearTimeout(timer)
         resolve()

@@ -25,6 +25,7 @@ const plan: [file: string, args: string[]][] = quick
       ['session-state.ts', ['--seconds', '5', '--rate-seconds', '3']],
       ['sweep.ts', ['--sessions', '5000', '--ticks', '200', '--idle-seconds', '3', '--due', '300', '--spread', '5', '--burst', '200', '--lead', '3']],
       ['sockets.ts', ['--sessions', '200', '--churn-seconds', '3', '--terminate-seconds', '2']],
+      ['vanish.ts', ['--sessions', '10', '--ping-seconds', '2']],
     ]
   : [
       ['fanout.ts', []],
@@ -32,6 +33,7 @@ const plan: [file: string, args: string[]][] = quick
       ['session-state.ts', []],
       ['sweep.ts', []],
       ['sockets.ts', []],
+      ['vanish.ts', []],
     ]
 
 let current: ChildProcess | null = null

@@ -15,7 +15,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Tessera } from '../../src/app.js'
 import { createUser } from '../../src/auth/users.js'
 import { csrfTokenFor, parseDevice } from '../../src/sessions/tokens.js'
-import { progress, USER_AGENT } from './load-process.js'
+import { request } from 'undici'
+import { ORIGIN, progress, USER_AGENT } from './load-process.js'
 
 export interface SeededSession {
   id: string
@@ -145,4 +146,19 @@ export async function seedPresence(
   }
   progress(name, `${count} sessions in presence after ${((performance.now() - started) / 1000).toFixed(1)} s`)
   return out
+}
+
+/** Signs the bootstrap admin in through HTTP, with the load generator's headers (its fingerprint): its cookie and CSRF token. */
+export async function signInAdmin(address: string, username: string, password: string): Promise<{ cookie: string; csrf: string }> {
+  const res = await request(`http://${address}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: ORIGIN, 'user-agent': USER_AGENT },
+    body: JSON.stringify({ username, password }),
+  })
+  const body = await res.body.text()
+  if (res.statusCode !== 200) throw new Error(`admin sign-in answered ${res.statusCode}: ${body}`)
+  const setCookie = [res.headers['set-cookie'] ?? []].flat().join(', ')
+  const sid = /(?:^|,\s*)sid=([^;]+)/.exec(setCookie)?.[1]
+  if (!sid) throw new Error('admin sign-in set no sid cookie')
+  return { cookie: `sid=${sid}`, csrf: (JSON.parse(body) as { csrfToken: string }).csrfToken }
 }

@@ -1,6 +1,7 @@
-// Load generator of the sockets benchmark (a child process; see load-process.ts): it holds
-// two tabs per session, churns short-lived tabs (P10) and times force terminations until
-// every tab of the session has its `session.terminated` frame and is closed (P2). The same
+// Load generator of the sockets benchmarks (a child process; see load-process.ts): it holds
+// two tabs per session, churns short-lived tabs (P10), times force terminations until
+// every tab of the session has its `session.terminated` frame and is closed (P2), and
+// watches the admin feed's tab counts (P12). The same
 // code drives Tessera and the baseline: only the address and the admin's credentials differ.
 import { Pool } from 'undici'
 import type WebSocket from 'ws'
@@ -154,11 +155,43 @@ async function terminate(args: { label: string; address: string; admin: { cookie
   return { sent: targets.length, achievedRate: targets.length / seconds, latency: summarize(latencies), errors: Object.fromEntries(errors), closeCodes: Object.fromEntries(codes) }
 }
 
+// ── the admin feed, watched (P12) ─────────────────────────────────────────────
+
+/** Tab counts of the sessions in the admin feed, and when each last changed (epoch ms). */
+const feed = new Map<string, { tabs: number; at: number }>()
+let watcher: WebSocket | null = null
+const epochNow = () => performance.timeOrigin + performance.now()
+
+type FeedFrame = Frame & { sessions?: { id: string; tabs: number }[]; upserted?: { id: string; tabs: number }[]; removed?: { id: string }[] }
+
+/** Opens an admin tab that subscribes to the live feed under `filter` and keeps `feed` current. */
+async function watch(args: { address: string; admin: { cookie: string }; filter: object }) {
+  const opened = await openTab(args.address, args.admin.cookie, { type: 'hello', tabId: 'bench-watcher', view: '/admin' }, (f: FeedFrame) => {
+    const at = epochNow()
+    for (const v of [...(f.sessions ?? []), ...(f.upserted ?? [])]) if (feed.get(v.id)?.tabs !== v.tabs) feed.set(v.id, { tabs: v.tabs, at })
+    for (const v of f.removed ?? []) feed.set(v.id, { tabs: -1, at })
+  })
+  watcher = opened.ws
+  opened.ws.send(JSON.stringify({ type: 'admin.subscribe', filter: args.filter }))
+  return null
+}
+
+/** Waits until the feed shows `tabs` tabs for every session of `ids`; answers when each got there (epoch ms), null for those that did not in time. */
+async function feedShows(args: { ids: string[]; tabs: number; timeoutMs: number }) {
+  const deadline = performance.now() + args.timeoutMs
+  const done = () => args.ids.every((id) => feed.get(id)?.tabs === args.tabs)
+  while (!done() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  return args.ids.map((id) => (feed.get(id)?.tabs === args.tabs ? feed.get(id)!.at : null))
+}
+
 async function closeAll() {
   const all = held.flatMap((h) => h.tabs.map((t) => t.ws))
   held = []
+  if (watcher) all.push(watcher)
+  watcher = null
+  feed.clear()
   await closeSockets(all)
   return { closed: all.length }
 }
 
-serveLoad({ open, churn, terminate, closeAll })
+serveLoad({ open, churn, terminate, watch, feedShows, closeAll })

@@ -12,11 +12,10 @@
 //
 //   npx tsx scripts/bench/sockets.ts [--sessions 5000] [--terminate-rate 50] [--churn-seconds 10]
 import { fileURLToPath } from 'node:url'
-import { request } from 'undici'
 import { benchRedisUrl, factsLine, loadAverage, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
-import { LoadProcess, ORIGIN, progress, USER_AGENT } from './load-process.js'
+import { LoadProcess, progress } from './load-process.js'
 import { writeSection } from './report.js'
-import { seedSessions } from './seed.js'
+import { seedSessions, signInAdmin } from './seed.js'
 import type { SocketsSession } from './sockets-load.js'
 import type { Dialect } from './tabs.js'
 import { markdownTable, ms, num, ratio, type Summary, textTable } from './stats.js'
@@ -85,21 +84,6 @@ async function measure(load: LoadProcess, server: LoadProcess, label: string, ad
   return { connect, rssPerSocketKiB, churn, terminate }
 }
 
-/** Signs the bootstrap admin in through HTTP, with the load generator's headers (its fingerprint): its cookie and CSRF token. */
-async function adminSignIn(address: string, username: string, password: string): Promise<{ cookie: string; csrf: string }> {
-  const res = await request(`http://${address}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: ORIGIN, 'user-agent': USER_AGENT },
-    body: JSON.stringify({ username, password }),
-  })
-  const body = await res.body.text()
-  if (res.statusCode !== 200) throw new Error(`admin sign-in answered ${res.statusCode}: ${body}`)
-  const setCookie = [res.headers['set-cookie'] ?? []].flat().join(', ')
-  const sid = /(?:^|,\s*)sid=([^;]+)/.exec(setCookie)?.[1]
-  if (!sid) throw new Error('admin sign-in set no sid cookie')
-  return { cookie: `sid=${sid}`, csrf: (JSON.parse(body) as { csrfToken: string }).csrfToken }
-}
-
 async function main() {
   const flags = parseFlags(NAME, defaults, help)
   if (flags.sessions < 1) throw new Error('--sessions must be at least 1')
@@ -136,7 +120,7 @@ async function main() {
   await peer.server.close()
 
   const node = await startServer({ kind: 'tessera', vars: env.vars })
-  const admin = await adminSignIn(node.address, env.config.bootstrapAdmin.username, env.config.bootstrapAdmin.password!)
+  const admin = await signInAdmin(node.address, env.config.bootstrapAdmin.username, env.config.bootstrapAdmin.password!)
   const tessera = await measure(load, node.server, 'tessera', node.address, seeded.map((s) => ({ id: s.id, cookie: s.cookie })), admin, flags)
   await node.server.call('stop')
   await node.server.close()
