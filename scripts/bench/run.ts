@@ -26,6 +26,8 @@ const plan: [file: string, args: string[]][] = quick
       ['sweep.ts', ['--sessions', '5000', '--ticks', '200', '--idle-seconds', '3', '--due', '300', '--spread', '5', '--burst', '200', '--lead', '3']],
       ['sockets.ts', ['--sessions', '200', '--churn-seconds', '3', '--terminate-seconds', '2']],
       ['vanish.ts', ['--sessions', '10', '--ping-seconds', '2']],
+      ['heartbeats.ts', ['--sessions', '200', '--seconds', '5']],
+      ['admin-feed.ts', ['--sessions', '1000', '--changers', '50', '--seconds', '5']],
     ]
   : [
       ['fanout.ts', []],
@@ -34,6 +36,8 @@ const plan: [file: string, args: string[]][] = quick
       ['sweep.ts', []],
       ['sockets.ts', []],
       ['vanish.ts', []],
+      ['heartbeats.ts', []],
+      ['admin-feed.ts', []],
     ]
 
 let current: ChildProcess | null = null

@@ -8,12 +8,14 @@ import { loadConfig } from '../../src/config.js'
 import { openResources, type Resources } from '../../src/resources.js'
 import { type BaselineNode, startBaselineNode } from './fanout-baseline.js'
 import { startSocketIoNode } from './fanout-socketio.js'
+import { type Meter, startMeter } from './harness.js'
 import { serveLoad } from './load-process.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
 let stopServer: (() => Promise<void>) | null = null
+let meter: Meter | null = null
 
 async function startTessera(vars: Record<string, string>): Promise<string> {
   const config = loadConfig(vars)
@@ -46,6 +48,16 @@ serveLoad({
       await new Promise((r) => setTimeout(r, 200))
     }
     return process.memoryUsage().rss
+  },
+  /** Starts measuring this process's CPU and event-loop delay (harness.ts's meter). */
+  async meterStart() {
+    meter = startMeter()
+    return null
+  },
+  async meterStop() {
+    const used = meter?.stop() ?? null
+    meter = null
+    return used
   },
   async stop() {
     await stopServer?.()

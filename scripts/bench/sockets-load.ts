@@ -162,13 +162,28 @@ const feed = new Map<string, { tabs: number; at: number }>()
 let watcher: WebSocket | null = null
 const epochNow = () => performance.timeOrigin + performance.now()
 
-type FeedFrame = Frame & { sessions?: { id: string; tabs: number }[]; upserted?: { id: string; tabs: number }[]; removed?: { id: string }[] }
+type FeedView = { id: string; tabs: number; currentView: string | null }
+type FeedFrame = Frame & { sessions?: FeedView[]; upserted?: FeedView[]; removed?: { id: string }[] }
+
+/** Admin feed messages received, and views sent by `viewChanges` not yet seen in the feed (`sessionId view` → when sent). */
+let feedMessages = 0
+const viewsSent = new Map<string, number>()
+const viewLatencies: number[] = []
 
 /** Opens an admin tab that subscribes to the live feed under `filter` and keeps `feed` current. */
 async function watch(args: { address: string; admin: { cookie: string }; filter: object }) {
   const opened = await openTab(args.address, args.admin.cookie, { type: 'hello', tabId: 'bench-watcher', view: '/admin' }, (f: FeedFrame) => {
     const at = epochNow()
-    for (const v of [...(f.sessions ?? []), ...(f.upserted ?? [])]) if (feed.get(v.id)?.tabs !== v.tabs) feed.set(v.id, { tabs: v.tabs, at })
+    feedMessages++
+    for (const v of [...(f.sessions ?? []), ...(f.upserted ?? [])]) {
+      if (feed.get(v.id)?.tabs !== v.tabs) feed.set(v.id, { tabs: v.tabs, at })
+      const key = `${v.id} ${v.currentView}`
+      const sentAt = viewsSent.get(key)
+      if (sentAt !== undefined) {
+        viewsSent.delete(key)
+        viewLatencies.push(at - sentAt)
+      }
+    }
     for (const v of f.removed ?? []) feed.set(v.id, { tabs: -1, at })
   })
   watcher = opened.ws
@@ -184,6 +199,60 @@ async function feedShows(args: { ids: string[]; tabs: number; timeoutMs: number 
   return args.ids.map((id) => (feed.get(id)?.tabs === args.tabs ? feed.get(id)!.at : null))
 }
 
+// ── traffic from held tabs (P3, P6) ───────────────────────────────────────────
+
+/** Runs `send(i)` for i = 0, 1, … at `perSecond` for `seconds`, on a schedule (open loop); answers how many were sent. */
+async function schedule(perSecond: number, seconds: number, send: (i: number) => void): Promise<{ sent: number; seconds: number }> {
+  const total = Math.round(perSecond * seconds)
+  const started = performance.now()
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * perSecond))
+      while (sent < due) send(sent++)
+      if (sent >= total) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, 5)
+  })
+  return { sent, seconds: (performance.now() - started) / 1000 }
+}
+
+const openTabs = () => held.flatMap((h) => h.tabs.filter((t) => t.closedAt === null).map((t) => t.ws))
+
+/** P3: every held tab sends a heartbeat `perTabPerSecond` times a second, spread evenly. */
+async function heartbeats(args: { perTabPerSecond: number; seconds: number }) {
+  const tabs = openTabs()
+  const frame = JSON.stringify({ type: 'heartbeat', view: '/feed' })
+  const closedBefore = held.flatMap((h) => h.tabs).filter((t) => t.closedAt !== null).length
+  const r = await schedule(tabs.length * args.perTabPerSecond, args.seconds, (i) => {
+    const ws = tabs[i % tabs.length]!
+    if (ws.readyState === ws.OPEN) ws.send(frame)
+  })
+  const closed = held.flatMap((h) => h.tabs).filter((t) => t.closedAt !== null).length - closedBefore
+  return { ...r, perSecond: r.sent / r.seconds, socketsClosed: closed }
+}
+
+/** P6: view changes at `perSecond` from the first tab of held sessions in turn, each a view never seen, timed until the admin feed shows it. */
+async function viewChanges(args: { perSecond: number; seconds: number; timeoutMs: number }) {
+  viewLatencies.length = 0
+  viewsSent.clear()
+  const sessions = held.filter((h) => h.tabs.length > 0)
+  const messagesBefore = feedMessages
+  const r = await schedule(args.perSecond, args.seconds, (i) => {
+    const h = sessions[i % sessions.length]!
+    const view = `/bench/${i}`
+    viewsSent.set(`${h.id} ${view}`, epochNow())
+    h.tabs[0]!.ws.send(JSON.stringify({ type: 'heartbeat', view }))
+  })
+  const messages = feedMessages - messagesBefore
+  const deadline = performance.now() + args.timeoutMs
+  while (viewsSent.size > 0 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 20))
+  // A view replaced by the session's next one before a delta went out is never shown, rightly.
+  return { ...r, latency: summarize(viewLatencies), unseen: viewsSent.size, feedMessagesPerSecond: messages / r.seconds }
+}
+
 async function closeAll() {
   const all = held.flatMap((h) => h.tabs.map((t) => t.ws))
   held = []
@@ -194,4 +263,4 @@ async function closeAll() {
   return { closed: all.length }
 }
 
-serveLoad({ open, churn, terminate, watch, feedShows, closeAll })
+serveLoad({ open, churn, terminate, watch, feedShows, heartbeats, viewChanges, closeAll })
