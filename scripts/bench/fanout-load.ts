@@ -38,7 +38,7 @@ let dialect: Dialect = 'tessera'
 
 /** Opens a tab and counts it among the open sockets: a close this side did not ask for is unexpected. */
 async function openTab(address: string, cookie: string, hello: Hello, onFrame: (f: Frame, at: number) => void): Promise<Opened> {
-  const opened = await openWelcomedTab(address, cookie, hello, onFrame, 20_000, dialect)
+  const opened = await openWelcomedTab(address, cookie, hello, onFrame, { dialect })
   sockets.add(opened.ws)
   opened.ws.once('close', () => {
     if (sockets.delete(opened.ws)) unexpectedCloses++

@@ -15,12 +15,14 @@ import { markdownTable, ms, num, percent, ratio, textTable } from './stats.js'
 
 const NAME = 'heartbeats'
 
-const defaults = { sessions: 5000, seconds: 60, 'per-tab': 1, 'connect-concurrency': 64, write: true }
+const defaults = { sessions: 5000, seconds: 60, 'per-tab': 1, 'connect-concurrency': 64, 'tessera-only': false, section: 'heartbeats', write: true }
 const help: Record<keyof typeof defaults, string> = {
   sessions: 'sessions, each with 2 held tabs (P3 asks 5,000: 10,000 sockets)',
   seconds: 'how long the heartbeats go on (P3 asks 60)',
   'per-tab': 'heartbeats per tab per second',
   'connect-concurrency': 'upgrades in flight at once while the held sockets are opened',
+  'tessera-only': 'skip the baseline (the P9 stretch run: --sessions 25000 --seconds 300 --per-tab 0.0333)',
+  section: 'the section of docs/benchmarks.md to refresh (heartbeats, or p9 for the stretch run)',
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -30,6 +32,7 @@ interface Result {
   sent: number
   perSecond: number
   socketsClosed: number
+  rssPerSocketKiB: number
   server: Used
   /** Server CPU ms per second for each 1,000 heartbeats/s: % of one core per 1,000/s × 10. */
   cpuPerThousand: number
@@ -37,15 +40,17 @@ interface Result {
 
 async function measure(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], flags: typeof defaults): Promise<Result> {
   progress(NAME, `${label}: opening ${sessions.length * 2} held sockets`)
+  const before = await server.call<number>('rss')
   const connect = await load.call<{ open: number }>('open', { label, address, sessions, concurrency: flags['connect-concurrency'] })
   await new Promise((r) => setTimeout(r, 2000))
+  const rssPerSocketKiB = ((await server.call<number>('rss')) - before) / 1024 / connect.open
   progress(NAME, `${label}: ${num(connect.open)} sockets; ${num(connect.open * flags['per-tab'])} heartbeats/s for ${flags.seconds} s`)
   await server.call('meterStart')
   const hb = await load.call<{ sent: number; perSecond: number; socketsClosed: number }>('heartbeats', { perTabPerSecond: flags['per-tab'], seconds: flags.seconds })
   const used = await server.call<Used>('meterStop')
   await load.call('closeAll')
   progress(NAME, `${label}: ${num(hb.perSecond)} heartbeats/s, server CPU ${percent(used.cpuPercent, 100)}, loop delay p99 ${ms(used.loopDelayP99Ms)} ms`)
-  return { sockets: connect.open, ...hb, server: used, cpuPerThousand: (used.cpuMs / (used.elapsedMs / 1000)) / (hb.perSecond / 1000) }
+  return { sockets: connect.open, ...hb, rssPerSocketKiB, server: used, cpuPerThousand: (used.cpuMs / (used.elapsedMs / 1000)) / (hb.perSecond / 1000) }
 }
 
 async function main() {
@@ -63,10 +68,13 @@ async function main() {
     const { address } = await server.call<{ address: string }>('start', args)
     return { server, address }
   }
-  const base = await startServer({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
-  const baseline = await measure(load, base.server, 'baseline', base.address, seeded.map((s) => ({ id: s.id, cookie: `sid=${s.id}` })), flags)
-  await base.server.call('stop')
-  await base.server.close()
+  let baseline: Result | null = null
+  if (!flags['tessera-only']) {
+    const base = await startServer({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
+    baseline = await measure(load, base.server, 'baseline', base.address, seeded.map((s) => ({ id: s.id, cookie: `sid=${s.id}` })), flags)
+    await base.server.call('stop')
+    await base.server.close()
+  }
   const node = await startServer({ kind: 'tessera', vars: env.vars })
   const tessera = await measure(load, node.server, 'tessera', node.address, seeded.map((s) => ({ id: s.id, cookie: s.cookie })), flags)
   await node.server.call('stop')
@@ -74,36 +82,45 @@ async function main() {
   return report(flags, facts, baseline, tessera)
 }
 
-function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: Result, t: Result) {
+function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: Result | null, t: Result) {
   const header = ['', 'baseline (bare ws + Redis)', 'Tessera', 'Tessera / baseline']
+  const row = (label: string, f: (r: Result) => string, n?: (r: Result) => number) => [label, b ? f(b) : 'not run', f(t), b && n ? ratio(n(t), n(b)) : '']
   const rows = [
-    ['sockets', num(b.sockets), num(t.sockets), ''],
-    ['heartbeats sent (per second)', `${num(b.sent)} (${num(b.perSecond)})`, `${num(t.sent)} (${num(t.perSecond)})`, ''],
-    ['server CPU (% of one core)', percent(b.server.cpuPercent, 100), percent(t.server.cpuPercent, 100), ratio(t.server.cpuPercent, b.server.cpuPercent)],
-    ['server CPU ms/s per 1,000 heartbeats/s', num(b.cpuPerThousand, 1), num(t.cpuPerThousand, 1), ratio(t.cpuPerThousand, b.cpuPerThousand)],
-    ['event-loop delay p99 ms', ms(b.server.loopDelayP99Ms), ms(t.server.loopDelayP99Ms), ratio(t.server.loopDelayP99Ms, b.server.loopDelayP99Ms)],
-    ['event-loop delay max ms', ms(b.server.loopDelayMaxMs), ms(t.server.loopDelayMaxMs), ''],
-    ['sockets closed during the run', num(b.socketsClosed), num(t.socketsClosed), ''],
+    row('sockets', (r) => num(r.sockets)),
+    row('RSS per held socket KiB', (r) => r.rssPerSocketKiB.toFixed(1), (r) => r.rssPerSocketKiB),
+    row('heartbeats sent (per second)', (r) => `${num(r.sent)} (${num(r.perSecond)})`),
+    row('server CPU (% of one core)', (r) => percent(r.server.cpuPercent, 100), (r) => r.server.cpuPercent),
+    row('server CPU ms/s per 1,000 heartbeats/s', (r) => num(r.cpuPerThousand, 1), (r) => r.cpuPerThousand),
+    row('event-loop delay p99 ms', (r) => ms(r.server.loopDelayP99Ms), (r) => r.server.loopDelayP99Ms),
+    row('event-loop delay max ms', (r) => ms(r.server.loopDelayMaxMs)),
+    row('sockets closed during the run', (r) => num(r.socketsClosed)),
   ]
   const yes = (ok: boolean) => (ok ? 'met' : '**not met**')
   const scale = t.sockets < 10_000 ? ` (at ${num(t.sockets)} sockets; P3 asks 10,000)` : ''
-  const targets = [
+  const p9 = flags.section === 'p9'
+  const targets = p9
+    ? [
+        [`P9 ${num(t.sockets)} sockets held ${flags.seconds} s, none closed`, `${num(t.socketsClosed)} closed`, yes(t.sockets >= 50_000 && t.socketsClosed === 0 && flags.seconds >= 300)],
+        ['P9: P4 holds (≤ 10 KiB per socket)', `${t.rssPerSocketKiB.toFixed(1)} KiB`, yes(t.rssPerSocketKiB <= 10)],
+      ]
+    : [
     [`P3 sustained ${flags.seconds} s, loop delay p99 ≤ 50 ms`, `${ms(t.server.loopDelayP99Ms)} ms, ${num(t.socketsClosed)} sockets closed`, yes(t.server.loopDelayP99Ms <= 50 && t.socketsClosed === 0) + scale],
     ['P3 CPU per 1,000 heartbeats/s (reported)', `${num(t.cpuPerThousand, 1)} ms/s (${percent(t.cpuPerThousand / 10, 100)} of a core)`, 'reported'],
-  ]
+      ]
   console.log(`\nHeartbeats: ${num(t.sockets)} sockets × ${flags['per-tab']}/s for ${flags.seconds} s`)
   console.log(textTable(header, rows))
   console.log(`\n${textTable(['target', 'Tessera', 'verdict'], targets)}`)
   if (flags.write) {
     const cmd = `npx tsx scripts/bench/heartbeats.ts ${process.argv.slice(2).join(' ')}`.trimEnd()
     writeSection(
-      'heartbeats',
-      `## Heartbeats (P3)
+      flags.section,
+      `## ${p9 ? 'Stretch: 50,000 sockets on one node (P9)' : 'Heartbeats (P3)'}
 
 - **Run:** \`${cmd}\`
 - **Machine:** ${factsLine(facts)}, at the end ${loadAverage()}.
 - **Load:** ${flags.sessions} sessions × 2 held tabs; every tab sends \`{"type":"heartbeat","view":"/feed"}\` ${flags['per-tab']} time(s) a second,
-  spread evenly (open loop), for ${flags.seconds} s. Server CPU and event-loop delay (\`monitorEventLoopDelay\`) are
+  spread evenly (open loop), for ${flags.seconds} s; sockets spread over loopback source addresses, 25,000 to each
+  (127.0.0.1, 127.0.0.2, …), as one address runs out of ports near 28,000. Server CPU and event-loop delay (\`monitorEventLoopDelay\`) are
   the server process's own: each server runs in a process of its own.
 - **Baseline:** the bare \`ws\` + Redis relay, which receives the same frames and does nothing with them:
   the transport's own cost.
@@ -115,11 +132,13 @@ ${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
     )
   }
   return {
-    bench: `heartbeats (${num(t.sockets)} sockets)`,
-    rows: [
-      ['P3 loop delay p99 ms', ms(b.server.loopDelayP99Ms), ms(t.server.loopDelayP99Ms), ratio(t.server.loopDelayP99Ms, b.server.loopDelayP99Ms), targets[0]![2]!],
-      ['P3 CPU ms/s per 1,000 heartbeats/s', num(b.cpuPerThousand, 1), num(t.cpuPerThousand, 1), ratio(t.cpuPerThousand, b.cpuPerThousand), 'reported'],
-    ],
+    bench: `${p9 ? 'P9 stretch' : 'heartbeats'} (${num(t.sockets)} sockets)`,
+    rows: p9
+      ? [
+          ['P9 sockets held, closed', '—', `${num(t.sockets)}, ${num(t.socketsClosed)}`, '', targets[0]![2]!],
+          ['P9 KiB per socket', '—', t.rssPerSocketKiB.toFixed(1), '', targets[1]![2]!],
+        ]
+      : [row('P3 loop delay p99 ms', (r) => ms(r.server.loopDelayP99Ms), (r) => r.server.loopDelayP99Ms).concat(targets[0]![2]!), row('P3 CPU ms/s per 1,000 heartbeats/s', (r) => num(r.cpuPerThousand, 1), (r) => r.cpuPerThousand).concat('reported')],
   }
 }
 

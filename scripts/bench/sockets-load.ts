@@ -7,7 +7,7 @@ import { Pool } from 'undici'
 import type WebSocket from 'ws'
 import { ORIGIN, progress, serveLoad, USER_AGENT } from './load-process.js'
 import { summarize } from './stats.js'
-import { closeSockets, type Dialect, type Frame, openTab, pool } from './tabs.js'
+import { closeSockets, type Dialect, type Frame, loopbackSource, openTab, pool } from './tabs.js'
 
 export interface SocketsSession {
   id: string
@@ -43,13 +43,14 @@ async function open(args: { label: string; address: string; sessions: SocketsSes
   const started = performance.now()
   let lastReport = started
   const jobs = held.flatMap((h) => [0, 1].map((t) => ({ h, t })))
+  let attempts = 0
   await pool(jobs, args.concurrency, async ({ h, t }) => {
     const tab: HeldTab = { ws: null as unknown as WebSocket, terminatedAt: null, closedAt: null, closeCode: null }
     try {
       const hello = { type: 'hello', tabId: `held-${h.id}-${t}`, view: '/feed' }
       const opened = await openTab(args.address, h.cookie, hello, (f: Frame, at) => {
         if (f.type === 'session.terminated') tab.terminatedAt ??= at
-      }, 20_000, args.dialect)
+      }, { dialect: args.dialect, localAddress: loopbackSource(attempts++) })
       tab.ws = opened.ws
       opened.ws.once('close', (code) => {
         tab.closedAt = performance.now()

@@ -43,21 +43,25 @@ function readFrame(ws: WebSocket, dialect: Dialect, text: string, onConnected: (
   return null
 }
 
+export interface TabOptions {
+  timeoutMs?: number
+  dialect?: Dialect
+  /** The source address: one loopback address has about 28,000 ephemeral ports, so 50,000 sockets (P9) need two or more (127.0.0.2, …). */
+  localAddress?: string
+}
+
+/** The loopback source address of the `n`-th socket, 25,000 to an address: 127.0.0.1, then 127.0.0.2, … */
+export const loopbackSource = (n: number) => `127.0.0.${1 + Math.floor(n / 25_000)}`
+
 /**
  * Opens a tab. `onFrame` sees every frame (welcome included) with the time it arrived,
  * taken before parsing. Rejects when the upgrade is refused or no welcome comes in time.
  */
-export function openTab(
-  address: string,
-  cookie: string,
-  hello: Hello,
-  onFrame: (f: Frame, at: number) => void,
-  timeoutMs = 20_000,
-  dialect: Dialect = 'tessera',
-): Promise<Opened> {
+export function openTab(address: string, cookie: string, hello: Hello, onFrame: (f: Frame, at: number) => void, options: TabOptions = {}): Promise<Opened> {
+  const { timeoutMs = 20_000, dialect = 'tessera', localAddress } = options
   const t0 = performance.now()
   const url = dialect === 'tessera' ? `ws://${address}/ws` : `ws://${address}/socket.io/?EIO=4&transport=websocket`
-  const ws = new WebSocket(url, { headers: { cookie, origin: ORIGIN, 'user-agent': USER_AGENT }, perMessageDeflate: false })
+  const ws = new WebSocket(url, { headers: { cookie, origin: ORIGIN, 'user-agent': USER_AGENT }, perMessageDeflate: false, localAddress })
   const sendHello = () => sendFrame(ws, dialect, hello)
   return new Promise((resolve, reject) => {
     let welcomed = false
