@@ -1,7 +1,10 @@
 // A server under test in a process of its own, so that its memory is its own (P4): the
 // benchmark starts this file with LoadProcess and calls `start` (Tessera with the
 // benchmark's configuration, the bare baseline or the Socket.IO peer), `rss` and `stop`.
-import { setFlagsFromString } from 'node:v8'
+import { readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { buildApp, type Tessera } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
@@ -13,6 +16,29 @@ import { serveLoad } from './load-process.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
+
+interface HeapSnapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: (string | string[])[] } }
+  nodes: number[]
+  strings: string[]
+}
+
+/** Sums a snapshot's nodes by name (an object's constructor; a string, code and the like by their type). */
+function summarizeSnapshot(snap: HeapSnapshot): Record<string, { count: number; bytes: number }> {
+  const fields = snap.snapshot.meta.node_fields
+  const types = snap.snapshot.meta.node_types[0] as string[]
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [number, number, number]
+  const out: Record<string, { count: number; bytes: number }> = {}
+  for (let i = 0; i < snap.nodes.length; i += fields.length) {
+    const type = types[snap.nodes[i + typeAt]!]!
+    const key = type === 'object' || type === 'closure' ? `${snap.strings[snap.nodes[i + nameAt]!]} (${type})` : `(${type})`
+    out[key] ??= { count: 0, bytes: 0 }
+    const entry = out[key]
+    entry.count++
+    entry.bytes += snap.nodes[i + sizeAt]!
+  }
+  return out
+}
 
 let stopServer: (() => Promise<void>) | null = null
 let meter: Meter | null = null
@@ -58,6 +84,16 @@ serveLoad({
     const used = meter?.stop() ?? null
     meter = null
     return used
+  },
+  /** Self size and count of the live heap's objects by constructor (a heap snapshot, summed), to see what a socket holds. */
+  async heapByConstructor() {
+    gc()
+    const file = writeHeapSnapshot(join(tmpdir(), `tessera-bench-${process.pid}-${Date.now()}.heapsnapshot`))
+    try {
+      return summarizeSnapshot(JSON.parse(readFileSync(file, 'utf8')) as HeapSnapshot)
+    } finally {
+      rmSync(file, { force: true })
+    }
   },
   async stop() {
     await stopServer?.()

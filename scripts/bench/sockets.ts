@@ -29,6 +29,7 @@ const defaults = {
   'churn-concurrency': 32,
   'terminate-rate': 50,
   'terminate-seconds': 10,
+  heap: false,
   write: true,
 }
 
@@ -39,6 +40,7 @@ const help: Record<keyof typeof defaults, string> = {
   'churn-concurrency': 'lanes opening tabs one after another during the churn',
   'terminate-rate': 'force terminations per second (P2 asks 50)',
   'terminate-seconds': 'how long terminations are fired',
+  heap: "print what Tessera's heap holds per held socket, by constructor (two heap snapshots; slow)",
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -53,8 +55,22 @@ interface Result {
   terminate: Terminate
 }
 
+type HeapSummary = Record<string, { count: number; bytes: number }>
+
+/** The heap's growth per socket by constructor, largest first. */
+function printHeapGrowth(label: string, before: HeapSummary, after: HeapSummary, sockets: number) {
+  const rows = Object.entries(after)
+    .map(([name, a]) => ({ name, count: (a.count - (before[name]?.count ?? 0)) / sockets, bytes: (a.bytes - (before[name]?.bytes ?? 0)) / sockets }))
+    .sort((x, y) => y.bytes - x.bytes)
+    .slice(0, 25)
+  const total = Object.entries(after).reduce((sum, [name, a]) => sum + a.bytes - (before[name]?.bytes ?? 0), 0) / sockets
+  console.log(`\n${label}: heap growth per held socket, ${(total / 1024).toFixed(1)} KiB in all (self sizes)`)
+  console.log(textTable(['constructor (type)', 'objects per socket', 'bytes per socket'], rows.map((r) => [r.name, r.count.toFixed(2), r.bytes.toFixed(0)])))
+}
+
 /** P4: opens two tabs per session and holds them; the server's RSS growth per socket. */
 async function heldMemory(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], flags: typeof defaults, dialect: Dialect = 'socket.io') {
+  const heapBefore = flags.heap ? await server.call<HeapSummary>('heapByConstructor') : null
   const before = await server.call<number>('rss')
   progress(NAME, `${label}: opening ${sessions.length * 2} held sockets`)
   const connect = await load.call<Connect>('open', { label, address, sessions, concurrency: flags['connect-concurrency'], dialect })
@@ -63,6 +79,7 @@ async function heldMemory(load: LoadProcess, server: LoadProcess, label: string,
   await new Promise((r) => setTimeout(r, 2000))
   const rssPerSocketKiB = ((await server.call<number>('rss')) - before) / 1024 / connect.open
   progress(NAME, `${label}: ${rssPerSocketKiB.toFixed(1)} KiB RSS per socket`)
+  if (heapBefore) printHeapGrowth(label, heapBefore, await server.call<HeapSummary>('heapByConstructor'), connect.open)
   return { connect, rssPerSocketKiB }
 }
 

@@ -1,4 +1,6 @@
 // GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (realtime.md, "Connecting").
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
@@ -11,11 +13,23 @@ import type { SessionRecord } from '../sessions/store.js'
 import type { Hub } from './hub.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
+import type { WebSocket } from 'ws'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    upgrade: { auth: AuthContext; ended: boolean } | null
+    upgrade: { auth: AuthContext; ended: boolean; response: ServerResponse } | null
   }
+}
+
+/**
+ * @fastify/websocket keeps the upgrade's request and reply for the socket's whole life: its
+ * `error` listener closes over them, and the ServerResponse it made stays assigned to the
+ * connection. Both hold the request with its headers, 5 KiB of heap per tab (P4, measured
+ * with `scripts/bench/sockets.ts --heap`). The tab handles its socket's errors itself.
+ */
+function letGoOfTheUpgrade(ws: WebSocket, connection: Socket, response: ServerResponse) {
+  ws.removeAllListeners('error')
+  response.detachSocket(connection)
 }
 
 export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }: { ctx: AppContext; hub: Hub; tickets: Tickets }) {
@@ -65,13 +79,14 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
       websocket: true,
       schema: { hide: true, querystring: Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) }) },
       config: { rateLimit: false },
-      onRequest: async (req) => {
-        req.upgrade = await authenticateUpgrade(req)
+      onRequest: async (req, reply) => {
+        req.upgrade = { ...(await authenticateUpgrade(req)), response: reply.raw }
       },
     },
     (socket, req) => {
       const upgrade = req.upgrade
       if (!upgrade) return socket.close(4401, 'not authenticated')
+      letGoOfTheUpgrade(socket, req.raw.socket, upgrade.response)
       new Tab(socket, upgrade.auth, hub, upgrade.ended)
     },
   )
