@@ -183,6 +183,15 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id)
   })
+  // close() ends only the keep-alive connections idle at that moment: one whose request was
+  // in flight would stay open after its answer and hold the shutdown past its budget (R5).
+  let shuttingDown = false
+  app.addHook('preClose', async () => {
+    shuttingDown = true
+  })
+  app.addHook('onSend', async (_req, reply) => {
+    if (shuttingDown) reply.header('connection', 'close')
+  })
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` },
