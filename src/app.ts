@@ -26,6 +26,7 @@ import type { Config } from './config.js'
 import type { AppContext } from './context.js'
 import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
+import { asValidationError, findFlaw } from './infra/input-hygiene.js'
 import { redisKeys } from './infra/keys.js'
 import { SUBSCRIBER_OPTIONS } from './infra/redis.js'
 import { loggerOptions } from './infra/logger.js'
@@ -81,15 +82,22 @@ function validators() {
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false })
   for (const ajv of [strict, coercing]) (formats as unknown as (a: Ajv) => void)(ajv)
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
-    if (httpPart !== 'body') return coercing.compile(schema) as never
-    // A POST without a body is checked as an empty object, so optional-only bodies pass.
-    const validate = strict.compile(schema)
+    const body = httpPart === 'body'
+    const validate = (body ? strict : coercing).compile(schema)
+    // After the schema (query and path values are coerced by then): text without NUL or
+    // unpaired surrogates, numbers in the safe range (infra/input-hygiene.ts).
     const check = (data: unknown) => {
-      const ok = validate(data ?? {})
-      check.errors = validate.errors
-      return ok
+      // A POST without a body is checked as an empty object, so optional-only bodies pass.
+      const value = body ? (data ?? {}) : data
+      if (!validate(value)) {
+        check.errors = validate.errors
+        return false
+      }
+      const flaw = findFlaw(value)
+      check.errors = flaw ? [asValidationError(flaw)] : null
+      return flaw === null
     }
-    check.errors = validate.errors
+    check.errors = null as unknown
     return check as never
   }
 }
@@ -211,7 +219,8 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await installRateLimits(app, ctx, {
     onLoginLimited: (req) => {
       const username = (req.body as { username?: unknown } | undefined)?.username
-      return login.recordRateLimited(typeof username === 'string' ? username : null, requestInfo(req))
+      // Limits run before validation: a name PostgreSQL cannot store is recorded as no name.
+      return login.recordRateLimited(typeof username === 'string' && !findFlaw(username) ? username : null, requestInfo(req))
     },
   })
   await app.register(swagger, {
