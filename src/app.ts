@@ -30,7 +30,8 @@ import { asValidationError, findFlaw } from './infra/input-hygiene.js'
 import { redisKeys } from './infra/keys.js'
 import { SUBSCRIBER_OPTIONS } from './infra/redis.js'
 import { loggerOptions } from './infra/logger.js'
-import { installSecurityHeaders } from './infra/security-headers.js'
+import { installSecurityHeaders, securityHeaders } from './infra/security-headers.js'
+import { clientErrorHandler, frameworkErrors } from './infra/pre-route.js'
 import { createMetrics } from './infra/metrics.js'
 import { lockRoutes } from './locks/routes.js'
 import { Locks } from './locks/service.js'
@@ -72,6 +73,9 @@ export interface Tessera {
   locks: Locks
   close(): Promise<void>
 }
+
+// Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
+const MAX_PARAM_LENGTH = 400
 
 const formats = (formatsPlugin as unknown as { default?: typeof formatsPlugin }).default ?? formatsPlugin
 
@@ -171,6 +175,19 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const ctx = buildContext(deps)
   const { config, metrics } = ctx
   await ctx.settings.ensure()
+  const headers = await securityHeaders({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // Swagger UI at /docs needs inline styles and its own bundled scripts only.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", ...config.allowedOrigins.map((o) => o.replace(/^http/, 'ws'))],
+        upgradeInsecureRequests: config.production ? [] : null,
+      },
+    },
+    hsts: config.production,
+  })
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
     genReqId: (req) => {
@@ -179,8 +196,10 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     },
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
-    // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
-    routerOptions: { maxParamLength: 400 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Refusals before routing, in the contract's shape with the same headers (infra/pre-route.ts).
+    frameworkErrors: frameworkErrors(headers, MAX_PARAM_LENGTH),
+    clientErrorHandler: clientErrorHandler(headers),
     ajv: { customOptions: { strict: false } },
   }) as unknown as FastifyInstance
   app.setValidatorCompiler(validators())
@@ -199,19 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   })
 
   await app.register(cookie)
-  await installSecurityHeaders(app, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        // Swagger UI at /docs needs inline styles and its own bundled scripts only.
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'", ...config.allowedOrigins.map((o) => o.replace(/^http/, 'ws'))],
-        upgradeInsecureRequests: config.production ? [] : null,
-      },
-    },
-    hsts: config.production,
-  })
+  installSecurityHeaders(app, headers)
   // In this order: CORS answers preflights first; then every rate limit, before any guard.
   await registerCors(app, config)
   const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit, ctx.states)
