@@ -21,7 +21,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
   app.get(
     '/api/session_state',
     {
-      config: { passive: true, inlineBudget: true },
+      config: { passive: true, inlineBudget: true, noStore: true },
       schema: { tags: ['session'], summary: 'The snapshot a tab syncs from', response: { 200: SessionState, ...errors } },
     },
     async (req, reply) => stateRead.read(req, reply),
@@ -31,7 +31,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/api/session/validate',
     {
       onRequest: session,
-      config: { passive: true },
+      config: { passive: true, noStore: true },
       schema: {
         tags: ['session'],
         summary: 'Is this session still valid?',
