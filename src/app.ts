@@ -26,10 +26,12 @@ import type { Config } from './config.js'
 import type { AppContext } from './context.js'
 import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
+import { asValidationError, findFlaw } from './infra/input-hygiene.js'
 import { redisKeys } from './infra/keys.js'
 import { SUBSCRIBER_OPTIONS } from './infra/redis.js'
 import { loggerOptions } from './infra/logger.js'
-import { installSecurityHeaders } from './infra/security-headers.js'
+import { installSecurityHeaders, securityHeaders } from './infra/security-headers.js'
+import { clientErrorHandler, frameworkErrors } from './infra/pre-route.js'
 import { createMetrics } from './infra/metrics.js'
 import { lockRoutes } from './locks/routes.js'
 import { Locks } from './locks/service.js'
@@ -72,6 +74,9 @@ export interface Tessera {
   close(): Promise<void>
 }
 
+// Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
+const MAX_PARAM_LENGTH = 400
+
 const formats = (formatsPlugin as unknown as { default?: typeof formatsPlugin }).default ?? formatsPlugin
 
 function validators() {
@@ -81,15 +86,22 @@ function validators() {
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false })
   for (const ajv of [strict, coercing]) (formats as unknown as (a: Ajv) => void)(ajv)
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
-    if (httpPart !== 'body') return coercing.compile(schema) as never
-    // A POST without a body is checked as an empty object, so optional-only bodies pass.
-    const validate = strict.compile(schema)
+    const body = httpPart === 'body'
+    const validate = (body ? strict : coercing).compile(schema)
+    // After the schema (query and path values are coerced by then): text without NUL or
+    // unpaired surrogates, numbers in the safe range (infra/input-hygiene.ts).
     const check = (data: unknown) => {
-      const ok = validate(data ?? {})
-      check.errors = validate.errors
-      return ok
+      // A POST without a body is checked as an empty object, so optional-only bodies pass.
+      const value = body ? (data ?? {}) : data
+      if (!validate(value)) {
+        check.errors = validate.errors
+        return false
+      }
+      const flaw = findFlaw(value)
+      check.errors = flaw ? [asValidationError(flaw)] : null
+      return flaw === null
     }
-    check.errors = validate.errors
+    check.errors = null as unknown
     return check as never
   }
 }
@@ -163,35 +175,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const ctx = buildContext(deps)
   const { config, metrics } = ctx
   await ctx.settings.ensure()
-  const app = Fastify({
-    logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
-    genReqId: (req) => {
-      const given = req.headers['x-request-id']
-      return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
-    },
-    bodyLimit: 64 * 1024,
-    trustProxy: config.trustProxy,
-    // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
-    routerOptions: { maxParamLength: 400 },
-    ajv: { customOptions: { strict: false } },
-  }) as unknown as FastifyInstance
-  app.setValidatorCompiler(validators())
-  acceptEmptyJson(app)
-  app.addSchema(ErrorBody)
-  installErrorHandler(app)
-
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-request-id', req.id)
-  })
-  app.addHook('onResponse', async (req, reply) => {
-    metrics.httpDuration.observe(
-      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` },
-      reply.elapsedTime / 1000,
-    )
-  })
-
-  await app.register(cookie)
-  await installSecurityHeaders(app, {
+  const headers = await securityHeaders({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -204,6 +188,46 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     },
     hsts: config.production,
   })
+  const app = Fastify({
+    logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
+    },
+    bodyLimit: 64 * 1024,
+    trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Refusals before routing, in the contract's shape with the same headers (infra/pre-route.ts).
+    frameworkErrors: frameworkErrors(headers, MAX_PARAM_LENGTH),
+    clientErrorHandler: clientErrorHandler(headers),
+    ajv: { customOptions: { strict: false } },
+  }) as unknown as FastifyInstance
+  app.setValidatorCompiler(validators())
+  acceptEmptyJson(app)
+  app.addSchema(ErrorBody)
+  installErrorHandler(app)
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+  // close() ends only the keep-alive connections idle at that moment: one whose request was
+  // in flight would stay open after its answer and hold the shutdown past its budget (R5).
+  let shuttingDown = false
+  app.addHook('preClose', async () => {
+    shuttingDown = true
+  })
+  app.addHook('onSend', async (_req, reply) => {
+    if (shuttingDown) reply.header('connection', 'close')
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  await app.register(cookie)
+  installSecurityHeaders(app, headers)
   // In this order: CORS answers preflights first; then every rate limit, before any guard.
   await registerCors(app, config)
   const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit, ctx.states)
@@ -211,7 +235,8 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   await installRateLimits(app, ctx, {
     onLoginLimited: (req) => {
       const username = (req.body as { username?: unknown } | undefined)?.username
-      return login.recordRateLimited(typeof username === 'string' ? username : null, requestInfo(req))
+      // Limits run before validation: a name PostgreSQL cannot store is recorded as no name.
+      return login.recordRateLimited(typeof username === 'string' && !findFlaw(username) ? username : null, requestInfo(req))
     },
   })
   await app.register(swagger, {

@@ -95,7 +95,12 @@ function timeRange(from: string | undefined, to: string | undefined) {
 
 async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
   if (username === undefined) return undefined
-  if (/^\d+$/.test(username)) return Number(username)
+  if (/^\d+$/.test(username)) {
+    const id = Number(username)
+    // User ids are PostgreSQL integers: a longer number names no user and is a mistake.
+    if (id > 2_147_483_647) throw validationFailed(`querystring.user must be a username or a user id up to 2147483647; ${username.slice(0, 30)} is neither`)
+    return id
+  }
   const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
   return (row?.id as number | undefined) ?? null
 }

@@ -31,7 +31,7 @@ export async function oidcRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     '/api/auth/oidc',
     {
       schema: { tags: ['auth'], summary: "Sign in with the identity provider's ID token", body: OidcBody, response: { 200: LoginReply, ...errors } },
-      config: { budget: 'login' },
+      config: { budget: 'login', noStore: true },
     },
     async (req, reply) => {
       if (!oidc) throw notConfigured()

@@ -68,7 +68,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     '/api/auth/login',
     {
       schema: { tags: ['auth'], summary: 'Sign in with username and password', body: LoginBody, response: { 200: LoginReply, ...errors } },
-      config: { budget: 'login' },
+      config: { budget: 'login', noStore: true },
     },
     async (req, reply) => {
       const body = req.body as Static<typeof LoginBody>
@@ -113,7 +113,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     '/api/auth/csrf',
     {
       onRequest: session,
-      config: { passive: true },
+      config: { passive: true, noStore: true },
       schema: { tags: ['auth'], summary: "This session's CSRF token", response: { 200: Type.Object({ csrfToken: Type.String() }), ...errors } },
     },
     async (req) => ({ csrfToken: csrfTokenFor(ctx.secret, authOf(req).session.id) }),

@@ -195,35 +195,72 @@ function connectionLost(err: unknown): boolean {
 }
 
 /**
- * postgres.js (3.4.9) crashes the process when the connection of a transaction dies under it:
- * begin() answers the failed body with a ROLLBACK on that connection, whose deferred write
- * then finds the socket already dropped (an uncaught TypeError from setImmediate, thrown
- * where nothing can catch it; porsager/postgres#1154, #1208). Catching it would not do: the
- * connection keeps the unsent bytes and never connects again. So when a body fails with an
- * error that says a connection is gone, it is held until begin() rejects by itself, which it
- * does (CONNECTION_CLOSED) as soon as its connection closes; then it never settles and no
- * ROLLBACK is written (PostgreSQL rolls back a transaction whose connection is gone). When
- * the connection stays up (the error came from elsewhere, Redis say), the body fails after
- * CONNECTION_CHECK_MS as usual. drizzle's transaction() goes through here too.
- * Left open: the connection dying during the COMMIT itself, a far smaller window.
+ * postgres.js (3.4.9) crashes the process when a statement is written to a transaction's
+ * connection after that connection closed: the write is deferred to a setImmediate that
+ * finds the socket gone (an uncaught TypeError thrown where nothing can catch it;
+ * porsager/postgres#1154, #1208), and the connection keeps the unsent bytes and never works
+ * again. It happens to the COMMIT (the body resolved after its connection died: it waited on
+ * Redis, or caught a failed statement and carried on), to the ROLLBACK (the body failed, or
+ * a statement it caught had failed) and to the body's next statement. So nothing reaches a
+ * transaction's connection once it may have closed:
+ * - a closing connection of the pool bumps `closes` synchronously (postgres.js's onclose);
+ *   a transaction that saw none since it began goes on at once (the usual case, no cost);
+ * - otherwise each statement of the body, and the COMMIT or ROLLBACK after it, waits for the
+ *   next turn of the event loop, by which begin() has rejected (CONNECTION_CLOSED) if its
+ *   own connection was the one closed; then the statement fails instead of being written,
+ *   and the body's outcome is held for good so that no COMMIT or ROLLBACK is written
+ *   (PostgreSQL rolls back a transaction whose connection is gone).
+ * A body that fails with an error saying a connection is gone is also held until begin()
+ * rejects, or for CONNECTION_CHECK_MS when the connection stays up (the error came from
+ * elsewhere, Redis say), as a ROLLBACK would race the closing socket. drizzle's
+ * transaction() goes through here too. Savepoints are not guarded (the service has none).
  */
 const CONNECTION_CHECK_MS = 2000
 
-function guardTransactions(sql: Pool): void {
+interface Closes {
+  count: number
+}
+
+type Statement = { handler?: (q: unknown) => unknown; reject?: (err: unknown) => void }
+
+function guardTransactions(sql: Pool, closes: Closes): void {
   const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>
   const guarded = (...args: unknown[]) => {
     const body = args.pop() as (tx: unknown) => unknown
+    const closesAtStart = closes.count
     let gone = false
-    const outcome = begin(...args, (tx: unknown) =>
-      new Promise((resolve) => {
-        const result = body(tx)
+    // Runs `go` now when no connection closed since the transaction began, else on the next
+    // turn unless this transaction's own connection was the one (then `lost` instead).
+    const gate = <T>(go: () => T, lost: () => T): T | Promise<T> =>
+      closes.count === closesAtStart ? go() : new Promise<void>((r) => setImmediate(r)).then(() => (gone ? lost() : go()))
+    const held = () => new Promise<never>(() => {})
+    const closedError = () => Object.assign(new Error('the transaction’s connection closed'), { code: 'CONNECTION_CLOSED' })
+    const guardStatement = (q: unknown) => {
+      const s = q as Statement
+      const handler = s?.handler
+      if (typeof handler === 'function' && typeof s.reject === 'function') {
+        s.handler = (query: unknown) => gate(() => handler(query), () => s.reject!(closedError()))
+      }
+      return q
+    }
+    const outcome = begin(...args, (tx: postgres.TransactionSql) => {
+      const unsafe = tx.unsafe.bind(tx) as (...a: unknown[]) => unknown
+      const statements = new Proxy(tx, {
+        apply: (target, self, a) => guardStatement(Reflect.apply(target as unknown as (...x: unknown[]) => unknown, self, a)),
+        get: (target, prop, receiver) => (prop === 'unsafe' ? (...a: unknown[]) => guardStatement(unsafe(...a)) : Reflect.get(target, prop, receiver)),
+      })
+      return new Promise((resolve) => {
+        const result = body(statements)
         resolve(Array.isArray(result) ? Promise.all(result) : result)
-      }).catch((err) => {
-        if (!connectionLost(err)) throw err
-        return new Promise((_, reject) => setTimeout(() => gone || reject(err), CONNECTION_CHECK_MS).unref())
-      }),
-    )
-    // begin() settling while its body is still held can only mean the connection closed.
+      }).then(
+        (value) => gate(() => value, held),
+        (err) => {
+          if (connectionLost(err)) return new Promise((_, reject) => setTimeout(() => gone || reject(err), CONNECTION_CHECK_MS).unref())
+          return gate(() => Promise.reject(err), held)
+        },
+      )
+    })
+    // begin() settling while its body is still running or held can only mean the connection closed.
     outcome.catch(() => {
       gone = true
     })
@@ -245,7 +282,11 @@ export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
   const applicationName = `tessera-${randomBytes(6).toString('hex')}`
+  const closes: Closes = { count: 0 }
   const sql = postgres(url, {
+    onclose: () => {
+      closes.count++
+    },
     max: poolMax,
     ...quiet(),
     idle_timeout: 60,
@@ -256,8 +297,12 @@ export async function openDatabase(url: string, poolMax: number): Promise<Databa
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
   })
-  guardTransactions(sql)
+  guardTransactions(sql, closes)
   await explained(url, () => sql`select 1`)
+  // The first connection has read the array types into the pool's shared parsers. Every new
+  // connection would read them again, and postgres.js leaves that query's failure unhandled:
+  // a connection cut while it ran (a restart, pg_terminate_backend) would crash the process.
+  ;(sql.options as unknown as { fetch_types: boolean }).fetch_types = false
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))
   let closing: Promise<void> | undefined
   return {

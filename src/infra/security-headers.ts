@@ -20,11 +20,19 @@ export async function securityHeaders(options: FastifyHelmetOptions): Promise<[s
   }
 }
 
-export async function installSecurityHeaders(app: FastifyInstance, options: FastifyHelmetOptions): Promise<void> {
-  const headers = await securityHeaders(options)
-  app.addHook('onRequest', (_req, reply, done) => {
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The answer carries a token or session state: `Cache-Control: no-store` (http.md). */
+    noStore?: boolean
+  }
+}
+
+/** Sets `headers` (from securityHeaders) on every answer, and no-store where a route asks. */
+export function installSecurityHeaders(app: FastifyInstance, headers: readonly (readonly [string, string | string[]])[]): void {
+  app.addHook('onRequest', (req, reply, done) => {
     const res = reply.raw
     for (let i = 0; i < headers.length; i++) res.setHeader(headers[i]![0], headers[i]![1])
+    if (req.routeOptions.config.noStore) res.setHeader('cache-control', 'no-store')
     done()
   })
 }

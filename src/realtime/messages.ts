@@ -4,6 +4,7 @@ import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
 import { SORT_COLUMNS } from '../admin/session-list.js'
 import { ROLES } from '../auth/roles.js'
+import { findFlaw } from '../infra/input-hygiene.js'
 
 const View = Type.String({ maxLength: 200 })
 const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 })
@@ -63,5 +64,7 @@ export function parseClientMessage(raw: string): Parsed {
     const where = field?.additionalProperty ?? field?.missingProperty ?? e?.instancePath.replace(/^\//, '') ?? ''
     return { ok: false, reason: `${type}: ${where ? `${where} ` : ''}${e?.message ?? 'is invalid'}` }
   }
+  const flaw = findFlaw(data)
+  if (flaw) return { ok: false, reason: `${type}: ${flaw.path.replace(/^\//, '').replaceAll('/', '.') || 'message'} ${flaw.message}` }
   return { ok: true, message: data as ClientMessage }
 }

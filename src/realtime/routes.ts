@@ -10,6 +10,7 @@ import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import type { AuthContext } from '../sessions/service.js'
 import type { SessionRecord } from '../sessions/store.js'
+import { checkHandshake } from './handshake.js'
 import type { Hub } from './hub.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
@@ -80,6 +81,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
       schema: { hide: true, querystring: Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) }) },
       config: { rateLimit: false },
       onRequest: async (req, reply) => {
+        checkHandshake(req, req.ws)
         req.upgrade = { ...(await authenticateUpgrade(req)), response: reply.raw }
       },
     },
@@ -95,6 +97,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     '/api/realtime/ticket',
     {
       onRequest: requireSession(ctx),
+      config: { noStore: true },
       schema: {
         tags: ['realtime'],
         summary: 'A one-use WebSocket ticket, for clients that cannot send cookies',

@@ -1,11 +1,11 @@
 // The caller's own session (http.md, "The caller's own session").
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, clearSessionCookie, requireSession } from '../auth/guards.js'
 import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
+import { unusedSessionUuid } from './fresh-uuid.js'
 import { SessionState, SessionView } from './schemas.js'
 import { StateRead } from './state-read.js'
 
@@ -21,7 +21,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
   app.get(
     '/api/session_state',
     {
-      config: { passive: true, inlineBudget: true },
+      config: { passive: true, inlineBudget: true, noStore: true },
       schema: { tags: ['session'], summary: 'The snapshot a tab syncs from', response: { 200: SessionState, ...errors } },
     },
     async (req, reply) => stateRead.read(req, reply),
@@ -31,7 +31,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/api/session/validate',
     {
       onRequest: session,
-      config: { passive: true },
+      config: { passive: true, noStore: true },
       schema: {
         tags: ['session'],
         summary: 'Is this session still valid?',
@@ -122,13 +122,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       config: { budget: 'uuid' },
       schema: { tags: ['session'], summary: 'A fresh UUID v4 unused by any session', response: { 200: Type.Object({ uuid: Uuid }), ...errors } },
     },
-    async () => {
-      for (;;) {
-        const uuid = randomUUID()
-        const [row] = await ctx.database.sql`select 1 from sessions where id = ${uuid}`
-        if (!row) return { uuid }
-      }
-    },
+    async () => ({ uuid: await unusedSessionUuid(ctx.database.sql) }),
   )
 
   app.post(

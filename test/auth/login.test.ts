@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build, PASSWORD } from '../helpers/app.js'
+import { listen, openTab } from '../helpers/ws.js'
 
 t.test('signing in returns the user, the session and a CSRF token, and sets an HttpOnly cookie', async (t) => {
   const app = await build(t)
@@ -95,14 +96,22 @@ t.test('a later login from another device or IP is flagged new_device', async (t
 
 t.test('a new login tells the user’s other sessions (user.notice)', async (t) => {
   const app = await build(t)
-  const { id } = await app.user('ada')
-  const sub = app.resources.redis.duplicate()
-  t.teardown(() => sub.quit())
-  await sub.connect()
-  await sub.subscribe(app.ctx.keys.userChannel(id))
-  const got = new Promise<string>((resolve) => sub.on('message', (_c, m) => resolve(m)))
-  await app.client().signIn('ada')
-  t.match(JSON.parse(await got), { type: 'user.notice', kind: 'new_login', ip: '127.0.0.1', device: { os: 'Linux' }, at: String })
+  await app.user('ada')
+  await app.user('bob')
+  const address = await listen(app)
+  const laptop = await app.client().signIn('ada')
+  const bob = await app.client().signIn('bob')
+  // The open tabs of ada's laptop, and one of another user who must hear nothing.
+  const tabs = [(await openTab(address, laptop.sid!, { tabId: 'L1' })).tab, (await openTab(address, laptop.sid!, { tabId: 'L2' })).tab]
+  const bobs = (await openTab(address, bob.sid!, { tabId: 'B1' })).tab
+  await app.client().signIn('ada') // her phone
+  for (const [i, tab] of tabs.entries()) {
+    t.match(await tab.type('user.notice'), { type: 'user.notice', kind: 'new_login', ip: '127.0.0.1', device: { os: 'Linux' }, at: String }, `laptop tab ${i + 1} is told`)
+  }
+  // Bob's tab is on the same node: the notice has been dispatched by the time ada's tabs have it.
+  bobs.send({ type: 'ping', id: 1 })
+  await bobs.next((m) => m.type === 'pong')
+  t.notOk(bobs.messages.some((m) => m.type === 'user.notice'), 'another user’s tab is not')
 })
 
 t.test('login never reuses a presented token (no fixation)', async (t) => {
@@ -127,14 +136,60 @@ t.test('only SHA-256 hashes of tokens are stored, in PostgreSQL and in Redis', a
   const [row] = await app.ctx.database.sql`select s::text as whole, token_hash from sessions s`
   t.equal(row!.token_hash, createHash('sha256').update(token).digest('hex'))
   t.notOk(String(row!.whole).includes(token), 'the token appears nowhere in the row')
-  const keys = await app.resources.redis.keys(`${app.prefix}*`)
-  t.ok(keys.length > 0)
-  for (const key of keys) {
-    t.notOk(key.includes(token), `key ${key} holds no token`)
-    const type = await app.resources.redis.type(key)
-    const value = type === 'string' ? await app.resources.redis.get(key) : JSON.stringify(await app.resources.redis.hgetall(key).catch(() => ({})))
-    t.notOk(String(value).includes(token), `value of ${key} holds no token`)
+  // Every kind of key a live session leaves: a tab (presence, sets, sorted sets), an event
+  // (the log stream), a lock, a platform switch; and an ended session of the same user.
+  const address = await listen(app)
+  const { tab } = await openTab(address, token, { tabId: 'A' })
+  t.equal((await ada.post('/api/locks', { resource: 'doc' })).statusCode, 201)
+  const other = await app.client().signIn('ada')
+  const endedToken = other.sid!
+  t.equal((await other.post('/api/auth/logout')).statusCode, 204)
+  await tab.next((m) => m.type === 'user.notice' && m.kind === 'session_ended_elsewhere')
+  const { redis } = app.resources
+  // Each token as the cookie has it, and its 32 bytes in hex and in plain base64.
+  const secrets = [token, endedToken].flatMap((s) => [s, Buffer.from(s, 'base64url').toString('hex'), Buffer.from(s, 'base64url').toString('base64')])
+  const holds = (text: string) => secrets.some((s) => text.includes(s))
+  const keys: string[] = []
+  for (let cursor = '0'; ; ) {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${app.prefix}*`, 'COUNT', 1000)
+    keys.push(...batch)
+    cursor = next
+    if (cursor === '0') break
   }
+  const types = new Map<string, number>()
+  for (const key of keys) {
+    t.notOk(holds(key), `key ${key} holds no token`)
+    const type = await redis.type(key)
+    types.set(type, (types.get(type) ?? 0) + 1)
+    let content: string[]
+    switch (type) {
+      case 'string':
+        content = [(await redis.get(key)) ?? '']
+        break
+      case 'hash':
+        content = Object.entries(await redis.hgetall(key)).flat()
+        break
+      case 'list':
+        content = await redis.lrange(key, 0, -1)
+        break
+      case 'set':
+        content = await redis.smembers(key)
+        break
+      case 'zset':
+        content = await redis.zrange(key, '0', '-1')
+        break
+      case 'stream':
+        content = (await redis.xrange(key, '-', '+')).flatMap(([id, fields]) => [id, ...fields])
+        break
+      case 'none':
+        continue // expired between SCAN and TYPE
+      default:
+        content = []
+        t.fail(`key ${key} is of a type this scan cannot read: ${type}`)
+    }
+    t.notOk(content.some(holds), `the ${type} ${key} holds no token`)
+  }
+  t.ok(['string', 'hash', 'set', 'zset', 'stream'].every((type) => types.has(type)), `every kind of key was read: ${JSON.stringify(Object.fromEntries(types))}`)
 })
 
 t.test('failed logins lock the account after the threshold, and the lock ends by itself', async (t) => {

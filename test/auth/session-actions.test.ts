@@ -1,5 +1,7 @@
 import t from 'tap'
+import { CLOSE } from '../../src/realtime/protocol.js'
 import { build, PASSWORD } from '../helpers/app.js'
+import { listen, openTab } from '../helpers/ws.js'
 
 async function streamEvents(app: Awaited<ReturnType<typeof build>>, sessionId: string) {
   const entries = await app.resources.redis.xrange(app.ctx.keys.sessionLog(sessionId), '-', '+')
@@ -11,11 +13,18 @@ t.test('logout ends the session for every tab, clears the cookie and logs sessio
   await app.user('ada')
   const ada = await app.client().signIn('ada')
   const sessionId = ada.sessionId!
+  const address = await listen(app)
+  // Two open tabs of the browser: A signs out, B hears of it.
+  const tabs = [(await openTab(address, ada.sid!, { tabId: 'tab-a' })).tab, (await openTab(address, ada.sid!, { tabId: 'tab-b' })).tab]
   const tabB = app.client()
   tabB.sid = ada.sid
   const res = await ada.post('/api/auth/logout', undefined, { 'x-tab-id': 'tab-a' })
   t.equal(res.statusCode, 204)
   t.match(res.headers['set-cookie'], /sid=;/)
+  for (const [i, tab] of tabs.entries()) {
+    t.match(await tab.type('session.logged_out'), { type: 'session.logged_out', byTabId: 'tab-a', seq: 1 }, `tab ${'ab'[i]} is told`)
+    t.equal((await tab.closed).code, CLOSE.loggedOut, `and tab ${'ab'[i]} is closed with 4003`)
+  }
   const after = await tabB.get('/api/session_state')
   t.equal(after.statusCode, 401)
   t.match(after.json(), { error: { code: 'SESSION_TERMINATED', reason: 'logout' } })
@@ -23,7 +32,7 @@ t.test('logout ends the session for every tab, clears the cookie and logs sessio
   t.match(await streamEvents(app, sessionId), [{ type: 'session.logged_out', byTabId: 'tab-a', seq: 1, at: String }])
   const [row] = await app.ctx.database.sql`select status, end_reason, ended_at from sessions where id = ${sessionId}`
   t.match(row, { status: 'ended', end_reason: 'logout', ended_at: Date })
-  const audit = await app.ctx.database.sql`select type, data from audit_events where session_id = ${sessionId} order by id`
+  const audit = await app.ctx.database.sql`select type, data from audit_events where session_id = ${sessionId} and type like 'session.%' and type <> 'session.view' order by id`
   t.match(audit, [{ type: 'session.login' }, { type: 'session.ended', data: { reason: 'logout' } }])
 })
 

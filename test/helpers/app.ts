@@ -9,6 +9,7 @@ import { type WorkerOptions, Workers } from '../../src/jobs/workers.js'
 import { dropDatabase } from '../../src/infra/db.js'
 import { deleteKeysWithPrefix } from '../../src/infra/redis.js'
 import { openResources, type Resources } from '../../src/resources.js'
+import { createTestDatabase } from './database.js'
 import type { TcpProxy } from './tcp-proxy.js'
 
 export const ADMIN_PASSWORD = 'admin-password-1'
@@ -79,6 +80,9 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
     SESSION_SECRET: 'test-secret-that-is-at-least-32-characters-long',
     ...env,
   })
+  // A copy of the migrated template (test/helpers/database.ts): start-up finds it migrated.
+  // A private server (one build on it, mostly) migrates its own database as before.
+  if (!options.postgres) await createTestDatabase(databaseUrl)
   const resources = await openResources(config)
   const tessera = await buildApp({ config, database: resources.database, redis: resources.redis, secret: resources.secret })
   await tessera.app.ready()

@@ -37,7 +37,8 @@ t.test('a finalized ending leaves nothing in Redis that outlives its event log',
   }
   const job = await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`)
   t.match(job?.opts.removeOnComplete, { age: LOG_TTL_SECONDS }, 'its finished job is kept as long')
-  t.ok(other.sessionId, 'the other session lives on')
+  t.equal((await other.get('/api/session_state')).statusCode, 200, 'the other session lives on')
+  t.match((await sql`select status from sessions where id = ${other.sessionId!}`)[0], { status: 'active' }, 'and is active in PostgreSQL')
 
   // A state change committed just before the ending and published just after it.
   const late = await app.ctx.bus.publishSessionEvent(id, { type: 'platform.switched', version: 99 }, new Date(Date.now() + 86_400_000), 99)

@@ -43,21 +43,29 @@ function direct(t: Test, app: TestApp) {
 const ready = async (app: TestApp) => (await app.app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200
 
 /**
- * Every session in PostgreSQL has its login record and its audit event, and every record the
- * token cache holds in Redis says what PostgreSQL says of that session.
+ * Every session in PostgreSQL has its login record and its audit event; every record the
+ * token cache holds in Redis is of a session PostgreSQL has and says what PostgreSQL says of
+ * it; and the sessions in `cached` (those that made a request) are in the cache.
  */
-async function consistent(t: Test, app: TestApp, sql: postgres.Sql) {
-  const rows = await sql`select s.id, s.status, s.version, s.active_platform_id,
+async function consistent(t: Test, app: TestApp, sql: postgres.Sql, cached: string[]) {
+  const rows = await sql`select s.id, s.status, s.version, s.active_platform_id, s.token_hash,
       (select count(*)::int from login_attempts a where a.session_id = s.id and a.success) as logins,
       (select count(*)::int from audit_events e where e.session_id = s.id and e.type = 'session.login') as audits
     from sessions s`
   for (const r of rows) t.same({ logins: r.logins, audits: r.audits }, { logins: 1, audits: 1 }, `session ${r.id}: its login record and audit event`)
   const byId = new Map(rows.map((r) => [r.id as string, r]))
+  for (const id of cached) {
+    const row = byId.get(id)
+    t.ok(row, `session ${id} is in PostgreSQL`)
+    const record = JSON.parse((await app.ctx.redis.get(app.ctx.keys.sessionByToken(row!.token_hash as string))) ?? 'null') as { id: string; status: string } | null
+    t.same(record && { id: record.id, status: record.status }, { id, status: row!.status }, `the token cache holds session ${id} as PostgreSQL has it`)
+  }
   const keys = await app.ctx.redis.keys(`${app.prefix}tok:*`)
+  t.ok(keys.length >= cached.length, `${keys.length} cached records`)
   for (const key of keys) {
-    const cached = JSON.parse((await app.ctx.redis.get(key)) ?? 'null') as { id: string; status: string } | null
-    if (!cached) continue
-    t.equal(cached.status, byId.get(cached.id)?.status, `the cached record of ${cached.id} matches PostgreSQL`)
+    const record = JSON.parse((await app.ctx.redis.get(key)) ?? 'null') as { id: string; status: string } | null
+    if (!record) continue // expired between KEYS and GET
+    t.equal(record.status, byId.get(record.id)?.status, `the cached record of ${record.id} matches PostgreSQL`)
   }
   return rows
 }
@@ -161,7 +169,7 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   t.equal(switched.statusCode, 200, 'switching works again')
   await tab.next((m) => m.type === 'platform.switched')
   t.equal((await admin.get('/admin/sessions')).statusCode, 200, 'and the admin lists')
-  await consistent(t, app, sqlAfter)
+  await consistent(t, app, sqlAfter, [ada.sessionId!, admin.sessionId!])
 })
 
 /** Starts a request that will wait on `table` (locked by the test), and waits until it does. */
@@ -194,19 +202,20 @@ for (const mode of ['fast', 'immediate'] as const) {
     const pg = await privatePostgres(t)
     const app = await build(t, {}, { postgres: pg.url })
     await app.user('ada', { platforms: ['One'] })
-    await app.client().signIn('ada') // one whole session before
+    const first = await app.client().signIn('ada') // one whole session before
+    t.equal((await first.get('/api/session_state')).statusCode, 200, 'which has made a request: it is in the token cache')
     // The login's history row is the write it waits on: the session row is written before it.
     const { pending } = await stuckOn(t, app, 'login_attempts', () => app.client().login('ada'))
     await restarted(t, pg, app, mode, pending)
 
     const sql = direct(t, app)
-    const rows = await consistent(t, app, sql)
+    const rows = await consistent(t, app, sql, [first.sessionId!])
     t.equal(rows.length, 1, 'the login that failed left no session behind')
     const [{ n }] = (await sql`select count(*)::int as n from audit_events where type = 'session.login'`) as unknown as [{ n: number }]
     t.equal(n, 1, 'nor an audit event')
     const ada = await app.client().signIn('ada')
     t.equal((await ada.get('/api/session_state')).statusCode, 200, 'signing in works again')
-    t.equal((await consistent(t, app, sql)).length, 2)
+    t.equal((await consistent(t, app, sql, [first.sessionId!, ada.sessionId!])).length, 2)
   })
 
   t.test(`a platform switch in flight when PostgreSQL stops (${mode}) happens wholly or not at all`, async (t) => {
@@ -236,7 +245,7 @@ for (const mode of ['fast', 'immediate'] as const) {
     await tab.next((m) => m.type === 'platform.switched' && m.version === 2)
     const [{ n: auditsAfter }] = (await after`select count(*)::int as n from audit_events where type = 'platform.switched'`) as unknown as [{ n: number }]
     t.equal(auditsAfter, 1, 'with its audit event')
-    await consistent(t, app, after)
+    await consistent(t, app, after, [ada.sessionId!])
   })
 }
 

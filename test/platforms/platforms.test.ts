@@ -1,7 +1,8 @@
 // Platforms (http.md, "Platforms"): the user's connections, and switching the one a
 // session has active — atomically, with expectedVersion as a compare-and-set.
 import t from 'tap'
-import { build, type TestApp } from '../helpers/app.js'
+import { build, type Client, type TestApp } from '../helpers/app.js'
+import { listen, openTab, type TabClient } from '../helpers/ws.js'
 
 interface Frame {
   type: string
@@ -10,6 +11,12 @@ interface Frame {
   platform?: { id: number; name: string } | null
   previousPlatform?: { id: number; name: string } | null
   byTabId?: string | null
+}
+
+/** Two open tabs of a signed-in browser, welcomed. */
+async function twoTabs(app: TestApp, client: Client): Promise<TabClient[]> {
+  const address = await listen(app)
+  return [(await openTab(address, client.sid!, { tabId: 'tab-A' })).tab, (await openTab(address, client.sid!, { tabId: 'tab-B' })).tab]
 }
 
 /** The frames in the session's event log (its Redis stream), oldest first. */
@@ -123,9 +130,14 @@ t.test('deleting the active platform leaves the session on none and tells its ta
   const ada = await app.client().signIn('ada')
   const before = (await ada.get('/api/session_state')).json()
   t.equal(before.platform.id, platformIds[0])
+  const tabs = await twoTabs(app, ada)
 
   const res = await ada.delete(`/api/platforms/${platformIds[0]}`, undefined, { 'x-tab-id': 'tab-7' })
   t.equal(res.statusCode, 204)
+  for (const tab of tabs) {
+    const frame = await tab.type('platform.switched')
+    t.match(frame, { platform: null, previousPlatform: { id: platformIds[0] }, version: before.version + 1, byTabId: 'tab-7' }, 'an open tab hears it is on no platform now')
+  }
 
   const after = (await ada.get('/api/session_state')).json()
   t.equal(after.platform, null)
@@ -161,10 +173,15 @@ t.test('switching the platform answers the new state and every tab hears of it',
   const { platformIds } = await app.user('ada', { platforms: ['Pixelfed', 'Mastodon'] })
   const ada = await app.client().signIn('ada')
   const before = (await ada.get('/api/session_state')).json()
+  const tabs = await twoTabs(app, ada)
 
   const res = await ada.post(`/api/switch_platform/${platformIds[1]}`, { expectedVersion: before.version }, { 'x-tab-id': 'tab-A' })
   t.equal(res.statusCode, 200)
   const body = res.json()
+  for (const [i, tab] of tabs.entries()) {
+    const frame = await tab.type('platform.switched')
+    t.match(frame, { platform: { id: platformIds[1], name: 'Mastodon' }, version: body.version, byTabId: 'tab-A' }, `tab ${'AB'[i]} hears of the switch`)
+  }
   t.same(Object.keys(body).sort(), ['message', 'platform', 'version'])
   t.same(body.platform, { id: platformIds[1], name: 'Mastodon', type: 'mastodon', instanceUrl: 'https://mastodon.example', isDefault: false })
   t.equal(body.version, before.version + 1)

@@ -48,7 +48,8 @@ async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise
 class ResumingTab {
   readonly sockets: TabClient[] = []
   readonly welcomes: Message[] = []
-  attempts = 0
+  /** Every reconnect attempt: where it went and how it ended (null: resumed there). */
+  readonly tries: { address: string; error: string | null }[] = []
 
   constructor(
     readonly session: TestSession,
@@ -86,10 +87,13 @@ class ResumingTab {
   async reconnect(addresses: string[], baseMs: number) {
     for (let attempt = 0; ; attempt++) {
       await sleep(Math.random() * baseMs * 2 ** Math.min(attempt, 4))
-      this.attempts++
+      const address = addresses[attempt % addresses.length]!
       try {
-        return await this.open(addresses[attempt % addresses.length]!, this.lastSeq())
+        await this.open(address, this.lastSeq())
+        this.tries.push({ address, error: null })
+        return
       } catch (err) {
+        this.tries.push({ address, error: (err as { code?: string }).code ?? (err as Error).message })
         if (attempt >= 8) throw err
       }
     }
@@ -250,8 +254,15 @@ t.test('an API node killed with 1,000 tabs: they resume on the other node with n
   const total = [...finalSeq.values()].reduce((a, b) => a + b, 0)
   t.ok(total > sessions.length * 3, `${total} events over ${sessions.length} sessions`)
   const replayed = resumed.reduce((n, w) => n + Number(w.replayed), 0)
-  const attempts = tabs.reduce((n, tab) => n + tab.attempts, 0)
-  t.equal(prompt.filter((tab) => tab.attempts >= 2).length, 950, 'the prompt tabs were refused by the dead node first, then resumed on the live one')
+  const attempts = tabs.reduce((n, tab) => n + tab.tries.length, 0)
+  const toDead = prompt.flatMap((tab) => tab.tries.filter((a) => a.address === addressA))
+  t.ok(toDead.length >= 950, `every prompt tab tried the dead node (${toDead.length} tries)`)
+  t.same([...new Set(toDead.map((a) => a.error))], ['ECONNREFUSED'], 'and every try there was refused: node A is really gone')
+  t.same(
+    prompt.filter((tab) => JSON.stringify(tab.tries.at(-1)) !== JSON.stringify({ address: addressB, error: null }) || tab.tries.filter((a) => a.error === null).length !== 1).map((tab) => tab.tabId),
+    [],
+    'each prompt tab resumed once, on the live node B',
+  )
   t.comment(`${replayed} events replayed on resume; ${attempts} reconnect attempts`)
   for (const tab of tabs) tab.socket.ws.terminate()
   feed.ws.terminate()

@@ -1,14 +1,17 @@
-// SIGTERM to the real service process: every socket is closed with 1001 (server going away:
-// reconnect with backoff) and the process exits cleanly. Spawns `src/main.ts` as a child,
-// with its own throw-away database and Redis key prefix.
+// SIGTERM to the real service process (quality.md R5): every socket is closed with 1001
+// (server going away: reconnect with backoff), new connections are refused, a request in
+// flight is answered, and the process exits cleanly within its own 10 s budget. Spawns
+// `src/main.ts` as a child, with its own throw-away database and Redis key prefix.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { connect as tcpConnect, createServer } from 'node:net'
+import postgres from 'postgres'
 import t from 'tap'
 import { dropDatabase, projectRoot } from '../../src/infra/db.js'
 import { connectRedis, deleteKeysWithPrefix } from '../../src/infra/redis.js'
 import { ADMIN_PASSWORD, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
+import { until } from '../helpers/wait.js'
 import { connect } from '../helpers/ws.js'
 
 // The session is bound to a fingerprint of these two headers: the sockets send the same.
@@ -36,6 +39,18 @@ function exitOf(child: ChildProcess, ms: number): Promise<{ code: number | null;
   })
 }
 
+/** Whether a new TCP connection to the port is refused (nothing listens there any more). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
+  })
+}
+
 async function waitForHealth(base: string, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 60_000
   for (;;) {
@@ -50,7 +65,7 @@ async function waitForHealth(base: string, child: ChildProcess, output: () => st
   }
 }
 
-t.test('SIGTERM closes every socket with 1001 and the process exits 0', async (t) => {
+t.test('SIGTERM closes every socket with 1001, refuses new connections, answers the request in flight and exits 0 within its budget', async (t) => {
   const id = randomBytes(6).toString('hex')
   const databaseUrl = testDatabaseUrl(`tessera_test_${id}`)
   const prefix = `tessera-test:${id}:`
@@ -114,9 +129,39 @@ t.test('SIGTERM closes every socket with 1001 and the process exits 0', async (t
     tabs.push(tab)
   }
 
+  // A request in flight: taking a lock, held up by the test's own lock on the locks table.
+  const { csrfToken } = (await login.json()) as { csrfToken: string }
+  const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+  t.teardown(() => sql.end({ timeout: 1 }))
+  const holder = await sql.reserve()
+  await holder`begin`
+  await holder`lock table locks in exclusive mode`
+  let answered = false
+  const inFlight = fetch(`${base}/api/locks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: ORIGIN, cookie: `sid=${sid}`, 'x-csrf-token': csrfToken, ...BROWSER },
+    body: JSON.stringify({ resource: 'doc' }),
+  }).finally(() => (answered = true))
+  await until('the request to wait for the locks table', async () => {
+    const [row] = await sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%insert into locks%'`
+    return row!.n > 0
+  })
+
+  // The generous limit of the test; the process's own budget is 10 s (src/main.ts exits 1 past it).
   const exited = exitOf(child, 15_000)
   t.ok(child.kill('SIGTERM'), 'SIGTERM sent')
   for (const [i, tab] of tabs.entries()) t.equal((await tab.closed).code, 1001, `tab ${'AB'[i]} is closed with 1001`)
+  await until('new connections to be refused', () => refused(port), 5_000)
+  t.pass('a new TCP connection is refused')
+  await t.rejects(connect(`127.0.0.1:${port}`, { cookie: `sid=${sid}`, origin: ORIGIN, headers: BROWSER }), { code: 'ECONNREFUSED' }, 'so is a new WebSocket')
+  t.notOk(answered, 'while the request in flight is still waiting')
+  t.equal(child.exitCode, null, 'and the process waits for it')
+
+  await holder`commit`
+  holder.release()
+  const res = await inFlight
+  t.equal(res.status, 201, 'the request in flight is answered: the lock is taken')
+  t.match(await res.json(), { resource: 'doc' })
   const { code, signal } = await exited
-  t.same({ code, signal }, { code: 0, signal: null }, `the process exits 0${code === 0 ? '' : `:\n${output}`}`)
+  t.same({ code, signal }, { code: 0, signal: null }, `the process exits 0, so within its 10 s budget${code === 0 ? '' : `:\n${output}`}`)
 })

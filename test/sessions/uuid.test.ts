@@ -1,5 +1,7 @@
 // POST /api/session/generate-uuid and /validate-uuid (http.md, "The caller's own session").
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { unusedSessionUuid } from '../../src/sessions/fresh-uuid.js'
 import { build } from '../helpers/app.js'
 
 const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -19,6 +21,28 @@ t.test('generate-uuid answers a fresh UUID v4 that no session uses', async (t) =
     t.equal(row!.n, 0, 'no session has it')
   }
   t.equal(seen.size, 3, 'each call gives a new one')
+})
+
+t.test('a generated UUID that a session already uses is never answered: the next one is', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const ada = await app.client().signIn('ada')
+  const taken = ada.sessionId!
+  const fresh = randomUUID()
+  // The generator's first value collides with ada's session, as a random one could.
+  const values = [taken, fresh]
+  const offered: string[] = []
+  const next = () => {
+    const v = values.shift() ?? randomUUID()
+    offered.push(v)
+    return v
+  }
+  const uuid = await unusedSessionUuid(app.ctx.database.sql, next)
+  t.same(offered, [taken, fresh], 'the occupied value was offered first, then one more')
+  t.equal(uuid, fresh, 'the answer is the free one')
+  t.not(uuid, taken, 'never the session id')
+  const [row] = await app.ctx.database.sql`select count(*)::int as n from sessions where id = ${taken}`
+  t.equal(row!.n, 1, 'the collision was real: a session has that id')
 })
 
 t.test('validate-uuid checks the v4 format strictly and says whether a session uses it', async (t) => {
