@@ -33,8 +33,9 @@ export function processEnv(app: TestApp): Record<string, string | undefined> {
   }
 }
 
-export async function spawnTessera(t: { teardown(fn: () => unknown): void }, app: TestApp, env: Record<string, string>): Promise<TesseraProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** `nodeArgs` go to node before the script (the soak's `--inspect=127.0.0.1:0`). */
+export async function spawnTessera(t: { teardown(fn: () => unknown): void }, app: TestApp, env: Record<string, string>, nodeArgs: string[] = []): Promise<TesseraProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: projectRoot(),
     env: {
       ...processEnv(app),
