@@ -18,6 +18,8 @@ export interface LoadSession {
 interface Pending {
   target: number
   sentAt: number
+  /** When the schedule wanted it sent: the latency from here is corrected for coordinated omission. */
+  dueAt: number
   answered: boolean
   delivered: boolean
 }
@@ -80,6 +82,7 @@ async function connect(args: { label: string; addresses: string[]; sessions: Loa
 async function switches(args: { label: string; address: string; rate: number; seconds: number; timeoutMs: number }) {
   const http = new Pool(`http://${args.address}`, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 })
   const latencies: number[] = []
+  const fromSchedule: number[] = []
   const answers: number[] = []
   const errors = new Map<string, number>()
   const lag: number[] = []
@@ -97,10 +100,11 @@ async function switches(args: { label: string; address: string; rate: number; se
     if (frame.type !== 'platform.switched' || !p || p.delivered || frame.platform?.id !== p.target) return
     p.delivered = true
     latencies.push(at - p.sentAt)
+    fromSchedule.push(at - p.dueAt)
     settle(s, p)
   }
 
-  const fire = () => {
+  const fire = (dueAt: number) => {
     // A random session with no switch in flight: one at a time per session keeps each
     // frame unambiguous (and a session's switches take turns on its row lock anyway).
     let s: ClientSession | undefined
@@ -114,7 +118,7 @@ async function switches(args: { label: string; address: string; rate: number; se
     }
     const session = s
     const target = session.platforms[1 - session.current]!
-    const p: Pending = { target, sentAt: performance.now(), answered: false, delivered: false }
+    const p: Pending = { target, sentAt: performance.now(), dueAt, answered: false, delivered: false }
     session.pending = p
     http
       .request({
@@ -160,7 +164,7 @@ async function switches(args: { label: string; address: string; rate: number; se
       const due = Math.min(total, Math.floor(((now - started) / 1000) * args.rate))
       while (scheduled < due) {
         lag.push(performance.now() - (started + (scheduled * 1000) / args.rate))
-        fire()
+        fire(started + (scheduled * 1000) / args.rate)
         scheduled++
       }
       if (now - lastReport >= 1000) {
@@ -193,6 +197,7 @@ async function switches(args: { label: string; address: string; rate: number; se
     seconds,
     achievedRate: sent / seconds,
     latency: summarize(latencies),
+    latencyFromSchedule: summarize(fromSchedule),
     answer: summarize(answers),
     errors: Object.fromEntries(errors),
     errorCount: [...errors.values()].reduce((a, b) => a + b, 0),

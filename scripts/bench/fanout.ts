@@ -62,6 +62,8 @@ type SwitchResult = {
   seconds: number
   achievedRate: number
   latency: Summary
+  /** From when the schedule wanted each switch sent: corrected for coordinated omission. */
+  latencyFromSchedule: Summary
   answer: Summary
   errors: Record<string, number>
   errorCount: number
@@ -258,7 +260,9 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
     row('p50 ms', (r) => ms(r.switches.latency.p50), (r) => r.switches.latency.p50),
     row('p90 ms', (r) => ms(r.switches.latency.p90), (r) => r.switches.latency.p90),
     row('p99 ms', (r) => ms(r.switches.latency.p99), (r) => r.switches.latency.p99),
+    row('p99.9 ms', (r) => ms(r.switches.latency.p999), (r) => r.switches.latency.p999),
     row('max ms', (r) => ms(r.switches.latency.max), (r) => r.switches.latency.max),
+    row('p99 from the schedule (corrected for coordinated omission) ms', (r) => ms(r.switches.latencyFromSchedule.p99), (r) => r.switches.latencyFromSchedule.p99),
     row('HTTP answer to tab A p50 / p99 ms', (r) => pair(r.switches.answer.p50, r.switches.answer.p99), (r) => r.switches.answer.p99),
     row('server CPU during switches (% of one core)', (r) => percent(r.server.cpuPercent, 100), (r) => r.server.cpuPercent),
     row('server CPU per switch µs (incl. idle sockets)', (r) => num(perSwitchUs(r)), perSwitchUs),
@@ -320,7 +324,9 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 - **Load:** ${flags.sessions} sessions × 2 tabs = ${num(sockets)} sockets${flags.nodes === 2 ? ', tab A on node 1 and tab B on node 2 (one Redis)' : ''}; ${flags.rate} platform
   switches/s through \`POST /api/switch_platform/:id\` (cookie, CSRF token, \`X-Tab-Id\` of tab A) to
   random sessions for ${flags.seconds} s after ${flags.warmup} s of warm-up, each timed from just before its request
-  leaves to the \`platform.switched\` frame arriving at tab B.
+  leaves to the \`platform.switched\` frame arriving at tab B (both timestamps in the load generator). The
+  row "from the schedule" times each from when the open-loop schedule wanted it sent instead, so a
+  load generator held up by a slow server cannot hide the wait (coordinated omission).
 - **Resume:** one tab closes, ${flags['resume-events']} events are published, it reconnects with \`lastSeq\`; timed
   from \`hello\` to the last replayed frame, ${flags['resume-rounds']} rounds.
 - **Baseline:** a bare \`ws\` server on a bare HTTP server: one \`PUBLISH\` per request to a

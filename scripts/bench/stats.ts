@@ -5,6 +5,7 @@ export interface Summary {
   p50: number
   p90: number
   p99: number
+  p999: number
   max: number
   mean: number
 }
@@ -13,11 +14,11 @@ export interface Summary {
 export function summarize(samples: ArrayLike<number>): Summary {
   const sorted = Float64Array.from(samples).sort()
   const n = sorted.length
-  if (n === 0) return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN }
+  if (n === 0) return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN, mean: Number.NaN }
   const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!
   let sum = 0
   for (const v of sorted) sum += v
-  return { count: n, p50: at(50), p90: at(90), p99: at(99), max: sorted[n - 1]!, mean: sum / n }
+  return { count: n, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: sorted[n - 1]!, mean: sum / n }
 }
 
 /** Milliseconds with as many decimals as make sense for their size. */
