@@ -28,7 +28,7 @@ export const unit = fc.oneof({ weight: 8, arbitrary: fc.string({ unit: 'binary',
 export const hostileText = fc.oneof(
   { weight: 5, arbitrary: fc.string({ unit, maxLength: 40 }) },
   { weight: 4, arbitrary: fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud800', 'x\udc00', '😀'.slice(0, 1), '%', '%00', '%ED%A0%80', '../../etc/passwd', '__proto__', 'constructor', 'null', '1e20') },
-  { weight: 1, arbitrary: fc.nat({ max: 70_000 }).map((n) => 'a'.repeat(n)) },
+  { weight: 1, arbitrary: fc.constantFrom(201, 501, 5000, 70_000).map((n) => 'a'.repeat(n)) },
 )
 
 export const hostileNumber = fc.oneof(
@@ -161,8 +161,8 @@ export function requestBody(schema: Schema | undefined): fc.Arbitrary<FuzzBody> 
     { weight: 2, arbitrary: anyJson.map(json) },
     { weight: 1, arbitrary: fc.constant<FuzzBody>({}) },
     { weight: 1, arbitrary: fromSchema(schema).chain((v) => { const text = JSON.stringify(v) ?? 'null'; return fc.nat({ max: Math.max(0, text.length - 1) }).map((n) => ({ payload: text.slice(0, n), contentType: 'application/json' })) }) },
-    { weight: 1, arbitrary: fc.nat({ max: 20_000 }).map((n) => ({ payload: `${'['.repeat(n)}${']'.repeat(n)}`, contentType: 'application/json' })) },
-    { weight: 1, arbitrary: fc.constantFrom(70_000, 200_000).map((n) => ({ payload: JSON.stringify({ x: 'a'.repeat(n) }), contentType: 'application/json' })) },
+    { weight: 1, arbitrary: fc.constantFrom(100, 1000, 10_000).map((n) => ({ payload: `${'['.repeat(n)}${']'.repeat(n)}`, contentType: 'application/json' })) },
+    { weight: 1, arbitrary: fc.constant(70_000).map((n) => ({ payload: JSON.stringify({ x: 'a'.repeat(n) }), contentType: 'application/json' })) },
     {
       weight: 1,
       arbitrary: fc.tuple(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/xml', 'application/json-patch+json', ''), fc.string({ maxLength: 100 })).map(
