@@ -10,7 +10,7 @@ import type { EventBus } from '../realtime/bus.js'
 import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
+import { AppError, bestEffort, count, type WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import type { PlatformState, StateCache } from './state-cache.js'
@@ -272,7 +272,7 @@ export class Sessions {
       if (active.length >= limit) {
         if (settings.limitPolicy === 'block_new') {
           const views = await this.viewsOf(active.map((s) => s.id), settings, tx)
-          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${active.length} devices, the most allowed; choose one to sign out.`, {
+          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${count(active.length, 'device')}, the most allowed; choose one to sign out.`, {
             limit,
             sessions: views,
           })

@@ -1,5 +1,5 @@
-// S7, HTTP (run by fuzz-http-api.test.ts and fuzz-http-admin.test.ts, half the routes each,
-// so that each file stays well inside tap's per-file timeout): every route of the OpenAPI
+// S7, HTTP (run by fuzz-http-api, fuzz-http-api-more and fuzz-http-admin.test.ts, a third
+// of the routes each, so that the files can run side by side): every route of the OpenAPI
 // document fed generated requests (fitting and broken
 // path parameters, queries, bodies, content types, huge and deeply nested JSON, wrong or
 // missing CSRF tokens and origins) answers within seconds with a 2xx, or a 4xx in the
@@ -32,6 +32,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   })
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
+
+/** The operations, authentication and own-session routes: one of the three fuzz files. */
+export const inFirstApiHalf = (path: string) => !path.startsWith('/admin') && /^\/(healthz|readyz|metrics|api\/auth|api\/session\/(validate|cleanup|generate-uuid|validate-uuid)$|api\/session_state|api\/sessions)/.test(path)
 
 /** Fuzzes the operations of the document that `pick` selects. */
 export async function fuzzRoutes(t: Test, pick: (op: Operation) => boolean) {

@@ -12,6 +12,7 @@ import { ADMIN_PASSWORD, build, type Client, type TestApp } from '../helpers/app
 import { connect, listen, type Message, openTab, type TabClient } from '../helpers/ws.js'
 import { anyJson, fromSchema } from './fuzz-arbitraries.js'
 
+t.setTimeout(900_000)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000)
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined
 const HANG_MS = 10_000
