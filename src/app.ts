@@ -84,7 +84,13 @@ function validators() {
   // values arrive as strings and are coerced to the schema's types.
   const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false })
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false })
-  for (const ajv of [strict, coercing]) (formats as unknown as (a: Ajv) => void)(ajv)
+  for (const ajv of [strict, coercing]) {
+    ;(formats as unknown as (a: Ajv) => void)(ajv)
+    // RFC 3339 allows what JavaScript and PostgreSQL cannot hold: a leap second (23:59:60,
+    // an Invalid Date) and the year 0000. Such a time is a validation failure, not a 500.
+    const base = ajv.formats['date-time'] as { validate: (s: string) => boolean; compare: (a: string, b: string) => number | undefined }
+    ajv.addFormat('date-time', { ...base, validate: (s: string) => base.validate(s) && !s.startsWith('0000') && !Number.isNaN(Date.parse(s)) })
+  }
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
     const body = httpPart === 'body'
     const validate = (body ? strict : coercing).compile(schema)

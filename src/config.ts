@@ -126,7 +126,7 @@ const variables = {
   SESSION_SYNC_CHECK_INTERVAL_SECONDS: ['2', 'how often the client SDK polls `session_state` while its socket is down', int(1, 3600)],
   SESSION_MAX_CONCURRENT_PER_USER: ['5', 'runtime; default concurrent-session limit', int(1, 10_000)],
   SESSION_LIMIT_POLICY: ['terminate_oldest', 'runtime; `terminate_oldest` or `block_new`', oneOf('terminate_oldest', 'block_new')],
-  SESSION_ENABLE_FINGERPRINTING: ['true', 'bind a session to a fingerprint of its user agent and accept-language', bool],
+  SESSION_ENABLE_FINGERPRINTING: ['true', 'bind a session to its browser family and major version, OS and device type (docs/api.md, Fingerprinting)', bool],
   SESSION_ENABLE_AUDIT_LOGGING: ['true', 'write audit events', bool],
   SESSION_CLEANUP_INTERVAL_SECONDS: ['1800', 'how often the cleanup job runs', int(1)],
   SESSION_CLEANUP_BATCH_SIZE: ['100', 'rows per cleanup batch', int(1, 100_000)],

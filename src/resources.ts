@@ -6,7 +6,7 @@ import { appSecrets } from '../db/schema.js'
 import { createUser } from './auth/users.js'
 import { users } from '../db/schema.js'
 import type { Config } from './config.js'
-import { type Database, ensureDatabase, explained, migrateDatabase, openDatabase } from './infra/db.js'
+import { type Database, ensureDatabase, explained, migrateDatabase, openDatabase, requireDatabase } from './infra/db.js'
 import { connectRedis } from './infra/redis.js'
 import { eq, sql } from 'drizzle-orm'
 
@@ -22,9 +22,14 @@ export interface Resources {
   close(): Promise<void>
 }
 
-export async function openResources(config: Config): Promise<Resources> {
-  await ensureDatabase(config.databaseUrl)
-  await migrateDatabase(config.databaseUrl)
+/** `prepare: false` (the operator CLI): the database must exist and be set up already. */
+export async function openResources(config: Config, opts: { prepare?: boolean } = {}): Promise<Resources> {
+  if (opts.prepare === false) {
+    await requireDatabase(config.databaseUrl)
+  } else {
+    await ensureDatabase(config.databaseUrl)
+    await migrateDatabase(config.databaseUrl)
+  }
   const database = await openDatabase(config.databaseUrl, config.databasePoolMax)
   let redis: Redis
   try {

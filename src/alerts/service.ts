@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
-import { bestEffort, loggable } from '../infra/errors.js'
+import { bestEffort, count, loggable } from '../infra/errors.js'
 import type { Device } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
@@ -91,9 +91,9 @@ export function messageOf(input: AlertInput): string {
   const from = (ip: string | null) => (ip ? ` from ${ip}` : '')
   switch (input.type) {
     case 'failed_login_threshold':
-      return `${input.data.failures} failed sign-ins for ${who} within ${span(input.data.windowSeconds)}${from(input.data.ip)}`
+      return `${count(input.data.failures, 'failed sign-in')} for ${who} within ${span(input.data.windowSeconds)}${from(input.data.ip)}`
     case 'account_locked':
-      return `${who} is locked until ${input.data.until} after ${input.data.failures} failed sign-ins`
+      return `${who} is locked until ${input.data.until} after ${count(input.data.failures, 'failed sign-in')}`
     case 'multiple_ips':
       return `${who} signed in from ${input.data.distinctIps} or more IP addresses within ${input.data.windowHours} h (latest${from(input.data.ip)})`
     case 'new_device':

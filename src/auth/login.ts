@@ -6,7 +6,7 @@ import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../alerts/service.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
-import { AppError, bestEffort, validationFailed, type WarnLog } from '../infra/errors.js'
+import { AppError, bestEffort, count, validationFailed, type WarnLog } from '../infra/errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../realtime/bus.js'
@@ -59,7 +59,7 @@ function accountLocked(until: Date) {
   return new AppError(
     423,
     'ACCOUNT_LOCKED',
-    `Too many failed sign-ins: this account is locked for ${retryAfterSeconds} more seconds.`,
+    `Too many failed sign-ins: this account is locked for ${count(retryAfterSeconds, 'more second')}.`,
     { retryAfterSeconds },
     { 'retry-after': String(retryAfterSeconds) },
   )

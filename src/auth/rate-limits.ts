@@ -13,7 +13,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
-import { AppError } from '../infra/errors.js'
+import { AppError, count } from '../infra/errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { sessionBehindCookie } from './guards.js'
 
@@ -62,7 +62,7 @@ interface BudgetCommand {
 /** The 429 of a spent budget; `ttlMs` is what is left of its window. */
 export function rateLimited(ttlMs: number): AppError {
   const retryAfterSeconds = Math.max(1, Math.ceil(ttlMs / 1000))
-  return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
+  return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${count(retryAfterSeconds, 'second')}.`, { retryAfterSeconds })
 }
 
 /** The plugin's headers for a request that spent `count` of `max`; throws the 429 past it. */

@@ -2,13 +2,13 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { type Static, Type } from 'typebox'
 import type { AppContext } from '../context.js'
+import { AppError } from '../infra/errors.js'
 import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { SessionView, UserSummary } from '../sessions/schemas.js'
 import { csrfTokenFor } from '../sessions/tokens.js'
 import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from './guards.js'
 import type { Login } from './login.js'
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
-import { invalidCredentials } from './login.js'
 import { findUserById } from './users.js'
 
 const LoginBody = Type.Object(
@@ -137,7 +137,9 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       const { session: s } = authOf(req)
       const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string }
       const user = await findUserById(ctx.database.db, s.userId)
-      if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) throw invalidCredentials()
+      if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) {
+        throw new AppError(401, 'INVALID_CREDENTIALS', 'The current password is wrong; the password was not changed. Your session stays signed in.')
+      }
       checkPasswordStrength(newPassword, user.username)
       const passwordHash = await hashPassword(newPassword)
       // Under the user's login lock: a login that checked the old password either opened its

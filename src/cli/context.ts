@@ -12,7 +12,8 @@ export interface CliContext {
 }
 
 export async function openCli(config: Config, io: Pick<Io, 'err'>): Promise<CliContext> {
-  const resources = await openResources(config)
+  // Never creates or migrates: a mistyped DATABASE_URL must not make a new, empty database.
+  const resources = await openResources(config, { prepare: false })
   if (resources.bootstrap) {
     // The CLI ran before the service ever did: this is the only chance to see the password.
     // stderr, so that `sessions --json` stays parseable.

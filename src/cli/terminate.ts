@@ -20,13 +20,16 @@ export const terminateCommand: Command = {
   prepare(args) {
     const { values, positionals } = readArgs(args, { reason: { type: 'string' }, ...AS_OPTION })
     const id = onePositional(positionals, 'the session id')
+    // A malformed id is a usage error (exit 2), as HTTP answers it 400 before the route
+    // runs; a well-formed id that names no session is exit 1, as HTTP's 404.
+    if (!UUID.test(id)) throw new UsageError(`"${id.slice(0, 80)}" is not a session id: session ids are UUIDs, such as 6f1c2b9e-3d4a-4b5c-8d6e-7f8091a2b3c4 (see tessera sessions)`)
     const { reason } = values
     if (reason === undefined || reason.trim() === '') throw new UsageError('--reason "why" is required')
     if (reason.length > MAX_REASON) throw new UsageError(`--reason has at most ${MAX_REASON} characters`)
 
     return async (ctx, io) => {
       const actor = await adminActor(ctx, values.as)
-      const session = UUID.test(id) ? await ctx.sessions.byId(id.toLowerCase()) : null
+      const session = await ctx.sessions.byId(id.toLowerCase())
       if (!session) throw new CommandError(`no session has the id ${id}`)
       const alreadyEnded = () => new CommandError(`session ${session.id} has already ended`)
       if (session.status === 'ended') throw alreadyEnded()

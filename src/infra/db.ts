@@ -103,6 +103,32 @@ export async function explained<T>(url: string, run: () => Promise<T>): Promise<
   }
 }
 
+/**
+ * For the operator CLI, which never creates or migrates a database: refuses a database that
+ * does not exist (a mistyped DATABASE_URL) or that the service has not set up yet.
+ */
+export async function requireDatabase(url: string): Promise<void> {
+  const name = databaseName(url)
+  const admin = postgres(withDatabase(url, 'postgres'), { max: 1, ...quiet() })
+  try {
+    const exists = await explained(url, async () => (await admin`select 1 from pg_database where datname = ${name}`).length > 0)
+    if (!exists) {
+      throw DependencyError.missing('PostgreSQL', url, `the database "${name}" does not exist. Check DATABASE_URL; the CLI never creates a database (the service does, on its first start).`)
+    }
+  } finally {
+    await admin.end()
+  }
+  const sql = postgres(url, { max: 1, ...quiet() })
+  try {
+    const [row] = await explained(url, () => sql`select to_regclass('public.users') is not null as ready`)
+    if (!row?.ready) {
+      throw DependencyError.missing('PostgreSQL', url, `the database "${name}" has no Tessera tables. Start the service once to set it up; the CLI never migrates a database.`)
+    }
+  } finally {
+    await sql.end()
+  }
+}
+
 /** Creates the database named in `url` when it does not exist yet. */
 export async function ensureDatabase(url: string): Promise<boolean> {
   const name = databaseName(url)

@@ -16,6 +16,11 @@ export class DependencyError extends Error {
     return new DependencyError(service, url, `${service} is not reachable at ${redactUrl(url)}. Start it with: ${howToStart}`)
   }
 
+  /** It answers, but the database the URL names is missing or was never set up. */
+  static missing(service: string, url: string, problem: string): DependencyError {
+    return new DependencyError(service, url, `${service} at ${redactUrl(url)}: ${problem}`)
+  }
+
   /** It answers, but refuses what start-up needs (an unknown role, a wrong password, …). */
   static refused(service: string, url: string, problem: string, hint: string): DependencyError {
     return new DependencyError(service, url, `${service} at ${redactUrl(url)} refused: ${oneLine(problem)}. ${hint}`)

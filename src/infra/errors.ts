@@ -63,6 +63,40 @@ export async function bestEffort(log: WarnLog, what: string, step: () => Promise
   }
 }
 
+/** What a schema pattern asks for, in words: a raw regular expression helps nobody. */
+const PATTERNS: Record<string, string> = {
+  '^https?://[^\\s/$.?#][^\\s]*$': 'must be an http:// or https:// URL, such as https://mastodon.social',
+  '^[A-Za-z0-9_.@-]+$': 'may hold only letters A–Z and a–z, digits and the characters . _ @ -',
+  '^[a-z][a-z0-9_-]{0,31}$': 'must be a role name: a lower-case letter, then up to 31 lower-case letters, digits, _ or -',
+  '^[1-9][0-9]{0,9}$': 'must be a user id (a positive whole number)',
+}
+
+interface AjvError {
+  instancePath: string
+  keyword: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+/**
+ * The first failure as words a person can act on: a choice names its allowed values
+ * (`must be one of "active", "idle"`), a pattern says what it wants. Shared with the
+ * WebSocket message parser.
+ */
+export function describeFailure(errors: readonly AjvError[]): string {
+  const first = errors[0]!
+  const params = first.params
+  if (first.keyword === 'const' || first.keyword === 'enum') {
+    const allowed = errors
+      .filter((e) => e.instancePath === first.instancePath && (e.keyword === 'const' || e.keyword === 'enum'))
+      .flatMap((e) => (e.keyword === 'const' ? [e.params.allowedValue] : (e.params.allowedValues as unknown[])))
+    const list = [...new Set(allowed.map((v) => JSON.stringify(v)))]
+    return list.length === 1 ? `must be ${list[0]}` : `must be one of ${list.join(', ')}`
+  }
+  if (first.keyword === 'pattern') return PATTERNS[String(params.pattern)] ?? 'is not in the accepted format'
+  return first.message ?? 'is invalid'
+}
+
 function describeValidation(err: FastifyError): string {
   const first = err.validation?.[0]
   if (!first) return err.message
@@ -75,8 +109,11 @@ function describeValidation(err: FastifyError): string {
   const name = field ? `${where}.${String(field)}` : where
   if (params.missingProperty) return `${name} is required`
   if (params.additionalProperty) return `${name} is not an accepted field`
-  return `${name} ${first.message ?? 'is invalid'}`
+  return `${name} ${describeFailure(err.validation as unknown as AjvError[])}`
 }
+
+/** `1 device`, `3 devices`: counts in messages agree in number. */
+export const count = (n: number, noun: string, plural = `${noun}s`) => `${n} ${n === 1 ? noun : plural}`
 
 export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { error: { code, message, ...extra } }

@@ -4,6 +4,7 @@ import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
 import { SORT_COLUMNS } from '../admin/session-list.js'
 import { ROLES } from '../auth/roles.js'
+import { describeFailure } from '../infra/errors.js'
 import { findFlaw } from '../infra/input-hygiene.js'
 
 const View = Type.String({ maxLength: 200 })
@@ -62,7 +63,7 @@ export function parseClientMessage(raw: string): Parsed {
     const e = validate.errors?.[0]
     const field = (e?.params as { additionalProperty?: string; missingProperty?: string } | undefined)
     const where = field?.additionalProperty ?? field?.missingProperty ?? e?.instancePath.replace(/^\//, '') ?? ''
-    return { ok: false, reason: `${type}: ${where ? `${where} ` : ''}${e?.message ?? 'is invalid'}` }
+    return { ok: false, reason: `${type}: ${where ? `${where} ` : ''}${validate.errors ? describeFailure(validate.errors as never) : 'is invalid'}` }
   }
   const flaw = findFlaw(data)
   if (flaw) return { ok: false, reason: `${type}: ${flaw.path.replace(/^\//, '').replaceAll('/', '.') || 'message'} ${flaw.message}` }

@@ -10,12 +10,12 @@ import type { EventBus } from '../realtime/bus.js'
 import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
+import { AppError, bestEffort, count, type WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import type { PlatformState, StateCache } from './state-cache.js'
 import type { ActivityOutcome, EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
-import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
+import { type Device, fingerprintOf, hashToken, judgeFingerprint, newToken, parseDevice } from './tokens.js'
 
 export interface AuthContext {
   session: SessionRecord
@@ -122,7 +122,8 @@ export class Sessions {
     const now = Date.now()
     if (session.userDisabled) throw await this.endAndRefuse(session, 'user_disabled')
     const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
-    const mismatch = o.fingerprint && session.fingerprint !== null && session.fingerprint !== fingerprintOf(info.userAgent, info.acceptLanguage)
+    const verdict = o.fingerprint && session.fingerprint !== null ? judgeFingerprint(session.fingerprint, info.userAgent, info.acceptLanguage) : 'same'
+    const mismatch = verdict === 'changed'
     const activity = await this.activityOf(session, { now, at: now, idleTimeoutMs, write: o.touch && !mismatch && now < session.expiresAt })
     if (activity.outcome === 'ended') throw await this.refusalOf(session)
     const expired = expiryReason({ expiresAt: session.expiresAt, lastActivity: activity.last }, idleTimeoutMs, now)
@@ -137,8 +138,31 @@ export class Sessions {
       })
       throw refusal
     }
+    if (verdict === 'drift') await this.followDrift(session, info)
     if (activity.wasIdle) await this.announceActive(session, now)
     return { session, tokenHash, lastActivity: o.touch ? now : activity.last, settings }
+  }
+
+  /**
+   * The same device after a browser update: the stored fingerprint, User-Agent and device
+   * follow it (in PostgreSQL and in the token cache), and the drift is audited.
+   */
+  private async followDrift(session: SessionRecord, info: RequestInfo): Promise<void> {
+    const fingerprint = fingerprintOf(info.userAgent)
+    const userAgent = info.userAgent?.slice(0, 1000) ?? null
+    const [row] = await this.d.sql`update sessions s set fingerprint = ${fingerprint}, user_agent = ${userAgent},
+        device = ${JSON.stringify(parseDevice(info.userAgent))}::jsonb
+      from (select user_agent from sessions where id = ${session.id}) before
+      where s.id = ${session.id} and s.status = 'active' and s.fingerprint is distinct from ${fingerprint}
+      returning before.user_agent`
+    if (!row) return
+    await this.d.audit.record({
+      type: 'session.fingerprint_drift',
+      userId: session.userId,
+      sessionId: session.id,
+      data: { from: session.fingerprint, to: fingerprint, userAgentBefore: row.user_agent ?? null, userAgent, ip: info.ip },
+    })
+    await this.d.store.recacheUser(session.userId)
   }
 
   /**
@@ -248,7 +272,7 @@ export class Sessions {
       if (active.length >= limit) {
         if (settings.limitPolicy === 'block_new') {
           const views = await this.viewsOf(active.map((s) => s.id), settings, tx)
-          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${active.length} devices, the most allowed; choose one to sign out.`, {
+          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${count(active.length, 'device')}, the most allowed; choose one to sign out.`, {
             limit,
             sessions: views,
           })
@@ -265,7 +289,7 @@ export class Sessions {
         ip: opts.info.ip,
         userAgent: opts.info.userAgent?.slice(0, 1000) ?? null,
         device: opts.device,
-        fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent, opts.info.acceptLanguage) : null,
+        fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent) : null,
       })
       await opts.alsoCommit?.(tx, id)
     })

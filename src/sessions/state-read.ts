@@ -19,7 +19,7 @@ import { type Sessions, stateBody } from './service.js'
 import { sessionStateLua } from './session-state.lua.js'
 import type { StateCache } from './state-cache.js'
 import type { SessionRecord } from './store.js'
-import { fingerprintOf, hashToken } from './tokens.js'
+import { hashToken, judgeFingerprint } from './tokens.js'
 
 type Found =
   | [0]
@@ -74,7 +74,7 @@ export class StateRead {
     const [, , , raw, lastActivity, , seq, tabs, entry, gen, writing] = found
     const session = JSON.parse(raw) as SessionRecord
     const info = requestInfo(req)
-    if (this.d.config.fingerprinting && session.fingerprint !== null && session.fingerprint !== fingerprintOf(info.userAgent, info.acceptLanguage)) {
+    if (this.d.config.fingerprinting && session.fingerprint !== null && judgeFingerprint(session.fingerprint, info.userAgent, info.acceptLanguage) !== 'same') {
       return this.ordinary(req, token!, session)
     }
     if (expiryReason({ expiresAt: session.expiresAt, lastActivity }, idleTimeoutMs, now)) return this.ordinary(req, token!, session)

@@ -17,6 +17,16 @@ const UploadSchema = Type.Object({
   uploadedAt: IsoTime,
 })
 
+// The multipart parser's own errors (a body cut short, a broken part header) carry no
+// status: they are the client's malformed body, not a failure of ours.
+const MULTIPART_BROKEN = /multipart|part header|boundary/i
+function malformed(err: unknown): never {
+  if (err instanceof Error && !(err as { statusCode?: number }).statusCode && MULTIPART_BROKEN.test(err.message)) {
+    throw validationFailed(`body is not well-formed multipart/form-data (${err.message}); send the PDF in the field \`file\``)
+  }
+  throw err
+}
+
 export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
   const session = requireSession(ctx)
   const { maxBytes } = ctx.config.uploads
@@ -37,14 +47,14 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     },
     async (req, reply) => {
       if (!req.isMultipart()) throw validationFailed('body must be multipart/form-data with the PDF in the field `file`')
-      const part = await req.file()
+      const part = await req.file().catch(malformed)
       if (!part) throw validationFailed('body.file is required: send the PDF in the multipart field `file`')
       if (part.fieldname !== 'file' || !part.filename) {
         part.file.resume()
         throw validationFailed(part.fieldname !== 'file' ? `body.${part.fieldname} is not an accepted field: send the PDF in the field \`file\`` : 'body.file has no file name')
       }
       const { session: s } = authOf(req)
-      const upload = await ctx.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file })
+      const upload = await ctx.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch(malformed)
       return reply.code(201).send(upload)
     },
   )

@@ -47,6 +47,13 @@ export class Uploads {
     // Errors go down the chain by hand: the source must not be destroyed, since a refused
     // upload still has to be read to its end (and discarded) for the answer to reach the client.
     file.stream.on('error', (err) => check.destroy(err))
+    // A part cut short by the end of the body is destroyed by the parser without an error:
+    // it would never end, and storing it would wait forever. Refused as malformed instead.
+    const cutShort = () => new Error('Unexpected end of multipart data: the file part was cut short')
+    if (file.stream.destroyed && !file.stream.readableEnded) check.destroy(cutShort())
+    file.stream.on('close', () => {
+      if (!file.stream.readableEnded) check.destroy(cutShort())
+    })
     check.on('error', (err) => limit.destroy(err))
     // The storage may attach to `limit` only after an await (making a folder): a refusal
     // before that must not go unheard. The storage still sees it (the stream is errored).

@@ -93,8 +93,12 @@ t.test('terminate ends a session like DELETE /admin/sessions/:id: the open tab i
   ])
   t.equal(again.code, 1)
   t.match(oneLine(t, again.stderr), `tessera: session ${ada.sessionId} has already ended`)
-  t.equal(unknown.code, 1)
-  t.equal(oneLine(t, unknown.stderr), 'tessera: no session has the id not-a-session')
+  // A malformed id is a usage error, as HTTP answers it 400; an unknown one is 404's exit 1.
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, '"not-a-session" is not a session id: session ids are UUIDs')
+  const missing = await cli(t, app, ['terminate', '00000000-0000-4000-8000-000000000000', '--reason', 'x'])
+  t.equal(missing.code, 1)
+  t.equal(oneLine(t, missing.stderr), 'tessera: no session has the id 00000000-0000-4000-8000-000000000000')
   t.equal(noReason.code, 2, 'a reason is required')
   t.match(noReason.stderr, /--reason "why" is required/)
   t.match(noReason.stderr, 'Usage: tessera terminate <sessionId> --reason TEXT')
@@ -265,4 +269,25 @@ t.test('table cells: relative times, and user text that cannot drive the termina
   t.equal(cell('/inbox\u001b[2J\u0007'), '/inbox?[2J?', 'escape sequences are defused')
   t.equal(cell(null), '-')
   t.equal(cell('x'.repeat(50)), `${'x'.repeat(39)}…`)
+})
+
+t.test('the CLI never creates or migrates a database: a mistyped DATABASE_URL is one line naming it', async (t) => {
+  const app = await build(t)
+  const typo = new URL(app.databaseUrl)
+  typo.pathname = `${typo.pathname}_typo`
+  const r = await cli(t, app, ['sessions'], { env: { DATABASE_URL: typo.toString() } })
+  t.equal(r.code, 1)
+  t.match(oneLine(t, r.stderr), /database "tessera_test_\w+_typo" does not exist\. Check DATABASE_URL/)
+  t.notMatch(r.stderr, /First admin created/, 'no admin password is printed')
+  const made = await app.ctx.database.sql`select 1 from pg_database where datname = ${typo.pathname.slice(1)}`
+  t.equal(made.length, 0, 'no database was created')
+
+  // A database that exists but was never set up is not migrated either.
+  const empty = new URL(app.databaseUrl)
+  empty.pathname = `${empty.pathname}_empty`
+  await app.ctx.database.sql.unsafe(`create database "${empty.pathname.slice(1)}"`)
+  t.teardown(() => app.ctx.database.sql.unsafe(`drop database if exists "${empty.pathname.slice(1)}" with (force)`))
+  const bare = await cli(t, app, ['sessions'], { env: { DATABASE_URL: empty.toString() } })
+  t.equal(bare.code, 1)
+  t.match(oneLine(t, bare.stderr), /has no Tessera tables\. Start the service once/)
 })
