@@ -98,6 +98,18 @@ export class TcpProxy {
     })
   }
 
+  /** The open connections `match` picks. */
+  connections(match: (pipe: Pipe) => boolean): Pipe[] {
+    return [...this.pipes].filter(match)
+  }
+
+  /** Everything held back so far, over every connection (as latin1): to wait until a given query waits. */
+  heldText(): string {
+    let text = ''
+    for (const pipe of this.pipes) for (const chunk of pipe.held ?? []) text += chunk.toString('latin1')
+    return text
+  }
+
   /** Forwards everything held back, in order, and stops holding. */
   release() {
     this.rule = null
@@ -134,3 +146,12 @@ export const isSubscriber = (pipe: Pipe) => pipe.sent.includes('tessera-subscrib
 /** A chunk that carries a SUBSCRIBE (of `channel`, when given) — as RESP, not the word in a name. */
 export const subscribes = (channel?: string) => (_pipe: Pipe, chunk: string) =>
   /\$9\r\nsubscribe\r\n/i.test(chunk) && (channel === undefined || chunk.includes(channel))
+
+/** A chunk that carries a PING (as RESP). */
+export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)
+
+/**
+ * PostgreSQL traffic that reads one session by id (SessionStore.findById): the statement's
+ * Parse when the connection has not prepared it yet, else its Bind, which carries the id.
+ */
+export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where s.id = $1')

@@ -4,7 +4,7 @@
 // right moment by a real TCP proxy (test/helpers/tcp-proxy.ts); nothing is mocked.
 import t from 'tap'
 import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
-import { isSubscriber, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
+import { isSubscriber, readsSession, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
 import { connect, listen } from '../helpers/ws.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -84,7 +84,8 @@ t.test('a tab that closes during its hello leaves no ghost, and its queued messa
   tab.send({ type: 'view', view: '/ghost-2' })
   await held
   await until('the hello has joined', () => app.hub.tabsOf(sessionId).length === 1)
-  await sleep(200) // it reads the seq from Redis, then waits for PostgreSQL
+  // It reads the seq from Redis, then the session from PostgreSQL: that query is held.
+  await until('the hello to wait for PostgreSQL', () => readsSession(postgres.heldText(), sessionId))
   await tab.close()
   await until('the node has seen the close', () => app.hub.size === 0)
   postgres.release()

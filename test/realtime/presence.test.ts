@@ -3,9 +3,32 @@
 // must stay counted when that old socket is finally closed.
 import t from 'tap'
 import WebSocket from 'ws'
-import { build } from '../helpers/app.js'
+import { build, type TestApp } from '../helpers/app.js'
 import { listen, openTab, TabClient } from '../helpers/ws.js'
 import { sleep, until } from '../helpers/wait.js'
+
+/**
+ * Counts the admin-feed changes of one session: the hub publishes one once presence has
+ * written a tab's close. Waiting for the next one waits for the close to be in presence.
+ */
+async function presenceWrites(t: { teardown(fn: () => unknown): void }, app: TestApp, sessionId: string) {
+  const sub = app.resources.redis.duplicate()
+  t.teardown(() => sub.quit())
+  await sub.connect()
+  await sub.subscribe(app.ctx.keys.adminChanges)
+  const seen = { count: 0 }
+  sub.on('message', (_channel, message) => {
+    if (message === sessionId) seen.count++
+  })
+  return {
+    /** Runs `act`, then waits until presence has written what it did. */
+    async after(what: string, act: () => Promise<unknown>) {
+      const before = seen.count
+      await act()
+      await until(`presence to write ${what}`, () => seen.count > before)
+    },
+  }
+}
 
 t.test('a tab that reconnects with its tabId before its old socket is reaped stays counted', async (t) => {
   const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
@@ -26,17 +49,18 @@ t.test('a tab that reconnects with its tabId before its old socket is reaped sta
   const other = await openTab(address, ada.sid!, { tabId: 'B' })
 
   const fresh = await openTab(address, ada.sid!, { tabId: 'A' })
+  let pings = 0
+  fresh.tab.ws.on('ping', () => pings++)
+  const writes = await presenceWrites(t, app, ada.sessionId!)
   t.equal(await tabs(), 2, 'tab A (on two sockets for now) and tab B: two tabs')
-  t.equal((await dead.closed).code, 4408, 'the old socket is reaped')
-  await sleep(2500) // more than two more ping rounds
+  await writes.after('the reaped socket', async () => t.equal((await dead.closed).code, 4408, 'the old socket is reaped'))
+  await until('two more ping rounds', () => pings >= 2)
   t.equal(fresh.tab.ws.readyState, WebSocket.OPEN)
   t.equal(await tabs(), 2, 'tab A is still counted, on its new socket')
 
-  await other.tab.close()
-  await sleep(300)
+  await writes.after('the close of tab B', () => other.tab.close())
   t.equal(await tabs(), 1, 'closing tab B removes only tab B')
-  await fresh.tab.close()
-  await sleep(300)
+  await writes.after('the close of tab A', () => fresh.tab.close())
   t.equal(await tabs(), 0, 'and closing tab A leaves none')
 })
 
@@ -50,11 +74,10 @@ t.test('the admin view counts the tab once while it has two sockets', async (t) 
   const admin = await app.client().signIn('admin', 'admin-password-1')
   const row = () => admin.get('/admin/sessions').then((r) => (r.json().items as { id: string; tabs: number }[]).find((s) => s.id === ada.sessionId))
   t.match(await row(), { tabs: 1 })
-  await first.tab.close()
-  await sleep(300)
+  const writes = await presenceWrites(t, app, ada.sessionId!)
+  await writes.after('the close of the first socket', () => first.tab.close())
   t.match(await row(), { tabs: 1 }, 'one socket of tab A closed: the other still holds it open')
-  await second.tab.close()
-  await sleep(300)
+  await writes.after('the close of the second socket', () => second.tab.close())
   t.match(await row(), { tabs: 0 })
 })
 

@@ -7,7 +7,7 @@ import { connectRedis } from '../../src/infra/redis.js'
 import type { Hub } from '../../src/realtime/hub.js'
 import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
 import { privateRedis } from '../helpers/private-redis.js'
-import { isSubscriber, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
+import { isSubscriber, pings, readsSession, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
 import { connect, listen, type Message, openTab } from '../helpers/ws.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -177,13 +177,15 @@ t.test('a tab in the middle of its hello when the subscriber reconnects still ge
   await waiting
   await until('the hello has joined', () => app.hub.tabsOf(sessionId).length === 1)
   await until('the node hears the session', async () => (await subscribers(inspect, channel)) === 1)
-  await sleep(200) // it has read the seq (0) and waits for PostgreSQL
+  // It has read the seq (0), then asked PostgreSQL for the session: that query is held.
+  await until('the hello to wait for PostgreSQL', () => readsSession(postgres.heldText(), sessionId))
 
   t.equal(redis.drop(isSubscriber), 1, "the node's subscriber connection is cut")
   await until('Redis has dropped it', async () => (await subscribers(inspect, channel)) === 0)
   for (let i = 0; i < 3; i++) await app.ctx.bus.publishSessionEvent(sessionId, { type: 'session.active', lastActivity: new Date().toISOString() }, keepUntil)
   await until('the node hears the session again', async () => (await subscribers(inspect, channel)) === 1)
-  await sleep(200) // its catch-up has run
+  // The catch-up marks the tabs still in their hello, then PINGs on the new subscriber connection.
+  await until('the catch-up to have started', () => redis.connections(isSubscriber).some((pipe) => pings(pipe.sent)))
   postgres.release()
 
   const welcome = await tab.type('welcome')

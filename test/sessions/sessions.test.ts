@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { deleteKeysWithPrefix } from '../../src/infra/redis.js'
 import { build, type TestApp } from '../helpers/app.js'
@@ -70,18 +69,23 @@ t.test('requests keep a session alive, polling does not', async (t) => {
   const app = await build(t)
   await app.user('ada')
   const ada = await app.client().signIn('ada')
-  await app.ctx.settings.update({ idleAfterSeconds: 1, idleTimeoutSeconds: 2, idleWarningSeconds: 0 }, 1)
+  const id = ada.sessionId!
+  await app.ctx.settings.update({ idleAfterSeconds: 60, idleTimeoutSeconds: 120, idleWarningSeconds: 0 }, 1)
+  const lastActivity = async () => (await app.ctx.store.hotLastActivity(id))!
   // An active request moves last activity on…
-  await sleep(1200)
+  await idleFor(app, id, 100)
+  const sent = Date.now()
   t.equal((await ada.get('/api/platforms')).statusCode, 200)
-  await sleep(1200)
-  t.equal((await ada.get('/api/platforms')).statusCode, 200, 'still alive: the previous request was activity')
+  t.ok((await lastActivity()) >= sent - 1000, 'a request is activity: last activity is now')
   // …while session_state and validate polls do not.
-  await sleep(1200)
+  await idleFor(app, id, 100)
+  const quiet = await lastActivity()
   const polled = await ada.get('/api/session_state')
   t.equal(polled.statusCode, 200)
   t.equal(polled.json().session.status, 'idle', 'shown as idle after idleAfterSeconds')
-  await sleep(1000)
+  t.equal((await ada.post('/api/session/validate')).statusCode, 200)
+  t.equal(await lastActivity(), quiet, 'the polls left last activity where it was')
+  await idleFor(app, id, 121)
   t.match((await ada.post('/api/session/validate')).json(), { error: { code: 'SESSION_EXPIRED', reason: 'idle_timeout' } })
 })
 
