@@ -64,6 +64,8 @@ export interface Op {
   status: number
   error?: string
   sessionId?: string
+  /** The error message of a 5xx. */
+  detail?: string
 }
 
 export interface Node {
@@ -85,6 +87,8 @@ export class Tab {
   gaps: string[] = []
   done = false
   node = 0
+  /** Connection attempts that failed, with why. */
+  attempts: string[] = []
 
   constructor(
     readonly browser: Browser,
@@ -126,6 +130,7 @@ export class Tab {
         return
       } catch (err) {
         const status = (err as { status?: number }).status
+        if (this.attempts.length < 20) this.attempts.push(`${n}: ${status ?? String(err).slice(0, 60)}`)
         if (status === 401) {
           // The session ended: every such refusal is checked against PostgreSQL's end reason.
           load.unauthorized.push({ sessionId: this.browser.sessionId!, at: Date.now(), what: 'tab' })
@@ -199,9 +204,17 @@ export class Load {
     return i % this.nodes.length
   }
 
-  async request(kind: string, b: Browser, method: string, path: string, body?: unknown, node = Math.floor(Math.random() * this.nodes.length)): Promise<Answer> {
+  async request(
+    kind: string,
+    b: Browser,
+    method: string,
+    path: string,
+    body?: unknown,
+    node = Math.floor(Math.random() * this.nodes.length),
+    extra: Record<string, string> = {},
+  ): Promise<Answer> {
     const n = this.nodeUp(node)
-    const headers: Record<string, string> = { ...HEADERS }
+    const headers: Record<string, string> = { ...HEADERS, ...extra }
     if (b.sid) headers.cookie = `sid=${b.sid}`
     if (b.csrf && method !== 'GET') headers['x-csrf-token'] = b.csrf
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -230,7 +243,8 @@ export class Load {
       const e = err as { cause?: { code?: string }; code?: string; name?: string }
       answer = { status: 0, json: null, error: e.cause?.code ?? e.code ?? e.name ?? 'error' }
     }
-    this.ops.push({ kind, at, node: n, status: answer.status, error: answer.error, sessionId: b.sessionId })
+    const detail = answer.status >= 500 ? String((answer.json?.error as { message?: string } | undefined)?.message ?? '') : undefined
+    this.ops.push({ kind, at, node: n, status: answer.status, error: answer.error, sessionId: b.sessionId, detail })
     if (answer.status === 401 && b.sessionId && kind !== 'login' && kind !== 'failed login') {
       this.unauthorized.push({ sessionId: b.sessionId, at, what: `${method} ${path}` })
     }
