@@ -110,9 +110,9 @@ export class Tab {
   }
 
   /** Opens on `node` (or the next one up); resolves once welcomed, or when the session is over. */
-  async open(load: Load, node: number): Promise<void> {
+  async open(load: Load, node: number, stick = false): Promise<void> {
     for (let attempt = 0; !this.done && !load.stopped; attempt++) {
-      const n = load.nodeUp(node + attempt)
+      const n = load.nodeUp(stick ? node : node + attempt)
       const address = load.nodes[n]!.url.replace(/^http:\/\//, '')
       try {
         const client = await connect(address, { cookie: `sid=${this.browser.sid}`, headers: HEADERS })
@@ -219,29 +219,34 @@ export class Load {
     if (b.csrf && method !== 'GET') headers['x-csrf-token'] = b.csrf
     if (body !== undefined) headers['content-type'] = 'application/json'
     const at = Date.now()
-    let answer: Answer
-    try {
-      const res = await fetch(`${this.nodes[n]!.url}${path}`, {
-        method,
-        headers,
-        dispatcher: fresh,
-        signal: AbortSignal.timeout(30_000),
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      })
-      const text = await res.text()
-      const sid = res.headers
-        .getSetCookie()
-        .map((c) => /^sid=([^;]*)/.exec(c)?.[1])
-        .find((v) => v !== undefined)
-      if (sid) b.sid = sid
-      let json: Record<string, unknown> | null = null
+    let answer: Answer = { status: 0, json: null }
+    // A connection refused by a node that is up (its accept queue full under a burst) is tried again:
+    // the request never reached it.
+    for (let attempt = 0; attempt < 4 && (attempt === 0 || (answer.error === 'ECONNREFUSED' && this.nodes[n]!.up && !extra['x-request-id'])); attempt++) {
+      if (attempt > 0) await sleep(50 * attempt)
       try {
-        json = text ? (JSON.parse(text) as Record<string, unknown>) : null
-      } catch {}
-      answer = { status: res.status, json }
-    } catch (err) {
-      const e = err as { cause?: { code?: string }; code?: string; name?: string }
-      answer = { status: 0, json: null, error: e.cause?.code ?? e.code ?? e.name ?? 'error' }
+        const res = await fetch(`${this.nodes[n]!.url}${path}`, {
+          method,
+          headers,
+          dispatcher: fresh,
+          signal: AbortSignal.timeout(30_000),
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        })
+        const text = await res.text()
+        const sid = res.headers
+          .getSetCookie()
+          .map((c) => /^sid=([^;]*)/.exec(c)?.[1])
+          .find((v) => v !== undefined)
+        if (sid) b.sid = sid
+        let json: Record<string, unknown> | null = null
+        try {
+          json = text ? (JSON.parse(text) as Record<string, unknown>) : null
+        } catch {}
+        answer = { status: res.status, json }
+      } catch (err) {
+        const e = err as { cause?: { code?: string }; code?: string; name?: string }
+        answer = { status: 0, json: null, error: e.cause?.code ?? e.code ?? e.name ?? 'error' }
+      }
     }
     const detail = answer.status >= 500 ? String((answer.json?.error as { message?: string } | undefined)?.message ?? '') : undefined
     this.ops.push({ kind, at, node: n, status: answer.status, error: answer.error, sessionId: b.sessionId, detail })
