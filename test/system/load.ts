@@ -187,6 +187,8 @@ export class Load {
   /** Logins answered 200: each must have its session and its login record. */
   readonly logins: string[] = []
   stopped = false
+  /** How long a request may take before the client gives up on it. */
+  timeoutMs = 30_000
   admin = new Browser('admin')
   private victim = 0
   private running: Promise<void>[] = []
@@ -229,7 +231,7 @@ export class Load {
           method,
           headers,
           dispatcher: fresh,
-          signal: AbortSignal.timeout(30_000),
+          signal: AbortSignal.timeout(this.timeoutMs),
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         })
         const text = await res.text()
@@ -245,7 +247,7 @@ export class Load {
         answer = { status: res.status, json }
       } catch (err) {
         const e = err as { cause?: { code?: string }; code?: string; name?: string }
-        answer = { status: 0, json: null, error: e.cause?.code ?? e.code ?? e.name ?? 'error' }
+        answer = { status: 0, json: null, error: e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.code ?? e.name ?? 'error') }
       }
     }
     const detail = answer.status >= 500 ? String((answer.json?.error as { message?: string } | undefined)?.message ?? '') : undefined
@@ -276,7 +278,7 @@ export class Load {
   async signInAdmin() {
     const b = new Browser('admin')
     const res = await this.request('admin login', b, 'POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
-    if (res.status !== 200) throw new Error(`admin sign-in: ${res.status} ${JSON.stringify(res.json)}`)
+    if (res.status !== 200) throw new Error(`admin sign-in: ${res.status || res.error} ${JSON.stringify(res.json)} (${this.nodes.map((n) => `${n.url} ${n.up}`).join(', ')})`)
     b.csrf = res.json!.csrfToken as string
     b.sessionId = (res.json!.session as { id: string }).id
     this.admin = b
