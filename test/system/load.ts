@@ -64,6 +64,8 @@ export interface Op {
   status: number
   error?: string
   sessionId?: string
+  /** The error message of a 5xx. */
+  detail?: string
 }
 
 export interface Node {
@@ -85,6 +87,8 @@ export class Tab {
   gaps: string[] = []
   done = false
   node = 0
+  /** Connection attempts that failed, with why. */
+  attempts: string[] = []
 
   constructor(
     readonly browser: Browser,
@@ -106,9 +110,9 @@ export class Tab {
   }
 
   /** Opens on `node` (or the next one up); resolves once welcomed, or when the session is over. */
-  async open(load: Load, node: number): Promise<void> {
+  async open(load: Load, node: number, stick = false): Promise<void> {
     for (let attempt = 0; !this.done && !load.stopped; attempt++) {
-      const n = load.nodeUp(node + attempt)
+      const n = load.nodeUp(stick ? node : node + attempt)
       const address = load.nodes[n]!.url.replace(/^http:\/\//, '')
       try {
         const client = await connect(address, { cookie: `sid=${this.browser.sid}`, headers: HEADERS })
@@ -126,6 +130,7 @@ export class Tab {
         return
       } catch (err) {
         const status = (err as { status?: number }).status
+        if (this.attempts.length < 20) this.attempts.push(`${n}: ${status ?? String(err).slice(0, 60)}`)
         if (status === 401) {
           // The session ended: every such refusal is checked against PostgreSQL's end reason.
           load.unauthorized.push({ sessionId: this.browser.sessionId!, at: Date.now(), what: 'tab' })
@@ -182,6 +187,8 @@ export class Load {
   /** Logins answered 200: each must have its session and its login record. */
   readonly logins: string[] = []
   stopped = false
+  /** How long a request may take before the client gives up on it. */
+  timeoutMs = 30_000
   admin = new Browser('admin')
   private victim = 0
   private running: Promise<void>[] = []
@@ -199,38 +206,52 @@ export class Load {
     return i % this.nodes.length
   }
 
-  async request(kind: string, b: Browser, method: string, path: string, body?: unknown, node = Math.floor(Math.random() * this.nodes.length)): Promise<Answer> {
+  async request(
+    kind: string,
+    b: Browser,
+    method: string,
+    path: string,
+    body?: unknown,
+    node = Math.floor(Math.random() * this.nodes.length),
+    extra: Record<string, string> = {},
+  ): Promise<Answer> {
     const n = this.nodeUp(node)
-    const headers: Record<string, string> = { ...HEADERS }
+    const headers: Record<string, string> = { ...HEADERS, ...extra }
     if (b.sid) headers.cookie = `sid=${b.sid}`
     if (b.csrf && method !== 'GET') headers['x-csrf-token'] = b.csrf
     if (body !== undefined) headers['content-type'] = 'application/json'
     const at = Date.now()
-    let answer: Answer
-    try {
-      const res = await fetch(`${this.nodes[n]!.url}${path}`, {
-        method,
-        headers,
-        dispatcher: fresh,
-        signal: AbortSignal.timeout(30_000),
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      })
-      const text = await res.text()
-      const sid = res.headers
-        .getSetCookie()
-        .map((c) => /^sid=([^;]*)/.exec(c)?.[1])
-        .find((v) => v !== undefined)
-      if (sid) b.sid = sid
-      let json: Record<string, unknown> | null = null
+    let answer: Answer = { status: 0, json: null }
+    // A connection refused by a node that is up (its accept queue full under a burst) is tried again:
+    // the request never reached it.
+    for (let attempt = 0; attempt < 4 && (attempt === 0 || (answer.error === 'ECONNREFUSED' && this.nodes[n]!.up && !extra['x-request-id'])); attempt++) {
+      if (attempt > 0) await sleep(50 * attempt)
       try {
-        json = text ? (JSON.parse(text) as Record<string, unknown>) : null
-      } catch {}
-      answer = { status: res.status, json }
-    } catch (err) {
-      const e = err as { cause?: { code?: string }; code?: string; name?: string }
-      answer = { status: 0, json: null, error: e.cause?.code ?? e.code ?? e.name ?? 'error' }
+        const res = await fetch(`${this.nodes[n]!.url}${path}`, {
+          method,
+          headers,
+          dispatcher: fresh,
+          signal: AbortSignal.timeout(this.timeoutMs),
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        })
+        const text = await res.text()
+        const sid = res.headers
+          .getSetCookie()
+          .map((c) => /^sid=([^;]*)/.exec(c)?.[1])
+          .find((v) => v !== undefined)
+        if (sid) b.sid = sid
+        let json: Record<string, unknown> | null = null
+        try {
+          json = text ? (JSON.parse(text) as Record<string, unknown>) : null
+        } catch {}
+        answer = { status: res.status, json }
+      } catch (err) {
+        const e = err as { cause?: { code?: string }; code?: string; name?: string }
+        answer = { status: 0, json: null, error: e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.code ?? e.name ?? 'error') }
+      }
     }
-    this.ops.push({ kind, at, node: n, status: answer.status, error: answer.error, sessionId: b.sessionId })
+    const detail = answer.status >= 500 ? String((answer.json?.error as { message?: string } | undefined)?.message ?? '') : undefined
+    this.ops.push({ kind, at, node: n, status: answer.status, error: answer.error, sessionId: b.sessionId, detail })
     if (answer.status === 401 && b.sessionId && kind !== 'login' && kind !== 'failed login') {
       this.unauthorized.push({ sessionId: b.sessionId, at, what: `${method} ${path}` })
     }
@@ -257,7 +278,7 @@ export class Load {
   async signInAdmin() {
     const b = new Browser('admin')
     const res = await this.request('admin login', b, 'POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
-    if (res.status !== 200) throw new Error(`admin sign-in: ${res.status} ${JSON.stringify(res.json)}`)
+    if (res.status !== 200) throw new Error(`admin sign-in: ${res.status || res.error} ${JSON.stringify(res.json)} (${this.nodes.map((n) => `${n.url} ${n.up}`).join(', ')})`)
     b.csrf = res.json!.csrfToken as string
     b.sessionId = (res.json!.session as { id: string }).id
     this.admin = b

@@ -2,8 +2,10 @@
 // simulated users — logins, tabs with hello/heartbeat/activity/view, platform switches,
 // locks, logouts, logout-all, admin terminations, reconnects with lastSeq, idle expiries.
 // Its RSS (read right after a full collection, through the inspector) and the Redis
-// memory of its key prefix must stay flat after the warm-up, no
-// answer may be a 5xx and no tab may see a protocol error; once every session has ended
+// memory of its key prefix must stay flat after the warm-up, no answer may be a 5xx and no
+// tab may see a protocol error; every sign-out a client saw (a 401, a refused tab, a
+// terminal close) must match the session's end in PostgreSQL (else it is a spurious
+// sign-out); the Redis key count's trend must be flat; once every session has ended
 // and the workers have run, every key of the prefix has a TTL or an owner.
 //
 // `npm run test:system` runs it (not `npm test`: it takes minutes). SOAK_SECONDS sets the
@@ -83,6 +85,18 @@ const problems = { serverErrors: [] as string[], unexpected: [] as string[], pro
 const note = (list: string[], what: string) => {
   if (list.length < 50) list.push(what)
 }
+/**
+ * Every sign-out a client saw: a 401, a refused tab, a terminal close. Each is checked against
+ * the session's end in PostgreSQL afterwards: one without a matching ending is a spurious
+ * sign-out, the worst failure of this product.
+ */
+const signOuts: { sessionId: string; at: number; what: string; code?: number }[] = []
+/** The end reasons each terminal close code stands for (protocol.ts TERMINAL_CLOSE). */
+const CLOSE_REASONS: Record<number, (reason: string) => boolean> = {
+  4001: (r) => r !== 'logout' && r !== 'idle_timeout' && r !== 'lifetime',
+  4002: (r) => r === 'idle_timeout' || r === 'lifetime',
+  4003: (r) => r === 'logout',
+}
 const counts = new Map<string, number>()
 const count = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1)
 
@@ -131,8 +145,10 @@ class Browser {
     if (sid !== undefined) this.sid = sid || undefined
     count(`${action} ${res.status}`)
     if (res.status >= 500) note(problems.serverErrors, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`)
-    else if (res.status === 401) this.ended = true
-    else if (!allowed.includes(res.status)) note(problems.unexpected, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`)
+    else if (res.status === 401) {
+      this.ended = true
+      if (this.sessionId && action !== 'login') signOuts.push({ sessionId: this.sessionId, at: Date.now(), what: `${action}: ${method} ${path}` })
+    } else if (!allowed.includes(res.status)) note(problems.unexpected, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`)
     let json: Record<string, unknown> | null = null
     try {
       json = text ? (JSON.parse(text) as Record<string, unknown>) : null
@@ -164,7 +180,10 @@ class Browser {
       const status = (err as { status?: number }).status
       count(`tab refused ${status ?? 'error'}`)
       if (status !== undefined && status >= 500) note(problems.serverErrors, `upgrade: ${status}`)
-      else if (status === 401) this.ended = true
+      else if (status === 401) {
+        this.ended = true
+        signOuts.push({ sessionId: this.sessionId!, at: Date.now(), what: 'tab refused' })
+      }
       else if (status === undefined && !/closed before|no matching message/.test(String(err))) note(problems.protocol, `open: ${String(err).slice(0, 300)}`)
       return null
     }
@@ -189,7 +208,10 @@ class Browser {
     void client.closed.then(({ code }) => {
       this.tabs.delete(tab)
       count(`close ${code}`)
-      if (code === 4001 || code === 4002 || code === 4003) this.ended = true
+      if (code === 4001 || code === 4002 || code === 4003) {
+        this.ended = true
+        signOuts.push({ sessionId: this.sessionId!, at: Date.now(), what: `tab closed ${code}`, code })
+      }
       if (!tab.leaving && !EXPECTED_CLOSES.has(code)) note(problems.protocol, `${tabId}: closed ${code}`)
     })
     return tab
@@ -535,6 +557,21 @@ t.test(`soak: ${SOAK_SECONDS} s of churn at ${RATE} operations/s (R6)`, { timeou
   t.same(problems.serverErrors, [], 'no 5xx answer')
   t.same(problems.protocol, [], 'no protocol error, no gap or duplicate, no unexpected close')
   t.same(problems.unexpected, [], 'no unexpected answer')
+  // Each sign-out against PostgreSQL: the session ended (with a reason the close code names) before the client heard of it.
+  const ids = [...new Set(signOuts.map((o) => o.sessionId))]
+  const endings = ids.length
+    ? await app.ctx.database.sql`select id, status, end_reason, extract(epoch from ended_at) * 1000 as ended_ms from sessions where id = any(${ids}::uuid[])`
+    : []
+  const endingOf = new Map(endings.map((r) => [r.id as string, r]))
+  const spurious = signOuts.flatMap((o) => {
+    const e = endingOf.get(o.sessionId)
+    if (!e || e.status === 'active' || !e.end_reason) return [`${o.sessionId}: ${o.what} while PostgreSQL has it ${e?.status ?? 'missing'}`]
+    if (Number(e.ended_ms) > o.at + 1000) return [`${o.sessionId}: ${o.what} ${Math.round(Number(e.ended_ms) - o.at)} ms before it ended (${e.end_reason})`]
+    if (o.code && !CLOSE_REASONS[o.code]!(e.end_reason as string)) return [`${o.sessionId}: ${o.what}, but it ended for ${e.end_reason}`]
+    return []
+  })
+  t.same(spurious.slice(0, 20), [], `every one of the ${signOuts.length} sign-outs the clients saw (401s, refused tabs, terminal closes) matches the session's end in PostgreSQL: no spurious sign-out`)
+  t.ok(signOuts.length > 0 || SOAK_SECONDS < 60, 'the churn did sign sessions out')
   t.ok((counts.get('logout 204') ?? 0) > 0 && (counts.get('switch 200') ?? 0) > 0 && (counts.get('resumed') ?? 0) > 0, 'the churn did log out, switch and resume')
   t.ok((counts.get('close 4002') ?? 0) + (counts.get('tab refused 401') ?? 0) > 0 || SOAK_SECONDS < 60, 'some sessions expired while their tabs were open')
 
@@ -554,10 +591,15 @@ t.test(`soak: ${SOAK_SECONDS} s of churn at ${RATE} operations/s (R6)`, { timeou
     if (SOAK_SECONDS < MIN_JUDGED_SECONDS || what !== 'RSS of the process') t.comment(line)
     else t.ok(growth < 5, line)
   }
+  // The key count follows the sessions with traces and the open tabs too; judged is the trend they do not explain.
+  const keyPoints = samples.filter((s) => s.at >= warmup).map((s) => ({ t: s.at, loads: [s.traced, s.tabs], y: s.keys }))
+  const keyTrend = keyPoints.length >= 3 ? growthBeyondLoad(keyPoints) : Number.NaN
+  const keyLine = `Redis keys of the prefix beyond what the sessions with traces and the open tabs explain: ${keyTrend >= 0 ? '+' : ''}${keyTrend.toFixed(1)} % from ${warmup.toFixed(0)} s to the end (${keyPoints.length} samples)`
+  if (SOAK_SECONDS < MIN_JUDGED_SECONDS) t.comment(keyLine)
+  else t.ok(keyTrend < 5, keyLine)
   // Redis memory follows the sessions it holds traces of and the open tabs, which swing; judged is the trend they do not explain.
   const judged = samples.filter((s) => s.at >= warmup).map((s) => ({ t: s.at, loads: [s.traced, s.tabs], y: s.redisBytes }))
-  // A short run has no samples after the warm-up: nothing to fit, so nothing to report.
-  const trend = judged.length > 3 ? growthBeyondLoad(judged) : Number.NaN
+  const trend = judged.length >= 3 ? growthBeyondLoad(judged) : Number.NaN
   const trendLine = `Redis memory of the prefix beyond what the sessions with traces and the open tabs explain: ${trend >= 0 ? '+' : ''}${trend.toFixed(1)} % from ${warmup.toFixed(0)} s to the end (${judged.length} samples)`
   if (SOAK_SECONDS < MIN_JUDGED_SECONDS) t.comment(trendLine)
   else t.ok(trend < 5, trendLine)
