@@ -24,12 +24,14 @@ const plan: [file: string, args: string[]][] = quick
       ['fanout.ts', ['--sessions', '200', '--seconds', '5', '--resume-rounds', '10', '--nodes', '2']],
       ['session-state.ts', ['--seconds', '5', '--rate-seconds', '3']],
       ['sweep.ts', ['--sessions', '5000', '--ticks', '200', '--idle-seconds', '3', '--due', '300', '--spread', '5', '--burst', '200', '--lead', '3']],
+      ['lock-burst.ts', ['--sessions', '200']],
     ]
   : [
       ['fanout.ts', []],
       ['fanout.ts', ['--nodes', '2']],
       ['session-state.ts', []],
       ['sweep.ts', []],
+      ['lock-burst.ts', []],
     ]
 
 let current: ChildProcess | null = null
