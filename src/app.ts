@@ -160,6 +160,9 @@ export function buildContext(deps: AppDeps): AppContext {
     metrics,
     fingerprinting: config.fingerprinting,
     onEnded: (ended) => queues.enqueueEnded(ended),
+    announceLockReleases: async (releases) => {
+      await Promise.all(releases.map((r) => locks.announceRelease(r)))
+    },
     alerts,
     log: log.child({ feature: 'sessions' }),
   })

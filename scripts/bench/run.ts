@@ -29,6 +29,7 @@ const quickPlan: [file: string, args: string[]][] = [
   ['vanish.ts', ['--sessions', '6', '--ping-seconds', '1']],
   ['heartbeats.ts', ['--sessions', '100', '--seconds', '2']],
   ['admin-feed.ts', ['--sessions', '500', '--changers', '20', '--seconds', '2']],
+  ['lock-burst.ts', ['--sessions', '200']],
 ]
 
 const plan: [file: string, args: string[]][] = quick
@@ -42,6 +43,7 @@ const plan: [file: string, args: string[]][] = quick
       ['vanish.ts', []],
       ['heartbeats.ts', []],
       ['admin-feed.ts', []],
+      ['lock-burst.ts', []],
       // P9, the stretch: 50,000 sockets at the default heartbeat rate for 5 minutes (about 20 minutes in all).
       ['heartbeats.ts', ['--sessions', '25000', '--seconds', '300', '--per-tab', '0.0333', '--tessera-only', '--section', 'p9']],
     ]

@@ -44,6 +44,7 @@ export async function processSessionEnded(d: SessionEndedDeps, job: SessionEnded
   if (last !== null) await d.store.saveFinalLastActivity(id, last)
   await d.store.forgetPresence([id])
 
+  // The ending released the session's locks; what is left was taken while it waited.
   const release = await d.locks.releaseAllOf(id, ended.reason)
   await d.afterRelease?.(job)
   const announced: string[] = []

@@ -1,5 +1,6 @@
 // Locks on named resources (http.md, "Locks"): one owner session per resource, taken
-// atomically, released by the owner or, when its session ends, by the session-ended job.
+// atomically, released by the owner or, when its session ends, by the ending itself
+// (SessionStore.markEnded), with the session-ended job releasing whatever that missed.
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'

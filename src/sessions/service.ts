@@ -89,6 +89,8 @@ export interface SessionsDeps {
   fingerprinting: boolean
   /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */
   onEnded?: (ended: EndedSession[]) => Promise<void>
+  /** Tells every tab of the locks an ending released (Locks.announceRelease: once per release). */
+  announceLockReleases?: (releases: { id: number; sessionId: string; resources: string[]; reason: string }[]) => Promise<void>
   /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
   alerts?: AlertRaiser
   log: WarnLog
@@ -353,6 +355,10 @@ export class Sessions {
   private async afterEnd(ended: EndedSession[]) {
     if (ended.length === 0) return
     for (const e of ended) this.d.metrics.sessionsEnded.inc({ reason: e.reason })
+    // The ending released their locks (markEnded): waiting tabs hear it first, as nothing
+    // below changes what they may take. The session-ended job announces what this misses, once.
+    const releases = ended.flatMap((e) => (e.lockRelease ? [{ ...e.lockRelease, sessionId: e.id, reason: e.reason }] : []))
+    if (releases.length > 0) await this.d.announceLockReleases?.(releases)
     await this.announce(ended)
     await this.d.onEnded?.(ended)
   }

@@ -41,6 +41,11 @@ export interface EndedSession {
   device: Device | null
   /** When the session-ended job finished its follow-up (null until then). */
   finalizedAt: number | null
+  /**
+   * The locks the ending released (markEnded): its `locks.released` audit event's id and the
+   * resources; null when it held none, or when this was read back later (findEnded).
+   */
+  lockRelease: { id: number; resources: string[] } | null
 }
 
 /** What recording activity found. */
@@ -157,6 +162,9 @@ function toRecord(row: Record<string, unknown>): SessionRecord {
 
 const endedColumns = (sql: Sql) => sql`${sessionColumns(sql)}, s.token_hash, s.ended_by, s.end_note, s.end_tab_id, s.ip, s.device, s.finalized_at`
 
+/** A jsonb column: parsed by the driver, or text (drizzle's pool passes JSON through). */
+const jsonValue = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v)
+
 function toEnded(row: Record<string, unknown>): EndedSession {
   const record = toRecord(row)
   return {
@@ -171,6 +179,7 @@ function toEnded(row: Record<string, unknown>): EndedSession {
     ip: (row.ip as string | null) ?? null,
     device: (row.device as Device | null) ?? null,
     finalizedAt: row.finalized_at ? (row.finalized_at as Date).getTime() : null,
+    lockRelease: row.lock_release_id ? { id: Number(row.lock_release_id), resources: jsonValue(row.lock_release_resources) as string[] } : null,
   }
 }
 
@@ -362,7 +371,12 @@ export class SessionStore {
   /**
    * Ends the named sessions that are still active, and writes their `session.ended` audit
    * events in the same statement, so that an ending is never committed without its audit
-   * event (R4). Returns the ones this call ended.
+   * event (R4). The same statement deletes every lock of those sessions and records each
+   * session's release in a `locks.released` event (as Locks.releaseAllOf does), so a burst's
+   * locks are free when its ending commits, not when its session-ended jobs get to them.
+   * A lock taken by one of these sessions while this statement waited for its row is not in
+   * its snapshot: the session-ended job still releases what is left. Returns the ones this
+   * call ended.
    */
   async markEnded(
     sql: Sql,
@@ -380,11 +394,24 @@ export class SessionStore {
           ended_by = ${actor}, end_note = ${by.note ?? null}, end_tab_id = ${by.byTabId ?? null}, version = version + 1
         where id = any(${sql.array(sessionIds)}::uuid[]) and status = 'active'
         returning *
+      ), freed as (
+        delete from locks l using ended e where l.session_id = e.id
+        returning l.session_id, l.user_id, l.resource
       ), audited as (
+        -- One insert, in order: each session.ended event before any locks.released one.
         insert into audit_events (type, actor_user_id, user_id, session_id, data)
-        select 'session.ended', ${actor}, e.user_id, e.id, ${JSON.stringify(data)}::jsonb from ended e where ${by.audit ?? true}::boolean
+        select a.type, a.actor, a.user_id, a.session_id, a.data from (
+          select 1 as step, 'session.ended' as type, ${actor}::int as actor, e.user_id, e.id as session_id, ${JSON.stringify(data)}::jsonb as data
+          from ended e where ${by.audit ?? true}::boolean
+          union all
+          select 2, 'locks.released', null::int, min(f.user_id), f.session_id,
+            jsonb_build_object('resources', jsonb_agg(f.resource order by f.resource collate "C"), 'reason', ${reason}::text)
+          from freed f group by f.session_id
+        ) a order by a.step, a.session_id
+        returning id, type, session_id, data
       )
-      select ${endedColumns(sql)} from ended s join users u on u.id = s.user_id`
+      select ${endedColumns(sql)}, r.id as lock_release_id, r.data->'resources' as lock_release_resources
+      from ended s join users u on u.id = s.user_id left join audited r on r.session_id = s.id and r.type = 'locks.released'`
     return rows.map(toEnded)
   }
 

@@ -138,19 +138,19 @@ t.test('SIGTERM lets a running session-ended job finish before the worker exits 
   const [ada] = await signedIn(app, 'ada')
   const id = ada!.sessionId!
   t.equal((await ada!.post('/api/locks', { resource: 'doc' })).statusCode, 201)
-  const worker = await spawnTessera(t, app, { ROLE: 'worker' })
+  t.equal((await ada!.post('/api/auth/logout')).statusCode, 204, 'ada signs out: her job waits for a worker')
   const sql = app.ctx.database.sql
 
-  // Holding the lock row makes the job wait in its release, in the middle of its work.
+  // Holding the session row makes the job wait in its follow-up (it writes to that row), in the middle of its work.
   let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined
   await sql.begin(async (tx) => {
-    await tx`select resource from locks where resource = 'doc' for update`
-    t.equal((await ada!.post('/api/auth/logout')).statusCode, 204, 'ada signs out: the job starts')
+    await tx`select id from sessions where id = ${id} for update`
+    const worker = await spawnTessera(t, app, { ROLE: 'worker' })
+    await until('the job to be running', async () => (await (await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`))?.getState()) === 'active')
     await until(
-      'the job to wait for the lock row',
-      async () => (await sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'delete from locks%'`).length > 0,
+      'the job to wait for the session row',
+      async () => (await sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update sessions%'`).length > 0,
     )
-    t.equal(await (await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`))?.getState(), 'active', 'the job is running')
     exit = worker.stop('SIGTERM')
     await sleep(1000)
     t.equal(worker.child.exitCode, null, 'the worker waits for it')

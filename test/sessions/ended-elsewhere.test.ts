@@ -4,7 +4,7 @@
 import t from 'tap'
 import { build } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
-import { sleep } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
 const isNotice = (m: { type: string; kind?: unknown }) => m.type === 'user.notice' && m.kind === 'session_ended_elsewhere'
 const iphone = { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1' }
@@ -28,8 +28,14 @@ t.test('a logout tells the user’s other sessions, once, with the device and IP
       'every tab of the other session hears of it',
     )
   }
-  await sleep(1500) // the session-ended job has run meanwhile: it repeats the notice step
-  for (const tab of laptopTabs) t.equal(tab.messages.filter(isNotice).length, 1, 'once')
+  // The session-ended job repeats the notice step: once it has finished, and a ping has come
+  // back after it, anything it published has arrived.
+  await until('the session-ended job to finish', async () => (await app.ctx.database.sql`select finalized_at from sessions where id = ${phone.sessionId!}`)[0]!.finalized_at)
+  for (const tab of laptopTabs) {
+    tab.send({ type: 'ping', id: 7 })
+    await tab.next((m) => m.type === 'pong' && m.id === 7)
+    t.equal(tab.messages.filter(isNotice).length, 1, 'once')
+  }
   t.notOk(phoneTab.messages.some(isNotice), 'the ended session is not told of itself')
 })
 

@@ -17,7 +17,10 @@ for (const message of ['activity', 'heartbeat with a newer lastInputAt'] as cons
     await app.ctx.settings.update({ idleAfterSeconds: 1, idleTimeoutSeconds: 2, idleWarningSeconds: 0 }, 1)
     const ada = await app.client().signIn('ada')
     const { tab } = await openTab(await listen(app), ada.sid!, { tabId: 'A' })
-    await sleep(3500) // 1.5 s past the idle deadline
+    // Its clock moved on: the last input 3.5 s ago, 1.5 s past the idle deadline.
+    const quietSince = Date.now() - 3500
+    await app.ctx.database.sql`update sessions set last_activity = ${new Date(quietSince)} where id = ${ada.sessionId!}`
+    await app.resources.redis.hset(app.ctx.keys.sessionPresence(ada.sessionId!), 'lastActivity', quietSince)
     t.match(await rowOf(app, ada.sessionId!), { status: 'active' }, 'nothing has ended it yet')
     tab.send(message === 'activity' ? { type: 'activity', at: Date.now() } : { type: 'heartbeat', lastInputAt: Date.now() })
     t.match(await tab.type('session.expired'), { reason: 'idle_timeout', seq: 1 }, 'the tab is told it expired')
