@@ -17,7 +17,7 @@ import { alertRoutes } from './alerts/routes.js'
 import { Alerts } from './alerts/service.js'
 import { Audit } from './audit/service.js'
 import { registerCors } from './auth/cors.js'
-import { SESSION_COOKIE, installGuards, requestInfo } from './auth/guards.js'
+import { SESSION_COOKIE, installGuards, requestInfo } from './sessions/guards.js'
 import { Login } from './auth/login.js'
 import { installRateLimits } from './auth/rate-limits.js'
 import { oidcRoutes } from './auth/oidc-routes.js'
@@ -39,19 +39,20 @@ import { opsRoutes } from './ops/routes.js'
 import { Platforms } from './platforms/service.js'
 import { platformRoutes } from './platforms/routes.js'
 import { Presence } from './presence/service.js'
-import { EventBus } from './realtime/bus.js'
+import { EventBus } from './infra/bus.js'
 import { Hub } from './realtime/hub.js'
 import { realtimeRoutes } from './realtime/routes.js'
 import { Tickets } from './realtime/ticket.js'
 import { Sessions } from './sessions/service.js'
 import { StateCache } from './sessions/state-cache.js'
+import { SessionEndings } from './sessions/endings.js'
 import { SessionStore } from './sessions/store.js'
 import { sessionRoutes } from './sessions/routes.js'
 import { SettingsService } from './settings/service.js'
 import { webRoutes } from './web/routes.js'
 import { uploadRoutes } from './uploads/routes.js'
 import { Uploads } from './uploads/service.js'
-import { createStorage } from './uploads/storage.js'
+import { createStorage } from './uploads/create-storage.js'
 
 export interface AppDeps {
   config: Config
@@ -156,7 +157,7 @@ export function buildContext(deps: AppDeps): AppContext {
     return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
   }
   const uploads = new Uploads({ sql: database.sql, storage: createStorage(config.uploads), audit, maxBytes: config.uploads.maxBytes })
-  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, states, queues, locks, alerts, uploads }
+  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, endings: new SessionEndings(store), states, queues, locks, alerts, uploads }
 }
 
 export async function buildApp(deps: AppDeps): Promise<Tessera> {

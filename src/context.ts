@@ -8,9 +8,10 @@ import type { RedisKeys } from './infra/keys.js'
 import type { Metrics } from './infra/metrics.js'
 import type { Locks } from './locks/service.js'
 import type { Queues } from './jobs/queues.js'
-import type { EventBus } from './realtime/bus.js'
+import type { EventBus } from './infra/bus.js'
 import type { Sessions } from './sessions/service.js'
 import type { StateCache } from './sessions/state-cache.js'
+import type { SessionEndings } from './sessions/endings.js'
 import type { SessionStore } from './sessions/store.js'
 import type { SettingsService } from './settings/service.js'
 import type { Uploads } from './uploads/service.js'
@@ -28,6 +29,7 @@ export interface AppContext {
   sessions: Sessions
   locks: Locks
   store: SessionStore
+  endings: SessionEndings
   states: StateCache
   queues: Queues
   alerts: Alerts

@@ -1,4 +1,4 @@
-// The admin live feed (realtime.md, "Admin live feed"): a snapshot on admin.subscribe, then
+// The admin live feed (docs/realtime.md, "Admin live feed"): a snapshot on admin.subscribe, then
 // at most one delta per ADMIN_FEED_INTERVAL_MS per admin socket, only for visible changes.
 //
 // It is event-driven. Any node publishes the ids of sessions with a possibly visible change

@@ -1,8 +1,9 @@
-// Admin routes of the foundation: accounts and the runtime Settings record (http.md, "Admin").
+// Admin routes of the foundation: accounts and the runtime Settings record (docs/api.md, "Admin").
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
-import { ROLES } from '../auth/roles.js'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { authOf } from '../sessions/guards.js'
+import { ROLES } from '../settings/roles.js'
 import { listUsers } from '../auth/users.js'
 import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'

@@ -6,7 +6,7 @@ import type { SessionView, Sessions } from '../sessions/service.js'
 import type { Settings } from '../settings/schemas.js'
 import { matchesFilter, type SessionFilter, sortViews } from './session-order.js'
 
-export { matchesFilter, SORT_COLUMNS, type SessionFilter } from './session-order.js'
+export { matchesFilter, type SessionFilter } from './session-order.js'
 
 /** Every active session under the filter, sorted (default: most recently active first). */
 export async function listSessions(sql: Pool, sessions: Sessions, settings: Settings, f: SessionFilter): Promise<SessionView[]> {

@@ -1,15 +1,17 @@
-// Admin routes over sessions, login history and the audit trail (http.md, "Admin").
+// Admin routes over sessions, login history and the audit trail (docs/api.md, "Admin").
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
-import { ROLES } from '../auth/roles.js'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { authOf } from '../sessions/guards.js'
+import { ROLES } from '../settings/roles.js'
 import type { AppContext } from '../context.js'
 import type { Pool } from '../infra/db.js'
 import { AppError, validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from '../sessions/errors.js'
 import { SessionView } from '../sessions/schemas.js'
-import { listSessions, SORT_COLUMNS } from './session-list.js'
+import { SORT_COLUMNS } from '../realtime/protocol.js'
+import { listSessions } from './session-list.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

@@ -1,7 +1,8 @@
-// Admin routes over alerts (http.md, "Admin"): list with filters and paging, acknowledge.
+// Admin routes over alerts (docs/api.md, "Admin"): list with filters and paging, acknowledge.
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { authOf } from '../sessions/guards.js'
 import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IdParam, Nullable } from '../infra/schemas.js'

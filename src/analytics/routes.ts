@@ -1,7 +1,7 @@
-// GET /admin/sessions/analytics (http.md, "Admin"): capacity figures over a time range.
+// GET /admin/sessions/analytics (docs/api.md, "Admin"): capacity figures over a time range.
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { requireAdmin } from '../auth/guards.js'
+import { requireAdmin } from '../auth/admin-guard.js'
 import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'

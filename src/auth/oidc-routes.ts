@@ -1,4 +1,4 @@
-// POST /api/auth/oidc: sign in with an identity provider's ID token (http.md). 404 when no
+// POST /api/auth/oidc: sign in with an identity provider's ID token (docs/api.md). 404 when no
 // provider is configured (OIDC_ISSUER).
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
@@ -6,7 +6,7 @@ import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
 import { errors, IdParam, Uuid } from '../infra/schemas.js'
 import { parseDevice } from '../sessions/tokens.js'
-import { requestInfo } from './guards.js'
+import { requestInfo } from '../sessions/guards.js'
 import type { Attempt, Login } from './login.js'
 import { Oidc } from './oidc.js'
 import { LoginReply, signedIn } from './routes.js'

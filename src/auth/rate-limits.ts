@@ -1,4 +1,4 @@
-// Rate limits (http.md, "Rate limits"), counted in Redis so they hold across nodes.
+// Rate limits (docs/api.md, "Rate limits"), counted in Redis so they hold across nodes.
 //
 // Every budget runs from one app-wide hook, ahead of the routes' own guards: a route's
 // `onRequest: requireSession` would otherwise run first, and requests it refuses (401,
@@ -13,9 +13,8 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
-import { AppError } from '../infra/errors.js'
-import type { RedisKeys } from '../infra/keys.js'
-import { sessionBehindCookie } from './guards.js'
+import { apiBudgetPrefix, answerBudget, isRateLimited, rateLimited } from '../infra/budget.js'
+import { sessionBehindCookie } from '../sessions/guards.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -42,9 +41,6 @@ async function apiKey(req: FastifyRequest, ctx: AppContext): Promise<string> {
   return record ? `s:${record.id}` : `ip:${req.ip}`
 }
 
-/** Where the API budget's counters live: this + `s:<session id>` or `ip:<address>`. */
-export const apiBudgetPrefix = (keys: RedisKeys) => `${keys.rateLimit}api:`
-
 // KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
 const spendLua = `
 local count = redis.call('INCR', KEYS[1])
@@ -58,24 +54,6 @@ return {count, redis.call('PTTL', KEYS[1])}
 interface BudgetCommand {
   tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
 }
-
-/** The 429 of a spent budget; `ttlMs` is what is left of its window. */
-export function rateLimited(ttlMs: number): AppError {
-  const retryAfterSeconds = Math.max(1, Math.ceil(ttlMs / 1000))
-  return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds })
-}
-
-/** The plugin's headers for a request that spent `count` of `max`; throws the 429 past it. */
-export function answerBudget(reply: FastifyReply, max: number, count: number, ttlMs: number): void {
-  const resetSeconds = Math.ceil(ttlMs / 1000)
-  if (count > max) {
-    reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', resetSeconds).header('retry-after', resetSeconds)
-    throw rateLimited(ttlMs)
-  }
-  reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', max - count).header('x-ratelimit-reset', resetSeconds)
-}
-
-export const isRateLimited = (err: unknown) => err instanceof AppError && err.code === 'RATE_LIMITED'
 
 export async function installRateLimits(app: FastifyInstance, ctx: AppContext, hooks: RateLimitHooks) {
   await app.register(rateLimit, {

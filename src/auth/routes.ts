@@ -1,11 +1,11 @@
-// Authentication routes (http.md, "Authentication").
+// Authentication routes (docs/api.md, "Authentication").
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { type Static, Type } from 'typebox'
 import type { AppContext } from '../context.js'
 import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { SessionView, UserSummary } from '../sessions/schemas.js'
 import { csrfTokenFor } from '../sessions/tokens.js'
-import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from './guards.js'
+import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import type { Login } from './login.js'
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
 import { invalidCredentials } from './login.js'

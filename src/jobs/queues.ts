@@ -1,7 +1,7 @@
 // BullMQ queues shared by the API (producers) and the workers (consumers).
 import { type ConnectionOptions, Queue } from 'bullmq'
 import { redisOptions } from '../infra/redis.js'
-import type { EndedSession } from '../sessions/store.js'
+import type { EndedSession } from '../sessions/records.js'
 
 export const QUEUE_NAMES = {
   sessionEnded: 'session-ended',

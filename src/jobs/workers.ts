@@ -77,7 +77,7 @@ export class Workers {
       return {
         ...r,
         reseeded,
-        repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }),
+        repaired: await repairEndings({ endings: ctx.endings, queues: ctx.queues }),
         // Platform events whose change committed without them going out.
         republished: await outbox.repair(),
         // Alerts stored without their delivery queued.
@@ -85,13 +85,13 @@ export class Workers {
       }
     })
     this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
-      processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
+      processSessionEnded({ endings: ctx.endings, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
     )
     this.work(QUEUE_NAMES.activityFlush, 1, () => flushActivity(db))
     const delivery = new AlertDelivery(deliveryOptions(ctx.config, ctx.secret))
     this.work(QUEUE_NAMES.alertDelivery, 4, (job) => delivery.process(job))
     this.work(QUEUE_NAMES.cleanup, 1, () =>
-      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, store: ctx.store, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
+      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, endings: ctx.endings, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
     )
 
     const { all } = ctx.queues

@@ -1,7 +1,7 @@
-// Locks (http.md, "Locks"): acquire, release, list.
+// Locks (docs/api.md, "Locks"): acquire, release, list.
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
+import { authOf, requireSession } from '../sessions/guards.js'
 import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import type { Locks } from './service.js'

@@ -1,4 +1,4 @@
-// Operations: liveness, readiness, metrics, the OpenAPI document (http.md, "Operations").
+// Operations: liveness, readiness, metrics, the OpenAPI document (docs/api.md, "Operations").
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import type { AppContext } from '../context.js'

@@ -1,7 +1,7 @@
-// Platform connections and switching (http.md, "Platforms").
+// Platform connections and switching (docs/api.md, "Platforms").
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
+import { authOf, requireSession } from '../sessions/guards.js'
 import type { AppContext } from '../context.js'
 import { errors, IdParam, NoContent } from '../infra/schemas.js'
 import { PlatformSchema } from '../sessions/schemas.js'

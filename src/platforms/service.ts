@@ -1,7 +1,7 @@
 // Platform connections of a user, and switching the active one of a session.
 import type { Pool, Sql } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
-import type { EventBus } from '../realtime/bus.js'
+import type { EventBus } from '../infra/bus.js'
 import type { Audit } from '../audit/service.js'
 import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
 import type { StateCache, StateChange } from '../sessions/state-cache.js'

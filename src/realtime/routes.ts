@@ -1,13 +1,13 @@
-// GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (realtime.md, "Connecting").
+// GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (docs/realtime.md, "Connecting").
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../auth/guards.js'
+import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import type { AuthContext } from '../sessions/service.js'
-import type { SessionRecord } from '../sessions/store.js'
+import type { SessionRecord } from '../sessions/records.js'
 import type { Hub } from './hub.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
@@ -26,7 +26,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     preClose: () => hub.close(),
   })
 
-  /** A session that ended recently may still connect with its cookie, to learn why (realtime.md). */
+  /** A session that ended recently may still connect with its cookie, to learn why (docs/realtime.md). */
   const endedRecently = (s: SessionRecord) => s.status === 'ended' && s.endedAt !== null && Date.now() - s.endedAt < config.eventLog.ttlSeconds * 1000
 
   const endedAuth = async (session: SessionRecord): Promise<AuthContext> => ({

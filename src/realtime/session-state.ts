@@ -1,8 +1,8 @@
-// `session.state` without `resync` (realtime.md): the session's shared state changed in a way
+// `session.state` without `resync` (docs/realtime.md): the session's shared state changed in a way
 // no other event covers — a role change, for example — so every tab gets the whole state.
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
-import type { EventBus } from './bus.js'
+import type { EventBus } from '../infra/bus.js'
 
 export interface SessionStateDeps {
   sessions: Pick<Sessions, 'byId' | 'stateOf'>

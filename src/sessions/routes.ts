@@ -1,8 +1,8 @@
-// The caller's own session (http.md, "The caller's own session").
+// The caller's own session (docs/api.md, "The caller's own session").
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, clearSessionCookie, requireSession } from '../auth/guards.js'
+import { authOf, clearSessionCookie, requireSession } from './guards.js'
 import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'

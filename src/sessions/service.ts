@@ -1,12 +1,12 @@
 // What a session does: authenticate a request, start one within the user's limit, end
 // one (or many) for a reason, and describe itself as a SessionView or session_state.
 import { randomUUID } from 'node:crypto'
-import type { AlertRaiser } from '../alerts/service.js'
+import type { AlertRaiser } from './alert-raiser.js'
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { EventBus } from '../realtime/bus.js'
+import type { EventBus } from '../infra/bus.js'
 import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
@@ -14,7 +14,8 @@ import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import type { PlatformState, StateCache } from './state-cache.js'
-import type { ActivityOutcome, EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
+import type { ActivityOutcome, EndedSession, Presence, SessionRecord } from './records.js'
+import type { SessionStore } from './store.js'
 import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
 
 export interface AuthContext {

@@ -7,18 +7,18 @@
 // without spending the budget twice.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from '../auth/guards.js'
-import { answerBudget, apiBudgetPrefix } from '../auth/rate-limits.js'
+import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
+import { answerBudget, apiBudgetPrefix } from '../infra/budget.js'
 import type { Config } from '../config.js'
 import type { RedisKeys } from '../infra/keys.js'
-import { tabIdOf } from '../presence/service.js'
+import { tabIdOf } from './tabs.js'
 import type { SettingsService } from '../settings/service.js'
 import { expiryReason } from './deadlines.js'
 import { unauthenticated } from './errors.js'
 import { type Sessions, stateBody } from './service.js'
 import { sessionStateLua } from './session-state.lua.js'
 import type { StateCache } from './state-cache.js'
-import type { SessionRecord } from './store.js'
+import type { SessionRecord } from './records.js'
 import { fingerprintOf, hashToken } from './tokens.js'
 
 type Found =

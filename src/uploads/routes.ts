@@ -1,9 +1,9 @@
-// Session-scoped uploads (http.md, "Session-scoped uploads"): upload a PDF, list this
+// Session-scoped uploads (docs/api.md, "Session-scoped uploads"): upload a PDF, list this
 // session's files, fetch one. The multipart parser is registered here only.
 import multipart from '@fastify/multipart'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
+import { authOf, requireSession } from '../sessions/guards.js'
 import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'

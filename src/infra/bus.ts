@@ -1,8 +1,8 @@
-// The event bus: one call publishes a session event (architecture.md, "How an event flows").
+// The event bus: one call publishes a session event (docs/architecture.md, "How an event flows").
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { RedisKeys } from '../infra/keys.js'
-import type { Metrics } from '../infra/metrics.js'
+import type { RedisKeys } from './keys.js'
+import type { Metrics } from './metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
 import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
 

@@ -2,12 +2,11 @@
 // the session's CSRF token, whether its Origin is allowed, and whether the caller is an admin.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
-import { AppError, bestEffort } from '../infra/errors.js'
-import { csrfInvalid, forbidden, SessionRefused } from '../sessions/errors.js'
-import type { AuthContext, RequestInfo } from '../sessions/service.js'
-import type { SessionRecord } from '../sessions/store.js'
-import { csrfTokenMatches } from '../sessions/tokens.js'
-import { findUserById } from './users.js'
+import { AppError } from '../infra/errors.js'
+import { csrfInvalid, SessionRefused } from './errors.js'
+import type { AuthContext, RequestInfo } from './service.js'
+import type { SessionRecord } from './records.js'
+import { csrfTokenMatches } from './tokens.js'
 
 export const SESSION_COOKIE = 'sid'
 /** Tokens are 43 characters; anything much longer is refused unread. */
@@ -86,23 +85,6 @@ export function requireSession(ctx: AppContext) {
       const header = req.headers['x-csrf-token']
       if (!csrfTokenMatches(ctx.secret, req.auth.session.id, typeof header === 'string' ? header : undefined)) throw csrfInvalid()
     }
-  }
-}
-
-/**
- * onRequest: a live session of an admin. The role is read from PostgreSQL, not from the
- * token cache: a role change cut short after its commit (Redis failing, the process gone)
- * could leave a cached record saying `admin` for the rest of the session. A stale cached
- * record is refreshed on the way.
- */
-export function requireAdmin(ctx: AppContext) {
-  const session = requireSession(ctx)
-  return async (req: FastifyRequest) => {
-    await session(req)
-    const { session: s } = authOf(req)
-    const user = await findUserById(ctx.database.db, s.userId)
-    if (user && user.role !== s.role) await bestEffort(req.log, 'refreshing a stale cached role', () => ctx.sessions.refreshUser(s.userId))
-    if (user?.role !== 'admin' || user.disabled) throw forbidden()
   }
 }
 
