@@ -5,7 +5,6 @@ import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
 import { listUsers } from '../auth/users.js'
-import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IdParam, IsoTime, NoContent, Nullable } from '../infra/schemas.js'
 import { Settings, SettingsPatch } from '../settings/schemas.js'
@@ -26,9 +25,9 @@ const User = Type.Object({
 
 const UserParams = Type.Object({ id: IdParam })
 
-export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const users = new UserAdmin(ctx)
+export async function adminRoutes(app: FastifyInstance) {
+  const admin = requireAdmin(app)
+  const users = new UserAdmin(app)
 
   app.get(
     '/admin/users',
@@ -55,7 +54,7 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
         throw validationFailed('querystring.cursor is not a cursor this route returned')
       }
-      return listUsers(ctx.database.db, { ...q, cursor })
+      return listUsers(app.database.db, { ...q, cursor })
     },
   )
 
@@ -125,7 +124,7 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
   app.get(
     '/admin/sessions/config',
     { onRequest: admin, schema: { tags: ['admin'], summary: 'The runtime settings', response: { 200: Settings, ...errors } } },
-    async () => ctx.settings.get(),
+    async () => app.settings.get(),
   )
 
   app.put(
@@ -140,12 +139,12 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const { before, after } = await ctx.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
+      const { before, after } = await app.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
-        await ctx.bus.publishBroadcast({
+        await app.bus.publishBroadcast({
           type: 'config.changed',
-          heartbeatIntervalMs: ctx.config.heartbeatIntervalSeconds * 1000,
+          heartbeatIntervalMs: app.config.heartbeatIntervalSeconds * 1000,
           idleAfterMs: after.idleAfterSeconds * 1000,
         })
       }

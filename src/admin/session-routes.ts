@@ -4,7 +4,6 @@ import { type Static, Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
-import type { AppContext } from '../context.js'
 import type { Pool } from '../infra/db.js'
 import { AppError, validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
@@ -102,9 +101,9 @@ async function userIdByName(sql: Pool, username: string | undefined): Promise<nu
   return (row?.id as number | undefined) ?? null
 }
 
-export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const { sql } = ctx.database
+export async function adminSessionRoutes(app: FastifyInstance) {
+  const admin = requireAdmin(app)
+  const { sql } = app.database
 
   app.get(
     '/admin/sessions',
@@ -120,7 +119,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
     async (req) => {
       const q = req.query as Static<typeof ListQuery>
       const offset = decodeCursor(q.cursor)
-      const all = await listSessions(sql, ctx.sessions, await ctx.settings.get(), q)
+      const all = await listSessions(sql, app.sessions, await app.settings.get(), q)
       const items = all.slice(offset, offset + q.limit)
       return { items, total: all.length, nextCursor: offset + q.limit < all.length ? encodeCursor(offset + q.limit) : null }
     },
@@ -235,7 +234,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       const id = sessionIdOf(req.params)
       const [row] = await sql`select status, ended_at, end_reason, ended_by, end_note, fingerprint, flags, expires_at from sessions where id = ${id}`
       if (!row) throw sessionNotFound()
-      const [view] = await ctx.sessions.viewsOf([id], await ctx.settings.get())
+      const [view] = await app.sessions.viewsOf([id], await app.settings.get())
       return {
         ...view!,
         status: row.status === 'ended' ? ('ended' as const) : view!.status,
@@ -275,7 +274,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       const reason = body.reason.trim()
       const note = body.note?.trim() || null
       if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')
-      const ended = await ctx.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
+      const ended = await app.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
       if (ended.length === 0) {
         const [row] = await sql`select status from sessions where id = ${id}`
         if (!row) throw sessionNotFound()

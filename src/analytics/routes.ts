@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
-import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import { type Bucket, sessionAnalytics, timeZoneNames } from './queries.js'
@@ -56,9 +55,9 @@ function rangeOf(q: Static<typeof AnalyticsQuery>, now: Date) {
   return { from, to, bucket }
 }
 
-export async function analyticsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const { sql } = ctx.database
+export async function analyticsRoutes(app: FastifyInstance) {
+  const admin = requireAdmin(app)
+  const { sql } = app.database
   // Read once: listing the zones costs PostgreSQL ~100 ms, and the list only changes with an upgrade.
   let zones: Promise<Map<string, string>> | undefined
 

@@ -1,9 +1,10 @@
 // The admin guard: a live session whose user is an admin now, as PostgreSQL says.
 import type { FastifyRequest } from 'fastify'
-import type { AppContext } from '../context.js'
+import type { Database } from '../infra/db.js'
 import { bestEffort } from '../infra/errors.js'
 import { forbidden } from '../sessions/errors.js'
-import { authOf, requireSession } from '../sessions/guards.js'
+import { authOf, requireSession, type SessionGuardDeps } from '../sessions/guards.js'
+import type { Sessions } from '../sessions/service.js'
 import { findUserById } from './users.js'
 
 /**
@@ -12,13 +13,18 @@ import { findUserById } from './users.js'
  * could leave a cached record saying `admin` for the rest of the session. A stale cached
  * record is refreshed on the way.
  */
-export function requireAdmin(ctx: AppContext) {
-  const session = requireSession(ctx)
+export interface AdminGuardDeps extends SessionGuardDeps {
+  sessions: Pick<Sessions, 'authenticate' | 'recordByToken' | 'refreshUser'>
+  database: Pick<Database, 'db'>
+}
+
+export function requireAdmin(d: AdminGuardDeps) {
+  const session = requireSession(d)
   return async (req: FastifyRequest) => {
     await session(req)
     const { session: s } = authOf(req)
-    const user = await findUserById(ctx.database.db, s.userId)
-    if (user && user.role !== s.role) await bestEffort(req.log, 'refreshing a stale cached role', () => ctx.sessions.refreshUser(s.userId))
+    const user = await findUserById(d.database.db, s.userId)
+    if (user && user.role !== s.role) await bestEffort(req.log, 'refreshing a stale cached role', () => d.sessions.refreshUser(s.userId))
     if (user?.role !== 'admin' || user.disabled) throw forbidden()
   }
 }

@@ -12,7 +12,6 @@
 // (sessions/session-state.lua.ts) under the same key: apiBudgetPrefix + the key below.
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppContext } from '../context.js'
 import { apiBudgetPrefix, answerBudget, isRateLimited, rateLimited } from '../infra/budget.js'
 import { sessionBehindCookie } from '../sessions/guards.js'
 
@@ -36,8 +35,8 @@ export interface RateLimitHooks {
  * The API budget is per session, but only for a session the token really names: unknown
  * tokens are counted by IP, so a flood of made-up cookies cannot get a fresh budget each.
  */
-async function apiKey(req: FastifyRequest, ctx: AppContext): Promise<string> {
-  const record = await sessionBehindCookie(req, ctx)
+async function apiKey(req: FastifyRequest, app: FastifyInstance): Promise<string> {
+  const record = await sessionBehindCookie(req, app)
   return record ? `s:${record.id}` : `ip:${req.ip}`
 }
 
@@ -55,25 +54,25 @@ interface BudgetCommand {
   tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
 }
 
-export async function installRateLimits(app: FastifyInstance, ctx: AppContext, hooks: RateLimitHooks) {
+export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHooks) {
   await app.register(rateLimit, {
     global: false,
-    redis: ctx.redis,
-    nameSpace: ctx.keys.rateLimit,
+    redis: app.redis,
+    nameSpace: app.keys.rateLimit,
     errorResponseBuilder: (_req, rl) => rateLimited(rl.ttl),
   })
-  const { api, uuid, login } = ctx.config.rateLimits
+  const { api, uuid, login } = app.config.rateLimits
   const limiter = (budget: { max: number; windowMs: number }, keyGenerator: (req: FastifyRequest) => string | Promise<string>): Limiter => {
     const handler = app.rateLimit({ max: budget.max, timeWindow: budget.windowMs, keyGenerator })
     return async (req, reply) => {
       await handler.call(app, req, reply)
     }
   }
-  ctx.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
-  const prefix = apiBudgetPrefix(ctx.keys)
+  app.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
+  const prefix = apiBudgetPrefix(app.keys)
   const limiters = {
     api: async (req: FastifyRequest, reply: FastifyReply) => {
-      const [count, ttl] = await (ctx.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, ctx)), api.windowMs)
+      const [count, ttl] = await (app.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, app)), api.windowMs)
       answerBudget(reply, api.max, count, ttl)
     },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),

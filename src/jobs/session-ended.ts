@@ -5,7 +5,7 @@
 import type { LockRelease } from '../locks/service.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SessionEndings } from '../sessions/endings.js'
-import type { Queues, SessionEndedJob } from './queues.js'
+import type { Queues, SessionEndedJob } from '../infra/queues.js'
 
 /** What the job needs from the locks feature. */
 export interface LockReleaser {

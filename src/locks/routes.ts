@@ -2,9 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
-import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
-import type { Locks } from './service.js'
 
 const Resource = Type.String({ minLength: 1, maxLength: 200, description: 'Any name the clients agree on, 1–200 characters' })
 
@@ -18,8 +16,9 @@ const AcquireBody = Type.Object({ resource: Resource }, { additionalProperties: 
 const ResourceParams = Type.Object({ resource: Resource })
 const ListQuery = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })
 
-export async function lockRoutes(app: FastifyInstance, { ctx, locks }: { ctx: AppContext; locks: Locks }) {
-  const session = requireSession(ctx)
+export async function lockRoutes(app: FastifyInstance) {
+  const session = requireSession(app)
+  const { locks } = app
 
   app.post(
     '/api/locks',

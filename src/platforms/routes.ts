@@ -2,10 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
-import type { AppContext } from '../context.js'
 import { errors, IdParam, NoContent } from '../infra/schemas.js'
 import { PlatformSchema } from '../sessions/schemas.js'
-import type { Platforms } from './service.js'
 
 const PlatformParams = Type.Object({ platformId: IdParam })
 
@@ -21,8 +19,9 @@ const CreateBody = Type.Object(
 
 const tabOf = (value: unknown) => (typeof value === 'string' && value.length > 0 && value.length <= 64 ? value : null)
 
-export async function platformRoutes(app: FastifyInstance, { ctx, platforms }: { ctx: AppContext; platforms: Platforms }) {
-  const session = requireSession(ctx)
+export async function platformRoutes(app: FastifyInstance) {
+  const session = requireSession(app)
+  const { platforms } = app
 
   app.get(
     '/api/platforms',

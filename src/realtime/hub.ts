@@ -95,6 +95,11 @@ export class Hub implements TabHost {
     this.pingTimer = setInterval(() => this.pingTick(), this.pingTickMs).unref()
   }
 
+  /** The admin feature plugs its live feed in here (it is registered after realtime). */
+  useAdmin(admin: NonNullable<HubDeps['admin']>): void {
+    this.d.admin = admin
+  }
+
   async start(): Promise<void> {
     if (this.d.subscriber.status === 'ready') this.subscriberWasReady = true
     await this.d.subscriber.subscribe(this.d.keys.broadcastChannel, this.d.keys.adminAlerts)

@@ -3,12 +3,10 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
-import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import type { AuthContext } from '../sessions/service.js'
 import type { SessionRecord } from '../sessions/records.js'
-import type { Hub } from './hub.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
 
@@ -18,8 +16,8 @@ declare module 'fastify' {
   }
 }
 
-export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }: { ctx: AppContext; hub: Hub; tickets: Tickets }) {
-  const { config, sessions } = ctx
+export async function realtimeRoutes(app: FastifyInstance, { tickets }: { tickets: Tickets }) {
+  const { config, sessions, hub } = app
   app.decorateRequest('upgrade', null)
   await app.register(websocket, {
     options: { maxPayload: config.ws.maxPayloadBytes, perMessageDeflate: false },
@@ -33,7 +31,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     session,
     tokenHash: '',
     lastActivity: session.lastActivity,
-    settings: await ctx.settings.get(),
+    settings: await app.settings.get(),
   })
 
   async function authenticateUpgrade(req: FastifyRequest) {
@@ -79,7 +77,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
   app.post(
     '/api/realtime/ticket',
     {
-      onRequest: requireSession(ctx),
+      onRequest: requireSession(app),
       schema: {
         tags: ['realtime'],
         summary: 'A one-use WebSocket ticket, for clients that cannot send cookies',

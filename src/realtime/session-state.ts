@@ -16,7 +16,7 @@ const ATTEMPTS = 5
 /**
  * Publishes one logged `session.state { state }` to every tab of the session, with the
  * state as PostgreSQL and Redis have it now: call it after the change is committed.
- * `ctx` (the AppContext) is enough: `await publishSessionState(ctx, sessionId)`.
+ * The Fastify instance is enough (its decorators): `await publishSessionState(app, sessionId)`.
  * Returns the event's seq, or 0 when the session is unknown or has ended.
  */
 export async function publishSessionState(d: SessionStateDeps, sessionId: string): Promise<number> {

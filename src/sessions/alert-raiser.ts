@@ -22,3 +22,19 @@ export type AlertInput = Subject &
 export interface AlertRaiser {
   raise(input: AlertInput): Promise<unknown>
 }
+
+/**
+ * The raiser sessions and auth are built with. The alerts feature, registered later,
+ * connects itself (`connect`); until then (and in a process without it) raising does nothing.
+ */
+export class AlertRelay implements AlertRaiser {
+  private target: AlertRaiser | undefined
+
+  connect(target: AlertRaiser): void {
+    this.target = target
+  }
+
+  raise(input: AlertInput): Promise<unknown> {
+    return this.target ? this.target.raise(input) : Promise.resolve()
+  }
+}

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, clearSessionCookie, requireSession } from './guards.js'
-import type { AppContext } from '../context.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
 import { SessionState, SessionView } from './schemas.js'
@@ -11,10 +10,10 @@ import { StateRead } from './state-read.js'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 
-export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const session = requireSession(ctx)
-  const { sessions } = ctx
-  const stateRead = new StateRead(ctx)
+export async function sessionRoutes(app: FastifyInstance) {
+  const session = requireSession(app)
+  const { sessions } = app
+  const stateRead = new StateRead(app)
 
   // Polled by every tab whose socket is down: the guard's checks and the API budget are made
   // by StateRead, in the same Redis step as the state's own reads.
@@ -125,7 +124,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     async () => {
       for (;;) {
         const uuid = randomUUID()
-        const [row] = await ctx.database.sql`select 1 from sessions where id = ${uuid}`
+        const [row] = await app.database.sql`select 1 from sessions where id = ${uuid}`
         if (!row) return { uuid }
       }
     },
@@ -146,7 +145,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     async (req) => {
       const { uuid } = req.body as { uuid: string }
       const validFormat = UUID_V4.test(uuid)
-      const exists = validFormat && (await ctx.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
+      const exists = validFormat && (await app.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
       return { uuid, validFormat, exists }
     },
   )

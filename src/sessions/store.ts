@@ -368,4 +368,14 @@ export class SessionStore {
       expiresAt: (r.expires_at as Date).getTime(),
     }))
   }
+
+  /** Sessions by status for /metrics: active and idle (by `idleAfterSeconds`) now, ended in the last 24 hours. */
+  async countByStatus(idleAfterSeconds: number): Promise<{ active: number; idle: number; ended: number }> {
+    const [row] = await this.sql`select
+        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${idleAfterSeconds}))::int as active,
+        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${idleAfterSeconds}))::int as idle,
+        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
+      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
+    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
+  }
 }

@@ -4,7 +4,6 @@ import multipart from '@fastify/multipart'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
-import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'
 
@@ -17,9 +16,9 @@ const UploadSchema = Type.Object({
   uploadedAt: IsoTime,
 })
 
-export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const session = requireSession(ctx)
-  const { maxBytes } = ctx.config.uploads
+export async function uploadRoutes(app: FastifyInstance) {
+  const session = requireSession(app)
+  const { maxBytes } = app.config.uploads
   // One file per request. The parser stops reading a file one byte past the limit, so a
   // larger one is refused (sizeLimit in content.ts) without being kept anywhere.
   await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 10, parts: 20, fieldNameSize: 100 }, throwFileSizeLimit: false })
@@ -44,7 +43,7 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
         throw validationFailed(part.fieldname !== 'file' ? `body.${part.fieldname} is not an accepted field: send the PDF in the field \`file\`` : 'body.file has no file name')
       }
       const { session: s } = authOf(req)
-      const upload = await ctx.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file })
+      const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file })
       return reply.code(201).send(upload)
     },
   )
@@ -52,7 +51,7 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   app.get(
     '/api/session/uploads',
     { onRequest: session, schema: { tags: ['session'], summary: "This session's uploads", response: { 200: Type.Object({ items: Type.Array(UploadSchema) }), ...errors } } },
-    async (req) => ({ items: await ctx.uploads.list(authOf(req).session.id) }),
+    async (req) => ({ items: await app.uploads.list(authOf(req).session.id) }),
   )
 
   app.get(
@@ -63,7 +62,7 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     },
     async (req, reply) => {
       const { id } = req.params as { id: string }
-      const { upload, body } = await ctx.uploads.open(authOf(req).session.id, id.toLowerCase())
+      const { upload, body } = await app.uploads.open(authOf(req).session.id, id.toLowerCase())
       return reply
         .header('content-type', upload.contentType)
         .header('content-length', upload.size)
