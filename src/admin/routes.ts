@@ -1,5 +1,5 @@
 // Admin routes of the foundation: accounts and the runtime Settings record (docs/api.md, "Admin").
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
@@ -25,7 +25,7 @@ const User = Type.Object({
 
 const UserParams = Type.Object({ id: IdParam })
 
-export async function adminRoutes(app: FastifyInstance) {
+export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
   const users = new UserAdmin(app)
 
@@ -49,7 +49,7 @@ export async function adminRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const q = req.query as { q?: string; role?: string; limit: number; cursor?: string }
+      const q = req.query
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor)
       if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
         throw validationFailed('querystring.cursor is not a cursor this route returned')
@@ -78,7 +78,7 @@ export async function adminRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
-      const body = req.body as { username: string; email?: string | null; password: string; role: string }
+      const body = req.body
       return reply.code(201).send(await users.create(body, authOf(req).session.userId))
     },
   )
@@ -104,8 +104,8 @@ export async function adminRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const { id } = req.params as { id: number }
-      return users.change(id, req.body as Record<string, never>, authOf(req).session.userId)
+      const { id } = req.params
+      return users.change(id, req.body, authOf(req).session.userId)
     },
   )
 
@@ -116,8 +116,8 @@ export async function adminRoutes(app: FastifyInstance) {
       schema: { tags: ['admin'], summary: 'Lift a failed-login lockout', params: UserParams, response: { 204: NoContent, ...errors } },
     },
     async (req, reply) => {
-      await users.unlock((req.params as { id: number }).id, authOf(req).session.userId)
-      return reply.code(204).send()
+      await users.unlock(req.params.id, authOf(req).session.userId)
+      return reply.code(204).send(null)
     },
   )
 

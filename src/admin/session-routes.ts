@@ -1,6 +1,6 @@
 // Admin routes over sessions, login history and the audit trail (docs/api.md, "Admin").
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
@@ -101,7 +101,7 @@ async function userIdByName(sql: Pool, username: string | undefined): Promise<nu
   return (row?.id as number | undefined) ?? null
 }
 
-export async function adminSessionRoutes(app: FastifyInstance) {
+export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
   const { sql } = app.database
 
@@ -117,7 +117,7 @@ export async function adminSessionRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof ListQuery>
+      const q = req.query
       const offset = decodeCursor(q.cursor)
       const all = await listSessions(sql, app.sessions, await app.settings.get(), q)
       const items = all.slice(offset, offset + q.limit)
@@ -149,7 +149,7 @@ export async function adminSessionRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const q = req.query as { user?: string; from?: string; to?: string; success?: boolean; ip?: string; limit: number; cursor?: string }
+      const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
       const rows = await sql`
@@ -204,7 +204,7 @@ export async function adminSessionRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const q = req.query as { type?: string; user?: string; session?: string; from?: string; to?: string; limit: number; cursor?: string }
+      const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const userId = await userIdByName(sql, q.user)
       if (userId === null) return { items: [], nextCursor: null }
@@ -270,7 +270,7 @@ export async function adminSessionRoutes(app: FastifyInstance) {
     },
     async (req) => {
       const id = sessionIdOf(req.params)
-      const body = req.body as { reason: string; note?: string }
+      const body = req.body
       const reason = body.reason.trim()
       const note = body.note?.trim() || null
       if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')

@@ -1,5 +1,5 @@
 // GET /admin/sessions/analytics (docs/api.md, "Admin"): capacity figures over a time range.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { validationFailed } from '../infra/errors.js'
@@ -55,7 +55,7 @@ function rangeOf(q: Static<typeof AnalyticsQuery>, now: Date) {
   return { from, to, bucket }
 }
 
-export async function analyticsRoutes(app: FastifyInstance) {
+export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
   const { sql } = app.database
   // Read once: listing the zones costs PostgreSQL ~100 ms, and the list only changes with an upgrade.
@@ -73,7 +73,7 @@ export async function analyticsRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof AnalyticsQuery>
+      const q = req.query
       const now = new Date()
       const { from, to, bucket } = rangeOf(q, now)
       zones ??= timeZoneNames(sql).catch((err) => {

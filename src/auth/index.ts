@@ -38,7 +38,9 @@ export default fp<FeatureOptions>(
     await registerCors(app, config)
     await installRateLimits(app, {
       onLoginLimited: (req) => {
-        const username = (req.body as { username?: unknown } | undefined)?.username
+        // A hook's request: the body is login's, read with care (no route types here).
+        const body = req.body
+        const username = typeof body === 'object' && body !== null && 'username' in body ? body.username : undefined
         return login.recordRateLimited(typeof username === 'string' ? username : null, requestInfo(req))
       },
     })

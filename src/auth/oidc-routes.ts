@@ -1,7 +1,7 @@
 // POST /api/auth/oidc: sign in with an identity provider's ID token (docs/api.md). 404 when no
 // provider is configured (OIDC_ISSUER).
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { AppError } from '../infra/errors.js'
 import { errors, IdParam, Uuid } from '../infra/schemas.js'
 import { parseDevice } from '../sessions/tokens.js'
@@ -22,7 +22,7 @@ const OidcBody = Type.Object(
 
 const notConfigured = () => new AppError(404, 'NOT_FOUND', 'Sign-in with an identity provider is not configured on this server (OIDC_ISSUER).')
 
-export async function oidcRoutes(app: FastifyInstance, { login }: { login: Login }) {
+export const oidcRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
   const { issuer, audience, autoCreate } = app.config.oidc
   const oidc = issuer && audience ? new Oidc({ issuer, audience, autoCreate }, { db: app.database.db, redis: app.redis, keys: app.keys }) : null
 
@@ -34,7 +34,7 @@ export async function oidcRoutes(app: FastifyInstance, { login }: { login: Login
     },
     async (req, reply) => {
       if (!oidc) throw notConfigured()
-      const body = req.body as Static<typeof OidcBody>
+      const body = req.body
       const info = requestInfo(req)
       const attempt: Attempt = { username: '(identity provider)', userId: null, info, device: parseDevice(info.userAgent) }
       let user: Awaited<ReturnType<Oidc['accountOf']>>

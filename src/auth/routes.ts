@@ -1,6 +1,7 @@
 // Authentication routes (docs/api.md, "Authentication").
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import { type Static, Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { Type } from 'typebox'
 import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { SessionView, UserSummary } from '../sessions/schemas.js'
 import { csrfTokenFor } from '../sessions/tokens.js'
@@ -70,7 +71,7 @@ export async function signedIn(
   }
 }
 
-export async function authRoutes(app: FastifyInstance, { login }: { login: Login }) {
+export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
   const session = requireSession(app)
   const { sessions } = app
 
@@ -81,7 +82,7 @@ export async function authRoutes(app: FastifyInstance, { login }: { login: Login
       config: { budget: 'login' },
     },
     async (req, reply) => {
-      const body = req.body as Static<typeof LoginBody>
+      const body = req.body
       const { user, opened } = await login.login(body, requestInfo(req))
       return signedIn(reply, app, user, opened)
     },
@@ -94,7 +95,7 @@ export async function authRoutes(app: FastifyInstance, { login }: { login: Login
       const { session: s } = authOf(req)
       await sessions.end([s.id], 'logout', { byTabId: tab(req.headers['x-tab-id']) })
       clearSessionCookie(reply)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
@@ -111,7 +112,7 @@ export async function authRoutes(app: FastifyInstance, { login }: { login: Login
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const reason = (req.body as { reason?: string } | undefined)?.reason
+      const reason = req.body?.reason
       const ids = await sessions.activeIdsOfUser(s.userId)
       const ended = await sessions.end(ids, 'logout_all', { actorUserId: s.userId, note: reason ?? null, byTabId: tab(req.headers['x-tab-id']) })
       clearSessionCookie(reply)
@@ -145,7 +146,7 @@ export async function authRoutes(app: FastifyInstance, { login }: { login: Login
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string }
+      const { currentPassword, newPassword } = req.body
       const user = await findUserById(app.database.db, s.userId)
       if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) throw invalidCredentials()
       checkPasswordStrength(newPassword, user.username)
@@ -157,7 +158,7 @@ export async function authRoutes(app: FastifyInstance, { login }: { login: Login
         await end((await liveSessions()).filter((id) => id !== s.id), 'password_changed', { actorUserId: user.id })
       })
       await app.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }

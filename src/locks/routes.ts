@@ -1,5 +1,5 @@
 // Locks (docs/api.md, "Locks"): acquire, release, list.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
@@ -16,7 +16,7 @@ const AcquireBody = Type.Object({ resource: Resource }, { additionalProperties: 
 const ResourceParams = Type.Object({ resource: Resource })
 const ListQuery = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })
 
-export async function lockRoutes(app: FastifyInstance) {
+export const lockRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const session = requireSession(app)
   const { locks } = app
 
@@ -33,7 +33,7 @@ export async function lockRoutes(app: FastifyInstance) {
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const { resource } = req.body as { resource: string }
+      const { resource } = req.body
       const { lock, created } = await locks.acquire({ sessionId: s.id, userId: s.userId, username: s.username }, resource)
       return reply.code(created ? 201 : 200).send(lock)
     },
@@ -47,8 +47,8 @@ export async function lockRoutes(app: FastifyInstance) {
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      await locks.release({ sessionId: s.id, userId: s.userId }, (req.params as { resource: string }).resource)
-      return reply.code(204).send()
+      await locks.release({ sessionId: s.id, userId: s.userId }, req.params.resource)
+      return reply.code(204).send(null)
     },
   )
 
@@ -63,6 +63,6 @@ export async function lockRoutes(app: FastifyInstance) {
         response: { 200: Type.Object({ items: Type.Array(LockSchema) }), ...errors },
       },
     },
-    async (req) => ({ items: await locks.list((req.query as { prefix?: string }).prefix) }),
+    async (req) => ({ items: await locks.list(req.query.prefix) }),
   )
 }

@@ -1,5 +1,5 @@
 // Operations: liveness, readiness, metrics, the OpenAPI document (docs/api.md, "Operations").
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../infra/errors.js'
 
@@ -19,7 +19,7 @@ async function timed(probe: () => Promise<unknown>, timeoutMs = 2000) {
   }
 }
 
-export async function opsRoutes(app: FastifyInstance, { openapi = true }: { openapi?: boolean } = {}) {
+export const opsRoutes: FastifyPluginAsyncTypebox<{ openapi?: boolean }> = async (app, { openapi = true }) => {
   const exempt = { rateLimit: false } as const
 
   app.get(

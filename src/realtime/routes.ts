@@ -1,7 +1,8 @@
 // GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (docs/realtime.md, "Connecting").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
+import type { FastifyRequest } from 'fastify'
+import { type Static, Type } from 'typebox'
 import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
@@ -16,7 +17,10 @@ declare module 'fastify' {
   }
 }
 
-export async function realtimeRoutes(app: FastifyInstance, { tickets }: { tickets: Tickets }) {
+/** GET /ws's query: a ticket, for clients that cannot send cookies. */
+const WsQuery = Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) })
+
+export const realtimeRoutes: FastifyPluginAsyncTypebox<{ tickets: Tickets }> = async (app, { tickets }) => {
   const { config, sessions, hub } = app
   app.decorateRequest('upgrade', null)
   await app.register(websocket, {
@@ -34,11 +38,11 @@ export async function realtimeRoutes(app: FastifyInstance, { tickets }: { ticket
     settings: await app.settings.get(),
   })
 
-  async function authenticateUpgrade(req: FastifyRequest) {
+  async function authenticateUpgrade(req: FastifyRequest<{ Querystring: Static<typeof WsQuery> }>) {
     if (!originAllowed(req, config.allowedOrigins)) {
       throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `WebSocket connections from ${req.headers.origin} are not allowed.`)
     }
-    const ticket = (req.query as { ticket?: string }).ticket
+    const ticket = req.query.ticket
     if (ticket !== undefined) {
       const sessionId = await tickets.redeem(ticket)
       const record = sessionId ? await sessions.byId(sessionId) : null
@@ -61,7 +65,7 @@ export async function realtimeRoutes(app: FastifyInstance, { tickets }: { ticket
     '/ws',
     {
       websocket: true,
-      schema: { hide: true, querystring: Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) }) },
+      schema: { hide: true, querystring: WsQuery },
       config: { rateLimit: false },
       onRequest: async (req) => {
         req.upgrade = await authenticateUpgrade(req)

@@ -1,6 +1,6 @@
 // The caller's own session (docs/api.md, "The caller's own session").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, clearSessionCookie, requireSession } from './guards.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
@@ -10,7 +10,7 @@ import { StateRead } from './state-read.js'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 
-export async function sessionRoutes(app: FastifyInstance) {
+export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const session = requireSession(app)
   const { sessions } = app
   const stateRead = new StateRead(app)
@@ -105,12 +105,12 @@ export async function sessionRoutes(app: FastifyInstance) {
     },
     async (req, reply) => {
       const auth = authOf(req)
-      const id = (req.params as { id: string }).id.toLowerCase()
+      const id = req.params.id.toLowerCase()
       if (!(await sessions.activeIdsOfUser(auth.session.userId)).includes(id)) throw sessionNotFound()
       await sessions.end([id], 'revoked_by_user', { actorUserId: auth.session.userId, byTabId: null })
       // Revoking the session this browser is using signs it out like logout does.
       if (id === auth.session.id) clearSessionCookie(reply)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
@@ -143,7 +143,7 @@ export async function sessionRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const { uuid } = req.body as { uuid: string }
+      const { uuid } = req.body
       const validFormat = UUID_V4.test(uuid)
       const exists = validFormat && (await app.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
       return { uuid, validFormat, exists }

@@ -1,7 +1,7 @@
 // Session-scoped uploads (docs/api.md, "Session-scoped uploads"): upload a PDF, list this
 // session's files, fetch one. The multipart parser is registered here only.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import multipart from '@fastify/multipart'
-import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
 import { validationFailed } from '../infra/errors.js'
@@ -16,7 +16,7 @@ const UploadSchema = Type.Object({
   uploadedAt: IsoTime,
 })
 
-export async function uploadRoutes(app: FastifyInstance) {
+export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const session = requireSession(app)
   const { maxBytes } = app.config.uploads
   // One file per request. The parser stops reading a file one byte past the limit, so a
@@ -61,14 +61,15 @@ export async function uploadRoutes(app: FastifyInstance) {
       schema: { tags: ['session'], summary: "One of this session's uploads, as a download", params: Type.Object({ id: Uuid }), response: errors },
     },
     async (req, reply) => {
-      const { id } = req.params as { id: string }
+      const { id } = req.params
       const { upload, body } = await app.uploads.open(authOf(req).session.id, id.toLowerCase())
       return reply
         .header('content-type', upload.contentType)
         .header('content-length', upload.size)
         .header('content-disposition', `attachment; filename="${upload.name.replaceAll('"', '')}"`)
         .header('cache-control', 'private, no-store')
-        .send(body)
+        // The file's bytes, streamed: no response schema describes them (the route lists only its errors).
+        .send(body as never)
     },
   )
 }
