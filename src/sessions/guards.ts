@@ -3,7 +3,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../infra/errors.js'
 import { csrfInvalid, SessionRefused } from './errors.js'
-import type { AuthContext, RequestInfo, Sessions } from './service.js'
+import type { RequestInfo } from './records.js'
+import type { AuthContext, Sessions } from './service.js'
 import type { SessionRecord } from './records.js'
 import { csrfTokenMatches } from './tokens.js'
 

@@ -55,3 +55,10 @@ export interface Presence {
   tabs: number
   view: string | null
 }
+
+/** Where a request came from, as sign-in and the fingerprint see it. */
+export interface RequestInfo {
+  ip: string | null
+  userAgent: string | undefined
+  acceptLanguage: string | undefined
+}
