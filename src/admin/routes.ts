@@ -9,6 +9,7 @@ import { validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IdParam, IsoTime, NoContent, Nullable } from '../infra/schemas.js'
 import { Settings, SettingsPatch } from '../settings/schemas.js'
 import { UserAdmin } from './users.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 const Role = Type.Union(ROLES.map((r) => Type.Literal(r)))
 const Email = Type.String({ format: 'email', maxLength: 320 })
@@ -143,7 +144,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
         await app.bus.publishBroadcast({
-          type: 'config.changed',
+          type: SERVER_MESSAGES.configChanged,
           heartbeatIntervalMs: app.config.heartbeatIntervalSeconds * 1000,
           idleAfterMs: after.idleAfterSeconds * 1000,
         })

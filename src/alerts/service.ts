@@ -13,6 +13,7 @@ import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
 import { alertNotFound } from './errors.js'
 import type { Alert, AlertType } from './schemas.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 /** The input type lives with the raise points (sessions/alert-raiser.ts). */
 export type { AlertInput } from '../sessions/alert-raiser.js'
@@ -147,7 +148,7 @@ export class Alerts implements AlertRaiser {
     // Stored as pending: should the enqueue fail now (Redis away, the process gone), the
     // repair pass queues it (repairDeliveries).
     await bestEffort(this.d.log, "queueing an alert's delivery", () => this.queueDelivery(alert))
-    await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: 'admin.alert', alert, at: new Date().toISOString() }))
+    await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: SERVER_MESSAGES.adminAlert, alert, at: new Date().toISOString() }))
     return alert
   }
 

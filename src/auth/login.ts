@@ -19,6 +19,7 @@ import type { Settings } from '../settings/schemas.js'
 import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
 import { verifyPassword } from './passwords.js'
 import { findUserByUsername, type UserRow } from './users.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface LoginDeps {
   db: Db
@@ -171,7 +172,7 @@ export class Login {
     }
     // The session is committed: telling the other sessions must not cost it its cookie.
     await bestEffort(this.d.log, 'the new_login notice', () =>
-      this.d.bus.publishUserEvent(user.id, { type: 'user.notice', kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
+      this.d.bus.publishUserEvent(user.id, { type: SERVER_MESSAGES.userNotice, kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
     )
     return { user, opened, flags }
   }

@@ -18,9 +18,6 @@ export const CLOSE = {
 /** Close codes after which a client must not reconnect on its own. */
 export const FINAL_CLOSE_CODES: readonly number[] = [CLOSE.terminated, CLOSE.expired, CLOSE.loggedOut, CLOSE.tooManyBadMessages, CLOSE.unauthenticated]
 
-export const CLIENT_MESSAGES = ['hello', 'heartbeat', 'activity', 'view', 'admin.subscribe', 'admin.unsubscribe', 'ping'] as const
-export type ClientMessageType = (typeof CLIENT_MESSAGES)[number]
-
 export const SERVER_MESSAGES = {
   welcome: 'welcome',
   sessionState: 'session.state',

@@ -8,6 +8,7 @@ import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import type { AuthContext } from '../sessions/service.js'
 import type { SessionRecord } from '../sessions/records.js'
+import { CLOSE } from './protocol.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
 
@@ -73,7 +74,7 @@ export const realtimeRoutes: FastifyPluginAsyncTypebox<{ tickets: Tickets }> = a
     },
     (socket, req) => {
       const upgrade = req.upgrade
-      if (!upgrade) return socket.close(4401, 'not authenticated')
+      if (!upgrade) return socket.close(CLOSE.unauthenticated, 'not authenticated')
       new Tab(socket, upgrade.auth, hub, upgrade.ended)
     },
   )

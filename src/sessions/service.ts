@@ -6,7 +6,7 @@ import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../infra/bus.js'
-import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
+import { TERMINATION_MESSAGES, SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import type { SettingsService } from '../settings/service.js'
 import type { AppError, WarnLog } from '../infra/errors.js'
@@ -44,10 +44,10 @@ const NOTICE_ONCE_SECONDS = 86_400
 
 /** The logged event that tells the tabs of a session why it ended (the hub also makes one up when the log lost it). */
 export function terminalEvent({ reason, byTabId = null, note }: { reason: EndReason; byTabId?: string | null; note?: string | null }) {
-  if (reason === 'logout') return { type: 'session.logged_out', byTabId }
-  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
+  if (reason === 'logout') return { type: SERVER_MESSAGES.loggedOut, byTabId }
+  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: SERVER_MESSAGES.expired, reason }
   const message = TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? TERMINATION_MESSAGES.revoked_by_user
-  return { type: 'session.terminated', reason, message, ...(note ? { note } : {}) }
+  return { type: SERVER_MESSAGES.terminated, reason, message, ...(note ? { note } : {}) }
 }
 
 export interface SessionsDeps {
@@ -164,7 +164,7 @@ export class Sessions {
   private async announceActive(session: SessionRecord, at: number) {
     // Audited before the tabs hear it, so the timeline never shows what followed first.
     await this.d.audit.record({ type: 'session.active', userId: session.userId, sessionId: session.id })
-    await this.d.bus.publishSessionEvent(session.id, { type: 'session.active', lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
+    await this.d.bus.publishSessionEvent(session.id, { type: SERVER_MESSAGES.sessionActive, lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
   }
 
   /** The record behind a token, ended or not, or null. */
@@ -252,7 +252,7 @@ export class Sessions {
     await Promise.all(
       ended.map((e) =>
         this.d.bus.publishOnce(this.d.keys.sessionNoticed(e.id), NOTICE_ONCE_SECONDS, { userId: e.userId }, {
-          type: 'user.notice',
+          type: SERVER_MESSAGES.userNotice,
           kind: 'session_ended_elsewhere',
           sessionId: e.id,
           reason: e.reason,
