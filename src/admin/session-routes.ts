@@ -2,9 +2,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
+import { loginHistory } from '../auth/login-history.js'
+import { userIdByName } from '../auth/users.js'
+import { listAuditEvents, timelineOf } from '../audit/queries.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
-import type { Pool } from '../infra/db.js'
 import { AppError, validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from '../sessions/errors.js'
@@ -94,13 +96,6 @@ function timeRange(from: string | undefined, to: string | undefined) {
   return { from: f, to: t }
 }
 
-async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
-  if (username === undefined) return undefined
-  if (/^\d+$/.test(username)) return Number(username)
-  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
-  return (row?.id as number | undefined) ?? null
-}
-
 export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
   const { sql } = app.database
@@ -152,32 +147,9 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await sql`
-        select id, user_id, username, host(ip) as ip, user_agent, success, reason, method, at, flags from login_attempts
-        where true
-          ${q.user !== undefined ? sql`and (lower(username) = ${q.user.toLowerCase()} or user_id::text = ${q.user})` : sql``}
-          ${from ? sql`and at >= ${from}` : sql``}
-          ${to ? sql`and at <= ${to}` : sql``}
-          ${q.success !== undefined ? sql`and success = ${q.success}` : sql``}
-          ${q.ip ? sql`and host(ip) = ${q.ip}` : sql``}
-          ${before !== undefined ? sql`and id < ${before}` : sql``}
-        order by id desc limit ${q.limit + 1}`
+      const rows = await loginHistory(sql, { user: q.user, from, to, success: q.success, ip: q.ip, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
-      return {
-        items: page.map((r) => ({
-          id: Number(r.id),
-          userId: (r.user_id as number | null) ?? null,
-          username: r.username as string,
-          ip: (r.ip as string | null) ?? null,
-          userAgent: (r.user_agent as string | null) ?? null,
-          success: r.success as boolean,
-          reason: r.reason as string,
-          method: r.method as string,
-          at: (r.at as Date).toISOString(),
-          flags: (r.flags as string[]) ?? [],
-        })),
-        nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null,
-      }
+      return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
   )
 
@@ -209,18 +181,9 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const userId = await userIdByName(sql, q.user)
       if (userId === null) return { items: [], nextCursor: null }
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await sql`
-        select id, type, actor_user_id, user_id, session_id, data, at from audit_events
-        where true
-          ${q.type ? sql`and type = ${q.type}` : sql``}
-          ${userId !== undefined ? sql`and (user_id = ${userId} or actor_user_id = ${userId})` : sql``}
-          ${q.session ? sql`and session_id = ${q.session}` : sql``}
-          ${from ? sql`and at >= ${from}` : sql``}
-          ${to ? sql`and at <= ${to}` : sql``}
-          ${before !== undefined ? sql`and id < ${before}` : sql``}
-        order by id desc limit ${q.limit + 1}`
+      const rows = await listAuditEvents(sql, { type: q.type, userId, session: q.session, from, to, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
-      return { items: page.map(toAuditEvent), nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null }
+      return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
   )
 
@@ -299,20 +262,7 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const id = sessionIdOf(req.params)
       const [exists] = await sql`select 1 from sessions where id = ${id}`
       if (!exists) throw sessionNotFound()
-      const rows = await sql`select type, data, at from audit_events where session_id = ${id} order by id limit 10000`
-      return { items: rows.map((r) => ({ at: (r.at as Date).toISOString(), type: r.type as string, data: (r.data as Record<string, unknown>) ?? {} })) }
+      return { items: await timelineOf(sql, id) }
     },
   )
-}
-
-function toAuditEvent(r: Record<string, unknown>) {
-  return {
-    id: Number(r.id),
-    type: r.type as string,
-    actorUserId: (r.actor_user_id as number | null) ?? null,
-    userId: (r.user_id as number | null) ?? null,
-    sessionId: (r.session_id as string | null) ?? null,
-    data: (r.data as Record<string, unknown>) ?? {},
-    at: (r.at as Date).toISOString(),
-  }
 }

@@ -1,7 +1,7 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
 import { and, asc, eq, gt, ilike, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db } from '../infra/db.js'
+import type { Db, Pool } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
@@ -66,4 +66,12 @@ export async function listUsers(db: Db, q: { q?: string; role?: string; limit: n
     .limit(q.limit + 1)
   const page = rows.slice(0, q.limit)
   return { items: page.map(toUserView), nextCursor: rows.length > q.limit ? String(page.at(-1)!.id) : null }
+}
+
+/** The id of a user named by username (any case) or by id; null when none, undefined when none asked. */
+export async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
+  if (username === undefined) return undefined
+  if (/^\d+$/.test(username)) return Number(username)
+  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
+  return (row?.id as number | undefined) ?? null
 }
