@@ -1,4 +1,6 @@
-// buildApp(deps): the Fastify instance with every feature registered. Used by main and tests.
+// buildApp(deps): the Fastify instance with every feature registered, one plugin per
+// feature in the order of their layers (docs/architecture.md). Used by main and tests.
+// buildCore(deps): the same services without HTTP, for a worker-only process and the CLI.
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
@@ -7,53 +9,31 @@ import { Ajv } from 'ajv'
 import formatsPlugin from 'ajv-formats'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
-import { pino } from 'pino'
-import { AdminFeed } from './admin/feed.js'
-import { adminRoutes } from './admin/routes.js'
-import { adminSessionRoutes } from './admin/session-routes.js'
-import { analyticsRoutes } from './analytics/routes.js'
-import { hasSinks } from './alerts/delivery.js'
-import { alertRoutes } from './alerts/routes.js'
-import { Alerts } from './alerts/service.js'
-import { Audit } from './audit/service.js'
-import { registerCors } from './auth/cors.js'
-import { SESSION_COOKIE, installGuards, requestInfo } from './auth/guards.js'
-import { Login } from './auth/login.js'
-import { installRateLimits } from './auth/rate-limits.js'
-import { oidcRoutes } from './auth/oidc-routes.js'
-import { authRoutes } from './auth/routes.js'
+import admin from './admin/index.js'
+import alerts from './alerts/index.js'
+import analytics from './analytics/index.js'
+import audit from './audit/index.js'
+import auth from './auth/index.js'
 import type { Config } from './config.js'
-import type { AppContext } from './context.js'
 import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
-import { asValidationError, findFlaw } from './infra/input-hygiene.js'
-import { redisKeys } from './infra/keys.js'
-import { SUBSCRIBER_OPTIONS } from './infra/redis.js'
+import infra from './infra/index.js'
 import { loggerOptions } from './infra/logger.js'
-import { installSecurityHeaders, securityHeaders } from './infra/security-headers.js'
-import { clientErrorHandler, frameworkErrors } from './infra/pre-route.js'
-import { createMetrics } from './infra/metrics.js'
-import { lockRoutes } from './locks/routes.js'
-import { Locks } from './locks/service.js'
 import { ErrorBody } from './infra/schemas.js'
-import { Queues } from './jobs/queues.js'
-import { opsRoutes } from './ops/routes.js'
-import { Platforms } from './platforms/service.js'
-import { platformRoutes } from './platforms/routes.js'
-import { Presence } from './presence/service.js'
-import { EventBus } from './realtime/bus.js'
-import { Hub } from './realtime/hub.js'
-import { realtimeRoutes } from './realtime/routes.js'
-import { Tickets } from './realtime/ticket.js'
-import { Sessions } from './sessions/service.js'
-import { StateCache } from './sessions/state-cache.js'
-import { SessionStore } from './sessions/store.js'
-import { sessionRoutes } from './sessions/routes.js'
-import { SettingsService } from './settings/service.js'
-import { webRoutes } from './web/routes.js'
-import { uploadRoutes } from './uploads/routes.js'
-import { Uploads } from './uploads/service.js'
-import { createStorage } from './uploads/storage.js'
+import { asValidationError, findFlaw } from './infra/input-hygiene.js'
+import { clientErrorHandler, frameworkErrors, type HeaderList } from './infra/pre-route.js'
+import { installSecurityHeaders, securityHeaders } from './infra/security-headers.js'
+import locks from './locks/index.js'
+import ops from './ops/index.js'
+import platforms from './platforms/index.js'
+import presence from './presence/index.js'
+import realtime from './realtime/index.js'
+import type { Hub } from './realtime/hub.js'
+import { SESSION_COOKIE } from './sessions/guards.js'
+import sessions from './sessions/index.js'
+import settings from './settings/index.js'
+import uploads from './uploads/index.js'
+import web from './web/index.js'
 
 export interface AppDeps {
   config: Config
@@ -65,13 +45,30 @@ export interface AppDeps {
   logStream?: { write(line: string): void }
 }
 
-export interface Tessera {
+/** The live services of a process, as the workers, the CLI and the tests reach them. */
+export type TesseraParts = Pick<
+  FastifyInstance,
+  'config' | 'secret' | 'database' | 'redis' | 'keys' | 'metrics' | 'bus' | 'queues' | 'audit' | 'settings' | 'sessions' | 'states' | 'endings' | 'locks' | 'alerts' | 'uploads'
+> & {
+  /** The sessions store, for tests that look under the service. */
+  store: FastifyInstance['sessionStore']
+}
+
+export interface TesseraCore {
   app: FastifyInstance
-  ctx: AppContext
+  ctx: TesseraParts
+  close(): Promise<void>
+}
+
+export interface Tessera extends TesseraCore {
   hub: Hub
   /** The session-ended job releases and announces a session's locks through this. */
-  locks: Locks
-  close(): Promise<void>
+  locks: FastifyInstance['locks']
+}
+
+function partsOf(app: FastifyInstance): TesseraParts {
+  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads } = app
+  return { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads, store: app.sessionStore }
 }
 
 // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
@@ -126,64 +123,34 @@ function acceptEmptyJson(app: FastifyInstance) {
   })
 }
 
-export function buildContext(deps: AppDeps): AppContext {
-  const { config, database, redis, secret } = deps
-  const keys = redisKeys(config.redisKeyPrefix)
-  const metrics = createMetrics()
-  metrics.dbPool.set(config.databasePoolMax)
-  metrics.sources.poolUsage = () => database.poolUsage()
-  const queues = new Queues(config.redisUrl, keys.bullPrefix, config.eventLog.ttlSeconds)
-  const audit = new Audit(database.db, config.auditLogging)
-  const settings = new SettingsService(database.db, audit, config.initialSettings)
-  const bus = new EventBus({ redis, keys, metrics, eventLog: config.eventLog })
-  const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
-  const states = new StateCache(database.sql, redis, keys)
-  const locks = new Locks({ sql: database.sql, bus, keys, audit })
-  const log = deps.logStream ? pino(loggerOptions(config.logLevel), deps.logStream) : pino(loggerOptions(config.logLevel))
-  const alerts = new Alerts({
-    sql: database.sql,
-    redis,
-    keys,
-    settings,
-    audit,
-    log: log.child({ feature: 'alerts' }),
-    queue: hasSinks(config) ? queues : undefined,
-  })
-  const sessions = new Sessions({
-    store,
-    states,
-    sql: database.sql,
-    settings,
-    bus,
-    keys,
-    audit,
-    metrics,
-    fingerprinting: config.fingerprinting,
-    onEnded: (ended) => queues.enqueueEnded(ended),
-    announceLockReleases: async (releases) => {
-      await Promise.all(releases.map((r) => locks.announceRelease(r)))
+/** The services of every feature, without routes or hooks (a worker-only process, the CLI). */
+export async function buildCore(deps: AppDeps): Promise<TesseraCore> {
+  const app = Fastify({ logger: { ...loggerOptions(deps.config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) } }) as unknown as FastifyInstance
+  installErrorHandler(app)
+  await app.register(infra, deps)
+  await app.register(audit)
+  await app.register(settings)
+  await app.register(sessions, { http: false })
+  await app.register(platforms, { http: false })
+  await app.register(auth, { http: false })
+  await app.register(presence)
+  await app.register(locks, { http: false })
+  await app.register(alerts, { http: false })
+  await app.register(uploads, { http: false })
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    ctx: partsOf(app),
+    close: () => {
+      // BullMQ holds its own Redis connections: they must go too, or the process lingers.
+      closing ??= app.close().then(() => app.queues.close())
+      return closing
     },
-    alerts,
-    log: log.child({ feature: 'sessions' }),
-  })
-  // Sessions by status on every process's /metrics, workers' included.
-  metrics.sources.sessionCounts = async () => {
-    const s = await settings.get()
-    const [row] = await database.sql`select
-        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${s.idleAfterSeconds}))::int as active,
-        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${s.idleAfterSeconds}))::int as idle,
-        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
-      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
-    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
   }
-  const uploads = new Uploads({ sql: database.sql, storage: createStorage(config.uploads), audit, maxBytes: config.uploads.maxBytes })
-  return { config, secret, database, redis, keys, metrics, bus, audit, settings, sessions, store, states, queues, locks, alerts, uploads }
 }
 
 export async function buildApp(deps: AppDeps): Promise<Tessera> {
-  const ctx = buildContext(deps)
-  const { config, metrics } = ctx
-  await ctx.settings.ensure()
+  const { config } = deps
   const headers = await securityHeaders({
     contentSecurityPolicy: {
       directives: {
@@ -211,6 +178,45 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     clientErrorHandler: clientErrorHandler(headers),
     ajv: { customOptions: { strict: false } },
   }) as unknown as FastifyInstance
+  await app.register(infra, deps)
+  await httpBasics(app, headers)
+  // In layer order; auth adds, ahead of every route, CORS, the rate limits and the Origin check.
+  await app.register(audit)
+  await app.register(settings)
+  await app.register(sessions)
+  await app.register(platforms)
+  await app.register(auth)
+  await app.register(presence)
+  await app.register(locks)
+  await app.register(alerts)
+  await app.register(uploads)
+  await app.register(realtime)
+  await app.register(admin)
+  await app.register(analytics)
+  await app.register(ops)
+  await app.register(web)
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    ctx: partsOf(app),
+    hub: app.hub,
+    locks: app.locks,
+    close: () => {
+      closing ??= (async () => {
+        await app.close()
+        await app.hub.close()
+        await app.adminFeed.close()
+        await app.queues.close()
+      })()
+      return closing
+    },
+  }
+}
+
+/** What every route shares: validation, the error shape, request ids, timing, cookies, headers, the OpenAPI document. */
+async function httpBasics(app: FastifyInstance, headers: HeaderList) {
+  const { metrics } = app
   app.setValidatorCompiler(validators())
   acceptEmptyJson(app)
   app.addSchema(ErrorBody)
@@ -237,17 +243,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
 
   await app.register(cookie)
   installSecurityHeaders(app, headers)
-  // In this order: CORS answers preflights first; then every rate limit, before any guard.
-  await registerCors(app, config)
-  const platforms = new Platforms(ctx.database.sql, ctx.bus, ctx.audit, ctx.states)
-  const login = new Login({ ...ctx, db: ctx.database.db, sql: ctx.database.sql, platforms, log: app.log })
-  await installRateLimits(app, ctx, {
-    onLoginLimited: (req) => {
-      const username = (req.body as { username?: unknown } | undefined)?.username
-      // Limits run before validation: a name PostgreSQL cannot store is recorded as no name.
-      return login.recordRateLimited(typeof username === 'string' && !findFlaw(username) ? username : null, requestInfo(req))
-    },
-  })
+  // Before any route, so that it sees them all.
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tessera', description: 'Real-time session service: HTTP API. The WebSocket protocol is in docs/realtime.md.', version: '0.1.0' },
@@ -257,64 +253,4 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
   })
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
-
-  installGuards(app, ctx)
-  await app.register(opsRoutes, { ctx })
-  await app.register(authRoutes, { ctx, login })
-  await app.register(oidcRoutes, { ctx, login })
-  await app.register(sessionRoutes, { ctx })
-  await app.register(platformRoutes, { ctx, platforms })
-  await app.register(lockRoutes, { ctx, locks: ctx.locks })
-  await app.register(adminRoutes, { ctx })
-  await app.register(adminSessionRoutes, { ctx })
-  await app.register(analyticsRoutes, { ctx })
-  await app.register(alertRoutes, { ctx })
-  await app.register(uploadRoutes, { ctx })
-  await app.register(webRoutes)
-
-  const subscriber = ctx.redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-subscriber' })
-  subscriber.on('error', () => {})
-  await subscriber.connect()
-  const adminFeed = new AdminFeed({
-    sql: ctx.database.sql,
-    redis: ctx.redis,
-    keys: ctx.keys,
-    sessions: ctx.sessions,
-    settings: ctx.settings,
-    intervalMs: config.adminFeedIntervalMs,
-    log: app.log,
-  })
-  const hub = new Hub({
-    redis: ctx.redis,
-    subscriber,
-    keys: ctx.keys,
-    metrics,
-    config,
-    sessions: ctx.sessions,
-    presence: new Presence(ctx.redis, ctx.keys, config.ws.tabStaleMs),
-    log: app.log,
-    admin: adminFeed,
-  })
-  await hub.start()
-  const tickets = new Tickets(ctx.secret, ctx.redis, ctx.keys, config.realtimeTicketSeconds)
-  await app.register(realtimeRoutes, { ctx, hub, tickets })
-
-
-  let closing: Promise<void> | undefined
-  return {
-    app,
-    ctx,
-    hub,
-    locks: ctx.locks,
-    close: () => {
-      closing ??= (async () => {
-        await app.close()
-        await hub.close()
-        await adminFeed.close()
-        await ctx.queues.close()
-      })()
-      return closing
-    },
-  }
 }
-

@@ -1,26 +1,15 @@
 // Process entry: reads config, opens PostgreSQL and Redis, starts the API and/or the
 // workers by ROLE, and shuts down cleanly on SIGTERM/SIGINT (R5).
-import Fastify from 'fastify'
 import { pino } from 'pino'
-import { buildApp, buildContext } from './app.js'
+import { buildApp, buildCore, type TesseraParts } from './app.js'
 import { type Config, ConfigError, defaultPublicUrl, loadConfig, readDotEnv } from './config.js'
 import { accountTable, seedDemoAccounts } from './demo/accounts.js'
-import type { AppContext } from './context.js'
 import { DependencyError } from './infra/dependency-error.js'
-import { installErrorHandler } from './infra/errors.js'
 import { loggerOptions } from './infra/logger.js'
 import { Workers } from './jobs/workers.js'
-import { opsRoutes } from './ops/routes.js'
+import ops from './ops/index.js'
 import { openResources } from './resources.js'
 
-/** A worker-only process serves /healthz, /readyz and /metrics on WORKER_PORT. */
-async function workerServer(ctx: AppContext) {
-  const app = Fastify({ logger: loggerOptions(ctx.config.logLevel) })
-  installErrorHandler(app)
-  await app.register(opsRoutes, { ctx, openapi: false })
-  const address = await app.listen({ host: ctx.config.host, port: ctx.config.workerPort })
-  return { app, address }
-}
 
 const indent = (text: string) => text.replace(/^/gm, '    ')
 
@@ -49,13 +38,15 @@ async function main() {
   const deps = { config, database: resources.database, redis: resources.redis, secret: resources.secret }
   const closers: (() => Promise<unknown>)[] = []
 
-  let ctx: AppContext
+  let ctx: TesseraParts
   let address: string
   if (config.role === 'worker') {
-    ctx = buildContext(deps)
-    const server = await workerServer(ctx)
-    address = server.address
-    closers.push(() => server.app.close(), () => ctx.queues.close())
+    // A worker-only process serves /healthz, /readyz and /metrics on WORKER_PORT.
+    const core = await buildCore(deps)
+    await core.app.register(ops, { openapi: false })
+    ctx = core.ctx
+    address = await core.app.listen({ host: config.host, port: config.workerPort })
+    closers.push(() => core.close())
   } else {
     const tessera = await buildApp(deps)
     ctx = tessera.ctx

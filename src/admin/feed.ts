@@ -1,4 +1,4 @@
-// The admin live feed (realtime.md, "Admin live feed"): a snapshot on admin.subscribe, then
+// The admin live feed (docs/realtime.md, "Admin live feed"): a snapshot on admin.subscribe, then
 // at most one delta per ADMIN_FEED_INTERVAL_MS per admin socket, only for visible changes.
 //
 // It is event-driven. Any node publishes the ids of sessions with a possibly visible change
@@ -14,9 +14,10 @@ import type { RedisKeys } from '../infra/keys.js'
 import { loggable } from '../infra/errors.js'
 import { closeSubscriber, SUBSCRIBER_OPTIONS } from '../infra/redis.js'
 import type { AdminFilter } from '../realtime/messages.js'
-import { WS_ERRORS } from '../realtime/protocol.js'
+import { WS_ERRORS, SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
-import type { SessionView, Sessions } from '../sessions/service.js'
+import type { Sessions } from '../sessions/service.js'
+import type { SessionView } from '../sessions/views.js'
 import type { SettingsService } from '../settings/service.js'
 import { listSessions, matchesFilter } from './session-list.js'
 
@@ -97,7 +98,7 @@ export class AdminFeed {
     const views = all.slice(0, f.limit ?? SNAPSHOT_LIMIT)
     let newestLogin = '' // ISO times compare as strings
     for (const v of all) if (v.loginAt > newestLogin) newestLogin = v.loginAt
-    const snapshot = JSON.stringify({ type: 'admin.snapshot', sessions: views, total: all.length, at: new Date().toISOString() })
+    const snapshot = JSON.stringify({ type: SERVER_MESSAGES.adminSnapshot, sessions: views, total: all.length, at: new Date().toISOString() })
     if (!tab.deliver(snapshot, 'admin.snapshot')) return
     this.subscribers.set(tab, { filter: f, sent: new Map(views.map((v) => [v.id, visible(v)])), newestLogin })
     this.timer ??= setInterval(() => this.tick(), this.d.intervalMs).unref()
@@ -246,7 +247,7 @@ export class AdminFeed {
     if (upserted.length === 0 && removed.length === 0) return
     // Recorded only once the tab has it (or will have it, after its sync): else the
     // next tick would take the change as already shown and never send it.
-    if (!tab.deliver(JSON.stringify({ type: 'admin.delta', upserted, removed, at: new Date().toISOString() }), 'admin.delta')) return
+    if (!tab.deliver(JSON.stringify({ type: SERVER_MESSAGES.adminDelta, upserted, removed, at: new Date().toISOString() }), SERVER_MESSAGES.adminDelta)) return
     for (const v of upserted) sub.sent.set(v.id, visible(v))
     for (const r of removed) sub.sent.delete(r.id)
   }

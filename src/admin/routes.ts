@@ -1,14 +1,15 @@
-// Admin routes of the foundation: accounts and the runtime Settings record (http.md, "Admin").
-import type { FastifyInstance } from 'fastify'
+// Admin routes of the foundation: accounts and the runtime Settings record (docs/api.md, "Admin").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
-import { ROLES } from '../auth/roles.js'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { authOf } from '../sessions/guards.js'
+import { ROLES } from '../settings/roles.js'
 import { listUsers } from '../auth/users.js'
-import type { AppContext } from '../context.js'
 import { validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IdParam, IsoTime, NoContent, Nullable } from '../infra/schemas.js'
 import { Settings, SettingsPatch } from '../settings/schemas.js'
 import { UserAdmin } from './users.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 const Role = Type.Union(ROLES.map((r) => Type.Literal(r)))
 const Email = Type.String({ format: 'email', maxLength: 320 })
@@ -25,9 +26,9 @@ const User = Type.Object({
 
 const UserParams = Type.Object({ id: IdParam })
 
-export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const users = new UserAdmin(ctx)
+export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const admin = requireAdmin(app)
+  const users = new UserAdmin(app)
 
   app.get(
     '/admin/users',
@@ -49,12 +50,12 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const q = req.query as { q?: string; role?: string; limit: number; cursor?: string }
+      const q = req.query
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor)
       if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
         throw validationFailed('querystring.cursor is not a cursor this route returned')
       }
-      return listUsers(ctx.database.db, { ...q, cursor })
+      return listUsers(app.database.db, { ...q, cursor })
     },
   )
 
@@ -78,7 +79,7 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req, reply) => {
-      const body = req.body as { username: string; email?: string | null; password: string; role: string }
+      const body = req.body
       return reply.code(201).send(await users.create(body, authOf(req).session.userId))
     },
   )
@@ -104,8 +105,8 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const { id } = req.params as { id: number }
-      return users.change(id, req.body as Record<string, never>, authOf(req).session.userId)
+      const { id } = req.params
+      return users.change(id, req.body, authOf(req).session.userId)
     },
   )
 
@@ -116,15 +117,15 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       schema: { tags: ['admin'], summary: 'Lift a failed-login lockout', params: UserParams, response: { 204: NoContent, ...errors } },
     },
     async (req, reply) => {
-      await users.unlock((req.params as { id: number }).id, authOf(req).session.userId)
-      return reply.code(204).send()
+      await users.unlock(req.params.id, authOf(req).session.userId)
+      return reply.code(204).send(null)
     },
   )
 
   app.get(
     '/admin/sessions/config',
     { onRequest: admin, schema: { tags: ['admin'], summary: 'The runtime settings', response: { 200: Settings, ...errors } } },
-    async () => ctx.settings.get(),
+    async () => app.settings.get(),
   )
 
   app.put(
@@ -139,12 +140,12 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const { before, after } = await ctx.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
+      const { before, after } = await app.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
-        await ctx.bus.publishBroadcast({
-          type: 'config.changed',
-          heartbeatIntervalMs: ctx.config.heartbeatIntervalSeconds * 1000,
+        await app.bus.publishBroadcast({
+          type: SERVER_MESSAGES.configChanged,
+          heartbeatIntervalMs: app.config.heartbeatIntervalSeconds * 1000,
           idleAfterMs: after.idleAfterSeconds * 1000,
         })
       }

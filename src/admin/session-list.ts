@@ -2,11 +2,12 @@
 // CLI: SQL narrows by user, role and IP; status, search and sort need the hot presence, so
 // they are applied to the views (session-order.ts, which the dashboard shares).
 import type { Pool } from '../infra/db.js'
-import type { SessionView, Sessions } from '../sessions/service.js'
+import type { Sessions } from '../sessions/service.js'
+import type { SessionView } from '../sessions/views.js'
 import type { Settings } from '../settings/schemas.js'
 import { matchesFilter, type SessionFilter, sortViews } from './session-order.js'
 
-export { matchesFilter, SORT_COLUMNS, type SessionFilter } from './session-order.js'
+export { matchesFilter, type SessionFilter } from './session-order.js'
 
 /** Every active session under the filter, sorted (default: most recently active first). */
 export async function listSessions(sql: Pool, sessions: Sessions, settings: Settings, f: SessionFilter): Promise<SessionView[]> {

@@ -14,22 +14,6 @@ export interface SessionFilter {
   order?: 'asc' | 'desc'
 }
 
-export const SORT_COLUMNS = [
-  'id',
-  'userId',
-  'username',
-  'role',
-  'loginAt',
-  'lastActivity',
-  'currentView',
-  'ip',
-  'userAgent',
-  'device',
-  'status',
-  'tabs',
-  'platform',
-] as const
-
 export function sortKey(v: SessionView, column: string): string | number {
   switch (column) {
     case 'userId':

@@ -1,15 +1,18 @@
-// Admin routes over sessions, login history and the audit trail (http.md, "Admin").
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
-import { ROLES } from '../auth/roles.js'
-import type { AppContext } from '../context.js'
-import type { Pool } from '../infra/db.js'
+// Admin routes over sessions, login history and the audit trail (docs/api.md, "Admin").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { loginHistory } from '../auth/login-history.js'
+import { userIdByName } from '../auth/users.js'
+import { listAuditEvents, timelineOf } from '../audit/queries.js'
+import { authOf } from '../sessions/guards.js'
+import { ROLES } from '../settings/roles.js'
 import { AppError, validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from '../sessions/errors.js'
 import { SessionView } from '../sessions/schemas.js'
-import { listSessions, SORT_COLUMNS } from './session-list.js'
+import { SORT_COLUMNS } from '../realtime/protocol.js'
+import { listSessions } from './session-list.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -93,21 +96,9 @@ function timeRange(from: string | undefined, to: string | undefined) {
   return { from: f, to: t }
 }
 
-async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
-  if (username === undefined) return undefined
-  if (/^\d+$/.test(username)) {
-    const id = Number(username)
-    // User ids are PostgreSQL integers: a longer number names no user and is a mistake.
-    if (id > 2_147_483_647) throw validationFailed(`querystring.user must be a username or a user id up to 2147483647; ${username.slice(0, 30)} is neither`)
-    return id
-  }
-  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
-  return (row?.id as number | undefined) ?? null
-}
-
-export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const { sql } = ctx.database
+export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const admin = requireAdmin(app)
+  const { sql } = app.database
 
   app.get(
     '/admin/sessions',
@@ -121,9 +112,9 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof ListQuery>
+      const q = req.query
       const offset = decodeCursor(q.cursor)
-      const all = await listSessions(sql, ctx.sessions, await ctx.settings.get(), q)
+      const all = await listSessions(sql, app.sessions, await app.settings.get(), q)
       const items = all.slice(offset, offset + q.limit)
       return { items, total: all.length, nextCursor: offset + q.limit < all.length ? encodeCursor(offset + q.limit) : null }
     },
@@ -153,35 +144,12 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       },
     },
     async (req) => {
-      const q = req.query as { user?: string; from?: string; to?: string; success?: boolean; ip?: string; limit: number; cursor?: string }
+      const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await sql`
-        select id, user_id, username, host(ip) as ip, user_agent, success, reason, method, at, flags from login_attempts
-        where true
-          ${q.user !== undefined ? sql`and (lower(username) = ${q.user.toLowerCase()} or user_id::text = ${q.user})` : sql``}
-          ${from ? sql`and at >= ${from}` : sql``}
-          ${to ? sql`and at <= ${to}` : sql``}
-          ${q.success !== undefined ? sql`and success = ${q.success}` : sql``}
-          ${q.ip ? sql`and host(ip) = ${q.ip}` : sql``}
-          ${before !== undefined ? sql`and id < ${before}` : sql``}
-        order by id desc limit ${q.limit + 1}`
+      const rows = await loginHistory(sql, { user: q.user, from, to, success: q.success, ip: q.ip, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
-      return {
-        items: page.map((r) => ({
-          id: Number(r.id),
-          userId: (r.user_id as number | null) ?? null,
-          username: r.username as string,
-          ip: (r.ip as string | null) ?? null,
-          userAgent: (r.user_agent as string | null) ?? null,
-          success: r.success as boolean,
-          reason: r.reason as string,
-          method: r.method as string,
-          at: (r.at as Date).toISOString(),
-          flags: (r.flags as string[]) ?? [],
-        })),
-        nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null,
-      }
+      return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
   )
 
@@ -208,23 +176,14 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       },
     },
     async (req) => {
-      const q = req.query as { type?: string; user?: string; session?: string; from?: string; to?: string; limit: number; cursor?: string }
+      const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const userId = await userIdByName(sql, q.user)
       if (userId === null) return { items: [], nextCursor: null }
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await sql`
-        select id, type, actor_user_id, user_id, session_id, data, at from audit_events
-        where true
-          ${q.type ? sql`and type = ${q.type}` : sql``}
-          ${userId !== undefined ? sql`and (user_id = ${userId} or actor_user_id = ${userId})` : sql``}
-          ${q.session ? sql`and session_id = ${q.session}` : sql``}
-          ${from ? sql`and at >= ${from}` : sql``}
-          ${to ? sql`and at <= ${to}` : sql``}
-          ${before !== undefined ? sql`and id < ${before}` : sql``}
-        order by id desc limit ${q.limit + 1}`
+      const rows = await listAuditEvents(sql, { type: q.type, userId, session: q.session, from, to, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
-      return { items: page.map(toAuditEvent), nextCursor: rows.length > q.limit ? encodeCursor(Number(page.at(-1)!.id)) : null }
+      return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
   )
 
@@ -238,7 +197,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       const id = sessionIdOf(req.params)
       const [row] = await sql`select status, ended_at, end_reason, ended_by, end_note, fingerprint, flags, expires_at from sessions where id = ${id}`
       if (!row) throw sessionNotFound()
-      const [view] = await ctx.sessions.viewsOf([id], await ctx.settings.get())
+      const [view] = await app.sessions.viewsOf([id], await app.settings.get())
       return {
         ...view!,
         status: row.status === 'ended' ? ('ended' as const) : view!.status,
@@ -274,11 +233,11 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
     },
     async (req) => {
       const id = sessionIdOf(req.params)
-      const body = req.body as { reason: string; note?: string }
+      const body = req.body
       const reason = body.reason.trim()
       const note = body.note?.trim() || null
       if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')
-      const ended = await ctx.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
+      const ended = await app.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
       if (ended.length === 0) {
         const [row] = await sql`select status from sessions where id = ${id}`
         if (!row) throw sessionNotFound()
@@ -303,20 +262,7 @@ export async function adminSessionRoutes(app: FastifyInstance, { ctx }: { ctx: A
       const id = sessionIdOf(req.params)
       const [exists] = await sql`select 1 from sessions where id = ${id}`
       if (!exists) throw sessionNotFound()
-      const rows = await sql`select type, data, at from audit_events where session_id = ${id} order by id limit 10000`
-      return { items: rows.map((r) => ({ at: (r.at as Date).toISOString(), type: r.type as string, data: (r.data as Record<string, unknown>) ?? {} })) }
+      return { items: await timelineOf(sql, id) }
     },
   )
-}
-
-function toAuditEvent(r: Record<string, unknown>) {
-  return {
-    id: Number(r.id),
-    type: r.type as string,
-    actorUserId: (r.actor_user_id as number | null) ?? null,
-    userId: (r.user_id as number | null) ?? null,
-    sessionId: (r.session_id as string | null) ?? null,
-    data: (r.data as Record<string, unknown>) ?? {},
-    at: (r.at as Date).toISOString(),
-  }
 }

@@ -3,11 +3,16 @@ import { eq } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
 import { checkPasswordStrength, hashPassword } from '../auth/passwords.js'
 import { createUser, findUserById, toUserView } from '../auth/users.js'
-import type { AppContext } from '../context.js'
+import type { Redis } from 'ioredis'
+import type { Audit } from '../audit/service.js'
+import type { EventBus } from '../infra/bus.js'
+import type { Database } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Sessions } from '../sessions/service.js'
 import type { Sql } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import { publishSessionState } from '../realtime/session-state.js'
-import { sessionLimitFor } from '../settings/service.js'
+import { type SettingsService, sessionLimitFor } from '../settings/service.js'
 
 const LAST_ADMIN_LOCK = 7_311_999_002
 
@@ -33,17 +38,28 @@ export interface UserChange {
   password?: string
 }
 
+/** What account administration uses (the Fastify instance has all of it). */
+export interface UserAdminDeps {
+  database: Database
+  audit: Audit
+  settings: SettingsService
+  sessions: Sessions
+  bus: EventBus
+  redis: Redis
+  keys: RedisKeys
+}
+
 export class UserAdmin {
-  constructor(private readonly ctx: AppContext) {}
+  constructor(private readonly d: UserAdminDeps) {}
 
   async create(input: { username: string; email?: string | null; password: string; role: string }, actorUserId: number) {
-    const user = await createUser(this.ctx.database.db, input)
-    await this.ctx.audit.record({ type: 'user.created', actorUserId, userId: user.id, data: { username: user.username, role: user.role } })
+    const user = await createUser(this.d.database.db, input)
+    await this.d.audit.record({ type: 'user.created', actorUserId, userId: user.id, data: { username: user.username, role: user.role } })
     return toUserView(user)
   }
 
   async change(userId: number, change: UserChange, actorUserId: number) {
-    const { db } = this.ctx.database
+    const { db } = this.d.database
     const before = await findUserById(db, userId)
     if (!before) throw userNotFound()
     const columns: Record<string, unknown> = { updated_at: new Date() }
@@ -54,8 +70,8 @@ export class UserAdmin {
       checkPasswordStrength(change.password, before.username)
       columns.password_hash = await hashPassword(change.password)
     }
-    const settings = await this.ctx.settings.get()
-    const { sessions } = this.ctx
+    const settings = await this.d.settings.get()
+    const { sessions } = this.d
     // One transaction under the user's login lock: a login under way either opened its
     // session first (then it is counted, and ended, here) or sees the change when it gets
     // the lock (the new role's limit; a refusal when disabled or the password changed).
@@ -78,7 +94,7 @@ export class UserAdmin {
     await sessions.refreshUser(userId)
     if (role !== before.role) await this.announceRole(userId)
     const after = (await findUserById(db, userId)) ?? before
-    await this.ctx.audit.record({
+    await this.d.audit.record({
       type: 'user.changed',
       actorUserId,
       userId,
@@ -93,17 +109,17 @@ export class UserAdmin {
 
   /** Every remaining live session hears its new role (session.state), and the admin feeds reload them. */
   private async announceRole(userId: number) {
-    const ids = await this.ctx.sessions.activeIdsOfUser(userId)
-    for (const id of ids) await publishSessionState(this.ctx, id)
-    await this.ctx.bus.publishAdminChange(ids)
+    const ids = await this.d.sessions.activeIdsOfUser(userId)
+    for (const id of ids) await publishSessionState(this.d, id)
+    await this.d.bus.publishAdminChange(ids)
   }
 
   async unlock(userId: number, actorUserId: number) {
-    const user = await findUserById(this.ctx.database.db, userId)
+    const user = await findUserById(this.d.database.db, userId)
     if (!user) throw userNotFound()
-    await this.ctx.database.db.update(users).set({ lockedUntil: null }).where(eq(users.id, userId))
-    const { redis, keys } = this.ctx
+    await this.d.database.db.update(users).set({ lockedUntil: null }).where(eq(users.id, userId))
+    const { redis, keys } = this.d
     await redis.unlink(keys.failedLogins(user.username), keys.lockedName(user.username))
-    await this.ctx.audit.record({ type: 'user.unlocked', actorUserId, userId })
+    await this.d.audit.record({ type: 'user.unlocked', actorUserId, userId })
   }
 }

@@ -1,8 +1,8 @@
-// Admin routes over alerts (http.md, "Admin"): list with filters and paging, acknowledge.
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
-import { authOf, requireAdmin } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+// Admin routes over alerts (docs/api.md, "Admin"): list with filters and paging, acknowledge.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { requireAdmin } from '../auth/admin-guard.js'
+import { authOf } from '../sessions/guards.js'
 import { validationFailed } from '../infra/errors.js'
 import { Cursor, errors, IdParam, Nullable } from '../infra/schemas.js'
 import { Alert, AlertTypeSchema } from './schemas.js'
@@ -25,8 +25,8 @@ function decodeCursor(cursor: string): number {
   return Number(m[1])
 }
 
-export async function alertRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
+export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const admin = requireAdmin(app)
 
   app.get(
     '/admin/alerts',
@@ -40,9 +40,9 @@ export async function alertRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof ListQuery>
+      const q = req.query
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const { items, more } = await ctx.alerts.list({ type: q.type, acknowledged: q.acknowledged, limit: q.limit, before })
+      const { items, more } = await app.alerts.list({ type: q.type, acknowledged: q.acknowledged, limit: q.limit, before })
       return { items, nextCursor: more ? encodeCursor(items.at(-1)!.id) : null }
     },
   )
@@ -58,6 +58,6 @@ export async function alertRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
         response: { 200: Alert, ...errors },
       },
     },
-    async (req) => ctx.alerts.acknowledge((req.params as { id: number }).id, authOf(req).session.userId),
+    async (req) => app.alerts.acknowledge(req.params.id, authOf(req).session.userId),
   )
 }

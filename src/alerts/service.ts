@@ -7,32 +7,16 @@ import type { Audit } from '../audit/service.js'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { bestEffort, count, loggable } from '../infra/errors.js'
+import type { AlertInput, AlertRaiser, Subject } from '../sessions/alert-raiser.js'
 import type { Device } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
 import { alertNotFound } from './errors.js'
 import type { Alert, AlertType } from './schemas.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
-interface Subject {
-  /** null when the name has no account (failed sign-ins with unknown names alert too) */
-  userId: number | null
-  username: string
-}
-
-/** What each type carries in `data`; the message is written from it. */
-export type AlertInput = Subject &
-  (
-    | { type: 'failed_login_threshold'; data: { failures: number; windowSeconds: number; ip: string | null } }
-    | { type: 'account_locked'; data: { failures: number; until: string; ip: string | null } }
-    | { type: 'multiple_ips'; data: { sessionId: string; ip: string | null; distinctIps: number; windowHours: number; device: Device } }
-    | { type: 'new_device'; data: { sessionId: string; ip: string | null; device: Device } }
-    | { type: 'fingerprint_mismatch'; data: { sessionId: string; ip: string | null; userAgent: string | null } }
-  )
-
-/** What a raise point needs. `raise` never rejects: a failure is logged, never the caller's. */
-export interface AlertRaiser {
-  raise(input: AlertInput): Promise<unknown>
-}
+/** The input type lives with the raise points (sessions/alert-raiser.ts). */
+export type { AlertInput } from '../sessions/alert-raiser.js'
 
 export interface AlertsDeps {
   sql: Pool
@@ -164,7 +148,7 @@ export class Alerts implements AlertRaiser {
     // Stored as pending: should the enqueue fail now (Redis away, the process gone), the
     // repair pass queues it (repairDeliveries).
     await bestEffort(this.d.log, "queueing an alert's delivery", () => this.queueDelivery(alert))
-    await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: 'admin.alert', alert, at: new Date().toISOString() }))
+    await this.d.redis.publish(this.d.keys.adminAlerts, JSON.stringify({ type: SERVER_MESSAGES.adminAlert, alert, at: new Date().toISOString() }))
     return alert
   }
 

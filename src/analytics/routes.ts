@@ -1,8 +1,7 @@
-// GET /admin/sessions/analytics (http.md, "Admin"): capacity figures over a time range.
-import type { FastifyInstance } from 'fastify'
+// GET /admin/sessions/analytics (docs/api.md, "Admin"): capacity figures over a time range.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
-import { requireAdmin } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+import { requireAdmin } from '../auth/admin-guard.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import { type Bucket, sessionAnalytics, timeZoneNames } from './queries.js'
@@ -56,9 +55,9 @@ function rangeOf(q: Static<typeof AnalyticsQuery>, now: Date) {
   return { from, to, bucket }
 }
 
-export async function analyticsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const admin = requireAdmin(ctx)
-  const { sql } = ctx.database
+export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const admin = requireAdmin(app)
+  const { sql } = app.database
   // Read once: listing the zones costs PostgreSQL ~100 ms, and the list only changes with an upgrade.
   let zones: Promise<Map<string, string>> | undefined
 
@@ -74,7 +73,7 @@ export async function analyticsRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof AnalyticsQuery>
+      const q = req.query
       const now = new Date()
       const { from, to, bucket } = rangeOf(q, now)
       zones ??= timeZoneNames(sql).catch((err) => {

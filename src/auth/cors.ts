@@ -3,7 +3,7 @@
 import cors from '@fastify/cors'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { originAllowed } from './guards.js'
+import { originAllowed } from '../sessions/guards.js'
 
 const base = {
   // The session cookie must travel, so the origin is echoed, never `*`.

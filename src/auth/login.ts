@@ -3,20 +3,23 @@
 import { eq } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import { loginAttempts, users } from '../../db/schema.js'
-import type { AlertRaiser } from '../alerts/service.js'
+import type { AlertRaiser } from '../sessions/alert-raiser.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
 import { AppError, bestEffort, count, validationFailed, type WarnLog } from '../infra/errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { EventBus } from '../realtime/bus.js'
+import type { EventBus } from '../infra/bus.js'
 import type { Platforms } from '../platforms/service.js'
-import { CredentialsChanged, type RequestInfo, type Sessions } from '../sessions/service.js'
+import { CredentialsChanged } from '../sessions/login-lock.js'
+import type { RequestInfo } from '../sessions/records.js'
+import type { Sessions } from '../sessions/service.js'
 import { type Device, deviceKey, parseDevice } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { failedLoginThresholdFor, type SettingsService } from '../settings/service.js'
 import { verifyPassword } from './passwords.js'
 import { findUserByUsername, type UserRow } from './users.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface LoginDeps {
   db: Db
@@ -169,7 +172,7 @@ export class Login {
     }
     // The session is committed: telling the other sessions must not cost it its cookie.
     await bestEffort(this.d.log, 'the new_login notice', () =>
-      this.d.bus.publishUserEvent(user.id, { type: 'user.notice', kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
+      this.d.bus.publishUserEvent(user.id, { type: SERVER_MESSAGES.userNotice, kind: 'new_login', device, ip: info.ip, sessionId: opened.id }),
     )
     return { user, opened, flags }
   }

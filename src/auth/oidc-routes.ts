@@ -1,12 +1,11 @@
-// POST /api/auth/oidc: sign in with an identity provider's ID token (http.md). 404 when no
+// POST /api/auth/oidc: sign in with an identity provider's ID token (docs/api.md). 404 when no
 // provider is configured (OIDC_ISSUER).
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
-import type { AppContext } from '../context.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { AppError } from '../infra/errors.js'
 import { errors, IdParam, Uuid } from '../infra/schemas.js'
 import { parseDevice } from '../sessions/tokens.js'
-import { requestInfo } from './guards.js'
+import { requestInfo } from '../sessions/guards.js'
 import type { Attempt, Login } from './login.js'
 import { Oidc } from './oidc.js'
 import { LoginReply, signedIn } from './routes.js'
@@ -23,9 +22,9 @@ const OidcBody = Type.Object(
 
 const notConfigured = () => new AppError(404, 'NOT_FOUND', 'Sign-in with an identity provider is not configured on this server (OIDC_ISSUER).')
 
-export async function oidcRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
-  const { issuer, audience, autoCreate } = ctx.config.oidc
-  const oidc = issuer && audience ? new Oidc({ issuer, audience, autoCreate }, { db: ctx.database.db, redis: ctx.redis, keys: ctx.keys }) : null
+export const oidcRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
+  const { issuer, audience, autoCreate } = app.config.oidc
+  const oidc = issuer && audience ? new Oidc({ issuer, audience, autoCreate }, { db: app.database.db, redis: app.redis, keys: app.keys }) : null
 
   app.post(
     '/api/auth/oidc',
@@ -35,7 +34,7 @@ export async function oidcRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     },
     async (req, reply) => {
       if (!oidc) throw notConfigured()
-      const body = req.body as Static<typeof OidcBody>
+      const body = req.body
       const info = requestInfo(req)
       const attempt: Attempt = { username: '(identity provider)', userId: null, info, device: parseDevice(info.userAgent) }
       let user: Awaited<ReturnType<Oidc['accountOf']>>
@@ -52,9 +51,9 @@ export async function oidcRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
         throw err
       }
       try {
-        const settings = await ctx.settings.get()
+        const settings = await app.settings.get()
         const { opened } = await login.openFor(user, body, attempt, settings, 'oidc')
-        return signedIn(reply, ctx, user, opened)
+        return signedIn(reply, app, user, opened)
       } catch (err) {
         // Not signed in after all (the session limit, say): the token may be tried again.
         await oidc.unspend(body.idToken)

@@ -1,4 +1,4 @@
-// Rate limits (http.md, "Rate limits"), counted in Redis so they hold across nodes.
+// Rate limits (docs/api.md, "Rate limits"), counted in Redis so they hold across nodes.
 //
 // Every budget runs from one app-wide hook, ahead of the routes' own guards: a route's
 // `onRequest: requireSession` would otherwise run first, and requests it refuses (401,
@@ -12,10 +12,8 @@
 // (sessions/session-state.lua.ts) under the same key: apiBudgetPrefix + the key below.
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppContext } from '../context.js'
-import { AppError, count } from '../infra/errors.js'
-import type { RedisKeys } from '../infra/keys.js'
-import { sessionBehindCookie } from './guards.js'
+import { apiBudgetPrefix, answerBudget, isRateLimited, rateLimited } from '../infra/budget.js'
+import { sessionBehindCookie } from '../sessions/guards.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -37,13 +35,10 @@ export interface RateLimitHooks {
  * The API budget is per session, but only for a session the token really names: unknown
  * tokens are counted by IP, so a flood of made-up cookies cannot get a fresh budget each.
  */
-async function apiKey(req: FastifyRequest, ctx: AppContext): Promise<string> {
-  const record = await sessionBehindCookie(req, ctx)
+async function apiKey(req: FastifyRequest, app: FastifyInstance): Promise<string> {
+  const record = await sessionBehindCookie(req, app)
   return record ? `s:${record.id}` : `ip:${req.ip}`
 }
-
-/** Where the API budget's counters live: this + `s:<session id>` or `ip:<address>`. */
-export const apiBudgetPrefix = (keys: RedisKeys) => `${keys.rateLimit}api:`
 
 // KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
 const spendLua = `
@@ -59,43 +54,25 @@ interface BudgetCommand {
   tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
 }
 
-/** The 429 of a spent budget; `ttlMs` is what is left of its window. */
-export function rateLimited(ttlMs: number): AppError {
-  const retryAfterSeconds = Math.max(1, Math.ceil(ttlMs / 1000))
-  return new AppError(429, 'RATE_LIMITED', `Too many requests; try again in ${count(retryAfterSeconds, 'second')}.`, { retryAfterSeconds })
-}
-
-/** The plugin's headers for a request that spent `count` of `max`; throws the 429 past it. */
-export function answerBudget(reply: FastifyReply, max: number, count: number, ttlMs: number): void {
-  const resetSeconds = Math.ceil(ttlMs / 1000)
-  if (count > max) {
-    reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', resetSeconds).header('retry-after', resetSeconds)
-    throw rateLimited(ttlMs)
-  }
-  reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', max - count).header('x-ratelimit-reset', resetSeconds)
-}
-
-export const isRateLimited = (err: unknown) => err instanceof AppError && err.code === 'RATE_LIMITED'
-
-export async function installRateLimits(app: FastifyInstance, ctx: AppContext, hooks: RateLimitHooks) {
+export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHooks) {
   await app.register(rateLimit, {
     global: false,
-    redis: ctx.redis,
-    nameSpace: ctx.keys.rateLimit,
+    redis: app.redis,
+    nameSpace: app.keys.rateLimit,
     errorResponseBuilder: (_req, rl) => rateLimited(rl.ttl),
   })
-  const { api, uuid, login } = ctx.config.rateLimits
+  const { api, uuid, login } = app.config.rateLimits
   const limiter = (budget: { max: number; windowMs: number }, keyGenerator: (req: FastifyRequest) => string | Promise<string>): Limiter => {
     const handler = app.rateLimit({ max: budget.max, timeWindow: budget.windowMs, keyGenerator })
     return async (req, reply) => {
       await handler.call(app, req, reply)
     }
   }
-  ctx.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
-  const prefix = apiBudgetPrefix(ctx.keys)
+  app.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
+  const prefix = apiBudgetPrefix(app.keys)
   const limiters = {
     api: async (req: FastifyRequest, reply: FastifyReply) => {
-      const [count, ttl] = await (ctx.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, ctx)), api.windowMs)
+      const [count, ttl] = await (app.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, app)), api.windowMs)
       answerBudget(reply, api.max, count, ttl)
     },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),

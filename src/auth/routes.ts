@@ -1,15 +1,18 @@
-// Authentication routes (http.md, "Authentication").
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import { type Static, Type } from 'typebox'
-import type { AppContext } from '../context.js'
+// Authentication routes (docs/api.md, "Authentication").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { Type } from 'typebox'
 import { AppError } from '../infra/errors.js'
 import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { SessionView, UserSummary } from '../sessions/schemas.js'
 import { csrfTokenFor } from '../sessions/tokens.js'
-import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from './guards.js'
+import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import type { Login } from './login.js'
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
 import { findUserById } from './users.js'
+import type { Config } from '../config.js'
+import type { Sessions } from '../sessions/service.js'
+import type { SettingsService } from '../settings/service.js'
 
 const LoginBody = Type.Object(
   {
@@ -29,26 +32,34 @@ export const LoginReply = Type.Object({
 
 const tab = (tabId: unknown) => (typeof tabId === 'string' && tabId.length > 0 && tabId.length <= 64 ? tabId : null)
 
-export function setSessionCookie(reply: FastifyReply, ctx: AppContext, token: string, expiresAt: Date) {
+export function setSessionCookie(reply: FastifyReply, app: { config: Pick<Config, 'cookieSecure'> }, token: string, expiresAt: Date) {
   reply.setCookie(SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: 'lax',
     path: '/',
-    secure: ctx.config.cookieSecure,
+    secure: app.config.cookieSecure,
     expires: expiresAt,
   })
 }
 
 /** The answer to a sign-in that opened a session: its cookie, the user, the session, the CSRF token. */
+/** What answering a sign-in needs. */
+export interface SignedInDeps {
+  config: Pick<Config, 'cookieSecure'>
+  settings: Pick<SettingsService, 'get'>
+  sessions: Pick<Sessions, 'viewOfNew'>
+  secret: string
+}
+
 export async function signedIn(
   reply: FastifyReply,
-  ctx: AppContext,
+  app: SignedInDeps,
   user: { id: number; username: string; email: string | null; role: string },
   opened: { id: string; token: string; expiresAt: Date },
 ) {
-  setSessionCookie(reply, ctx, opened.token, opened.expiresAt)
-  const s = await ctx.settings.get()
-  const view = await ctx.sessions.viewOfNew(opened.id, s)
+  setSessionCookie(reply, app, opened.token, opened.expiresAt)
+  const s = await app.settings.get()
+  const view = await app.sessions.viewOfNew(opened.id, s)
   return {
     user: { id: user.id, username: user.username, email: user.email, role: user.role },
     session: {
@@ -56,13 +67,13 @@ export async function signedIn(
       expiresAt: opened.expiresAt.toISOString(),
       idleExpiresAt: new Date(Date.now() + s.idleTimeoutSeconds * 1000).toISOString(),
     },
-    csrfToken: csrfTokenFor(ctx.secret, opened.id),
+    csrfToken: csrfTokenFor(app.secret, opened.id),
   }
 }
 
-export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: AppContext; login: Login }) {
-  const session = requireSession(ctx)
-  const { sessions } = ctx
+export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
+  const session = requireSession(app)
+  const { sessions } = app
 
   app.post(
     '/api/auth/login',
@@ -71,9 +82,9 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       config: { budget: 'login', noStore: true },
     },
     async (req, reply) => {
-      const body = req.body as Static<typeof LoginBody>
+      const body = req.body
       const { user, opened } = await login.login(body, requestInfo(req))
-      return signedIn(reply, ctx, user, opened)
+      return signedIn(reply, app, user, opened)
     },
   )
 
@@ -84,7 +95,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       const { session: s } = authOf(req)
       await sessions.end([s.id], 'logout', { byTabId: tab(req.headers['x-tab-id']) })
       clearSessionCookie(reply)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
@@ -101,7 +112,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const reason = (req.body as { reason?: string } | undefined)?.reason
+      const reason = req.body?.reason
       const ids = await sessions.activeIdsOfUser(s.userId)
       const ended = await sessions.end(ids, 'logout_all', { actorUserId: s.userId, note: reason ?? null, byTabId: tab(req.headers['x-tab-id']) })
       clearSessionCookie(reply)
@@ -116,7 +127,7 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
       config: { passive: true, noStore: true },
       schema: { tags: ['auth'], summary: "This session's CSRF token", response: { 200: Type.Object({ csrfToken: Type.String() }), ...errors } },
     },
-    async (req) => ({ csrfToken: csrfTokenFor(ctx.secret, authOf(req).session.id) }),
+    async (req) => ({ csrfToken: csrfTokenFor(app.secret, authOf(req).session.id) }),
   )
 
   app.post(
@@ -135,8 +146,8 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string }
-      const user = await findUserById(ctx.database.db, s.userId)
+      const { currentPassword, newPassword } = req.body
+      const user = await findUserById(app.database.db, s.userId)
       if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) {
         throw new AppError(401, 'INVALID_CREDENTIALS', 'The current password is wrong; the password was not changed. Your session stays signed in.')
       }
@@ -148,8 +159,8 @@ export async function authRoutes(app: FastifyInstance, { ctx, login }: { ctx: Ap
         await tx`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${user.id}`
         await end((await liveSessions()).filter((id) => id !== s.id), 'password_changed', { actorUserId: user.id })
       })
-      await ctx.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })
-      return reply.code(204).send()
+      await app.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })
+      return reply.code(204).send(null)
     },
   )
 }

@@ -1,8 +1,8 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
 import { and, asc, eq, gt, ilike, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db } from '../infra/db.js'
-import { AppError } from '../infra/errors.js'
+import type { Db, Pool } from '../infra/db.js'
+import { AppError, validationFailed } from '../infra/errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -66,4 +66,17 @@ export async function listUsers(db: Db, q: { q?: string; role?: string; limit: n
     .limit(q.limit + 1)
   const page = rows.slice(0, q.limit)
   return { items: page.map(toUserView), nextCursor: rows.length > q.limit ? String(page.at(-1)!.id) : null }
+}
+
+/** The id of a user named by username (any case) or by id; null when none, undefined when none asked. */
+export async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
+  if (username === undefined) return undefined
+  if (/^\d+$/.test(username)) {
+    const id = Number(username)
+    // User ids are PostgreSQL integers: a longer number names no user and is a mistake.
+    if (id > 2_147_483_647) throw validationFailed(`querystring.user must be a username or a user id up to 2147483647; ${username.slice(0, 30)} is neither`)
+    return id
+  }
+  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
+  return (row?.id as number | undefined) ?? null
 }

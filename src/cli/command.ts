@@ -1,7 +1,7 @@
 // What a command of the operator CLI is, and the two ways it can refuse: a usage error
 // (exit 2, nothing was opened) or an expected failure (exit 1, one line, no stack).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import type { AppContext } from '../context.js'
+import type { TesseraParts } from '../app.js'
 
 /** Where a command writes: stdout for results, stderr for notices; stdin for secrets. */
 export interface Io {
@@ -11,7 +11,7 @@ export interface Io {
 }
 
 /** The work a command does once PostgreSQL and Redis are open. */
-export type Work = (ctx: AppContext, io: Io) => Promise<void>
+export type Work = (ctx: TesseraParts, io: Io) => Promise<void>
 
 export interface Command {
   name: string

@@ -1,13 +1,12 @@
 // Opens what a CLI command needs, exactly as the service does (openResources, then
-// buildContext), and closes all of it so the process can exit as soon as the work is done.
-import { buildContext } from '../app.js'
+// buildCore), and closes all of it so the process can exit as soon as the work is done.
+import { buildCore, type TesseraParts } from '../app.js'
 import type { Config } from '../config.js'
-import type { AppContext } from '../context.js'
 import { openResources } from '../resources.js'
 import type { Io } from './command.js'
 
 export interface CliContext {
-  ctx: AppContext
+  ctx: TesseraParts
   close(): Promise<void>
 }
 
@@ -22,13 +21,12 @@ export async function openCli(config: Config, io: Pick<Io, 'err'>): Promise<CliC
         'It is shown only this once: sign in and change it.\n',
     )
   }
-  const ctx = buildContext({ config, database: resources.database, redis: resources.redis, secret: resources.secret })
+  const core = await buildCore({ config, database: resources.database, redis: resources.redis, secret: resources.secret })
   let closing: Promise<void> | undefined
   return {
-    ctx,
+    ctx: core.ctx,
     close: () => {
-      // BullMQ holds its own Redis connections: they must go too, or the process lingers.
-      closing ??= ctx.queues
+      closing ??= core
         .close()
         .catch(() => {})
         .finally(() => resources.close())

@@ -1,7 +1,7 @@
 // `tessera sessions`: the live sessions, as GET /admin/sessions lists them.
 import { listSessions } from '../admin/session-list.js'
-import { isRole, ROLES } from '../auth/roles.js'
-import type { SessionView } from '../sessions/service.js'
+import { isRole, ROLES } from '../settings/roles.js'
+import type { SessionView } from '../sessions/views.js'
 import { type Command, option, readArgs, UsageError } from './command.js'
 import { cell, relativeTime, table } from './table.js'
 

@@ -3,7 +3,7 @@
 // in development so that a new clone lands on an app somebody can sign in to. Safe to run
 // again: existing accounts are left as they are (a user without platforms gets them).
 import { createUser, findUserByUsername } from '../auth/users.js'
-import type { Role } from '../auth/roles.js'
+import type { Role } from '../settings/roles.js'
 import type { Database, Pool } from '../infra/db.js'
 
 interface DemoPlatform {

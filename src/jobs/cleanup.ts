@@ -6,7 +6,7 @@ import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
-import type { SessionStore } from '../sessions/store.js'
+import type { SessionEndings } from '../sessions/endings.js'
 import type { SettingsService } from '../settings/service.js'
 import type { Uploads } from '../uploads/service.js'
 import type { LockReleaser } from './session-ended.js'
@@ -17,7 +17,7 @@ export interface CleanupDeps {
   redis: Redis
   keys: RedisKeys
   sessions: Sessions
-  store: SessionStore
+  endings: Pick<SessionEndings, 'presenceOf' | 'forget'>
   settings: SettingsService
   batchSize: number
   retention: { auditDays: number; loginHistoryDays: number; uploadDays: number }
@@ -62,7 +62,7 @@ async function endMissedSessions(d: CleanupDeps): Promise<number> {
       order by id limit ${d.batchSize}`
     if (rows.length === 0) return ended
     after = rows.at(-1)!.id as string
-    const hot = await d.store.presenceOf(rows.map((r) => r.id as string))
+    const hot = await d.endings.presenceOf(rows.map((r) => r.id as string))
     const now = Date.now()
     const over: Record<ExpiryReason, string[]> = { lifetime: [], idle_timeout: [] }
     for (const r of rows) {
@@ -133,7 +133,7 @@ async function removeOrphans(d: CleanupDeps): Promise<number> {
       const orphans = ids.filter((id) => !live.has(id))
       if (orphans.length > 0) {
         removed += isSet ? await d.redis.srem(key, ...orphans) : await d.redis.zrem(key, ...orphans)
-        if (!isSet) await d.store.forgetPresence(orphans.filter((id) => valid.includes(id)))
+        if (!isSet) await d.endings.forget(orphans.filter((id) => valid.includes(id)))
       }
     } while (cursor !== '0')
   }

@@ -4,8 +4,8 @@
 // the session finalized.
 import type { LockRelease } from '../locks/service.js'
 import type { Sessions } from '../sessions/service.js'
-import type { SessionStore } from '../sessions/store.js'
-import type { Queues, SessionEndedJob } from './queues.js'
+import type { SessionEndings } from '../sessions/endings.js'
+import type { Queues, SessionEndedJob } from '../infra/queues.js'
 
 /** What the job needs from the locks feature. */
 export interface LockReleaser {
@@ -18,7 +18,7 @@ export interface LockReleaser {
 }
 
 export interface SessionEndedDeps {
-  store: SessionStore
+  endings: SessionEndings
   sessions: Pick<Sessions, 'announce' | 'settled'>
   locks: LockReleaser
   /** Test hook: runs between the lock release and its announcement. */
@@ -35,14 +35,13 @@ export interface SessionEndedResult {
 }
 
 export async function processSessionEnded(d: SessionEndedDeps, job: SessionEndedJob): Promise<SessionEndedResult> {
-  const ended = await d.store.findEnded(job.sessionId)
+  const ended = await d.endings.ended(job.sessionId)
   if (!ended || ended.finalizedAt !== null) return { released: [], announced: [], finalized: false }
   const id = ended.id
   // The ending path may have died before any of this: terminal event, notices, caches.
   await d.sessions.announce([ended])
-  const last = await d.store.hotLastActivity(id)
-  if (last !== null) await d.store.saveFinalLastActivity(id, last)
-  await d.store.forgetPresence([id])
+  await d.endings.keepLastActivity(id)
+  await d.endings.forget([id])
 
   // The ending released the session's locks; what is left was taken while it waited.
   const release = await d.locks.releaseAllOf(id, ended.reason)
@@ -50,7 +49,7 @@ export async function processSessionEnded(d: SessionEndedDeps, job: SessionEnded
   const announced: string[] = []
   const releases = await d.locks.releasesOf(id)
   for (const r of releases) if (await d.locks.announceRelease(r)) announced.push(...r.resources)
-  await d.store.markFinalized(id)
+  await d.endings.finalized(id)
   await d.sessions.settled(id, releases.map((r) => r.id))
   return { released: release?.resources ?? [], announced, finalized: true }
 }
@@ -60,7 +59,7 @@ export const REPAIR_AFTER_SECONDS = 5
 const REPAIR_BATCH = 100
 
 /** Re-queues the session-ended jobs of endings left unfinished; returns how many it queued. */
-export async function repairEndings(d: { store: SessionStore; queues: Pick<Queues, 'requeueEnded'> }): Promise<number> {
-  const stuck = await d.store.unfinalized(REPAIR_AFTER_SECONDS, REPAIR_BATCH)
+export async function repairEndings(d: { endings: Pick<SessionEndings, 'unfinished'>; queues: Pick<Queues, 'requeueEnded'> }): Promise<number> {
+  const stuck = await d.endings.unfinished(REPAIR_AFTER_SECONDS, REPAIR_BATCH)
   return stuck.length === 0 ? 0 : d.queues.requeueEnded(stuck)
 }

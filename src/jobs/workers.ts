@@ -4,14 +4,26 @@
 import { type Job, type Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { AlertDelivery, deliveryOptions } from '../alerts/delivery.js'
-import type { AppContext } from '../context.js'
+import type { Audit } from '../audit/service.js'
+import type { Config } from '../config.js'
+import type { Alerts } from '../alerts/service.js'
+import type { EventBus } from '../infra/bus.js'
+import type { Database } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Metrics } from '../infra/metrics.js'
+import type { Queues } from '../infra/queues.js'
+import type { Redis } from 'ioredis'
+import type { SessionEndings } from '../sessions/endings.js'
+import type { Sessions } from '../sessions/service.js'
+import type { SettingsService } from '../settings/service.js'
+import type { Uploads } from '../uploads/service.js'
 import { PlatformEventOutbox } from '../platforms/outbox.js'
 import { flushActivity } from '../presence/activity-flush.js'
 import { DeadlineLists } from '../presence/reseed.js'
 import { IdleSweep, type SweepResult } from '../presence/sweep.js'
 import { loggable } from '../infra/errors.js'
 import { runCleanup } from './cleanup.js'
-import { bullConnection, QUEUE_NAMES, type QueueName, type SessionEndedJob } from './queues.js'
+import { bullConnection, QUEUE_NAMES, type QueueName, type SessionEndedJob } from '../infra/queues.js'
 import { type LockReleaser, processSessionEnded, repairEndings } from './session-ended.js'
 
 export const SWEEP_EVERY_MS = 1000
@@ -30,6 +42,24 @@ const SWEEPS_PER_JOB = 4
  * (benchmarks.md, "Follow-ups of a burst").
  */
 export const SESSION_ENDED_CONCURRENCY = 8
+
+/** What the workers use of the services (the Fastify instance, or Tessera's parts, has all of it). */
+export interface WorkersDeps {
+  config: Config
+  secret: string
+  database: Database
+  redis: Redis
+  keys: RedisKeys
+  metrics: Metrics
+  bus: EventBus
+  queues: Queues
+  audit: Audit
+  settings: SettingsService
+  sessions: Sessions
+  endings: SessionEndings
+  alerts: Pick<Alerts, 'repairDeliveries'>
+  uploads: Pick<Uploads, 'purgeEnded'>
+}
 
 export interface WorkerOptions {
   locks: LockReleaser
@@ -59,7 +89,7 @@ export class Workers {
   private scheduleCheck: NodeJS.Timeout | undefined
 
   constructor(
-    private readonly ctx: AppContext,
+    private readonly ctx: WorkersDeps,
     private readonly o: WorkerOptions,
   ) {}
 
@@ -77,7 +107,7 @@ export class Workers {
       return {
         ...r,
         reseeded,
-        repaired: await repairEndings({ store: ctx.store, queues: ctx.queues }),
+        repaired: await repairEndings({ endings: ctx.endings, queues: ctx.queues }),
         // Platform events whose change committed without them going out.
         republished: await outbox.repair(),
         // Alerts stored without their delivery queued.
@@ -85,13 +115,13 @@ export class Workers {
       }
     })
     this.work(QUEUE_NAMES.sessionEnded, this.o.sessionEndedConcurrency ?? SESSION_ENDED_CONCURRENCY, (job: Job<SessionEndedJob>) =>
-      processSessionEnded({ store: ctx.store, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
+      processSessionEnded({ endings: ctx.endings, sessions: ctx.sessions, locks: this.o.locks, afterRelease: this.o.afterRelease }, job.data),
     )
     this.work(QUEUE_NAMES.activityFlush, 1, () => flushActivity(db))
     const delivery = new AlertDelivery(deliveryOptions(ctx.config, ctx.secret))
     this.work(QUEUE_NAMES.alertDelivery, 4, (job) => delivery.process(job))
     this.work(QUEUE_NAMES.cleanup, 1, () =>
-      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, store: ctx.store, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
+      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, endings: ctx.endings, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
     )
 
     const { all } = ctx.queues

@@ -1,4 +1,4 @@
-// The lock feature's error codes (http.md, "Locks").
+// The lock feature's error codes (docs/api.md, "Locks").
 import { AppError } from '../infra/errors.js'
 
 export interface LockOwner {

@@ -1,10 +1,8 @@
-// Locks (http.md, "Locks"): acquire, release, list.
-import type { FastifyInstance } from 'fastify'
+// Locks (docs/api.md, "Locks"): acquire, release, list.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+import { authOf, requireSession } from '../sessions/guards.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
-import type { Locks } from './service.js'
 
 const Resource = Type.String({ minLength: 1, maxLength: 200, description: 'Any name the clients agree on, 1–200 characters' })
 
@@ -18,8 +16,9 @@ const AcquireBody = Type.Object({ resource: Resource }, { additionalProperties: 
 const ResourceParams = Type.Object({ resource: Resource })
 const ListQuery = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })
 
-export async function lockRoutes(app: FastifyInstance, { ctx, locks }: { ctx: AppContext; locks: Locks }) {
-  const session = requireSession(ctx)
+export const lockRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const session = requireSession(app)
+  const { locks } = app
 
   app.post(
     '/api/locks',
@@ -34,7 +33,7 @@ export async function lockRoutes(app: FastifyInstance, { ctx, locks }: { ctx: Ap
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      const { resource } = req.body as { resource: string }
+      const { resource } = req.body
       const { lock, created } = await locks.acquire({ sessionId: s.id, userId: s.userId, username: s.username }, resource)
       return reply.code(created ? 201 : 200).send(lock)
     },
@@ -48,8 +47,8 @@ export async function lockRoutes(app: FastifyInstance, { ctx, locks }: { ctx: Ap
     },
     async (req, reply) => {
       const { session: s } = authOf(req)
-      await locks.release({ sessionId: s.id, userId: s.userId }, (req.params as { resource: string }).resource)
-      return reply.code(204).send()
+      await locks.release({ sessionId: s.id, userId: s.userId }, req.params.resource)
+      return reply.code(204).send(null)
     },
   )
 
@@ -64,6 +63,6 @@ export async function lockRoutes(app: FastifyInstance, { ctx, locks }: { ctx: Ap
         response: { 200: Type.Object({ items: Type.Array(LockSchema) }), ...errors },
       },
     },
-    async (req) => ({ items: await locks.list((req.query as { prefix?: string }).prefix) }),
+    async (req) => ({ items: await locks.list(req.query.prefix) }),
   )
 }

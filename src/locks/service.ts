@@ -1,11 +1,11 @@
-// Locks on named resources (http.md, "Locks"): one owner session per resource, taken
+// Locks on named resources (docs/api.md, "Locks"): one owner session per resource, taken
 // atomically, released by the owner or, when its session ends, by the ending itself
 // (SessionStore.markEnded), with the session-ended job releasing whatever that missed.
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
-import type { EventBus } from '../realtime/bus.js'
+import type { EventBus } from '../infra/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 import { type EndReason, sessionEnded } from '../sessions/errors.js'
 import { type LockOwner, lockHeld, lockNotFound, notLockOwner } from './errors.js'

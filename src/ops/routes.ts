@@ -1,7 +1,6 @@
-// Operations: liveness, readiness, metrics, the OpenAPI document (http.md, "Operations").
-import type { FastifyInstance } from 'fastify'
+// Operations: liveness, readiness, metrics, the OpenAPI document (docs/api.md, "Operations").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { AppContext } from '../context.js'
 import { AppError } from '../infra/errors.js'
 
 const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) })
@@ -20,7 +19,7 @@ async function timed(probe: () => Promise<unknown>, timeoutMs = 2000) {
   }
 }
 
-export async function opsRoutes(app: FastifyInstance, { ctx, openapi = true }: { ctx: AppContext; openapi?: boolean }) {
+export const opsRoutes: FastifyPluginAsyncTypebox<{ openapi?: boolean }> = async (app, { openapi = true }) => {
   const exempt = { rateLimit: false } as const
 
   app.get(
@@ -34,9 +33,9 @@ export async function opsRoutes(app: FastifyInstance, { ctx, openapi = true }: {
     { config: exempt, schema: { tags: ['ops'], summary: 'PostgreSQL, Redis and the job queues answer', response: { 200: Readiness, 503: Readiness } } },
     async (_req, reply) => {
       const [postgres, redis, queuesCheck] = await Promise.all([
-        timed(() => ctx.database.sql`select 1`),
-        timed(() => ctx.redis.ping()),
-        timed(() => ctx.queues.ping()),
+        timed(() => app.database.sql`select 1`),
+        timed(() => app.redis.ping()),
+        timed(() => app.queues.ping()),
       ])
       const ready = postgres.ok && redis.ok && queuesCheck.ok
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: { postgres, redis, queues: queuesCheck } })
@@ -44,12 +43,12 @@ export async function opsRoutes(app: FastifyInstance, { ctx, openapi = true }: {
   )
 
   app.get('/metrics', { config: exempt, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (req, reply) => {
-    const token = ctx.config.metricsToken
+    const token = app.config.metricsToken
     if (token && req.headers.authorization !== `Bearer ${token}`) {
       throw new AppError(401, 'UNAUTHENTICATED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.')
     }
-    reply.header('content-type', ctx.metrics.registry.contentType)
-    return ctx.metrics.registry.metrics()
+    reply.header('content-type', app.metrics.registry.contentType)
+    return app.metrics.registry.metrics()
   })
 
   if (openapi) app.get('/api/openapi.json', { config: exempt, schema: { hide: true } }, async () => app.swagger())

@@ -8,7 +8,7 @@
 // the publish script drops one not newer than the last published (so a late event never
 // steps a tab back either).
 import type { Pool, Sql } from '../infra/db.js'
-import type { EventBus, SessionEvent } from '../realtime/bus.js'
+import type { EventBus, SessionEvent } from '../infra/bus.js'
 
 /** A row this old is the repair pass's: younger ones may still be on their way. */
 export const REPAIR_AFTER_SECONDS = 5

@@ -1,11 +1,9 @@
-// Platform connections and switching (http.md, "Platforms").
-import type { FastifyInstance } from 'fastify'
-import { type Static, Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+// Platform connections and switching (docs/api.md, "Platforms").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { authOf, requireSession } from '../sessions/guards.js'
 import { errors, IdParam, NoContent } from '../infra/schemas.js'
 import { PlatformSchema } from '../sessions/schemas.js'
-import type { Platforms } from './service.js'
 
 const PlatformParams = Type.Object({ platformId: IdParam })
 
@@ -21,8 +19,9 @@ const CreateBody = Type.Object(
 
 const tabOf = (value: unknown) => (typeof value === 'string' && value.length > 0 && value.length <= 64 ? value : null)
 
-export async function platformRoutes(app: FastifyInstance, { ctx, platforms }: { ctx: AppContext; platforms: Platforms }) {
-  const session = requireSession(ctx)
+export const platformRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const session = requireSession(app)
+  const { platforms } = app
 
   app.get(
     '/api/platforms',
@@ -34,7 +33,7 @@ export async function platformRoutes(app: FastifyInstance, { ctx, platforms }: {
     '/api/platforms',
     { onRequest: session, schema: { tags: ['platforms'], summary: 'Add a platform connection', body: CreateBody, response: { 201: PlatformSchema, ...errors } } },
     async (req, reply) => {
-      const platform = await platforms.create(authOf(req).session.userId, req.body as Static<typeof CreateBody>)
+      const platform = await platforms.create(authOf(req).session.userId, req.body)
       return reply.code(201).send(platform)
     },
   )
@@ -46,9 +45,9 @@ export async function platformRoutes(app: FastifyInstance, { ctx, platforms }: {
       schema: { tags: ['platforms'], summary: 'Delete a platform connection', params: PlatformParams, response: { 204: NoContent, ...errors } },
     },
     async (req, reply) => {
-      const { platformId } = req.params as { platformId: number }
+      const { platformId } = req.params
       await platforms.remove(authOf(req).session.userId, platformId, tabOf(req.headers['x-tab-id']))
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
@@ -66,8 +65,8 @@ export async function platformRoutes(app: FastifyInstance, { ctx, platforms }: {
     },
     async (req) => {
       const { session: s } = authOf(req)
-      const { platformId } = req.params as { platformId: number }
-      const expectedVersion = (req.body as { expectedVersion?: number } | undefined)?.expectedVersion
+      const { platformId } = req.params
+      const expectedVersion = req.body?.expectedVersion
       const r = await platforms.switchTo(s, platformId, { expectedVersion, byTabId: tabOf(req.headers['x-tab-id']) })
       return { platform: r.platform, version: r.version, message: r.changed ? `Switched to ${r.platform.name}.` : `${r.platform.name} is already active.` }
     },

@@ -1,11 +1,12 @@
 // Platform connections of a user, and switching the active one of a session.
 import type { Pool, Sql } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
-import type { EventBus } from '../realtime/bus.js'
+import type { EventBus } from '../infra/bus.js'
 import type { Audit } from '../audit/service.js'
 import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
 import type { StateCache, StateChange } from '../sessions/state-cache.js'
 import { PlatformEventOutbox } from './outbox.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface Platform {
   id: number
@@ -103,7 +104,7 @@ export class Platforms {
       await this.audit.recordIn(tx, { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
       for (const s of sessions) {
         const version = s.version as number
-        await this.outbox.add(tx, s.id as string, version, { type: 'platform.switched', platform: null, previousPlatform: deleted, version, byTabId }, s.expires_at as Date)
+        await this.outbox.add(tx, s.id as string, version, { type: SERVER_MESSAGES.platformSwitched, platform: null, previousPlatform: deleted, version, byTabId }, s.expires_at as Date)
       }
       return sessions.map((s) => s.id as string)
     })
@@ -163,13 +164,13 @@ export class Platforms {
       const previous = currentId === null ? null : await this.find(session.userId, currentId, tx)
       // With the change or not at all (R3): no switch without its audit event, nor its event.
       await this.audit.recordIn(tx, {
-        type: 'platform.switched',
+        type: SERVER_MESSAGES.platformSwitched,
         userId: session.userId,
         sessionId: session.id,
         data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
       })
       const event = {
-        type: 'platform.switched',
+        type: SERVER_MESSAGES.platformSwitched,
         platform: target,
         previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
         version: newVersion,

@@ -5,18 +5,7 @@
 // and the old socket's close removes only its own. The count is of distinct tabIds.
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
-
-/** One open socket of a tab, as presence knows it. */
-export interface TabSocket {
-  socketId: string
-  tabId: string
-}
-
-/** The sorted-set member of one socket of a tab. Socket ids never contain `|`. */
-export const tabMember = (s: TabSocket) => `${s.socketId}|${s.tabId}`
-
-/** The tabId a member belongs to (members written before sockets had ids are bare tabIds). */
-export const tabIdOf = (member: string) => member.slice(member.indexOf('|') + 1)
+import { type TabSocket, tabMember } from '../sessions/tabs.js'
 
 // KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
 // The view, with the expiry the hash always has; never for a session that has ended, whose

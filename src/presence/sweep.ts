@@ -6,11 +6,12 @@ import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
-import type { EventBus, SessionEvent } from '../realtime/bus.js'
+import type { EventBus, SessionEvent } from '../infra/bus.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
 import type { Settings } from '../settings/schemas.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 const BATCH = 1000
 /** PostgreSQL's clock may run a little ahead of the nodes': a later last activity there within this is not news. */
@@ -211,10 +212,10 @@ export class IdleSweep {
 
   private eventsOf(last: number, idle: boolean, warn: boolean, now: number, rules: Rules): SessionEvent[] {
     const events: SessionEvent[] = []
-    if (idle) events.push({ type: 'session.idle', lastActivity: new Date(last).toISOString() })
+    if (idle) events.push({ type: SERVER_MESSAGES.sessionIdle, lastActivity: new Date(last).toISOString() })
     if (warn) {
       const expiresAt = last + rules.timeout
-      events.push({ type: 'session.idle_warning', expiresAt: new Date(expiresAt).toISOString(), secondsLeft: Math.max(0, Math.round((expiresAt - now) / 1000)) })
+      events.push({ type: SERVER_MESSAGES.idleWarning, expiresAt: new Date(expiresAt).toISOString(), secondsLeft: Math.max(0, Math.round((expiresAt - now) / 1000)) })
     }
     return events
   }

@@ -2,8 +2,8 @@
 // an unknown type or fails its schema is a BAD_MESSAGE.
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
-import { SORT_COLUMNS } from '../admin/session-list.js'
-import { ROLES } from '../auth/roles.js'
+import { SORT_COLUMNS } from './protocol.js'
+import { ROLES } from '../settings/roles.js'
 import { describeFailure } from '../infra/errors.js'
 import { findFlaw } from '../infra/input-hygiene.js'
 

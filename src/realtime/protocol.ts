@@ -1,4 +1,4 @@
-// The WebSocket protocol's constants (realtime.md), shared by the server and client/.
+// The WebSocket protocol's constants (docs/realtime.md), shared by the server and client/.
 
 export const CLOSE = {
   terminated: 4001,
@@ -18,6 +18,7 @@ export const CLOSE = {
 /** Close codes after which a client must not reconnect on its own. */
 export const FINAL_CLOSE_CODES: readonly number[] = [CLOSE.terminated, CLOSE.expired, CLOSE.loggedOut, CLOSE.tooManyBadMessages, CLOSE.unauthenticated]
 
+/** Every message type a tab may send (realtime.md, "Client → server"); the fuzzers walk them all. */
 export const CLIENT_MESSAGES = ['hello', 'heartbeat', 'activity', 'view', 'admin.subscribe', 'admin.unsubscribe', 'ping'] as const
 export type ClientMessageType = (typeof CLIENT_MESSAGES)[number]
 
@@ -52,7 +53,7 @@ export const TERMINAL_CLOSE: Record<string, number> = {
 export const WS_ERRORS = { badMessage: 'BAD_MESSAGE', forbidden: 'FORBIDDEN', unavailable: 'SERVICE_UNAVAILABLE' } as const
 
 /**
- * Every `error.code` the HTTP API answers with (http.md) and the socket's `error` frames
+ * Every `error.code` the HTTP API answers with (docs/api.md) and the socket's `error` frames
  * carry. `AppError` only takes these, so the server cannot drift from what clients know.
  */
 export const ERROR_CODES = [
@@ -174,7 +175,7 @@ export interface Alert {
   acknowledgedBy: number | null
 }
 
-/** The session's end reasons (http.md): `expired` for the first two, `terminated` for the rest. */
+/** The session's end reasons (docs/api.md): `expired` for the first two, `terminated` for the rest. */
 export type EndReason =
   | 'idle_timeout'
   | 'lifetime'
@@ -236,3 +237,20 @@ export const TERMINATION_MESSAGES = {
   logout_all: 'Signed out everywhere',
   revoked_by_user: 'Signed out from another device',
 } as const satisfies Record<Exclude<EndReason, 'idle_timeout' | 'lifetime' | 'logout'>, string>
+
+/** The SessionView columns the admin's session list sorts by (GET /admin/sessions `sort`, admin.subscribe). */
+export const SORT_COLUMNS = [
+  'id',
+  'userId',
+  'username',
+  'role',
+  'loginAt',
+  'lastActivity',
+  'currentView',
+  'ip',
+  'userAgent',
+  'device',
+  'status',
+  'tabs',
+  'platform',
+] as const

@@ -1,17 +1,17 @@
-// GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (realtime.md, "Connecting").
+// GET /ws (the WebSocket upgrade) and POST /api/realtime/ticket (docs/realtime.md, "Connecting").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
-import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+import type { FastifyRequest } from 'fastify'
+import { type Static, Type } from 'typebox'
+import { authOf, originAllowed, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import { AppError } from '../infra/errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import type { AuthContext } from '../sessions/service.js'
-import type { SessionRecord } from '../sessions/store.js'
+import type { SessionRecord } from '../sessions/records.js'
+import { CLOSE } from './protocol.js'
 import { checkHandshake } from './handshake.js'
-import type { Hub } from './hub.js'
 import { Tab } from './tab.js'
 import type { Tickets } from './ticket.js'
 import type { WebSocket } from 'ws'
@@ -33,29 +33,32 @@ function letGoOfTheUpgrade(ws: WebSocket, connection: Socket, response: ServerRe
   response.detachSocket(connection)
 }
 
-export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }: { ctx: AppContext; hub: Hub; tickets: Tickets }) {
-  const { config, sessions } = ctx
+/** GET /ws's query: a ticket, for clients that cannot send cookies. */
+const WsQuery = Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) })
+
+export const realtimeRoutes: FastifyPluginAsyncTypebox<{ tickets: Tickets }> = async (app, { tickets }) => {
+  const { config, sessions, hub } = app
   app.decorateRequest('upgrade', null)
   await app.register(websocket, {
     options: { maxPayload: config.ws.maxPayloadBytes, perMessageDeflate: false },
     preClose: () => hub.close(),
   })
 
-  /** A session that ended recently may still connect with its cookie, to learn why (realtime.md). */
+  /** A session that ended recently may still connect with its cookie, to learn why (docs/realtime.md). */
   const endedRecently = (s: SessionRecord) => s.status === 'ended' && s.endedAt !== null && Date.now() - s.endedAt < config.eventLog.ttlSeconds * 1000
 
   const endedAuth = async (session: SessionRecord): Promise<AuthContext> => ({
     session,
     tokenHash: '',
     lastActivity: session.lastActivity,
-    settings: await ctx.settings.get(),
+    settings: await app.settings.get(),
   })
 
-  async function authenticateUpgrade(req: FastifyRequest) {
+  async function authenticateUpgrade(req: FastifyRequest<{ Querystring: Static<typeof WsQuery> }>) {
     if (!originAllowed(req, config.allowedOrigins)) {
       throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `WebSocket connections from ${req.headers.origin} are not allowed.`)
     }
-    const ticket = (req.query as { ticket?: string }).ticket
+    const ticket = req.query.ticket
     if (ticket !== undefined) {
       const sessionId = await tickets.redeem(ticket)
       const record = sessionId ? await sessions.byId(sessionId) : null
@@ -78,7 +81,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     '/ws',
     {
       websocket: true,
-      schema: { hide: true, querystring: Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) }) },
+      schema: { hide: true, querystring: WsQuery },
       config: { rateLimit: false },
       onRequest: async (req, reply) => {
         checkHandshake(req, req.ws)
@@ -87,7 +90,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
     },
     (socket, req) => {
       const upgrade = req.upgrade
-      if (!upgrade) return socket.close(4401, 'not authenticated')
+      if (!upgrade) return socket.close(CLOSE.unauthenticated, 'not authenticated')
       letGoOfTheUpgrade(socket, req.raw.socket, upgrade.response)
       new Tab(socket, upgrade.auth, hub, upgrade.ended)
     },
@@ -96,7 +99,7 @@ export async function realtimeRoutes(app: FastifyInstance, { ctx, hub, tickets }
   app.post(
     '/api/realtime/ticket',
     {
-      onRequest: requireSession(ctx),
+      onRequest: requireSession(app),
       config: { noStore: true },
       schema: {
         tags: ['realtime'],

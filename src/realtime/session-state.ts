@@ -1,8 +1,8 @@
-// `session.state` without `resync` (realtime.md): the session's shared state changed in a way
+// `session.state` without `resync` (docs/realtime.md): the session's shared state changed in a way
 // no other event covers — a role change, for example — so every tab gets the whole state.
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
-import type { EventBus } from './bus.js'
+import type { EventBus } from '../infra/bus.js'
 
 export interface SessionStateDeps {
   sessions: Pick<Sessions, 'byId' | 'stateOf'>
@@ -16,7 +16,7 @@ const ATTEMPTS = 5
 /**
  * Publishes one logged `session.state { state }` to every tab of the session, with the
  * state as PostgreSQL and Redis have it now: call it after the change is committed.
- * `ctx` (the AppContext) is enough: `await publishSessionState(ctx, sessionId)`.
+ * The Fastify instance is enough (its decorators): `await publishSessionState(app, sessionId)`.
  * Returns the event's seq, or 0 when the session is unknown or has ended.
  */
 export async function publishSessionState(d: SessionStateDeps, sessionId: string): Promise<number> {

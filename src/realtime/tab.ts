@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws'
 import type { AuthContext } from '../sessions/service.js'
 import { type ClientMessage, type Hello, parseClientMessage } from './messages.js'
 import { dependencyFailure, loggable } from '../infra/errors.js'
-import { CLOSE, TERMINAL_CLOSE, WS_ERRORS } from './protocol.js'
+import { CLOSE, TERMINAL_CLOSE, WS_ERRORS, SERVER_MESSAGES } from './protocol.js'
 
 /** A frame as written to sockets: fan-out hands every socket the same Buffer. */
 export type WireFrame = string | Buffer
@@ -112,12 +112,12 @@ export class Tab {
     const now = Date.now()
     this.badMessages = this.badMessages.filter((t) => now - t < 60_000)
     this.badMessages.push(now)
-    this.sendRaw(JSON.stringify({ type: 'error', code: WS_ERRORS.badMessage, message: reason }))
+    this.sendRaw(JSON.stringify({ type: SERVER_MESSAGES.error, code: WS_ERRORS.badMessage, message: reason }))
     if (this.badMessages.length >= this.host.limits.maxBadMessages) this.close(CLOSE.tooManyBadMessages, 'too many bad messages')
   }
 
   error(code: string, message: string) {
-    this.sendRaw(JSON.stringify({ type: 'error', code, message }))
+    this.sendRaw(JSON.stringify({ type: SERVER_MESSAGES.error, code, message }))
   }
 
   private fail(err: unknown) {

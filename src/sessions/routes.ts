@@ -1,8 +1,7 @@
-// The caller's own session (http.md, "The caller's own session").
-import type { FastifyInstance } from 'fastify'
+// The caller's own session (docs/api.md, "The caller's own session").
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { authOf, clearSessionCookie, requireSession } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+import { authOf, clearSessionCookie, requireSession } from './guards.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
 import { unusedSessionUuid } from './fresh-uuid.js'
@@ -11,10 +10,10 @@ import { StateRead } from './state-read.js'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 
-export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const session = requireSession(ctx)
-  const { sessions } = ctx
-  const stateRead = new StateRead(ctx)
+export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const session = requireSession(app)
+  const { sessions } = app
+  const stateRead = new StateRead(app)
 
   // Polled by every tab whose socket is down: the guard's checks and the API budget are made
   // by StateRead, in the same Redis step as the state's own reads.
@@ -106,12 +105,12 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     },
     async (req, reply) => {
       const auth = authOf(req)
-      const id = (req.params as { id: string }).id.toLowerCase()
+      const id = req.params.id.toLowerCase()
       if (!(await sessions.activeIdsOfUser(auth.session.userId)).includes(id)) throw sessionNotFound()
       await sessions.end([id], 'revoked_by_user', { actorUserId: auth.session.userId, byTabId: null })
       // Revoking the session this browser is using signs it out like logout does.
       if (id === auth.session.id) clearSessionCookie(reply)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
@@ -122,7 +121,7 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       config: { budget: 'uuid' },
       schema: { tags: ['session'], summary: 'A fresh UUID v4 unused by any session', response: { 200: Type.Object({ uuid: Uuid }), ...errors } },
     },
-    async () => ({ uuid: await unusedSessionUuid(ctx.database.sql) }),
+    async () => ({ uuid: await unusedSessionUuid(app.database.sql) }),
   )
 
   app.post(
@@ -138,9 +137,9 @@ export async function sessionRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       },
     },
     async (req) => {
-      const { uuid } = req.body as { uuid: string }
+      const { uuid } = req.body
       const validFormat = UUID_V4.test(uuid)
-      const exists = validFormat && (await ctx.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
+      const exists = validFormat && (await app.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
       return { uuid, validFormat, exists }
     },
   )

@@ -1,56 +1,30 @@
 // What a session does: authenticate a request, start one within the user's limit, end
 // one (or many) for a reason, and describe itself as a SessionView or session_state.
-import { randomUUID } from 'node:crypto'
-import type { AlertRaiser } from '../alerts/service.js'
+import type { AlertRaiser } from './alert-raiser.js'
 import type { Audit } from '../audit/service.js'
 import type { Pool, Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { EventBus } from '../realtime/bus.js'
-import { TERMINATION_MESSAGES } from '../realtime/protocol.js'
+import type { EventBus } from '../infra/bus.js'
+import { TERMINATION_MESSAGES, SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
-import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { AppError, bestEffort, count, type WarnLog } from '../infra/errors.js'
+import type { SettingsService } from '../settings/service.js'
+import type { AppError, WarnLog } from '../infra/errors.js'
 import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
-import type { PlatformState, StateCache } from './state-cache.js'
-import type { ActivityOutcome, EndedSession, Presence, SessionRecord, SessionStore } from './store.js'
-import { type Device, fingerprintOf, hashToken, judgeFingerprint, newToken, parseDevice } from './tokens.js'
+import type { StateCache } from './state-cache.js'
+import type { ActivityOutcome, EndedSession, RequestInfo, SessionRecord } from './records.js'
+import type { SessionStore } from './store.js'
+import { type Device, fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
+import { LOGIN_LOCK } from './login-lock.js'
+import { liveSessionsOf, openSession } from './open.js'
+import { type SessionView, stateBody, statusOf, toView, viewRowsOf } from './views.js'
 
 export interface AuthContext {
   session: SessionRecord
   tokenHash: string
   lastActivity: number
   settings: Settings
-}
-
-export interface RequestInfo {
-  ip: string | null
-  userAgent: string | undefined
-  acceptLanguage: string | undefined
-}
-
-export interface SessionView {
-  id: string
-  userId: number
-  username: string
-  role: string
-  loginAt: string
-  lastActivity: string
-  currentView: string | null
-  ip: string | null
-  userAgent: string | null
-  device: Device
-  status: 'active' | 'idle'
-  tabs: number
-  platform: { id: number; name: string } | null
-}
-
-/** A login's password was checked against credentials that have changed since (or the account was disabled). */
-export class CredentialsChanged extends Error {
-  constructor() {
-    super('the credentials changed while the login was under way')
-  }
 }
 
 /** What runs under a user's login lock (Sessions.whileLoginsWait). */
@@ -63,17 +37,17 @@ export interface LoginLockScope {
   end(sessionIds: string[], reason: EndReason, opts?: { actorUserId?: number | null; note?: string | null }): Promise<void>
 }
 
-/** Advisory lock class of one user's logins (the second key is the user id). */
-export const LOGIN_LOCK = 1953719668
+export { LOGIN_LOCK } from './login-lock.js' // named here too, for test/sessions/login-lock.test.ts
+
 /** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
 const NOTICE_ONCE_SECONDS = 86_400
 
 /** The logged event that tells the tabs of a session why it ended (the hub also makes one up when the log lost it). */
 export function terminalEvent({ reason, byTabId = null, note }: { reason: EndReason; byTabId?: string | null; note?: string | null }) {
-  if (reason === 'logout') return { type: 'session.logged_out', byTabId }
-  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: 'session.expired', reason }
+  if (reason === 'logout') return { type: SERVER_MESSAGES.loggedOut, byTabId }
+  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: SERVER_MESSAGES.expired, reason }
   const message = TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? TERMINATION_MESSAGES.revoked_by_user
-  return { type: 'session.terminated', reason, message, ...(note ? { note } : {}) }
+  return { type: SERVER_MESSAGES.terminated, reason, message, ...(note ? { note } : {}) }
 }
 
 export interface SessionsDeps {
@@ -98,6 +72,11 @@ export interface SessionsDeps {
 
 export class Sessions {
   constructor(private readonly d: SessionsDeps) {}
+
+  /** The locks plugin, above this layer, announces the locks an ending released through this. */
+  announceLockReleasesWith(announce: NonNullable<SessionsDeps['announceLockReleases']>): void {
+    this.d.announceLockReleases = announce
+  }
 
   /**
    * Resolves the token to a live session or throws the contract's 401. Ends a session
@@ -216,7 +195,7 @@ export class Sessions {
   private async announceActive(session: SessionRecord, at: number) {
     // Audited before the tabs hear it, so the timeline never shows what followed first.
     await this.d.audit.record({ type: 'session.active', userId: session.userId, sessionId: session.id })
-    await this.d.bus.publishSessionEvent(session.id, { type: 'session.active', lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
+    await this.d.bus.publishSessionEvent(session.id, { type: SERVER_MESSAGES.sessionActive, lastActivity: new Date(at).toISOString() }, new Date(session.expiresAt))
   }
 
   /** The record behind a token, ended or not, or null. */
@@ -241,7 +220,7 @@ export class Sessions {
    * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
    * was disabled, or its password changed, since `user.passwordHash` was checked.
    */
-  async open(
+  open(
     user: { id: number; role: string; passwordHash: string },
     opts: {
       platformId: number | null
@@ -252,88 +231,7 @@ export class Sessions {
       alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
     },
   ): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
-    const settings = await this.d.settings.get()
-    const token = newToken()
-    const id = randomUUID()
-    const expiresAt = new Date(Date.now() + settings.lifetimeSeconds * 1000)
-    const ended: EndedSession[] = []
-
-    await this.d.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${user.id})`
-      // The account as it is now: a role, password or account change waits for this lock to
-      // apply itself to the user's sessions, so one that came first is seen here. A password
-      // hash is salted afresh on every change: the one that was checked names the password.
-      const [current] = await tx`select role, password_hash, disabled from users where id = ${user.id}`
-      if (!current || current.disabled || current.password_hash !== user.passwordHash) throw new CredentialsChanged()
-      const limit = sessionLimitFor(settings, user.id, current.role as string)
-      let active = await this.liveSessionsOf(tx, user.id, settings, ended)
-      if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
-        ended.push(...(await this.d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: this.d.audit.enabled })))
-        active = active.filter((s) => s.id !== opts.endSessionId)
-      }
-      if (active.length >= limit) {
-        if (settings.limitPolicy === 'block_new') {
-          const views = await this.viewsOf(active.map((s) => s.id), settings, tx)
-          throw new AppError(409, 'SESSION_LIMIT_REACHED', `You are signed in on ${count(active.length, 'device')}, the most allowed; choose one to sign out.`, {
-            limit,
-            sessions: views,
-          })
-        }
-        const oldest = active.slice(0, active.length - limit + 1).map((s) => s.id)
-        ended.push(...(await this.d.store.markEnded(tx, oldest, 'session_limit', { audit: this.d.audit.enabled })))
-      }
-      await this.d.store.insert(tx, {
-        id,
-        userId: user.id,
-        tokenHash: hashToken(token),
-        platformId: opts.platformId,
-        expiresAt,
-        ip: opts.info.ip,
-        userAgent: opts.info.userAgent?.slice(0, 1000) ?? null,
-        device: opts.device,
-        fingerprint: this.d.fingerprinting ? fingerprintOf(opts.info.userAgent) : null,
-      })
-      await opts.alsoCommit?.(tx, id)
-    })
-    // Committed: the session exists and counts against the limit, so its cookie must reach
-    // the user whatever Redis does now. What follows repairs itself when it fails: the
-    // session's first request puts it on the deadline lists, the repair pass finishes the
-    // endings.
-    await bestEffort(this.d.log, 'the follow-up of a login', async () => {
-      await this.afterEnd(ended)
-      // Login is activity: it puts the session on the sweep's deadline lists at once.
-      const now = Date.now()
-      await this.d.store.recordActivity(
-        { id, expiresAt: expiresAt.getTime() },
-        { now, at: now, idleTimeoutMs: settings.idleTimeoutSeconds * 1000, fallback: now, write: true },
-      )
-      await this.d.store.scheduleLifetime(id, expiresAt.getTime())
-      await this.d.bus.startLog(id, expiresAt)
-      await this.d.bus.publishAdminChange([id])
-    })
-    return { id, token, expiresAt, ended }
-  }
-
-  /**
-   * The user's active sessions, least recently active first, by their hot last activity.
-   * Sessions already past a deadline are ended here with their expiry reason (collected
-   * into `ended`) and do not count against the limit.
-   */
-  private async liveSessionsOf(tx: Sql, userId: number, settings: Settings, ended: EndedSession[]) {
-    const rows = await this.d.store.activeSessionIdsOfUser(tx, userId)
-    const presence = await this.d.store.presenceOf(rows.map((r) => r.id))
-    const now = Date.now()
-    const withActivity = rows.map((r) => ({ ...r, lastActivity: Math.max(r.lastActivity, presence.get(r.id)?.lastActivity ?? 0) }))
-    const over = { lifetime: [] as string[], idle_timeout: [] as string[] }
-    for (const r of withActivity) {
-      const reason = expiryReason(r, settings.idleTimeoutSeconds * 1000, now)
-      if (reason) over[reason].push(r.id)
-    }
-    for (const [reason, ids] of Object.entries(over) as [keyof typeof over, string[]][]) {
-      ended.push(...(await this.d.store.markEnded(tx, ids, reason, { audit: this.d.audit.enabled })))
-    }
-    const gone = new Set([...over.lifetime, ...over.idle_timeout])
-    return withActivity.filter((r) => !gone.has(r.id)).sort((a, b) => a.lastActivity - b.lastActivity || a.createdAt - b.createdAt)
+    return openSession(this.d, { viewsOf: (...a) => this.viewsOf(...a), afterEnd: (e) => this.afterEnd(e) }, user, opts)
   }
 
   /**
@@ -389,7 +287,7 @@ export class Sessions {
     await Promise.all(
       ended.map((e) =>
         this.d.bus.publishOnce(this.d.keys.sessionNoticed(e.id), NOTICE_ONCE_SECONDS, { userId: e.userId }, {
-          type: 'user.notice',
+          type: SERVER_MESSAGES.userNotice,
           kind: 'session_ended_elsewhere',
           sessionId: e.id,
           reason: e.reason,
@@ -414,7 +312,7 @@ export class Sessions {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
       return fn({
         tx,
-        liveSessions: async () => (await this.liveSessionsOf(tx, userId, settings, ended)).map((s) => s.id),
+        liveSessions: async () => (await liveSessionsOf(this.d, tx, userId, settings, ended)).map((s) => s.id),
         end: async (sessionIds, reason, opts = {}) => {
           ended.push(...(await this.d.store.markEnded(tx, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })))
         },
@@ -479,61 +377,9 @@ export class Sessions {
     const ended: EndedSession[] = []
     await this.d.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
-      await this.liveSessionsOf(tx, userId, settings, ended)
+      await liveSessionsOf(this.d, tx, userId, settings, ended)
     })
     await this.afterEnd(ended)
     return ended.filter((e) => e.id !== exceptId).length
-  }
-}
-
-/** The session_state body from what the service (stateOf) or the one-step read (state-read.ts) found. */
-export function stateBody(session: SessionRecord, settings: Settings, s: PlatformState & { lastActivity: number; tabs: number; seq: number }) {
-  return {
-    user: { id: session.userId, username: session.username, email: session.email, role: session.role },
-    platform: s.platform,
-    session: {
-      id: session.id,
-      createdAt: new Date(session.createdAt).toISOString(),
-      lastActivity: new Date(s.lastActivity).toISOString(),
-      expiresAt: new Date(session.expiresAt).toISOString(),
-      idleExpiresAt: new Date(s.lastActivity + settings.idleTimeoutSeconds * 1000).toISOString(),
-      status: statusOf(s.lastActivity, settings),
-      tabs: s.tabs,
-    },
-    version: s.version,
-    seq: s.seq,
-    timestamp: new Date().toISOString(),
-  }
-}
-
-function statusOf(lastActivity: number, settings: Settings): 'active' | 'idle' {
-  return Date.now() - lastActivity >= settings.idleAfterSeconds * 1000 ? 'idle' : 'active'
-}
-
-async function viewRowsOf(sql: Sql, sessionIds: string[]): Promise<Map<string, Record<string, unknown>>> {
-  const rows = await sql`
-    select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
-           p.id as platform_id, p.name as platform_name
-    from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
-    where s.id = any(${sql.array(sessionIds)}::uuid[])`
-  return new Map(rows.map((r) => [r.id as string, r]))
-}
-
-function toView(r: Record<string, unknown>, p: Presence | undefined, settings: Settings): SessionView {
-  const lastActivity = Math.max((r.last_activity as Date).getTime(), p?.lastActivity ?? 0)
-  return {
-    id: r.id as string,
-    userId: r.user_id as number,
-    username: r.username as string,
-    role: r.role as string,
-    loginAt: (r.created_at as Date).toISOString(),
-    lastActivity: new Date(lastActivity).toISOString(),
-    currentView: p?.view ?? null,
-    ip: (r.ip as string | null) ?? null,
-    userAgent: (r.user_agent as string | null) ?? null,
-    device: (r.device as Device | null) ?? { browser: null, os: null, type: 'desktop' },
-    status: statusOf(lastActivity, settings),
-    tabs: p?.tabs ?? 0,
-    platform: r.platform_id ? { id: r.platform_id as number, name: r.platform_name as string } : null,
   }
 }

@@ -16,7 +16,7 @@
 //   {2, count, ttl}                 over the budget
 //   {1, count, ttl, record}         a record the service must look at (ended, disabled, idle over)
 //   {3, count, ttl, record, lastActivity, known, seq, tabs, state entry, generation, writing}
-import { activityChunk } from './store.js'
+import { activityChunk } from './store.lua.js'
 
 export const sessionStateLua = `${activityChunk}
 local raw = redis.call('GET', KEYS[1])

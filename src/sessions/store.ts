@@ -4,131 +4,11 @@
 import type { Redis } from 'ioredis'
 import type { Sql } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
-import { tabIdOf } from '../presence/service.js'
+import { tabIdOf } from './tabs.js'
 import type { EndReason } from './errors.js'
+import type { ActivityOutcome, EndedSession, Presence, SessionRecord } from './records.js'
+import { ACTIVITY_KEYS, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
 import type { Device } from './tokens.js'
-
-export interface SessionRecord {
-  id: string
-  userId: number
-  username: string
-  email: string | null
-  role: string
-  userDisabled: boolean
-  status: 'active' | 'ended'
-  endReason: EndReason | null
-  createdAt: number
-  expiresAt: number
-  endedAt: number | null
-  /** PostgreSQL's copy of the last activity at the time the record was loaded. */
-  lastActivity: number
-  fingerprint: string | null
-}
-
-/** A session that has just ended (or, for the session-ended job, that ended before), with what its announcements need. */
-export interface EndedSession {
-  id: string
-  userId: number
-  tokenHash: string
-  reason: EndReason
-  /** Its record as the token cache should now hold it (status ended). */
-  record: SessionRecord
-  actorUserId: number | null
-  note: string | null
-  /** The tab that logged out, for session.logged_out. */
-  byTabId: string | null
-  ip: string | null
-  device: Device | null
-  /** When the session-ended job finished its follow-up (null until then). */
-  finalizedAt: number | null
-  /**
-   * The locks the ending released (markEnded): its `locks.released` audit event's id and the
-   * resources; null when it held none, or when this was read back later (findEnded).
-   */
-  lockRelease: { id: number; resources: string[] } | null
-}
-
-/** What recording activity found. */
-export interface ActivityOutcome {
-  /** Last activity before this call. */
-  last: number
-  /** The session had been flagged idle or warned: tabs hear it is active again. */
-  wasIdle: boolean
-  /** `idle_over`: the idle deadline had passed, nothing was written (the caller ends it); `ended`: the session has ended, nothing was written. */
-  outcome: 'recorded' | 'idle_over' | 'ended'
-  /** Redis held the last activity; when not, `last` is the caller's fallback (PostgreSQL's copy). */
-  known: boolean
-}
-
-export interface Presence {
-  lastActivity: number | null
-  tabs: number
-  view: string | null
-}
-
-// Activity is kept in two places at once: the session's presence hash (lastActivity) and
-// the sweep's deadline lists (due:active scored by last activity; due:idle, due:warned and
-// due:warned-early once the sweep has flagged it), plus a dirty set for the write-behind.
-// KEYS: presence, due:active, due:idle, due:warned, due:warned-early, dirty, the session's ended flag
-const ACTIVITY_KEYS = 7
-
-// Records activity, in one step with the checks, so that no node can revive a session that
-// has ended or whose idle deadline has passed (the caller then ends it): input that comes
-// too late does not count. With nothing to write, it puts a session that Redis forgot back
-// on its deadline list. A function, so that the session_state script does the same.
-// Arguments: the keys above, then session id, now, activity time, idle timeout ms, fallback
-// last activity, write ('1'/'0'), expire-at ms.
-// Returns { last activity before, flags removed (idle, warned), outcome (0 recorded, 1 idle over, 2 ended), 1 when Redis knew the last activity }.
-export const activityChunk = `
-local function activity(presence, dueActive, dueIdle, dueWarned, dueWarnedEarly, dirty, ended, id, now, at, idleTimeout, fallback, write, expireAt)
-  if redis.call('EXISTS', ended) == 1 then return {0, 0, 2, 0} end
-  local hot = redis.call('HGET', presence, 'lastActivity')
-  local last = tonumber(hot or fallback)
-  local known = 0
-  if hot then known = 1 end
-  if tonumber(now) - last >= tonumber(idleTimeout) then return {last, 0, 1, known} end
-  local wasIdle = 0
-  if write == '1' and tonumber(at) > last then
-    redis.call('HSET', presence, 'lastActivity', at)
-    redis.call('PEXPIREAT', presence, expireAt)
-    redis.call('ZADD', dueActive, at, id)
-    wasIdle = redis.call('ZREM', dueIdle, id) + redis.call('ZREM', dueWarned, id) + redis.call('ZREM', dueWarnedEarly, id)
-    redis.call('SADD', dirty, id)
-  elseif not hot then
-    redis.call('HSET', presence, 'lastActivity', last)
-    redis.call('PEXPIREAT', presence, expireAt)
-    if not (redis.call('ZSCORE', dueIdle, id) or redis.call('ZSCORE', dueWarned, id) or redis.call('ZSCORE', dueWarnedEarly, id)) then
-      redis.call('ZADD', dueActive, last, id)
-    end
-  end
-  return {last, wasIdle, 0, known}
-end
-`
-
-// ARGV: session id, now, activity time, idle timeout ms, fallback last activity, write (1/0), expire-at ms
-const activityLua = `${activityChunk}
-return activity(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-`
-
-// Cache-aside fill: only where the cache holds nothing. An ending writes the ended record
-// (SET, not delete), so a request that read the row just before the ending cannot put the
-// stale "active" record back. An active session goes back on the lifetime list in the same step.
-// KEYS: token key, due:lifetime; ARGV: record JSON, ttl ms, session id, expires-at ms (0: ended)
-const fillCacheLua = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
-return 1
-`
-
-// Refresh of a live record (role or account changed): over whatever the cache holds, except
-// an ended record, which an ending may have written since the refresh read its rows.
-// KEYS: token key; ARGV: record JSON, ttl ms
-const refreshCacheLua = `
-local held = redis.call('GET', KEYS[1])
-if held and string.find(held, '"status":"ended"', 1, true) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`
 
 interface StoreCommands {
   tesseraActivity(...args: (string | number)[]): Promise<[number, number, number, number]>
@@ -446,5 +326,15 @@ export class SessionStore {
       createdAt: (r.created_at as Date).getTime(),
       expiresAt: (r.expires_at as Date).getTime(),
     }))
+  }
+
+  /** Sessions by status for /metrics: active and idle (by `idleAfterSeconds`) now, ended in the last 24 hours. */
+  async countByStatus(idleAfterSeconds: number): Promise<{ active: number; idle: number; ended: number }> {
+    const [row] = await this.sql`select
+        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${idleAfterSeconds}))::int as active,
+        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${idleAfterSeconds}))::int as idle,
+        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
+      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
+    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
   }
 }

@@ -1,10 +1,9 @@
-// Session-scoped uploads (http.md, "Session-scoped uploads"): upload a PDF, list this
+// Session-scoped uploads (docs/api.md, "Session-scoped uploads"): upload a PDF, list this
 // session's files, fetch one. The multipart parser is registered here only.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import multipart from '@fastify/multipart'
-import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authOf, requireSession } from '../auth/guards.js'
-import type { AppContext } from '../context.js'
+import { authOf, requireSession } from '../sessions/guards.js'
 import { validationFailed } from '../infra/errors.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'
 
@@ -27,9 +26,9 @@ function malformed(err: unknown): never {
   throw err
 }
 
-export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }) {
-  const session = requireSession(ctx)
-  const { maxBytes } = ctx.config.uploads
+export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const session = requireSession(app)
+  const { maxBytes } = app.config.uploads
   // One file per request. The parser stops reading a file one byte past the limit, so a
   // larger one is refused (sizeLimit in content.ts) without being kept anywhere.
   await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 10, parts: 20, fieldNameSize: 100 }, throwFileSizeLimit: false })
@@ -54,7 +53,7 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
         throw validationFailed(part.fieldname !== 'file' ? `body.${part.fieldname} is not an accepted field: send the PDF in the field \`file\`` : 'body.file has no file name')
       }
       const { session: s } = authOf(req)
-      const upload = await ctx.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch(malformed)
+      const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch(malformed)
       return reply.code(201).send(upload)
     },
   )
@@ -62,7 +61,7 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   app.get(
     '/api/session/uploads',
     { onRequest: session, schema: { tags: ['session'], summary: "This session's uploads", response: { 200: Type.Object({ items: Type.Array(UploadSchema) }), ...errors } } },
-    async (req) => ({ items: await ctx.uploads.list(authOf(req).session.id) }),
+    async (req) => ({ items: await app.uploads.list(authOf(req).session.id) }),
   )
 
   app.get(
@@ -72,14 +71,15 @@ export async function uploadRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       schema: { tags: ['session'], summary: "One of this session's uploads, as a download", params: Type.Object({ id: Uuid }), response: errors },
     },
     async (req, reply) => {
-      const { id } = req.params as { id: string }
-      const { upload, body } = await ctx.uploads.open(authOf(req).session.id, id.toLowerCase())
+      const { id } = req.params
+      const { upload, body } = await app.uploads.open(authOf(req).session.id, id.toLowerCase())
       return reply
         .header('content-type', upload.contentType)
         .header('content-length', upload.size)
         .header('content-disposition', `attachment; filename="${upload.name.replaceAll('"', '')}"`)
         .header('cache-control', 'private, no-store')
-        .send(body)
+        // The file's bytes, streamed: no response schema describes them (the route lists only its errors).
+        .send(body as never)
     },
   )
 }

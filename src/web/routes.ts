@@ -2,10 +2,10 @@
 // / and the admin dashboard at /admin (one HTML route; the dashboard navigates within the
 // page, so none of its pages takes a path of the admin API). Hashed assets are cached for
 // good; the HTML is revalidated on every load.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import fastifyStatic from '@fastify/static'
-import type { FastifyInstance } from 'fastify'
 import { projectRoot } from '../infra/db.js'
 
 export const pagesDir = () => join(projectRoot(), 'dist', 'client', 'pages')
@@ -16,7 +16,7 @@ const PAGES = [
   { path: '/admin', file: 'dashboard/index.html' },
 ]
 
-export async function webRoutes(app: FastifyInstance, { dir = pagesDir() }: { dir?: string } = {}) {
+export const webRoutes: FastifyPluginAsyncTypebox<{ dir?: string }> = async (app, { dir = pagesDir() }) => {
   const missing = PAGES.filter((p) => !existsSync(join(dir, p.file)))
   if (missing.length > 0) {
     app.log.warn({ dir }, `the browser pages are not built (npm run build:client): ${missing.map((p) => p.path).join(' and ')} serve nothing`)

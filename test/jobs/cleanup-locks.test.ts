@@ -70,7 +70,7 @@ t.test('a retried session-ended job and an overlapping cleanup announce each rel
   const { tab } = await openTab(await listen(app), observer.sid!, { tabId: 'O' })
   const { sql } = app.ctx.database
   const { ctx } = app
-  const jobDeps = { store: ctx.store, sessions: ctx.sessions, locks: ctx.locks }
+  const jobDeps = { endings: ctx.endings, sessions: ctx.sessions, locks: ctx.locks }
   const ids: string[] = []
   for (let i = 0; i < 6; i++) {
     await app.user(`user${i}`)

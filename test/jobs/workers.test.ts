@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test as Tap } from 'tap'
 import type { Tessera } from '../../src/app.js'
-import type { QueueName } from '../../src/jobs/queues.js'
+import type { QueueName } from '../../src/infra/queues.js'
 import { build, signedIn, startWorkers, type TestApp } from '../helpers/app.js'
 import { spawnTessera } from '../helpers/process.js'
 import { listen, openTab } from '../helpers/ws.js'

@@ -60,7 +60,7 @@ const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string)
       redis: ctx.redis,
       keys: ctx.keys,
       sessions: ctx.sessions,
-      store: ctx.store,
+      endings: ctx.endings,
       settings: ctx.settings,
       batchSize: 10,
       retention: ctx.config.retention,

@@ -1,7 +1,6 @@
 // BullMQ queues shared by the API (producers) and the workers (consumers).
 import { type ConnectionOptions, Queue } from 'bullmq'
-import { redisOptions } from '../infra/redis.js'
-import type { EndedSession } from '../sessions/store.js'
+import { redisOptions } from './redis.js'
 
 export const QUEUE_NAMES = {
   sessionEnded: 'session-ended',
@@ -25,7 +24,8 @@ export function bullConnection(redisUrl: string, name: string): ConnectionOption
   return { host, port, username, password, db, tls, connectionName: name }
 }
 
-type Ending = Pick<EndedSession, 'id' | 'userId' | 'reason'>
+/** What queuing an ending needs of it (sessions/records.ts's EndedSession has more). */
+type Ending = { id: string; userId: number; reason: string }
 
 /**
  * A finished job is kept as long as the rest of what its ending leaves in Redis (the event

@@ -1,7 +1,7 @@
 // Reading a session's event log for resume: exactly the events after a given seq, or a
 // verdict that the log can no longer cover the gap.
 import type { ChainableCommander, Redis } from 'ioredis'
-import type { RedisKeys } from '../infra/keys.js'
+import type { RedisKeys } from './keys.js'
 import { newNumberingLua } from './publish-session-event.lua.js'
 
 // KEYS[1] seq counter, KEYS[2] event log; ARGV[1] how long (ms) a numbering started here lives

@@ -1,10 +1,11 @@
-// The event bus: one call publishes a session event (architecture.md, "How an event flows").
+// The event bus: one call publishes a session event (docs/architecture.md, "How an event flows").
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { RedisKeys } from '../infra/keys.js'
-import type { Metrics } from '../infra/metrics.js'
+import type { RedisKeys } from './keys.js'
+import type { Metrics } from './metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
 import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export type SessionEvent = { type: string } & Record<string, unknown>
 
@@ -40,7 +41,7 @@ export class EventBus {
    * back; one as new goes out (a role change does not move the version).
    */
   async publishState(sessionId: string, state: { version: number }, keepUntil: Date): Promise<number> {
-    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, { type: 'session.state', state }, keepUntil, { version: state.version, whole: true })
+    return this.logAndPublish('tesseraPublishSessionEvent', sessionId, { type: SERVER_MESSAGES.sessionState, state }, keepUntil, { version: state.version, whole: true })
   }
 
   /**

@@ -1,18 +1,23 @@
 // Request guards: who is calling (session cookie), whether a state-changing request carries
 // the session's CSRF token, whether its Origin is allowed, and whether the caller is an admin.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppContext } from '../context.js'
-import { AppError, bestEffort } from '../infra/errors.js'
-import { csrfInvalid, forbidden, SessionRefused } from '../sessions/errors.js'
-import type { AuthContext, RequestInfo } from '../sessions/service.js'
-import type { SessionRecord } from '../sessions/store.js'
-import { csrfTokenMatches } from '../sessions/tokens.js'
-import { findUserById } from './users.js'
+import { AppError } from '../infra/errors.js'
+import { csrfInvalid, SessionRefused } from './errors.js'
+import type { RequestInfo } from './records.js'
+import type { AuthContext, Sessions } from './service.js'
+import type { SessionRecord } from './records.js'
+import { csrfTokenMatches } from './tokens.js'
 
 export const SESSION_COOKIE = 'sid'
 /** Tokens are 43 characters; anything much longer is refused unread. */
 export const MAX_TOKEN_LENGTH = 200
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** What the session guard needs: the sessions service and the secret the CSRF tokens are made with. */
+export interface SessionGuardDeps {
+  sessions: Pick<Sessions, 'authenticate' | 'recordByToken'>
+  secret: string
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,15 +57,15 @@ export function originAllowed(req: FastifyRequest, allowed: string[]): boolean {
  * The session record (live or ended) the request's cookie names, or null. The rate limit
  * and the session guard both need it; it is looked up once.
  */
-export function sessionBehindCookie(req: FastifyRequest, ctx: AppContext): Promise<SessionRecord | null> {
+export function sessionBehindCookie(req: FastifyRequest, d: Pick<SessionGuardDeps, 'sessions'>): Promise<SessionRecord | null> {
   if (!req.sessionLookup) {
     const token = req.cookies[SESSION_COOKIE]
-    req.sessionLookup = token && token.length <= MAX_TOKEN_LENGTH ? ctx.sessions.recordByToken(token) : Promise.resolve(null)
+    req.sessionLookup = token && token.length <= MAX_TOKEN_LENGTH ? d.sessions.recordByToken(token) : Promise.resolve(null)
   }
   return req.sessionLookup
 }
 
-export function installGuards(app: FastifyInstance, ctx: AppContext) {
+export function installGuards(app: FastifyInstance, allowedOrigins: string[]) {
   app.decorateRequest('auth', null)
   app.decorateRequest('sessionLookup', null)
 
@@ -71,38 +76,21 @@ export function installGuards(app: FastifyInstance, ctx: AppContext) {
 
   // Cross-site requests are refused before any route's guard or handler runs (login included).
   app.addHook('onRequest', async (req) => {
-    if (STATE_CHANGING.has(req.method) && !originAllowed(req, ctx.config.allowedOrigins)) {
+    if (STATE_CHANGING.has(req.method) && !originAllowed(req, allowedOrigins)) {
       throw new AppError(403, 'ORIGIN_NOT_ALLOWED', `Requests from ${req.headers.origin} are not allowed.`)
     }
   })
 }
 
 /** onRequest: a live session is required; state-changing requests need its CSRF token. */
-export function requireSession(ctx: AppContext) {
+export function requireSession(d: SessionGuardDeps) {
   return async (req: FastifyRequest) => {
-    const known = await sessionBehindCookie(req, ctx)
-    req.auth = await ctx.sessions.authenticate(req.cookies[SESSION_COOKIE], requestInfo(req), !req.routeOptions.config.passive, known)
+    const known = await sessionBehindCookie(req, d)
+    req.auth = await d.sessions.authenticate(req.cookies[SESSION_COOKIE], requestInfo(req), !req.routeOptions.config.passive, known)
     if (STATE_CHANGING.has(req.method)) {
       const header = req.headers['x-csrf-token']
-      if (!csrfTokenMatches(ctx.secret, req.auth.session.id, typeof header === 'string' ? header : undefined)) throw csrfInvalid()
+      if (!csrfTokenMatches(d.secret, req.auth.session.id, typeof header === 'string' ? header : undefined)) throw csrfInvalid()
     }
-  }
-}
-
-/**
- * onRequest: a live session of an admin. The role is read from PostgreSQL, not from the
- * token cache: a role change cut short after its commit (Redis failing, the process gone)
- * could leave a cached record saying `admin` for the rest of the session. A stale cached
- * record is refreshed on the way.
- */
-export function requireAdmin(ctx: AppContext) {
-  const session = requireSession(ctx)
-  return async (req: FastifyRequest) => {
-    await session(req)
-    const { session: s } = authOf(req)
-    const user = await findUserById(ctx.database.db, s.userId)
-    if (user && user.role !== s.role) await bestEffort(req.log, 'refreshing a stale cached role', () => ctx.sessions.refreshUser(s.userId))
-    if (user?.role !== 'admin' || user.disabled) throw forbidden()
   }
 }
 
