@@ -18,7 +18,7 @@ import { privateRedis } from '../helpers/private-redis.js'
 import { spawnTessera, type TesseraProcess } from '../helpers/process.js'
 import { sample, until } from '../helpers/wait.js'
 import { connect } from '../helpers/ws.js'
-import { type Accounting, account, Browser, HEADERS, Load, type Node, type Op, Tab, webhookReceiver } from './load.js'
+import { type Accounting, account, Browser, HEADERS, hungUpgrades, Load, type Node, type Op, Tab, webhookReceiver } from './load.js'
 
 const ONLY = new Set((process.env.FAULTS ?? 'R1,R3,R4,R5,R7').split(',').map((s) => s.trim()))
 const THRESHOLD = 2
@@ -109,6 +109,7 @@ async function faultRun(
   opts: { before?: number; perSecond?: number; unavailableAllowed?: boolean; refusedAllowed?: boolean } = {},
 ) {
   const load = new Load(c.nodes, { users: c.users, victims: c.victims, failedLoginThreshold: THRESHOLD, resources: 30 })
+  const hungBefore = hungUpgrades
   await load.signInAdmin()
   const before: Browser[] = []
   for (let i = 0; i < (opts.before ?? 20); i++) {
@@ -161,7 +162,7 @@ async function faultRun(
     errors: errors.length,
     recoveryMs,
     lost: lostItems,
-    note: `${note}${note ? '; ' : ''}fault lasted ${((restoredAt - faultAt) / 1000).toFixed(1)} s; ${unavailable.length ? `503s: ${[...new Set(unavailable.map((op) => `${op.kind} (${op.detail})`))].join(', ')}; ` : ''}waited ${(waitedMs / 1000).toFixed(0)} s for tabs and alerts; ${load.logins.length} logins, ${result.alertCount} alerts (${result.alertRepeats} repeated deliveries, deduplicated by key)`,
+    note: `${note}${note ? '; ' : ''}fault lasted ${((restoredAt - faultAt) / 1000).toFixed(1)} s; ${unavailable.length ? `503s: ${[...new Set(unavailable.map((op) => `${op.kind} (${op.detail})`))].join(', ')}; ` : ''}waited ${(waitedMs / 1000).toFixed(0)} s for tabs and alerts; ${hungUpgrades - hungBefore} upgrades unanswered for 10 s (the tab gave up and tried again); ${load.logins.length} logins, ${result.alertCount} alerts (${result.alertRepeats} repeated deliveries, deduplicated by key)`,
   }
   table.push(figures)
   t.comment(JSON.stringify(figures))

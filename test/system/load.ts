@@ -10,7 +10,8 @@ import { Agent, fetch } from 'undici'
 import { FINAL_CLOSE_CODES } from '../../src/realtime/protocol.js'
 import { ADMIN_PASSWORD, PASSWORD } from '../helpers/app.js'
 import { sleep } from '../helpers/wait.js'
-import { connect, type TabClient } from '../helpers/ws.js'
+import WebSocket from 'ws'
+import { TabClient } from '../helpers/ws.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -73,6 +74,30 @@ export interface Node {
   up: boolean
 }
 
+/**
+ * Opens a socket as a browser would, but gives up on an upgrade left unanswered for 10 s
+ * (counted: a client's own timeout, then its backoff, is what gets it back).
+ */
+export let hungUpgrades = 0
+function connectTab(address: string, sid: string): Promise<TabClient> {
+  const ws = new WebSocket(`ws://${address}/ws`, {
+    headers: { origin: 'http://localhost:3000', ...HEADERS, cookie: `sid=${sid}` },
+    handshakeTimeout: 10_000,
+  })
+  const tab = new TabClient(ws)
+  return new Promise<TabClient>((resolve, reject) => {
+    ws.once('open', () => resolve(tab))
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume()
+      reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode }))
+    })
+    ws.once('error', (err) => {
+      if (/timed out/i.test(String(err))) hungUpgrades++
+      reject(err)
+    })
+  })
+}
+
 /** A tab: a socket that reconnects (other node, backoff with jitter, lastSeq) until its session ends. */
 export class Tab {
   client: TabClient | null = null
@@ -115,7 +140,7 @@ export class Tab {
       const n = load.nodeUp(stick ? node : node + attempt)
       const address = load.nodes[n]!.url.replace(/^http:\/\//, '')
       try {
-        const client = await connect(address, { cookie: `sid=${this.browser.sid}`, headers: HEADERS })
+        const client = await connectTab(address, this.browser.sid!)
         const again = this.welcomes.length > 0
         client.send({ type: 'hello', tabId: this.tabId, view: '/home', ...(again ? { lastSeq: this.lastSeq } : {}) })
         const welcome = await client.type('welcome', 15_000)
