@@ -462,6 +462,13 @@ t.test('fault runs under load', { timeout: 900_000 }, async (t) => {
         const [{ n: active }] = (await sql`select count(*)::int as n from sessions where user_id = ${racer.id} and status = 'active'`) as unknown as [{ n: number }]
         t.equal(active, 1, `round ${round}: 500 parallel logins (${logins.filter((r) => r.status === 200).length} answered 200): exactly 1 active session`)
         // A login that waited for the user's login lock longer than LOCK_TIMEOUT_MS is refused 503 (try again): never anything else.
+        const serverErrors = () =>
+          c.api
+            .flatMap((p) => p.output().split('\n'))
+            .filter((l) => /"level":50/.test(l))
+            .slice(-3)
+            .map((l) => l.slice(0, 600))
+        if (logins.some((r) => r.status >= 500 && r.status !== 503)) t.comment(`server errors: ${serverErrors().join('\n')}`)
         t.same(
           logins.filter((r) => r.status !== 200 && r.status !== 503).map((r) => r.status || r.error),
           [],

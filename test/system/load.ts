@@ -143,7 +143,20 @@ export class Tab {
         const client = await connectTab(address, this.browser.sid!)
         const again = this.welcomes.length > 0
         client.send({ type: 'hello', tabId: this.tabId, view: '/home', ...(again ? { lastSeq: this.lastSeq } : {}) })
-        const welcome = await client.type('welcome', 15_000)
+        // A session that ended meanwhile answers with its terminal event and a final close, never a welcome.
+        const welcome = await Promise.race([
+          client.type('welcome', 15_000),
+          client.closed.then(({ code }) => {
+            if (!FINAL_CLOSE_CODES.includes(code)) throw new Error(`closed ${code} before the welcome`)
+            return null
+          }),
+        ])
+        if (!welcome) {
+          this.closes.push((await client.closed).code)
+          load.unauthorized.push({ sessionId: this.browser.sessionId!, at: Date.now(), what: `tab closed ${this.closes.at(-1)} at its hello` })
+          this.done = true
+          return
+        }
         this.client = client
         this.node = n
         this.welcomes.push({ resumed: welcome.resumed === true, node: n, at: Date.now() })
