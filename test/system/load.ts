@@ -136,7 +136,7 @@ export class Tab {
 
   /** Opens on `node` (or the next one up); resolves once welcomed, or when the session is over. */
   async open(load: Load, node: number, stick = false): Promise<void> {
-    for (let attempt = 0; !this.done && !load.stopped; attempt++) {
+    for (let attempt = 0; !this.done && !load.closed; attempt++) {
       const n = load.nodeUp(stick ? node : node + attempt)
       const address = load.nodes[n]!.url.replace(/^http:\/\//, '')
       try {
@@ -184,7 +184,7 @@ export class Tab {
     if (this.client !== client) return
     this.client = null
     this.closes.push(code)
-    if (FINAL_CLOSE_CODES.includes(code) || this.done || load.stopped) {
+    if (FINAL_CLOSE_CODES.includes(code) || this.done || load.closed) {
       this.done = true
       return
     }
@@ -225,6 +225,8 @@ export class Load {
   /** Logins answered 200: each must have its session and its login record. */
   readonly logins: string[] = []
   stopped = false
+  /** Set by closeAll(): tabs stop reconnecting (stop() only ends the operations; tabs keep coming back). */
+  closed = false
   /** How long a request may take before the client gives up on it. */
   timeoutMs = 30_000
   admin = new Browser('admin')
@@ -391,6 +393,7 @@ export class Load {
 
   closeAll() {
     this.stopped = true
+    this.closed = true
     for (const tab of this.tabs()) {
       tab.done = true
       tab.client?.ws.terminate()
