@@ -10,7 +10,8 @@ import { Agent, fetch } from 'undici'
 import { FINAL_CLOSE_CODES } from '../../src/realtime/protocol.js'
 import { ADMIN_PASSWORD, PASSWORD } from '../helpers/app.js'
 import { sleep } from '../helpers/wait.js'
-import { connect, type TabClient } from '../helpers/ws.js'
+import WebSocket from 'ws'
+import { TabClient } from '../helpers/ws.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -73,6 +74,30 @@ export interface Node {
   up: boolean
 }
 
+/**
+ * Opens a socket as a browser would, but gives up on an upgrade left unanswered for 10 s
+ * (counted: a client's own timeout, then its backoff, is what gets it back).
+ */
+export let hungUpgrades = 0
+function connectTab(address: string, sid: string): Promise<TabClient> {
+  const ws = new WebSocket(`ws://${address}/ws`, {
+    headers: { origin: 'http://localhost:3000', ...HEADERS, cookie: `sid=${sid}` },
+    handshakeTimeout: 10_000,
+  })
+  const tab = new TabClient(ws)
+  return new Promise<TabClient>((resolve, reject) => {
+    ws.once('open', () => resolve(tab))
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume()
+      reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode }))
+    })
+    ws.once('error', (err) => {
+      if (/timed out/i.test(String(err))) hungUpgrades++
+      reject(err)
+    })
+  })
+}
+
 /** A tab: a socket that reconnects (other node, backoff with jitter, lastSeq) until its session ends. */
 export class Tab {
   client: TabClient | null = null
@@ -111,14 +136,27 @@ export class Tab {
 
   /** Opens on `node` (or the next one up); resolves once welcomed, or when the session is over. */
   async open(load: Load, node: number, stick = false): Promise<void> {
-    for (let attempt = 0; !this.done && !load.stopped; attempt++) {
+    for (let attempt = 0; !this.done && !load.closed; attempt++) {
       const n = load.nodeUp(stick ? node : node + attempt)
       const address = load.nodes[n]!.url.replace(/^http:\/\//, '')
       try {
-        const client = await connect(address, { cookie: `sid=${this.browser.sid}`, headers: HEADERS })
+        const client = await connectTab(address, this.browser.sid!)
         const again = this.welcomes.length > 0
         client.send({ type: 'hello', tabId: this.tabId, view: '/home', ...(again ? { lastSeq: this.lastSeq } : {}) })
-        const welcome = await client.type('welcome', 15_000)
+        // A session that ended meanwhile answers with its terminal event and a final close, never a welcome.
+        const welcome = await Promise.race([
+          client.type('welcome', 15_000),
+          client.closed.then(({ code }) => {
+            if (!FINAL_CLOSE_CODES.includes(code)) throw new Error(`closed ${code} before the welcome`)
+            return null
+          }),
+        ])
+        if (!welcome) {
+          this.closes.push((await client.closed).code)
+          load.unauthorized.push({ sessionId: this.browser.sessionId!, at: Date.now(), what: `tab closed ${this.closes.at(-1)} at its hello` })
+          this.done = true
+          return
+        }
         this.client = client
         this.node = n
         this.welcomes.push({ resumed: welcome.resumed === true, node: n, at: Date.now() })
@@ -146,7 +184,7 @@ export class Tab {
     if (this.client !== client) return
     this.client = null
     this.closes.push(code)
-    if (FINAL_CLOSE_CODES.includes(code) || this.done || load.stopped) {
+    if (FINAL_CLOSE_CODES.includes(code) || this.done || load.closed) {
       this.done = true
       return
     }
@@ -187,6 +225,8 @@ export class Load {
   /** Logins answered 200: each must have its session and its login record. */
   readonly logins: string[] = []
   stopped = false
+  /** Set by closeAll(): tabs stop reconnecting (stop() only ends the operations; tabs keep coming back). */
+  closed = false
   /** How long a request may take before the client gives up on it. */
   timeoutMs = 30_000
   admin = new Browser('admin')
@@ -353,6 +393,7 @@ export class Load {
 
   closeAll() {
     this.stopped = true
+    this.closed = true
     for (const tab of this.tabs()) {
       tab.done = true
       tab.client?.ws.terminate()
