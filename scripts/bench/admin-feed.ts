@@ -1,4 +1,4 @@
-// The admin live feed under load (quality.md P6): 10,000 sessions in presence, tabs of some
+// The admin live feed under load (P6): 10,000 sessions in presence, tabs of some
 // of them changing view 500 times a second, one admin tab on the feed. Reported: feed
 // messages per second on the admin socket and the time from a tab's view change to the
 // delta that shows it. The baseline is what the feed would be without coalescing: one
@@ -82,7 +82,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

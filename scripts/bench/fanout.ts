@@ -1,4 +1,4 @@
-// Fan-out benchmark (quality.md P1, P8, P11; P10-style handshake figures on the side).
+// Fan-out benchmark (P1, P8, P11; P10-style handshake figures on the side).
 //
 // Tessera runs in this process (openResources + buildApp, listening on 127.0.0.1:0; a
 // second buildApp on the same resources with --nodes 2); the load generator is a child
@@ -344,7 +344,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

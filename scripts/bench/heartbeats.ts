@@ -1,4 +1,4 @@
-// Heartbeats (quality.md P3): every held socket sends a heartbeat each second, 30 times the
+// Heartbeats (P3): every held socket sends a heartbeat each second, 30 times the
 // default rate, for a minute; the server's event-loop delay and CPU per 1,000 heartbeats/s,
 // beside the bare ws + Redis baseline receiving the same frames. Each server runs in a
 // process of its own (server-process.ts), so its CPU and event loop are its own.
@@ -127,7 +127,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

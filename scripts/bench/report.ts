@@ -8,7 +8,7 @@ export const BENCHMARKS_DOC = join(dirname(fileURLToPath(import.meta.url)), '..'
 
 const HEADER = `# Benchmarks
 
-Written by the scripts in \`scripts/bench\` (see quality.md, "Performance"). Each run makes a
+Written by the scripts in \`scripts/bench\` (the targets P1–P12 are under "The scenarios"). Each run makes a
 throw-away database (\`tessera_bench_<random>\`) and Redis key prefix and removes both at the
 end, also on Ctrl-C. Every benchmark runs its baseline in the same run, on the same machine,
 with the same load generator, and reports the ratio: absolute times on a 2-core machine

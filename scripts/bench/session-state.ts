@@ -1,4 +1,4 @@
-// GET /api/session_state benchmark (quality.md P5).
+// GET /api/session_state benchmark (P5).
 //
 // Tessera runs in this process (openResources + buildApp, 127.0.0.1:0) with one signed-in
 // session per connection; the baseline is a bare Fastify route in this same process that
@@ -185,7 +185,7 @@ function report(
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

@@ -1,4 +1,4 @@
-// Sockets benchmark (quality.md P2, P4, P10), each figure beside the bare ws + Redis
+// Sockets benchmark (P2, P4, P10), each figure beside the bare ws + Redis
 // baseline (fanout-baseline.ts) measured the same way in the same run.
 //
 // Tessera and the baseline each run in a process of their own (server-process.ts), one
@@ -202,7 +202,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

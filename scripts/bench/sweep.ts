@@ -1,4 +1,4 @@
-// Idle sweep benchmark (quality.md P7).
+// Idle sweep benchmark (P7).
 //
 // S sessions are put in presence at once (seed.ts's seedPresence: bulk SQL and pipelined
 // writes of the Redis keys Sessions.open leaves), none of them due. Then:
@@ -524,7 +524,7 @@ ${markdownTable(['the real sweep, nothing due', 'Tessera'], jobRows)}
 
 ${markdownTable(lateHeader, lateRows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }

@@ -1,4 +1,4 @@
-// Vanishing tabs (quality.md P12): how long until a session's tab count in the admin feed
+// Vanishing tabs (P12): how long until a session's tab count in the admin feed
 // shows that its tabs are gone, after a clean close and after a network cut.
 //
 // Three load generators (sockets-load.ts): one holds an admin tab on the live feed; one
@@ -103,7 +103,7 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 
 ${markdownTable(header, rows)}
 
-${markdownTable(['target (quality.md)', 'Tessera', 'verdict'], targets)}
+${markdownTable(['target', 'Tessera', 'verdict'], targets)}
 `,
     )
   }
