@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import type { Meter } from './harness.js'
 import { benchRedisUrl, factsLine, loadAverage, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
+import { startServerProcess } from './server-under-test.js'
 import { writeSection } from './report.js'
 import { seedSessions } from './seed.js'
 import type { SocketsSession } from './sockets-load.js'
@@ -62,20 +63,14 @@ async function main() {
   await seeder.tessera.close()
   const load = new LoadProcess(fileURLToPath(new URL('./sockets-load.ts', import.meta.url)))
   onCleanup(() => load.close())
-  const startServer = async (args: object) => {
-    const server = new LoadProcess(fileURLToPath(new URL('./server-process.ts', import.meta.url)))
-    onCleanup(() => server.close())
-    const { address } = await server.call<{ address: string }>('start', args)
-    return { server, address }
-  }
   let baseline: Result | null = null
   if (!flags['tessera-only']) {
-    const base = await startServer({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
+    const base = await startServerProcess({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
     baseline = await measure(load, base.server, 'baseline', base.address, seeded.map((s) => ({ id: s.id, cookie: `sid=${s.id}` })), flags)
     await base.server.call('stop')
     await base.server.close()
   }
-  const node = await startServer({ kind: 'tessera', vars: env.vars })
+  const node = await startServerProcess({ kind: 'tessera', vars: env.vars })
   const tessera = await measure(load, node.server, 'tessera', node.address, seeded.map((s) => ({ id: s.id, cookie: s.cookie })), flags)
   await node.server.call('stop')
   await node.server.close()

@@ -14,6 +14,7 @@
 import { fileURLToPath } from 'node:url'
 import { benchRedisUrl, factsLine, loadAverage, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
+import { startServerProcess } from './server-under-test.js'
 import { writeSection } from './report.js'
 import { seedSessions, signInAdmin } from './seed.js'
 import type { SocketsSession } from './sockets-load.js'
@@ -116,27 +117,21 @@ async function main() {
 
   const load = new LoadProcess(fileURLToPath(new URL('./sockets-load.ts', import.meta.url)))
   onCleanup(() => load.close())
-  const startServer = async (args: object) => {
-    const server = new LoadProcess(fileURLToPath(new URL('./server-process.ts', import.meta.url)))
-    onCleanup(() => server.close())
-    const { address } = await server.call<{ address: string }>('start', args)
-    return { server, address }
-  }
 
-  const base = await startServer({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
+  const base = await startServerProcess({ kind: 'baseline', redisUrl: benchRedisUrl(), prefix: `${env.prefix}baseline:` })
   const baselineSessions = seeded.map((s) => ({ id: s.id, cookie: `sid=${s.id}` }))
   const baseline = await measure(load, base.server, 'baseline', base.address, baselineSessions, { cookie: '', csrf: '' }, flags)
   await base.server.call('stop')
   await base.server.close()
 
   // The peer, for memory only (P4): Socket.IO with its Redis adapter holding the same tabs.
-  const peer = await startServer({ kind: 'socket.io', redisUrl: benchRedisUrl(), prefix: `${env.prefix}peer:` })
+  const peer = await startServerProcess({ kind: 'socket.io', redisUrl: benchRedisUrl(), prefix: `${env.prefix}peer:` })
   const peerRss = await heldMemory(load, peer.server, 'socket.io', peer.address, baselineSessions, flags)
   await load.call('closeAll')
   await peer.server.call('stop')
   await peer.server.close()
 
-  const node = await startServer({ kind: 'tessera', vars: env.vars })
+  const node = await startServerProcess({ kind: 'tessera', vars: env.vars })
   const admin = await signInAdmin(node.address, env.config.bootstrapAdmin.username, env.config.bootstrapAdmin.password!)
   const tessera = await measure(load, node.server, 'tessera', node.address, seeded.map((s) => ({ id: s.id, cookie: s.cookie })), admin, flags)
   await node.server.call('stop')
