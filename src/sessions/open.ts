@@ -32,7 +32,23 @@ export interface OpenHost {
   afterEnd(ended: EndedSession[]): Promise<void>
 }
 
-  /**
+  export interface OpenOptions {
+  platformId: number | null
+  endSessionId?: string
+  info: RequestInfo
+  device: Device
+  /** Writes that commit with the session or not at all (its login record and audit event). */
+  alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
+}
+
+export interface OpenedSession {
+  id: string
+  token: string
+  expiresAt: Date
+  ended: EndedSession[]
+}
+
+/**
    * Opens a session for a user whose password was right, within the concurrent-session
    * limit. A per-user advisory lock serialises logins of one user across every node, so
    * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
@@ -42,15 +58,8 @@ export async function openSession(
   d: OpenDeps,
   s: OpenHost,
   user: { id: number; role: string; passwordHash: string },
-  opts: {
-    platformId: number | null
-    endSessionId?: string
-    info: RequestInfo
-    device: Device
-    /** Writes that commit with the session or not at all (its login record and audit event). */
-    alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
-  },
-): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
+  opts: OpenOptions,
+): Promise<OpenedSession> {
   const settings = await d.settings.get()
   const token = newToken()
   const id = randomUUID()

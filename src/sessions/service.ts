@@ -15,9 +15,9 @@ import { expiryReason } from './deadlines.js'
 import type { StateCache } from './state-cache.js'
 import type { ActivityOutcome, EndedSession, RequestInfo, SessionRecord } from './records.js'
 import type { SessionStore } from './store.js'
-import { type Device, fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
+import { fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
 import { LOGIN_LOCK } from './login-lock.js'
-import { liveSessionsOf, openSession } from './open.js'
+import { liveSessionsOf, type OpenedSession, type OpenOptions, openSession } from './open.js'
 import { type SessionView, stateBody, statusOf, toView, viewRowsOf } from './views.js'
 
 export interface AuthContext {
@@ -220,17 +220,7 @@ export class Sessions {
    * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
    * was disabled, or its password changed, since `user.passwordHash` was checked.
    */
-  open(
-    user: { id: number; role: string; passwordHash: string },
-    opts: {
-      platformId: number | null
-      endSessionId?: string
-      info: RequestInfo
-      device: Device
-      /** Writes that commit with the session or not at all (its login record and audit event). */
-      alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
-    },
-  ): Promise<{ id: string; token: string; expiresAt: Date; ended: EndedSession[] }> {
+  open(user: { id: number; role: string; passwordHash: string }, opts: OpenOptions): Promise<OpenedSession> {
     return openSession(this.d, { viewsOf: (...a) => this.viewsOf(...a), afterEnd: (e) => this.afterEnd(e) }, user, opts)
   }
 

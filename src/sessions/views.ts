@@ -1,26 +1,14 @@
 // A session as others see it: the admin's SessionView row and the session_state body,
 // from the sessions row, its hot presence and the settings.
 import type { Sql } from '../infra/db.js'
+import type { SessionView } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import type { Presence, SessionRecord } from './records.js'
 import type { PlatformState } from './state-cache.js'
 import type { Device } from './tokens.js'
 
-export interface SessionView {
-  id: string
-  userId: number
-  username: string
-  role: string
-  loginAt: string
-  lastActivity: string
-  currentView: string | null
-  ip: string | null
-  userAgent: string | null
-  device: Device
-  status: 'active' | 'idle'
-  tabs: number
-  platform: { id: number; name: string } | null
-}
+/** The wire's session view (GET /admin/sessions, the admin feed), defined once in protocol.ts. */
+export type { SessionView }
 
 /** The session_state body from what the service (stateOf) or the one-step read (state-read.ts) found. */
 export function stateBody(session: SessionRecord, settings: Settings, s: PlatformState & { lastActivity: number; tabs: number; seq: number }) {
