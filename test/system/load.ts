@@ -99,6 +99,14 @@ function connectTab(address: string, sid: string): Promise<TabClient> {
 }
 
 /** A tab: a socket that reconnects (other node, backoff with jitter, lastSeq) until its session ends. */
+
+/**
+ * After Redis has lost a session's counter and log (R1), its events are numbered afresh from
+ * Redis's clock in ms (docs/realtime.md, "Seq, ordering and resume"): a jump up to such a number is the new
+ * numbering the protocol announces, not a gap. Any other jump is.
+ */
+const startsNewNumbering = (seq: number, expected: number) => seq > expected && seq >= 1_000_000_000_000
+
 export class Tab {
   client: TabClient | null = null
   lastSeq = 0
@@ -129,7 +137,7 @@ export class Tab {
     if (m.type === 'session.state') {
       this.resyncs.push(Date.now())
       this.expected = m.seq
-    } else if (m.seq !== this.expected + 1) this.gaps.push(`${this.tabId}: seq ${m.seq} after ${this.expected} (${m.type})`)
+    } else if (m.seq !== this.expected + 1 && !startsNewNumbering(m.seq, this.expected)) this.gaps.push(`${this.tabId}: seq ${m.seq} after ${this.expected} (${m.type})`)
     else this.expected = m.seq
     this.lastSeq = Math.max(this.lastSeq, m.seq)
   }
