@@ -269,7 +269,7 @@ export class AdminFeed {
   private async dropDemotedByDatabase() {
     const userIds = [...new Set([...this.subscribers.keys()].map((t) => t.userId))]
     if (userIds.length === 0) return
-    const rows = await this.d.sql`select id from users where id = any(${this.d.sql.array(userIds)}::int[]) and role = 'admin' and not disabled`
+    const rows = await this.d.sql`select id from users where id = any(${userIds}::int[]) and role = 'admin' and not disabled`
     const admins = new Set(rows.map((r) => r.id as number))
     this.dropDemoted(userIds.filter((id) => !admins.has(id)))
   }
@@ -278,7 +278,7 @@ export class AdminFeed {
 
   private async load(ids: string[]): Promise<Loaded> {
     const { sql } = this.d
-    const rows = await sql`select id, status, end_reason from sessions where id = any(${sql.array(ids)}::uuid[])`
+    const rows = await sql`select id, status, end_reason from sessions where id = any(${ids}::uuid[])`
     const live = rows.filter((r) => r.status === 'active').map((r) => r.id as string)
     const views = await this.d.sessions.viewsOf(live, await this.d.settings.get())
     return {
@@ -289,7 +289,7 @@ export class AdminFeed {
 
   private async endReasons(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map()
-    const rows = await this.d.sql`select id, end_reason from sessions where id = any(${this.d.sql.array(ids)}::uuid[]) and status = 'ended'`
+    const rows = await this.d.sql`select id, end_reason from sessions where id = any(${ids}::uuid[]) and status = 'ended'`
     return new Map(rows.map((r) => [r.id as string, (r.end_reason as string | null) ?? 'ended']))
   }
 

@@ -128,7 +128,7 @@ async function removeOrphans(d: CleanupDeps): Promise<number> {
       const live = new Set(
         valid.length === 0
           ? []
-          : (await d.sql`select id from sessions where id = any(${d.sql.array(valid)}::uuid[]) and status = 'active'`).map((r) => r.id as string),
+          : (await d.sql`select id from sessions where id = any(${valid}::uuid[]) and status = 'active'`).map((r) => r.id as string),
       )
       const orphans = ids.filter((id) => !live.has(id))
       if (orphans.length > 0) {

@@ -36,7 +36,7 @@ export class PlatformEventOutbox {
     if (sessionIds.length === 0) return
     const { sql } = this.d
     const rows = await sql`select id, session_id, version, event, keep_until from session_event_outbox
-      where session_id = any(${sql.array(sessionIds)}::uuid[]) order by id`
+      where session_id = any(${sessionIds}::uuid[]) order by id`
     await this.publish(rows.map(toPending))
   }
 
@@ -58,7 +58,7 @@ export class PlatformEventOutbox {
         published.push(p.id)
       }
     } finally {
-      if (published.length > 0) await sql`delete from session_event_outbox where id = any(${sql.array(published)}::bigint[])`
+      if (published.length > 0) await sql`delete from session_event_outbox where id = any(${published}::bigint[])`
     }
   }
 }

@@ -224,7 +224,7 @@ export class IdleSweep {
     const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id))
     if (valid.length === 0) return new Map()
     const { sql } = this.d
-    const rows = await sql`select id, status, user_id, expires_at, last_activity from sessions where id = any(${sql.array(valid)}::uuid[])`
+    const rows = await sql`select id, status, user_id, expires_at, last_activity from sessions where id = any(${valid}::uuid[])`
     return new Map(
       rows.map((r) => [
         r.id as string,

@@ -272,7 +272,7 @@ export class SessionStore {
       with ended as (
         update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},
           ended_by = ${actor}, end_note = ${by.note ?? null}, end_tab_id = ${by.byTabId ?? null}, version = version + 1
-        where id = any(${sql.array(sessionIds)}::uuid[]) and status = 'active'
+        where id = any(${sessionIds}::uuid[]) and status = 'active'
         returning *
       ), freed as (
         delete from locks l using ended e where l.session_id = e.id

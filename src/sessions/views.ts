@@ -39,7 +39,7 @@ export async function viewRowsOf(sql: Sql, sessionIds: string[]): Promise<Map<st
     select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
            p.id as platform_id, p.name as platform_name
     from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
-    where s.id = any(${sql.array(sessionIds)}::uuid[])`
+    where s.id = any(${sessionIds}::uuid[])`
   return new Map(rows.map((r) => [r.id as string, r]))
 }
 

@@ -101,7 +101,7 @@ export class Uploads {
         order by u.id limit ${batchSize}`
       if (rows.length === 0) return removed
       await this.d.storage.remove(rows.map((r) => r.key as string))
-      await this.d.sql`delete from uploads where id = any(${this.d.sql.array(rows.map((r) => r.id as string))}::uuid[])`
+      await this.d.sql`delete from uploads where id = any(${rows.map((r) => r.id as string)}::uuid[])`
       removed += rows.length
       if (rows.length < batchSize) return removed
     }
