@@ -48,7 +48,24 @@ export interface AppDeps {
 /** The live services of a process, as the workers, the CLI and the tests reach them. */
 export type TesseraParts = Pick<
   FastifyInstance,
-  'config' | 'secret' | 'database' | 'redis' | 'keys' | 'metrics' | 'bus' | 'queues' | 'audit' | 'settings' | 'sessions' | 'states' | 'endings' | 'locks' | 'alerts' | 'uploads'
+  | 'config'
+  | 'secret'
+  | 'database'
+  | 'redis'
+  | 'keys'
+  | 'metrics'
+  | 'bus'
+  | 'queues'
+  | 'audit'
+  | 'settings'
+  | 'sessions'
+  | 'sessionDetails'
+  | 'states'
+  | 'endings'
+  | 'loginHistory'
+  | 'locks'
+  | 'alerts'
+  | 'uploads'
 > & {
   /** The sessions store, for tests that look under the service. */
   store: FastifyInstance['sessionStore']
@@ -67,8 +84,9 @@ export interface Tessera extends TesseraCore {
 }
 
 function partsOf(app: FastifyInstance): TesseraParts {
-  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads } = app
-  return { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads, store: app.sessionStore }
+  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads } = app
+  const parts = { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads }
+  return { ...parts, store: app.sessionStore }
 }
 
 // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).

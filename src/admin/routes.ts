@@ -5,7 +5,7 @@ import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
 import { listUsers } from '../auth/users.js'
-import { validationFailed } from '../infra/errors.js'
+import { badCursor } from '../infra/errors.js'
 import { Cursor, errors, IdParam, IsoTime, NoContent, Nullable } from '../infra/schemas.js'
 import { Settings, SettingsPatch } from '../settings/schemas.js'
 import { UserAdmin } from './users.js'
@@ -53,7 +53,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor)
       if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
-        throw validationFailed('querystring.cursor is not a cursor this route returned')
+        throw badCursor()
       }
       return listUsers(app.database.db, { ...q, cursor })
     },

@@ -6,7 +6,8 @@ import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../sessions/alert-raiser.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
-import { AppError, bestEffort, count, validationFailed, type WarnLog } from '../infra/errors.js'
+import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
+import { accountLocked, invalidCredentials, platformNotUsable } from './errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../infra/bus.js'
@@ -53,19 +54,6 @@ export interface LoginInput {
   password: string
   platformId?: number
   endSessionId?: string
-}
-
-export const invalidCredentials = () => new AppError(401, 'INVALID_CREDENTIALS', 'The username or password is wrong.')
-
-function accountLocked(until: Date) {
-  const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))
-  return new AppError(
-    423,
-    'ACCOUNT_LOCKED',
-    `Too many failed sign-ins: this account is locked for ${count(retryAfterSeconds, 'more second')}.`,
-    { retryAfterSeconds },
-    { 'retry-after': String(retryAfterSeconds) },
-  )
 }
 
 const lockoutFromNow = (settings: Settings) => new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
@@ -263,7 +251,7 @@ export class Login {
   private async startingPlatform(userId: number, requested: number | undefined): Promise<number | null> {
     if (requested === undefined) return this.d.platforms.defaultOf(userId)
     const platform = await this.d.platforms.find(userId, requested)
-    if (!platform?.active) throw validationFailed('body.platformId does not name one of your active platform connections')
+    if (!platform?.active) throw platformNotUsable()
     return platform.id
   }
 

@@ -1,8 +1,8 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
-import { and, asc, eq, gt, ilike, or, sql as dsql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, ilike, inArray, not, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db, Pool } from '../infra/db.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import type { Db } from '../infra/db.js'
+import { userIdTooLarge, usernameTaken } from './errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -46,7 +46,7 @@ export async function createUser(
     .values({ username: input.username, email: input.email ?? null, passwordHash, role: input.role })
     .onConflictDoNothing()
     .returning()
-  if (!row) throw new AppError(409, 'USERNAME_TAKEN', `The username ${input.username} is taken.`)
+  if (!row) throw usernameTaken(input.username)
   return row
 }
 
@@ -69,14 +69,27 @@ export async function listUsers(db: Db, q: { q?: string; role?: string; limit: n
 }
 
 /** The id of a user named by username (any case) or by id; null when none, undefined when none asked. */
-export async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
+export async function userIdByName(db: Db, username: string | undefined): Promise<number | null | undefined> {
   if (username === undefined) return undefined
   if (/^\d+$/.test(username)) {
     const id = Number(username)
     // User ids are PostgreSQL integers: a longer number names no user and is a mistake.
-    if (id > 2_147_483_647) throw validationFailed(`querystring.user must be a username or a user id up to 2147483647; ${username.slice(0, 30)} is neither`)
+    if (id > 2_147_483_647) throw userIdTooLarge(username)
     return id
   }
-  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
-  return (row?.id as number | undefined) ?? null
+  const [row] = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(eq(dsql`lower(${users.username})`, username.toLowerCase()))
+  return row?.id ?? null
+}
+
+/** Those of the users that are enabled admins now. */
+export async function enabledAdminsAmong(db: Db, userIds: number[]): Promise<Set<number>> {
+  if (userIds.length === 0) return new Set()
+  const rows = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(inArray(users.id, userIds), eq(users.role, 'admin'), not(users.disabled)))
+  return new Set(rows.map((r) => r.id))
 }

@@ -19,6 +19,9 @@ export const serviceUnavailable = (what: string) =>
 
 export const validationFailed = (message: string) => new AppError(400, 'VALIDATION_FAILED', message)
 
+/** A paged list's cursor that none of its pages gave out. */
+export const badCursor = () => validationFailed('querystring.cursor is not a cursor this route returned')
+
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
 // 55P03 and 25P03: a lock wait or an idle transaction outlasted its backstop (infra/db.ts).
 const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET', '55P03', '25P03'])
