@@ -1,6 +1,6 @@
 // Admin routes of the foundation: accounts and the runtime Settings record (docs/api.md, "Admin").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { type Static, Type } from 'typebox'
+import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
@@ -140,7 +140,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const { before, after } = await app.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
+      const { before, after } = await app.settings.change(req.body ?? {}, authOf(req).session.userId)
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
         await app.bus.publishBroadcast({

@@ -10,13 +10,11 @@ import type { Database } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Sessions } from '../sessions/service.js'
 import type { Sql } from '../infra/db.js'
-import { AppError } from '../infra/errors.js'
+import { lastAdmin, userNotFound } from './errors.js'
 import { publishSessionState } from '../realtime/session-state.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
 
 const LAST_ADMIN_LOCK = 7_311_999_002
-
-export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
 
 /**
  * Refuses to demote or disable the last enabled admin. Two admins removing each other at
@@ -25,10 +23,10 @@ export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such u
  */
 async function keepAnAdmin(tx: Sql, userId: number) {
   await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
-  const [current] = await tx`select role, disabled from users where id = ${userId}`
+  const [current] = await tx<{ role: string; disabled: boolean }[]>`select role, disabled from users where id = ${userId}`
   if (current?.role !== 'admin' || current.disabled) return
-  const [others] = await tx`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
-  if (others!.n === 0) throw new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
+  const [others] = await tx<{ n: number }[]>`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
+  if (others!.n === 0) throw lastAdmin()
 }
 
 export interface UserChange {
@@ -77,18 +75,18 @@ export class UserAdmin {
     // the lock (the new role's limit; a refusal when disabled or the password changed).
     const role = await sessions.whileLoginsWait(userId, async ({ tx, liveSessions, end }) => {
       if ((change.role !== undefined && change.role !== 'admin') || change.disabled === true) await keepAnAdmin(tx, userId)
-      const [row] = await tx`update users set ${tx(columns)} where id = ${userId} returning role`
+      const [row] = await tx<{ role: string }[]>`update users set ${tx(columns)} where id = ${userId} returning role`
       if (!row) throw userNotFound()
       if (change.disabled === true && !before.disabled) await end(await liveSessions(), 'user_disabled', { actorUserId })
       else if (change.password !== undefined) await end(await liveSessions(), 'password_changed', { actorUserId })
       if (row.role !== before.role) {
         // The new role's limit applies to live sessions at once: the least recently active beyond it end.
-        const limit = sessionLimitFor(settings, userId, row.role as string)
+        const limit = sessionLimitFor(settings, userId, row.role)
         const note = `The account's role changed to ${row.role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
         const oldestFirst = await liveSessions()
         await end(oldestFirst.slice(0, Math.max(0, oldestFirst.length - limit)), 'session_limit', { actorUserId, note })
       }
-      return row.role as string
+      return row.role
     })
     // Cached session records carry the role and the disabled flag: drop them so every node sees the change now.
     await sessions.refreshUser(userId)

@@ -1,7 +1,7 @@
 // Signing in: password check, failed-login counting and lockout, the session limit, and
 // the login history row that every attempt leaves behind.
 import { eq } from 'drizzle-orm'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../sessions/alert-raiser.js'
 import type { Audit } from '../audit/service.js'
@@ -74,8 +74,11 @@ end
 return {n, 0}
 `
 
-interface FailureCommand {
-  tesseraCountFailure(...args: (string | number)[]): Promise<[number, number]>
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** countFailureLua, defined by Login: the failures in the window, and 1 when this one began the lockout. */
+    tesseraCountFailure(failures: string, locked: string, windowSeconds: number, threshold: number, lockoutMs: number): Result<[number, number], Context>
+  }
 }
 
 export class Login {
@@ -220,7 +223,7 @@ export class Login {
     const { failedLogin } = settings
     const threshold = user ? failedLoginThresholdFor(settings, user.id) : failedLogin.threshold
     const lockoutMs = failedLogin.lockoutEnabled ? failedLogin.lockoutSeconds * 1000 : 0
-    const [count, began] = await (this.d.redis as unknown as FailureCommand).tesseraCountFailure(
+    const [count, began] = await this.d.redis.tesseraCountFailure(
       this.d.keys.failedLogins(username),
       this.d.keys.lockedName(username),
       failedLogin.windowSeconds,
