@@ -101,10 +101,11 @@ export function describeFailure(errors: readonly AjvError[]): string {
 }
 
 function describeValidation(err: FastifyError): string {
-  const first = err.validation?.[0]
+  const failures = err.validation ?? []
+  const first = failures[0]
   if (!first) return err.message
   const where = err.validationContext ?? 'body'
-  const params = first.params as Record<string, unknown>
+  const { params } = first
   const path = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
   // A missing or unknown property is named with its parent's path: body.failedLogin.bogus.
   const leaf = params.missingProperty ?? params.additionalProperty
@@ -112,7 +113,7 @@ function describeValidation(err: FastifyError): string {
   const name = field ? `${where}.${String(field)}` : where
   if (params.missingProperty) return `${name} is required`
   if (params.additionalProperty) return `${name} is not an accepted field`
-  return `${name} ${describeFailure(err.validation as unknown as AjvError[])}`
+  return `${name} ${describeFailure(failures)}`
 }
 
 /** `1 device`, `3 devices`: counts in messages agree in number. */
