@@ -57,7 +57,7 @@ function rangeOf(q: Static<typeof AnalyticsQuery>, now: Date) {
 
 export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
-  const { sql } = app.database
+  const { db } = app.database
   // Read once: listing the zones costs PostgreSQL ~100 ms, and the list only changes with an upgrade.
   let zones: Promise<Map<string, string>> | undefined
 
@@ -76,13 +76,13 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const now = new Date()
       const { from, to, bucket } = rangeOf(q, now)
-      zones ??= timeZoneNames(sql).catch((err) => {
+      zones ??= timeZoneNames(db).catch((err) => {
         zones = undefined
         throw err
       })
       const tz = (await zones).get((q.tz ?? 'UTC').toLowerCase())
       if (tz === undefined) throw validationFailed('querystring.tz must be an IANA time zone name such as Europe/Oslo')
-      const result = await sessionAnalytics(sql, { from, to, bucket, tz, now })
+      const result = await sessionAnalytics(db, { from, to, bucket, tz, now })
       return { from: from.toISOString(), to: to.toISOString(), bucket, tz, ...result }
     },
   )
