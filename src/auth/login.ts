@@ -260,7 +260,7 @@ export class Login {
 
   /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
   private async flagsFor(sql: Sql, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
-    const [row] = await sql`
+    const [row] = await sql<{ any_before: boolean; device_seen: boolean; ip_seen: boolean; distinct_ips: string }[]>`
       select
         exists(select 1 from login_attempts where user_id = ${userId} and success) as any_before,
         exists(select 1 from login_attempts where user_id = ${userId} and success and device_key = ${deviceKey(device)}) as device_seen,
