@@ -2,7 +2,6 @@
 import { AppError, validationFailed } from '../infra/errors.js'
 
 export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
-export const lastAdmin = () => new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
 export const sessionAlreadyEnded = () => new AppError(409, 'SESSION_ALREADY_ENDED', 'That session has already ended.')
 
 export const badSessionId = () => validationFailed('params.id must be a session id (a UUID such as 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c)')

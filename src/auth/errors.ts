@@ -20,6 +20,8 @@ export function accountLocked(until: Date) {
 export const passwordTooShort = (min: number) => new AppError(400, 'WEAK_PASSWORD', `The password needs at least ${min} characters.`)
 export const passwordIsUsername = () => new AppError(400, 'WEAK_PASSWORD', 'The password must not be the username.')
 
+export const lastAdmin = () => new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
+
 export const usernameTaken = (username: string) => new AppError(409, 'USERNAME_TAKEN', `The username ${username} is taken.`)
 
 export const platformNotUsable = () => validationFailed('body.platformId does not name one of your active platform connections')

@@ -1,8 +1,8 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
 import { and, asc, eq, gt, ilike, inArray, not, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db } from '../infra/db.js'
-import { userIdTooLarge, usernameTaken } from './errors.js'
+import type { Db, Sql } from '../infra/db.js'
+import { lastAdmin, userIdTooLarge, usernameTaken } from './errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -66,6 +66,45 @@ export async function listUsers(db: Db, q: { q?: string; role?: string; limit: n
     .limit(q.limit + 1)
   const page = rows.slice(0, q.limit)
   return { items: page.map(toUserView), nextCursor: rows.length > q.limit ? String(page.at(-1)!.id) : null }
+}
+
+const LAST_ADMIN_LOCK = 7_311_999_002
+
+/**
+ * Refuses to demote or disable the last enabled admin, on the caller's transaction. Two
+ * admins removing each other at once must not both count the other as the one that
+ * remains: such changes take turns, and each reads the state the last one left.
+ */
+export async function keepAnAdmin(tx: Sql, userId: number) {
+  await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
+  const [current] = await tx<{ role: string; disabled: boolean }[]>`select role, disabled from users where id = ${userId}`
+  if (current?.role !== 'admin' || current.disabled) return
+  const [others] = await tx<{ n: number }[]>`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
+  if (others!.n === 0) throw lastAdmin()
+}
+
+/** What an administrator changes of an account. */
+export interface AccountChange {
+  role?: string
+  disabled?: boolean
+  email?: string | null
+  passwordHash?: string
+}
+
+/** Writes the change on the caller's transaction; the account's role after it, or null when there is no such user. */
+export async function changeAccountIn(tx: Sql, userId: number, change: AccountChange): Promise<{ role: string } | null> {
+  const columns: Record<string, unknown> = { updated_at: new Date() }
+  if (change.role !== undefined) columns.role = change.role
+  if (change.disabled !== undefined) columns.disabled = change.disabled
+  if (change.email !== undefined) columns.email = change.email
+  if (change.passwordHash !== undefined) columns.password_hash = change.passwordHash
+  const [row] = await tx<{ role: string }[]>`update users set ${tx(columns)} where id = ${userId} returning role`
+  return row ?? null
+}
+
+/** Ends the account's lockout as PostgreSQL records it (the Redis marks are the caller's). */
+export async function clearLockout(db: Db, userId: number): Promise<void> {
+  await db.update(users).set({ lockedUntil: null }).where(eq(users.id, userId))
 }
 
 /** The id of a user named by username (any case) or by id; null when none, undefined when none asked. */
