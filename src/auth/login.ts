@@ -12,6 +12,7 @@ import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Platforms } from '../platforms/service.js'
+import { flagSessionIn } from '../sessions/detail.js'
 import { CredentialsChanged } from '../sessions/login-lock.js'
 import type { RequestInfo } from '../sessions/records.js'
 import type { Sessions } from '../sessions/service.js'
@@ -137,7 +138,7 @@ export class Login {
         device,
         alsoCommit: async (tx, sessionId) => {
           flags = await this.flagsFor(tx, user.id, info.ip, device, settings)
-          if (flags.length > 0) await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
+          if (flags.length > 0) await flagSessionIn(tx, sessionId, flags)
           await this.recordSuccess(tx, { ...attempt, sessionId, flags, method })
           await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId, method } })
         },

@@ -1,9 +1,10 @@
 // Reading the sessions table for others: an administrator's view of one session, the ids
-// behind the admin list and feed, and what the cleanup job looks for. Typed rows from
-// drizzle; the sessions service and store stay the only writers.
+// behind the admin list and feed, and what the cleanup job looks for (typed rows from
+// drizzle); and the one write another feature makes, on the transaction that opens the
+// session: a sign-in's anomaly flags (flagSessionIn).
 import { and, asc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
 import { locks, sessions, users } from '../../db/schema.js'
-import type { Db } from '../infra/db.js'
+import type { Db, Sql } from '../infra/db.js'
 
 /** What GET /admin/sessions/:id adds to a session's view. */
 export interface SessionRecord {
@@ -38,6 +39,11 @@ export interface DeadlineRow {
 }
 
 const NO_ID = '00000000-0000-0000-0000-000000000000'
+
+/** Sets the anomaly flags of a session being opened, on the transaction that opens it (OpenOptions.alsoCommit). */
+export async function flagSessionIn(tx: Sql, sessionId: string, flags: string[]): Promise<void> {
+  await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
+}
 
 export class SessionDetails {
   constructor(private readonly db: Db) {}
