@@ -19,7 +19,7 @@ async function endLeavingLocks(app: TestApp, ids: string[], reason: string) {
 
 function cleanupDeps(app: TestApp, batchSize = 10): CleanupDeps {
   const { ctx } = app
-  return { ...ctx, sql: ctx.database.sql, batchSize, retention: ctx.config.retention }
+  return { ...ctx, batchSize, retention: ctx.config.retention }
 }
 
 t.test('cleanup releases and announces locks of sessions whose session-ended job never ran', async (t) => {
