@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
-import { crossSlot } from './redis.js'
+import { crossSlot, isCluster } from './redis.js'
 import type { Metrics } from './metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
 import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
@@ -18,7 +18,11 @@ export interface BusOptions {
 }
 
 export class EventBus {
+  /** Session channels are shard channels (SPUBLISH / SSUBSCRIBE) on a Cluster, classic ones on one Redis. */
+  readonly sharded: boolean
+
   constructor(private readonly o: BusOptions) {
+    this.sharded = isCluster(o.redis)
     o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 5, lua: publishSessionEventLua })
     o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 5, lua: publishTerminalEventLua })
     o.redis.defineCommand('tesseraPublishWhileListed', { numberOfKeys: 6, lua: publishWhileListedLua })
@@ -92,7 +96,7 @@ export class EventBus {
       keys.sessionEnded(sessionId),
       keys.sessionChannel(sessionId),
       ...moreKeys,
-      keys.sessionChannel(sessionId),
+      this.sharded ? 'S' : 'P',
       head,
       eventLog.max,
       eventLog.ttlSeconds,

@@ -51,7 +51,7 @@ export class Hub implements TabHost {
     }
     defineLogCommands(d.redis)
     const adminChanged = (sessionId: string) => this.adminChanged(sessionId)
-    this.members = new Membership(d)
+    this.members = new Membership({ ...d, sharded: isCluster(d.redis) })
     this.resume = new Resume({
       ...d,
       logPlace: { redis: d.redis, keys: d.keys, ttlMs: d.config.eventLog.ttlSeconds * 1000 },

@@ -9,6 +9,8 @@ export interface MembershipDeps {
   /** A connection of its own, used only for SUBSCRIBE (user channels) and SSUBSCRIBE (session channels). */
   subscriber: Pick<Redis, 'subscribe' | 'unsubscribe' | 'ssubscribe' | 'sunsubscribe'>
   keys: Pick<RedisKeys, 'prefix' | 'sessionChannel' | 'userChannel' | 'broadcastChannel'>
+  /** Session channels are shard channels (SSUBSCRIBE): on a Cluster (EventBus.sharded). */
+  sharded: boolean
   metrics: Pick<Metrics, 'sockets'>
 }
 
@@ -38,7 +40,7 @@ export class Membership {
   async join(tab: Tab): Promise<void> {
     addTo(this.bySession, tab.sessionId, tab)
     addTo(this.byUser, tab.userId, tab)
-    await Promise.all([this.subscribed(this.d.keys.sessionChannel(tab.sessionId), true), this.subscribed(this.d.keys.userChannel(tab.userId), false)])
+    await Promise.all([this.subscribed(this.d.keys.sessionChannel(tab.sessionId), this.d.sharded), this.subscribed(this.d.keys.userChannel(tab.userId), false)])
   }
 
   /** False when the tab was not a member (left before). */
@@ -50,14 +52,14 @@ export class Membership {
 
   /** After remove(): the tab's channels are left when it was their last tab here. */
   unsubscribeFor(tab: Tab): void {
-    if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId), true)
+    if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId), this.d.sharded)
     if (removeFrom(this.byUser, tab.userId, tab)) this.unsubscribe(this.d.keys.userChannel(tab.userId), false)
   }
 
   /**
    * The channel's SUBSCRIBE, sent when the node's first tab needs it; a failed one is sent
-   * again by the next. A session's channel is a shard channel (SSUBSCRIBE): on a Cluster it
-   * is heard from the primary that owns the session's slot, and only there.
+   * again by the next. On a Cluster a session's channel is a shard channel (SSUBSCRIBE),
+   * heard from the primary that owns the session's slot, and only there.
    */
   private subscribed(channel: string, sharded: boolean): Promise<void> {
     let ready = this.subscriptions.get(channel)

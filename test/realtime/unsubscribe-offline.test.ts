@@ -7,13 +7,13 @@ import { type PrivateRedis, privateRedis } from '../helpers/private-redis.js'
 import { sleep, until } from '../helpers/wait.js'
 import { listen, openTab } from '../helpers/ws.js'
 
-/** How many connections of the private Redis are subscribed to `channel` (a shard channel when `sharded`); 0 while it is down. */
-async function numsub(server: PrivateRedis, channel: string, sharded = false): Promise<number> {
+/** How many connections of the private Redis are subscribed to `channel`; 0 while it is down. */
+async function numsub(server: PrivateRedis, channel: string): Promise<number> {
   const redis = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {})
   try {
     await redis.connect()
-    const [, n] = (await redis.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel)) as [string, number]
+    const [, n] = (await redis.call('PUBSUB', 'NUMSUB', channel)) as [string, number]
     return Number(n)
   } catch {
     return 0
@@ -44,14 +44,14 @@ t.test('a session channel left while Redis is down is not subscribed again after
   const ada = await app.client().signIn('ada')
   const channel = app.ctx.keys.sessionChannel(ada.sessionId!)
   const { tab } = await openTab(address, ada.sid!, { tabId: 'A' })
-  t.equal(await numsub(server, channel, true), 1, 'the node hears the session')
+  t.equal(await numsub(server, channel), 1, 'the node hears the session')
 
   await outage(server, async () => {
     await tab.close()
     await until('the tab has left', () => app.hub.tabsOf(ada.sessionId!).length === 0)
   })
   await until('the subscriber is back', async () => (await numsub(server, app.ctx.keys.broadcastChannel)) === 1, 20_000)
-  await until('the session channel is not heard', async () => (await numsub(server, channel, true)) === 0, 5000)
+  await until('the session channel is not heard', async () => (await numsub(server, channel)) === 0, 5000)
   t.pass('no subscription without a tab')
 })
 
