@@ -78,7 +78,8 @@ export class Hub implements TabHost {
   }
 
   async start(): Promise<void> {
-    if (this.d.subscriber.status === 'ready' && !isCluster(this.d.subscriber)) this.subscriberWasReady = true
+    // On a Cluster every later subscribersReady is a set-up again (the first may come before or after this).
+    if (this.d.subscriber.status === 'ready' || isCluster(this.d.subscriber)) this.subscriberWasReady = true
     await this.d.subscriber.subscribe(this.d.keys.broadcastChannel, this.d.keys.adminAlerts)
   }
 
