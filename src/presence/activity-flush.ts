@@ -4,13 +4,21 @@
 import type { Redis } from 'ioredis'
 import type { Pool } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 
 export async function flushActivity(d: { redis: Redis; sql: Pool; keys: RedisKeys }, batchSize = 500): Promise<number> {
   let flushed = 0
+  for (const shard of d.keys.deadlineShards) flushed += await flushShard(d, shard.dirty, batchSize)
+  return flushed
+}
+
+/** The sessions of one shard's dirty set (infra/keys.ts), in batches. */
+async function flushShard(d: { redis: Redis; sql: Pool; keys: RedisKeys }, dirty: string, batchSize: number): Promise<number> {
+  let flushed = 0
   for (;;) {
-    const ids = (await d.redis.spop(d.keys.dirtyActivity, batchSize)) as string[]
+    const ids = (await d.redis.spop(dirty, batchSize)) as string[]
     if (ids.length === 0) return flushed
-    const pipeline = d.redis.pipeline()
+    const pipeline = crossSlot(d.redis)
     for (const id of ids) pipeline.hget(d.keys.sessionPresence(id), 'lastActivity')
     const values = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)))
     const rows = ids.flatMap((id, i) => (values[i] ? [{ id, at: new Date(values[i]!).toISOString() }] : []))
@@ -22,7 +30,7 @@ export async function flushActivity(d: { redis: Redis; sql: Pool; keys: RedisKey
           where s.id = v.id and s.status = 'active' and s.last_activity < v.at::timestamptz`
       } catch (err) {
         // PostgreSQL away: the sessions stay dirty for the next flush instead of being dropped.
-        await d.redis.sadd(d.keys.dirtyActivity, ...rows.map((r) => r.id))
+        await d.redis.sadd(dirty, ...rows.map((r) => r.id))
         throw err
       }
     }

@@ -59,18 +59,13 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 `
 
-// KEYS: entry, generation, writing mark; ARGV: entry JSON, the generation it was read under, entry ms
-const fillLua = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-`
+// A fill checks the generation and the mark (the user's slot), then writes the entry (the
+// session's slot): two steps, as a Redis Cluster keeps those slots apart. A write that
+// begins between them leaves an entry of the old generation, which no reader uses.
 
 interface StateCommands {
   tesseraStateBegin(...args: (string | number)[]): Promise<number>
   tesseraStateEnd(...args: (string | number)[]): Promise<number>
-  tesseraStateFill(...args: (string | number)[]): Promise<number>
 }
 
 /** A write under way (see begin). */
@@ -84,7 +79,6 @@ export class StateCache {
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
-    redis.defineCommand('tesseraStateFill', { numberOfKeys: 3, lua: fillLua })
   }
 
   private get commands() {
@@ -111,14 +105,10 @@ export class StateCache {
     const state = await this.load(sessionId)
     if (!c.writing) {
       const k = this.keys
-      await this.commands.tesseraStateFill(
-        k.sessionState(sessionId),
-        k.userStateGen(userId),
-        k.userStateWriting(userId),
-        JSON.stringify({ g: c.gen, v: state.version, p: state.platform }),
-        c.gen,
-        ENTRY_MS,
-      )
+      const [gen, writing] = await Promise.all([this.redis.get(k.userStateGen(userId)), this.redis.exists(k.userStateWriting(userId))])
+      if (writing === 0 && (gen ?? '') === c.gen) {
+        await this.redis.set(k.sessionState(sessionId), JSON.stringify({ g: c.gen, v: state.version, p: state.platform }), 'PX', ENTRY_MS)
+      }
     }
     return state
   }
