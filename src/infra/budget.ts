@@ -1,7 +1,7 @@
 // A rate-limit budget's counter and answer, shared by the app-wide limits (auth/rate-limits.ts)
 // and session_state, which spends the API budget in its own Redis step (sessions/state-read.ts).
 import type { FastifyReply } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { AppError, count } from './errors.js'
 import type { RedisKeys } from './keys.js'
 
@@ -19,8 +19,11 @@ end
 return {count, redis.call('PTTL', KEYS[1])}
 `
 
-interface BudgetCommand {
-  tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** spendLua, defined by defineBudgetCommand: the budget's count and milliseconds left. */
+    tesseraSpendBudget(key: string, windowMs: number): Result<[number, number], Context>
+  }
 }
 
 /** Makes spendBudget available on this connection. */
@@ -30,7 +33,7 @@ export function defineBudgetCommand(redis: Redis): void {
 
 /** Spends one request of the budget under `key`: { requests in the window, ms left of it }. */
 export function spendBudget(redis: Redis, key: string, windowMs: number): Promise<[number, number]> {
-  return (redis as unknown as BudgetCommand).tesseraSpendBudget(key, windowMs)
+  return redis.tesseraSpendBudget(key, windowMs)
 }
 
 /** The 429 of a spent budget; `ttlMs` is what is left of its window. */

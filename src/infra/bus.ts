@@ -1,6 +1,6 @@
 // The event bus: one call publishes a session event (docs/architecture.md, "How an event flows").
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { crossSlot, isCluster } from './redis.js'
 import type { Metrics } from './metrics.js'
@@ -77,7 +77,7 @@ export class EventBus {
 
   /** `moreKeys` and `moreArgs` follow the usual ones (the scripts that take them say what they are). */
   private async logAndPublish(
-    command: keyof PublishCommand,
+    command: PublishCommand,
     sessionId: string,
     event: SessionEvent,
     keepUntil: Date,
@@ -89,7 +89,7 @@ export class EventBus {
     const head = `${json.slice(0, -1)},`
     const { keys, eventLog } = this.o
     const expireAt = keepUntil.getTime() + eventLog.ttlSeconds * 1000
-    const seq = await (this.o.redis as unknown as PublishCommand)[command](
+    const seq = await this.o.redis[command](
       keys.sessionSeq(sessionId),
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
@@ -136,7 +136,7 @@ export class EventBus {
   async publishOnce(onceKey: string, ttlSeconds: number, to: { userId: number } | 'broadcast', event: SessionEvent): Promise<boolean> {
     const channel = to === 'broadcast' ? this.o.keys.broadcastChannel : this.o.keys.userChannel(to.userId)
     const frame = JSON.stringify({ ...event, at: new Date().toISOString() })
-    const published = (await (this.o.redis as unknown as PublishCommand).tesseraPublishOnce(onceKey, ttlSeconds * 1000, channel, frame)) === 1
+    const published = (await this.o.redis.tesseraPublishOnce(onceKey, ttlSeconds * 1000, channel, frame)) === 1
     if (published) this.o.metrics.eventsPublished.inc({ type: event.type })
     return published
   }
@@ -157,9 +157,15 @@ export class EventBus {
   }
 }
 
-interface PublishCommand {
-  tesseraPublishSessionEvent(...args: (string | number)[]): Promise<number>
-  tesseraPublishTerminalEvent(...args: (string | number)[]): Promise<number>
-  tesseraPublishWhileListed(...args: (string | number)[]): Promise<number>
-  tesseraPublishOnce(...args: (string | number)[]): Promise<number>
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** The bus's publishing scripts (defined by EventBus): the event's seq, or 0 when it was not published. */
+    tesseraPublishSessionEvent(...args: (string | number)[]): Result<number, Context>
+    tesseraPublishTerminalEvent(...args: (string | number)[]): Result<number, Context>
+    tesseraPublishWhileListed(...args: (string | number)[]): Result<number, Context>
+    /** 1 when the frame was published, 0 when it had been before. */
+    tesseraPublishOnce(...args: (string | number)[]): Result<number, Context>
+  }
 }
+
+type PublishCommand = 'tesseraPublishSessionEvent' | 'tesseraPublishTerminalEvent' | 'tesseraPublishWhileListed'

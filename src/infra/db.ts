@@ -177,13 +177,17 @@ export async function migrateDatabase(url: string): Promise<void> {
  * JSON stays as drizzle set it: raw queries send JSON as text with a ::jsonb cast.
  */
 function withDateTypes<T>(sql: Pool, make: () => T): T {
-  const types = ['1184', '1114'] as const
-  const options = sql.options as unknown as { parsers: Record<string, unknown>; serializers: Record<string, unknown> }
+  const types = [1184, 1114] as const
+  const { options } = sql
   const saved = types.map((t) => [options.parsers[t], options.serializers[t]] as const)
   const made = make()
+  const restore = (table: Record<number, (value: unknown) => unknown>, type: number, was: ((value: unknown) => unknown) | undefined) => {
+    if (was) table[type] = was
+    else delete table[type]
+  }
   types.forEach((t, i) => {
-    options.parsers[t] = saved[i]![0]
-    options.serializers[t] = saved[i]![1]
+    restore(options.parsers, t, saved[i]![0])
+    restore(options.serializers, t, saved[i]![1])
   })
   return made
 }

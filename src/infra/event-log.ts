@@ -1,6 +1,6 @@
 // Reading a session's event log for resume: exactly the events after a given seq, or a
 // verdict that the log can no longer cover the gap.
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander, Redis, Result } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { newNumberingLua } from './publish-session-event.lua.js'
 
@@ -19,8 +19,11 @@ redis.call('SET', KEYS[1], seq, 'PX', ARGV[1])
 return seq
 `
 
-interface LogCommands {
-  tesseraCurrentSeq(seqKey: string, logKey: string, ttlMs: number): ChainableCommander
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** currentSeqLua, defined by defineLogCommands: the session's current seq. */
+    tesseraCurrentSeq(seqKey: string, logKey: string, ttlMs: number): Result<number, Context>
+  }
 }
 
 /** Makes the reads below available on this connection (once, by their owner). */
@@ -36,7 +39,7 @@ export interface LogPlace {
 }
 
 function currentSeqIn(pipeline: ChainableCommander, { keys, ttlMs }: LogPlace, sessionId: string) {
-  return (pipeline as unknown as LogCommands).tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
+  return pipeline.tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
 }
 
 export interface LogRead {

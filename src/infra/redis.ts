@@ -24,8 +24,24 @@ export function clusterSeeds(nodes: string[]): ClusterNode[] {
   })
 }
 
+/** The Cluster client behind `redis`, or null on one Redis (see clusterAsRedis). */
+export function clusterOf(redis: Redis): Cluster | null {
+  const client: Redis | Cluster = redis
+  return client instanceof Cluster ? client : null
+}
+
 /** Whether this client is a Cluster client. */
-export const isCluster = (redis: Redis): boolean => (redis as unknown as { isCluster?: boolean }).isCluster === true
+export const isCluster = (redis: Redis): boolean => clusterOf(redis) !== null
+
+/**
+ * A Cluster client handed out as a Redis: it has the same commands, and what differs is dealt
+ * with in this file (isCluster). TypeScript sees no overlap between ioredis's two classes, so
+ * this declaration is the one place where a Cluster becomes a Redis.
+ */
+function clusterAsRedis(cluster: Cluster): Redis
+function clusterAsRedis(cluster: Cluster | Redis): Cluster | Redis {
+  return cluster
+}
 
 /** A new client for the target (not yet connected): a Cluster client, typed as Redis, when the target is a Cluster. */
 export function newRedisClient(target: RedisTarget, name: string): Redis {
@@ -43,19 +59,21 @@ export function newRedisClient(target: RedisTarget, name: string): Redis {
     retryDelayOnClusterDown: 200,
     redisOptions: { ...node, connectionName: name },
   })
-  return cluster as unknown as Redis
+  return clusterAsRedis(cluster)
 }
 
 /** A subscriber connection beside `redis` (see SUBSCRIBER_OPTIONS), on the same server or Cluster. */
 export function duplicateSubscriber(redis: Redis, name: string): Redis {
-  if (!isCluster(redis)) return redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: name })
-  const cluster = redis as unknown as Cluster
-  return cluster.duplicate([], {
-    enableOfflineQueue: true,
-    // Sharded pub/sub: one connection per primary, each hearing the shard channels of its slots.
-    shardedSubscribers: true,
-    redisOptions: { ...cluster.options.redisOptions, ...SUBSCRIBER_OPTIONS, connectionName: name },
-  }) as unknown as Redis
+  const cluster = clusterOf(redis)
+  if (!cluster) return redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: name })
+  return clusterAsRedis(
+    cluster.duplicate([], {
+      enableOfflineQueue: true,
+      // Sharded pub/sub: one connection per primary, each hearing the shard channels of its slots.
+      shardedSubscribers: true,
+      redisOptions: { ...cluster.options.redisOptions, ...SUBSCRIBER_OPTIONS, connectionName: name },
+    }),
+  )
 }
 
 /**
@@ -66,9 +84,8 @@ export function duplicateSubscriber(redis: Redis, name: string): Redis {
 export function crossSlot(redis: Redis): ChainableCommander {
   if (!isCluster(redis)) return redis.pipeline()
   const calls: [string, unknown[]][] = []
-  const client = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
   const exec = async (): Promise<[Error | null, unknown][]> => {
-    const settled = await Promise.allSettled(calls.map(([name, args]) => client[name]!(...args)))
+    const settled = await Promise.allSettled(calls.map(([name, args]) => Reflect.apply(Reflect.get(redis, name), redis, args)))
     return settled.map((r) => (r.status === 'fulfilled' ? [null, r.value] : [r.reason as Error, null]))
   }
   const chain: ChainableCommander = new Proxy({} as ChainableCommander, {
@@ -169,10 +186,11 @@ export async function connectRedis(target: string | RedisTarget, name = 'tessera
 /** Deletes every key under a prefix (tests and tenants); SCAN, never KEYS. */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
   const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
-  if (isCluster(redis)) {
+  const cluster = clusterOf(redis)
+  if (cluster) {
     // Each primary holds its own keys; each key is unlinked through the client, which knows its slot.
     let deleted = 0
-    for (const node of (redis as unknown as Cluster).nodes('master')) {
+    for (const node of cluster.nodes('master')) {
       let cursor = '0'
       do {
         const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
