@@ -10,8 +10,10 @@
 // So an entry can never outlive a change, even one whose process died after its commit
 // (the mark then lapses after WRITING_MS, and readers fill from PostgreSQL again).
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import type { Sql } from '../infra/db.js'
+import { eq } from 'drizzle-orm'
+import type { ClientContext, Redis, Result } from 'ioredis'
+import { platforms, sessions } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 
 export interface ActivePlatform {
@@ -67,10 +69,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 `
 
-interface StateCommands {
-  tesseraStateBegin(...args: (string | number)[]): Promise<number>
-  tesseraStateEnd(...args: (string | number)[]): Promise<number>
-  tesseraStateFill(...args: (string | number)[]): Promise<number>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraStateBegin(...args: (string | number)[]): Result<number, Context>
+    tesseraStateEnd(...args: (string | number)[]): Result<number, Context>
+    tesseraStateFill(...args: (string | number)[]): Result<number, Context>
+  }
+}
+
+/** A cache entry: the generation it was filled under, the state version and the active platform. */
+interface Entry {
+  g: string
+  v: number
+  p: ActivePlatform | null
 }
 
 /** A write under way (see begin). */
@@ -78,17 +89,13 @@ export type StateChange = Promise<{ userId: number; id: string } | null>
 
 export class StateCache {
   constructor(
-    private readonly sql: Sql,
+    private readonly db: Db,
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
     redis.defineCommand('tesseraStateFill', { numberOfKeys: 3, lua: fillLua })
-  }
-
-  private get commands() {
-    return this.redis as unknown as StateCommands
   }
 
   /** The session's platform state: from the cache when it is current, else from PostgreSQL. */
@@ -105,17 +112,17 @@ export class StateCache {
   /** The state from what a read of Redis found (read, or the session_state script). */
   async resolve(sessionId: string, userId: number, c: CachedState): Promise<PlatformState> {
     if (!c.writing && c.entry !== '') {
-      const e = JSON.parse(c.entry) as { g: string; v: number; p: ActivePlatform | null }
+      const e: Entry = JSON.parse(c.entry)
       if (e.g === c.gen) return { version: e.v, platform: e.p }
     }
     const state = await this.load(sessionId)
     if (!c.writing) {
       const k = this.keys
-      await this.commands.tesseraStateFill(
+      await this.redis.tesseraStateFill(
         k.sessionState(sessionId),
         k.userStateGen(userId),
         k.userStateWriting(userId),
-        JSON.stringify({ g: c.gen, v: state.version, p: state.platform }),
+        JSON.stringify({ g: c.gen, v: state.version, p: state.platform } satisfies Entry),
         c.gen,
         ENTRY_MS,
       )
@@ -124,14 +131,15 @@ export class StateCache {
   }
 
   private async load(sessionId: string): Promise<PlatformState> {
-    const [row] = await this.sql`select s.version, p.id, p.name, p.type, p.instance_url, p.is_default
-      from sessions s left join platforms p on p.id = s.active_platform_id where s.id = ${sessionId}`
-    return {
-      version: (row?.version as number | undefined) ?? 1,
-      platform: row?.id
-        ? { id: row.id as number, name: row.name as string, type: row.type as ActivePlatform['type'], instanceUrl: row.instance_url as string, isDefault: row.is_default as boolean }
-        : null,
-    }
+    const [row] = await this.db
+      .select({
+        version: sessions.version,
+        platform: { id: platforms.id, name: platforms.name, type: platforms.type, instanceUrl: platforms.instanceUrl, isDefault: platforms.isDefault },
+      })
+      .from(sessions)
+      .leftJoin(platforms, eq(platforms.id, sessions.activePlatformId))
+      .where(eq(sessions.id, sessionId))
+    return { version: row?.version ?? 1, platform: row?.platform ?? null }
   }
 
   /**
@@ -142,7 +150,7 @@ export class StateCache {
   begin(userId: number): StateChange {
     const k = this.keys
     const id = randomUUID()
-    const started = this.commands.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS, id).then(() => ({ userId, id }))
+    const started = this.redis.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS, id).then(() => ({ userId, id }))
     // Awaited later (or only by end): never an unhandled rejection meanwhile.
     started.catch(() => {})
     return started
@@ -156,6 +164,6 @@ export class StateCache {
     const begun = await change.catch(() => null)
     if (!begun) return
     const k = this.keys
-    await this.commands.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS, begun.id).catch(() => {})
+    await this.redis.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS, begun.id).catch(() => {})
   }
 }

@@ -6,7 +6,7 @@
 // mismatched session) goes the ordinary way, through Sessions.authenticate and stateOf,
 // without spending the budget twice.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { ClientContext, Redis, Result } from 'ioredis'
 import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
 import { answerBudget, apiBudgetPrefix } from '../infra/budget.js'
 import type { Config } from '../config.js'
@@ -19,7 +19,7 @@ import type { Sessions } from './service.js'
 import { stateBody } from './views.js'
 import { sessionStateLua } from './session-state.lua.js'
 import type { StateCache } from './state-cache.js'
-import type { SessionRecord } from './records.js'
+import { parseRecord, type SessionRecord } from './records.js'
 import { hashToken, judgeFingerprint } from './tokens.js'
 
 type Found =
@@ -28,9 +28,13 @@ type Found =
   | [1, number, number, string]
   | [3, number, number, string, number, number, string, string[], string, string, number]
 
-interface ReadCommand {
-  tesseraSessionState(...args: (string | number)[]): Promise<Found>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraSessionState(...args: (string | number)[]): Result<Found, Context>
+  }
 }
+
+const NOT_FOUND: Found = [0]
 
 export interface StateReadDeps {
   redis: Redis
@@ -59,7 +63,7 @@ export class StateRead {
     const settings = await this.d.settings.get()
     const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
     const now = Date.now()
-    let found = usable ? await this.run(tokenHash, '', now, idleTimeoutMs) : ([0] as Found)
+    let found = usable ? await this.run(tokenHash, '', now, idleTimeoutMs) : NOT_FOUND
     let record: SessionRecord | null = null
     if (found[0] === 0) {
       // The token cache holds nothing for it: PostgreSQL says whose budget it spends (and fills the cache).
@@ -70,10 +74,10 @@ export class StateRead {
     const [outcome, count, ttl] = found
     answerBudget(reply, this.budget.max, count, ttl)
     if (outcome === 4 && !record) throw unauthenticated()
-    if (outcome !== 3) return this.ordinary(req, token!, outcome === 1 ? (JSON.parse(found[3]) as SessionRecord) : record)
+    if (outcome !== 3) return this.ordinary(req, token!, outcome === 1 ? parseRecord(found[3]) : record)
 
     const [, , , raw, lastActivity, , seq, tabs, entry, gen, writing] = found
-    const session = JSON.parse(raw) as SessionRecord
+    const session = parseRecord(raw)
     const info = requestInfo(req)
     if (this.d.config.fingerprinting && session.fingerprint !== null && judgeFingerprint(session.fingerprint, info.userAgent, info.acceptLanguage) !== 'same') {
       return this.ordinary(req, token!, session)
@@ -94,7 +98,7 @@ export class StateRead {
 
   private run(tokenHash: string, budgetKey: string, now: number, idleTimeoutMs: number): Promise<Found> {
     const k = this.d.keys
-    return (this.d.redis as unknown as ReadCommand).tesseraSessionState(
+    return this.d.redis.tesseraSessionState(
       k.sessionByToken(tokenHash),
       k.dueActive,
       k.dueIdle,
