@@ -189,7 +189,7 @@ export const sessionEventOutbox = pgTable(
       .references(() => sessions.id, { onDelete: 'cascade' }),
     /** The session state version the event announces. */
     version: integer('version').notNull(),
-    event: jsonb('event').$type<Record<string, unknown>>().notNull(),
+    event: jsonb('event').$type<{ type: string } & Record<string, unknown>>().notNull(),
     /** The session's end of lifetime: how long its event log keeps the seq. */
     keepUntil: ts('keep_until').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
