@@ -95,7 +95,7 @@ export class Workers {
 
   async start(): Promise<void> {
     const { ctx } = this
-    const db = { sql: ctx.database.sql, redis: ctx.redis, keys: ctx.keys }
+    const db = { sql: ctx.database.sql, db: ctx.database.db, redis: ctx.redis, keys: ctx.keys }
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     const deadlines = new DeadlineLists(db)
