@@ -8,6 +8,7 @@ import type { Audit } from '../audit/service.js'
 import { endReasonOf, sessionEnded, unauthenticated } from '../sessions/errors.js'
 import type { StateCache, StateChange } from '../sessions/state-cache.js'
 import { PlatformEventOutbox } from './outbox.js'
+import { runSwitch } from './switch.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface Platform {
@@ -127,7 +128,7 @@ export class Platforms {
     platformId: number,
     opts: { expectedVersion?: number; byTabId: string | null },
   ): Promise<{ platform: Platform; version: number; changed: boolean }> {
-    // Marked before the lookups, side by side with them; taken back once tabs have heard.
+    // Marked before the switch commits (its one statement waits for the mark); taken back once tabs have heard.
     const change = this.states.begin(session.userId)
     let result: Awaited<ReturnType<Platforms['switchIn']>>
     try {
@@ -144,57 +145,43 @@ export class Platforms {
     opts: { expectedVersion?: number; byTabId: string | null },
     change: StateChange,
   ): Promise<{ platform: Platform; version: number; changed: boolean }> {
-    const platform = await this.find(session.userId, platformId)
-    if (!platform) throw platformNotFound()
-    if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
-    const { active: _a, ...target } = platform
     await change
-    const result = await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .select({ currentId: sessions.activePlatformId, version: sessions.version, status: sessions.status, endReason: sessions.endReason })
-        .from(sessions)
-        .where(eq(sessions.id, session.id))
-        .for('update')
-      // The session ended while this request was on its way: refuse with the reason it ended for.
-      if (!row) throw unauthenticated()
-      if (row.status !== 'active') throw sessionEnded(endReasonOf(row.endReason) ?? 'logout')
-      const { currentId, version } = row
-      if (opts.expectedVersion !== undefined && opts.expectedVersion !== version) {
-        // On the transaction's own connection: with every pool connection held by a switch
-        // waiting for this row lock, a query on the pool would never get one (deadlock).
-        const current = currentId === null ? null : await this.find(session.userId, currentId, tx)
-        throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {
-          current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
-        })
-      }
-      if (currentId === platformId) return { version, changed: false }
-      const [updated] = await tx
-        .update(sessions)
-        .set({ activePlatformId: platformId, version: sql`${sessions.version} + 1` })
-        .where(eq(sessions.id, session.id))
-        .returning({ version: sessions.version })
-      const newVersion = updated!.version
-      const previous = currentId === null ? null : await this.find(session.userId, currentId, tx)
-      // With the change or not at all (R3): no switch without its audit event, nor its event.
-      await this.audit.recordIn(rawTransaction(tx), {
-        type: SERVER_MESSAGES.platformSwitched,
-        userId: session.userId,
-        sessionId: session.id,
-        data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
-      })
-      const event = {
-        type: SERVER_MESSAGES.platformSwitched,
-        platform: target,
-        previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
-        version: newVersion,
-        byTabId: opts.byTabId,
-      }
-      await this.outbox.add(tx, session.id, newVersion, event, new Date(session.expiresAt))
-      return { version: newVersion, changed: true }
+    // One statement, no transaction (switch.ts); the refusals below are decided from what it found, in the order they always were.
+    const r = await runSwitch(this.db, {
+      sessionId: session.id,
+      userId: session.userId,
+      platformId,
+      expectedVersion: opts.expectedVersion ?? null,
+      byTabId: opts.byTabId,
+      keepUntil: new Date(session.expiresAt),
+      audit: this.audit.enabled,
     })
+    const target = platformOf(r.targetId, r.targetName, r.targetType, r.targetInstanceUrl, r.targetIsDefault)
+    if (!target) throw platformNotFound()
+    if (!r.targetActive) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${target.name} is switched off; turn it on before switching to it.`)
+    // The session ended while this request was on its way: refuse with the reason it ended for.
+    if (r.status === null || r.version === null) throw unauthenticated()
+    if (r.status !== 'active') throw sessionEnded(endReasonOf(r.endReason) ?? 'logout')
+    if (opts.expectedVersion !== undefined && opts.expectedVersion !== r.version) {
+      const current = platformOf(r.previousId, r.previousName, r.previousType, r.previousInstanceUrl, r.previousIsDefault)
+      throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {
+        current: { platform: current, version: r.version },
+      })
+    }
     // A switch to the platform already active publishes nothing of its own, but what an
     // earlier switch committed without publishing (its caller got an error) goes out now.
     await this.outbox.publishPending([session.id])
-    return { platform: target, version: result.version, changed: result.changed }
+    return r.newVersion === null ? { platform: target, version: r.version, changed: false } : { platform: target, version: r.newVersion, changed: true }
   }
+}
+
+/** A platform from the statement's columns, or null when it found none. */
+function platformOf(
+  id: number | null,
+  name: string | null,
+  type: Platform['type'] | null,
+  instanceUrl: string | null,
+  isDefault: boolean | null,
+): Platform | null {
+  return id === null || name === null || type === null || instanceUrl === null || isDefault === null ? null : { id, name, type, instanceUrl, isDefault }
 }

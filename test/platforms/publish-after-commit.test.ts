@@ -47,7 +47,7 @@ t.test('a switch committed while its publish failed reaches the other tabs when 
   const ada = await app.client().signIn('ada')
   const { tab: other } = await openTab(await listen(app), ada.sid!, { tabId: 'B' })
 
-  const cut = await withRedisLostDuringCommit(via, 'update "sessions" set "active_platform_id"', () =>
+  const cut = await withRedisLostDuringCommit(via, 'update sessions set active_platform_id', () =>
     ada.post(`/api/switch_platform/${mastodon}`, {}, { 'x-tab-id': 'A' }),
   )
   t.equal(cut.statusCode, 503, 'the switch answers that something failed')
