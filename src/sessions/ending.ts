@@ -2,14 +2,19 @@
 // statement, SessionStore.markEnded), then announced (token cache, tabs, the user's other
 // sessions) and handed to the session-ended job; and the work that runs under a user's
 // login lock, whose endings are announced once it has committed.
-import { rawTransaction, type Sql, type Tx } from '../infra/db.js'
+import type { Audit } from '../audit/service.js'
+import type { EventBus } from '../infra/bus.js'
+import { type Db, rawTransaction, type Sql, type Tx } from '../infra/db.js'
+import type { RedisKeys } from '../infra/keys.js'
+import type { Metrics } from '../infra/metrics.js'
 import { SERVER_MESSAGES, TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
+import type { SettingsService } from '../settings/service.js'
 import { type EndReason, EXPIRY_REASONS } from './errors.js'
 import { lockLogins } from './login-lock.js'
 import { liveSessionsOf } from './open.js'
 import type { EndedSession } from './records.js'
-import type { SessionsDeps } from './service.js'
+import type { SessionStore } from './store.js'
 
 /** What runs under a user's login lock (Sessions.whileLoginsWait). */
 export interface LoginLockScope {
@@ -45,7 +50,20 @@ export function terminalEvent({ reason, byTabId = null, note }: { reason: EndRea
   return { type: SERVER_MESSAGES.terminated, reason, message, ...(note ? { note } : {}) }
 }
 
-type EnderDeps = Pick<SessionsDeps, 'store' | 'db' | 'settings' | 'bus' | 'keys' | 'audit' | 'metrics' | 'onEnded' | 'announceLockReleases'>
+/** What ending sessions uses (the Sessions service's deps have all of it). */
+export interface EnderDeps {
+  store: SessionStore
+  db: Db
+  settings: Pick<SettingsService, 'get'>
+  bus: Pick<EventBus, 'expireWithLog' | 'publishTerminalEvent' | 'publishOnce'>
+  keys: RedisKeys
+  audit: Pick<Audit, 'enabled'>
+  metrics: Metrics
+  /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */
+  onEnded?: (ended: EndedSession[]) => Promise<void>
+  /** Tells every tab of the locks an ending released (Locks.announceRelease: once per release). */
+  announceLockReleases?: (releases: { id: number; sessionId: string; resources: string[]; reason: string }[]) => Promise<void>
+}
 
 export class SessionEnder {
   /** `d` is the Sessions service's own deps object: the locks plugin sets announceLockReleases on it later. */

@@ -6,9 +6,7 @@ import { alias } from 'drizzle-orm/pg-core'
 import { sessions } from '../../db/schema.js'
 import type { AlertRaiser } from './alert-raiser.js'
 import type { Audit } from '../audit/service.js'
-import type { Db, Queryable } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
-import type { Metrics } from '../infra/metrics.js'
+import type { Queryable } from '../infra/db.js'
 import type { EventBus } from '../infra/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
@@ -16,10 +14,9 @@ import type { SettingsService } from '../settings/service.js'
 import type { AppError, WarnLog } from '../infra/errors.js'
 import { type EndReason, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
-import { type EndOptions, type LoginLockScope, SessionEnder } from './ending.js'
+import { type EndOptions, type EnderDeps, type LoginLockScope, SessionEnder } from './ending.js'
 import type { StateCache } from './state-cache.js'
 import type { ActivityOutcome, EndedSession, RequestInfo, SessionRecord } from './records.js'
-import type { SessionStore } from './store.js'
 import { fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
 import { type OpenedSession, type OpenOptions, openSession } from './open.js'
 import { type SessionView, stateBody, statusOf, toView, viewRowsOf } from './views.js'
@@ -35,21 +32,14 @@ export type { LoginLockScope } from './ending.js'
 export { terminalEvent } from './ending.js'
 export { LOGIN_LOCK } from './login-lock.js' // named here too, for test/sessions/login-lock.test.ts
 
-export interface SessionsDeps {
-  store: SessionStore
+/** What the service uses; what ending sessions uses (EnderDeps) is part of it. */
+export interface SessionsDeps extends EnderDeps {
   /** The cached platform state of sessions (session_state needs no query). */
   states: StateCache
-  db: Db
   settings: SettingsService
   bus: EventBus
-  keys: RedisKeys
   audit: Audit
-  metrics: Metrics
   fingerprinting: boolean
-  /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */
-  onEnded?: (ended: EndedSession[]) => Promise<void>
-  /** Tells every tab of the locks an ending released (Locks.announceRelease: once per release). */
-  announceLockReleases?: (releases: { id: number; sessionId: string; resources: string[]; reason: string }[]) => Promise<void>
   /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
   alerts?: AlertRaiser
   log: WarnLog
