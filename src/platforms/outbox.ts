@@ -35,7 +35,12 @@ export class PlatformEventOutbox {
   /** Publishes every event still pending for these sessions, oldest first; call it after the commit. */
   async publishPending(sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return
-    const rows = await this.pending().where(inArray(sessionEventOutbox.sessionId, sessionIds)).orderBy(asc(sessionEventOutbox.id))
+    // Prepared, as after every switch: postgres.js describes it once per connection, not before every run.
+    const rows = await this.pending()
+      .where(inArray(sessionEventOutbox.sessionId, sessionIds))
+      .orderBy(asc(sessionEventOutbox.id))
+      .prepare('outbox_pending')
+      .execute()
     await this.publish(rows)
   }
 
@@ -63,7 +68,7 @@ export class PlatformEventOutbox {
         published.push(p.id)
       }
     } finally {
-      if (published.length > 0) await this.d.db.delete(sessionEventOutbox).where(inArray(sessionEventOutbox.id, published))
+      if (published.length > 0) await this.d.db.delete(sessionEventOutbox).where(inArray(sessionEventOutbox.id, published)).prepare('outbox_published').execute()
     }
   }
 }

@@ -1,7 +1,7 @@
 // Write-behind of last activity: the hot value lives in Redis; PostgreSQL gets it in
 // batches every ACTIVITY_FLUSH_INTERVAL_SECONDS. At most one interval is lost with Redis.
 // An ended session's row is never touched: its final value is the session-ended job's to write.
-import { sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
@@ -18,10 +18,7 @@ export async function flushActivity(d: { redis: Redis; db: Db; keys: RedisKeys }
     const rows = ids.flatMap((id, i) => (values[i] ? [{ id, at: new Date(values[i]!).toISOString() }] : []))
     if (rows.length > 0) {
       try {
-        await d.db.execute(sql`
-          update ${sessions} set last_activity = v.at::timestamptz
-          from json_to_recordset(${JSON.stringify(rows)}::json) as v(id uuid, at text)
-          where ${sessions.id} = v.id and ${sessions.status} = 'active' and ${sessions.lastActivity} < v.at::timestamptz`)
+        await flushStatement(d.db).execute({ rows: JSON.stringify(rows) })
       } catch (err) {
         // PostgreSQL away: the sessions stay dirty for the next flush instead of being dropped.
         await d.redis.sadd(d.keys.dirtyActivity, ...rows.map((r) => r.id))
@@ -31,4 +28,19 @@ export async function flushActivity(d: { redis: Redis; db: Db; keys: RedisKeys }
     flushed += rows.length
     if (ids.length < batchSize) return flushed
   }
+}
+
+/**
+ * The batch's update: each session's last activity from the JSON rows, never backwards, never
+ * on an ended session. Prepared, so that postgres.js describes it once per connection rather
+ * than before every batch (a round trip of its own).
+ */
+function flushStatement(db: Db) {
+  const batch = sql`json_to_recordset(${sql.placeholder('rows')}::json) as v(id uuid, at text)`
+  return db
+    .update(sessions)
+    .set({ lastActivity: sql`v.at::timestamptz` })
+    .from(batch)
+    .where(and(sql`${sessions.id} = v.id`, eq(sessions.status, 'active'), sql`${sessions.lastActivity} < v.at::timestamptz`))
+    .prepare('activity_flush')
 }

@@ -10,7 +10,7 @@
 // So an entry can never outlive a change, even one whose process died after its commit
 // (the mark then lapses after WRITING_MS, and readers fill from PostgreSQL again).
 import { randomUUID } from 'node:crypto'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { platforms, sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
@@ -88,14 +88,26 @@ interface Entry {
 export type StateChange = Promise<{ userId: number; id: string } | null>
 
 export class StateCache {
+  /** Prepared, as the sessions store's reads by id are (see there). */
+  private readonly stateOf
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
     redis.defineCommand('tesseraStateFill', { numberOfKeys: 3, lua: fillLua })
+    this.stateOf = db
+      .select({
+        version: sessions.version,
+        platform: { id: platforms.id, name: platforms.name, type: platforms.type, instanceUrl: platforms.instanceUrl, isDefault: platforms.isDefault },
+      })
+      .from(sessions)
+      .leftJoin(platforms, eq(platforms.id, sessions.activePlatformId))
+      .where(eq(sessions.id, sql.placeholder('id')))
+      .prepare('session_platform_state')
   }
 
   /** The session's platform state: from the cache when it is current, else from PostgreSQL. */
@@ -131,14 +143,7 @@ export class StateCache {
   }
 
   private async load(sessionId: string): Promise<PlatformState> {
-    const [row] = await this.db
-      .select({
-        version: sessions.version,
-        platform: { id: platforms.id, name: platforms.name, type: platforms.type, instanceUrl: platforms.instanceUrl, isDefault: platforms.isDefault },
-      })
-      .from(sessions)
-      .leftJoin(platforms, eq(platforms.id, sessions.activePlatformId))
-      .where(eq(sessions.id, sessionId))
+    const [row] = await this.stateOf.execute({ id: sessionId })
     return { version: row?.version ?? 1, platform: row?.platform ?? null }
   }
 

@@ -121,6 +121,12 @@ function toEnded(row: EndedRow, lockRelease: EndedSession['lockRelease'] = null)
 }
 
 export class SessionStore {
+  // Prepared (every request that misses the token cache, every hello reads one): postgres.js
+  // then describes each statement once per connection, not before every run as it does for
+  // drizzle's unprepared statements (a round trip of its own).
+  private readonly byTokenHash
+  private readonly byId
+
   constructor(
     private readonly db: Db,
     private readonly redis: Redis,
@@ -131,12 +137,14 @@ export class SessionStore {
     redis.defineCommand('tesseraActivity', { numberOfKeys: ACTIVITY_KEYS, lua: activityLua })
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 2, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
+    this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
+    this.byId = this.records().where(eq(sessions.id, sql.placeholder('id'))).prepare('session_by_id')
   }
 
   async findByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     const cached = await this.redis.get(this.keys.sessionByToken(tokenHash))
     if (cached) return parseRecord(cached)
-    const [row] = await this.records().where(eq(sessions.tokenHash, tokenHash))
+    const [row] = await this.byTokenHash.execute({ tokenHash })
     if (!row) return null
     const record = toRecord(row)
     await this.cache(tokenHash, record)
@@ -144,7 +152,7 @@ export class SessionStore {
   }
 
   async findById(sessionId: string): Promise<SessionRecord | null> {
-    const [row] = await this.records().where(eq(sessions.id, sessionId))
+    const [row] = await this.byId.execute({ id: sessionId })
     return row ? toRecord(row) : null
   }
 
