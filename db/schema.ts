@@ -227,10 +227,26 @@ export const alerts = pgTable(
   ],
 )
 
+/**
+ * The values of the runtime Settings record as stored: the shape of SettingsValues
+ * (src/settings/schemas.ts), which the settings service reads and writes as this type, so
+ * the compiler refuses the two if they drift apart.
+ */
+export type StoredSettings = {
+  idleAfterSeconds: number
+  idleTimeoutSeconds: number
+  lifetimeSeconds: number
+  idleWarningSeconds: number
+  concurrentLimits: { byRole: Record<string, number>; byUser: Record<string, number>; default: number }
+  limitPolicy: 'terminate_oldest' | 'block_new'
+  failedLogin: { threshold: number; windowSeconds: number; lockoutEnabled: boolean; lockoutSeconds: number; byUser: Record<string, number> }
+  anomaly: { distinctIps: number; windowHours: number }
+}
+
 /** The runtime Settings record: one row, versioned. */
 export const settings = pgTable('settings', {
   id: integer('id').primaryKey().default(1),
-  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  data: jsonb('data').$type<StoredSettings>().notNull(),
   version: integer('version').notNull().default(1),
   updatedAt: ts('updated_at').notNull().defaultNow(),
   updatedBy: integer('updated_by'),

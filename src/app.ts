@@ -48,7 +48,24 @@ export interface AppDeps {
 /** The live services of a process, as the workers, the CLI and the tests reach them. */
 export type TesseraParts = Pick<
   FastifyInstance,
-  'config' | 'secret' | 'database' | 'redis' | 'keys' | 'metrics' | 'bus' | 'queues' | 'audit' | 'settings' | 'sessions' | 'states' | 'endings' | 'locks' | 'alerts' | 'uploads'
+  | 'config'
+  | 'secret'
+  | 'database'
+  | 'redis'
+  | 'keys'
+  | 'metrics'
+  | 'bus'
+  | 'queues'
+  | 'audit'
+  | 'settings'
+  | 'sessions'
+  | 'sessionDetails'
+  | 'states'
+  | 'endings'
+  | 'loginHistory'
+  | 'locks'
+  | 'alerts'
+  | 'uploads'
 > & {
   /** The sessions store, for tests that look under the service. */
   store: FastifyInstance['sessionStore']
@@ -67,14 +84,16 @@ export interface Tessera extends TesseraCore {
 }
 
 function partsOf(app: FastifyInstance): TesseraParts {
-  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads } = app
-  return { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, states, endings, locks, alerts, uploads, store: app.sessionStore }
+  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads } = app
+  const parts = { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads }
+  return { ...parts, store: app.sessionStore }
 }
 
 // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).
 const MAX_PARAM_LENGTH = 400
 
-const formats = (formatsPlugin as unknown as { default?: typeof formatsPlugin }).default ?? formatsPlugin
+// ajv-formats is CommonJS: imported from ESM its default is module.exports, whose `default` is the plugin.
+const addFormats = formatsPlugin.default
 
 function validators() {
   // Bodies are checked strictly (no type coercion: `"3"` is not a number); path and query
@@ -82,7 +101,7 @@ function validators() {
   const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false })
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false })
   for (const ajv of [strict, coercing]) {
-    ;(formats as unknown as (a: Ajv) => void)(ajv)
+    addFormats(ajv)
     // RFC 3339 allows what JavaScript and PostgreSQL cannot hold: a leap second (23:59:60,
     // an Invalid Date) and the year 0000. Such a time is a validation failure, not a 500.
     const base = ajv.formats['date-time'] as { validate: (s: string) => boolean; compare: (a: string, b: string) => number | undefined }
@@ -125,7 +144,7 @@ function acceptEmptyJson(app: FastifyInstance) {
 
 /** The services of every feature, without routes or hooks (a worker-only process, the CLI). */
 export async function buildCore(deps: AppDeps): Promise<TesseraCore> {
-  const app = Fastify({ logger: { ...loggerOptions(deps.config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) } }) as unknown as FastifyInstance
+  const app = Fastify({ logger: { ...loggerOptions(deps.config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) } })
   installErrorHandler(app)
   await app.register(infra, deps)
   await app.register(audit)
@@ -177,7 +196,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     frameworkErrors: frameworkErrors(headers, MAX_PARAM_LENGTH),
     clientErrorHandler: clientErrorHandler(headers),
     ajv: { customOptions: { strict: false } },
-  }) as unknown as FastifyInstance
+  })
   await app.register(infra, deps)
   await httpBasics(app, headers)
   // In layer order; auth adds, ahead of every route, CORS, the rate limits and the Origin check.

@@ -1,15 +1,15 @@
 // Process entry: reads config, opens PostgreSQL and Redis, starts the API and/or the
 // workers by ROLE, and shuts down cleanly on SIGTERM/SIGINT (R5).
 import { pino } from 'pino'
-import { buildApp, buildCore, type TesseraParts } from './app.js'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, buildCore } from './app.js'
 import { type Config, ConfigError, defaultPublicUrl, loadConfig, readDotEnv } from './config.js'
 import { accountTable, seedDemoAccounts } from './demo/accounts.js'
 import { DependencyError } from './infra/dependency-error.js'
 import { loggerOptions } from './infra/logger.js'
-import { Workers } from './jobs/workers.js'
+import jobs from './jobs/index.js'
 import ops from './ops/index.js'
 import { openResources } from './resources.js'
-
 
 const indent = (text: string) => text.replace(/^/gm, '    ')
 
@@ -38,26 +38,24 @@ async function main() {
   const deps = { config, database: resources.database, redis: resources.redis, secret: resources.secret }
   const closers: (() => Promise<unknown>)[] = []
 
-  let ctx: TesseraParts
+  // The workers (ROLE=worker or all), as the jobs plugin; closing the app closes them first,
+  // so that running jobs finish while the API still answers.
+  const withJobs = async (app: FastifyInstance) => {
+    if (config.role !== 'api') await app.register(jobs, { log })
+  }
   let address: string
   if (config.role === 'worker') {
     // A worker-only process serves /healthz, /readyz and /metrics on WORKER_PORT.
     const core = await buildCore(deps)
     await core.app.register(ops, { openapi: false })
-    ctx = core.ctx
+    await withJobs(core.app)
     address = await core.app.listen({ host: config.host, port: config.workerPort })
     closers.push(() => core.close())
   } else {
     const tessera = await buildApp(deps)
-    ctx = tessera.ctx
+    await withJobs(tessera.app)
     address = await tessera.app.listen({ host: config.host, port: config.port })
     closers.push(() => tessera.close())
-  }
-  if (config.role !== 'api') {
-    const workers = new Workers(ctx, { locks: ctx.locks, log })
-    await workers.start()
-    // Workers first: running jobs finish while the API still answers.
-    closers.unshift(() => workers.close())
   }
   // `address` is where this process listens (with PORT=0 or WORKER_PORT=0, the port picked).
   const url = servedUrl(config, address)

@@ -86,7 +86,7 @@ async function seedWithLocks(tessera: Tessera, label: string, count: number, tim
   const seeded = await seedPresence(NAME, tessera, count, { usernamePrefix: `bench-${label}-${randomUUID().slice(0, 6)}-`, times })
   const resources = seeded.map((_, i) => `${label}:${i}`)
   await sql`insert into locks (resource, session_id, user_id)
-    select * from unnest(${sql.array(resources)}::text[], ${sql.array(seeded.map((s) => s.id))}::uuid[], ${sql.array(seeded.map((s) => s.userId))}::int[])`
+    select * from unnest(${resources}::text[], ${seeded.map((s) => s.id)}::uuid[], ${seeded.map((s) => s.userId)}::int[])`
   return { ids: seeded.map((s) => s.id), resources }
 }
 
@@ -109,7 +109,7 @@ async function measure(tessera: Tessera, label: string, ids: string[], resources
     await sleep(20)
   }
   while (resources.some((r) => !w.held.has(r)) && Date.now() < deadline) await sleep(100)
-  const rows = await sql`select id, ended_at from sessions where id = any(${sql.array(ids)}::uuid[]) and status = 'ended'`
+  const rows = await sql`select id, ended_at from sessions where id = any(${ids}::uuid[]) and status = 'ended'`
   const free: number[] = []
   const heard: number[] = []
   const released: number[] = []
@@ -163,7 +163,7 @@ async function main() {
   const { sql } = ctx.database
   progress(NAME, 'the same burst, its locks left to the session-ended jobs')
   const ended = await sql`update sessions set status = 'ended', end_reason = 'idle_timeout', ended_at = now(), version = version + 1
-    where id = any(${sql.array(before.ids)}::uuid[]) returning id, user_id`
+    where id = any(${before.ids}::uuid[]) returning id, user_id`
   await ctx.queues.enqueueEnded(ended.map((r) => ({ id: r.id as string, userId: r.user_id as number, reason: 'idle_timeout' as const })))
   const jobsPhase = await measure(tessera, 'the session-ended jobs free them (before)', before.ids, before.resources, w)
   await workers.close()

@@ -129,9 +129,9 @@ export async function seedPresence(
     await sql`insert into sessions (id, user_id, token_hash, expires_at, last_activity, ip, user_agent, device)
       select t.id, t.user_id, t.token_hash, t.expires_at, t.last_activity, '127.0.0.1', ${USER_AGENT}, ${device}::jsonb
       from unnest(
-        ${sql.array(chunk.map((s) => s.id))}::uuid[], ${sql.array(chunk.map((s) => s.userId))}::int[],
-        ${sql.array(chunk.map(() => randomBytes(32).toString('hex')))}::text[],
-        ${sql.array(chunk.map((s) => iso(s.expiresAt)))}::timestamptz[], ${sql.array(chunk.map((s) => iso(s.lastActivity)))}::timestamptz[]
+        ${chunk.map((s) => s.id)}::uuid[], ${chunk.map((s) => s.userId)}::int[],
+        ${chunk.map(() => randomBytes(32).toString('hex'))}::text[],
+        ${chunk.map((s) => iso(s.expiresAt))}::timestamptz[], ${chunk.map((s) => iso(s.lastActivity))}::timestamptz[]
       ) as t(id, user_id, token_hash, expires_at, last_activity)`
     const pipeline = ctx.redis.pipeline()
     for (const s of chunk) pipeline.hset(keys.sessionPresence(s.id), 'lastActivity', s.lastActivity).pexpireat(keys.sessionPresence(s.id), s.expiresAt)

@@ -260,7 +260,7 @@ async function waitForEndings(tessera: Tessera, ids: string[], lastDeadline: num
   const giveUpAt = lastDeadline + 30_000
   let lastReport = 0
   for (;;) {
-    const [row] = await sql`select count(*)::int as n from sessions where id = any(${sql.array(ids)}::uuid[]) and status = 'ended'`
+    const [row] = await sql`select count(*)::int as n from sessions where id = any(${ids}::uuid[]) and status = 'ended'`
     const ended = row!.n as number
     const now = Date.now()
     if (ended === ids.length || now > giveUpAt) return
@@ -282,7 +282,7 @@ async function lateness(
   to: number,
 ): Promise<Lateness> {
   const { sql } = tessera.ctx.database
-  const rows = await sql`select id, status, end_reason, ended_at, finalized_at from sessions where id = any(${sql.array(due.map((d) => d.id))}::uuid[])`
+  const rows = await sql`select id, status, end_reason, ended_at, finalized_at from sessions where id = any(${due.map((d) => d.id)}::uuid[])`
   const byId = new Map(rows.map((r) => [r.id as string, r]))
   const ticks = await jobs.between(from, to)
   const late: number[] = []

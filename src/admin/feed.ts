@@ -9,13 +9,15 @@
 // and sends each subscriber what changed under its filter. A slow reconcile (a full list
 // compare) catches what nobody announced, such as the tabs of a node that died.
 import type { Redis } from 'ioredis'
-import type { Pool } from '../infra/db.js'
+import { enabledAdminsAmong } from '../auth/users.js'
+import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { loggable } from '../infra/errors.js'
 import { closeSubscriber, SUBSCRIBER_OPTIONS } from '../infra/redis.js'
 import type { AdminFilter } from '../realtime/messages.js'
 import { WS_ERRORS, SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
+import type { SessionDetails } from '../sessions/detail.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SessionView } from '../sessions/views.js'
 import type { SettingsService } from '../settings/service.js'
@@ -36,7 +38,9 @@ interface Subscriber {
 }
 
 export interface FeedDeps {
-  sql: Pool
+  /** For the accounts table: who is an admin now. */
+  db: Db
+  sessionDetails: Pick<SessionDetails, 'activeIds' | 'statuses'>
   /** Duplicated for the feed's own SUBSCRIBE connection. */
   redis: Redis
   keys: RedisKeys
@@ -269,32 +273,30 @@ export class AdminFeed {
   private async dropDemotedByDatabase() {
     const userIds = [...new Set([...this.subscribers.keys()].map((t) => t.userId))]
     if (userIds.length === 0) return
-    const rows = await this.d.sql`select id from users where id = any(${this.d.sql.array(userIds)}::int[]) and role = 'admin' and not disabled`
-    const admins = new Set(rows.map((r) => r.id as number))
+    const admins = await enabledAdminsAmong(this.d.db, userIds)
     this.dropDemoted(userIds.filter((id) => !admins.has(id)))
   }
 
   // ── loading ───────────────────────────────────────────────────────────────────
 
   private async load(ids: string[]): Promise<Loaded> {
-    const { sql } = this.d
-    const rows = await sql`select id, status, end_reason from sessions where id = any(${sql.array(ids)}::uuid[])`
-    const live = rows.filter((r) => r.status === 'active').map((r) => r.id as string)
+    const rows = await this.d.sessionDetails.statuses(ids)
+    const live = rows.filter((r) => r.status === 'active').map((r) => r.id)
     const views = await this.d.sessions.viewsOf(live, await this.d.settings.get())
     return {
       views: new Map(views.map((v) => [v.id, v])),
-      endReasons: new Map(rows.filter((r) => r.status !== 'active').map((r) => [r.id as string, (r.end_reason as string | null) ?? 'ended'])),
+      endReasons: new Map(rows.filter((r) => r.status !== 'active').map((r) => [r.id, r.endReason ?? 'ended'])),
     }
   }
 
   private async endReasons(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map()
-    const rows = await this.d.sql`select id, end_reason from sessions where id = any(${this.d.sql.array(ids)}::uuid[]) and status = 'ended'`
-    return new Map(rows.map((r) => [r.id as string, (r.end_reason as string | null) ?? 'ended']))
+    const rows = await this.d.sessionDetails.statuses(ids)
+    return new Map(rows.filter((r) => r.status === 'ended').map((r) => [r.id, r.endReason ?? 'ended']))
   }
 
   /** Every active session under the filter, in the filter's order (most recently active first by default). */
   private async list(f: AdminFilter): Promise<SessionView[]> {
-    return listSessions(this.d.sql, this.d.sessions, await this.d.settings.get(), f)
+    return listSessions(this.d.sessionDetails, this.d.sessions, await this.d.settings.get(), f)
   }
 }

@@ -14,7 +14,8 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const feed = new AdminFeed({
-      sql: app.database.sql,
+      db: app.database.db,
+      sessionDetails: app.sessionDetails,
       redis: app.redis,
       keys: app.keys,
       sessions: app.sessions,

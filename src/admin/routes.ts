@@ -1,11 +1,11 @@
 // Admin routes of the foundation: accounts and the runtime Settings record (docs/api.md, "Admin").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { type Static, Type } from 'typebox'
+import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
 import { listUsers } from '../auth/users.js'
-import { validationFailed } from '../infra/errors.js'
+import { badCursor } from '../infra/errors.js'
 import { Cursor, errors, IdParam, IsoTime, NoContent, Nullable } from '../infra/schemas.js'
 import { Settings, SettingsPatch } from '../settings/schemas.js'
 import { UserAdmin } from './users.js'
@@ -53,7 +53,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor)
       if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
-        throw validationFailed('querystring.cursor is not a cursor this route returned')
+        throw badCursor()
       }
       return listUsers(app.database.db, { ...q, cursor })
     },
@@ -140,7 +140,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const { before, after } = await app.settings.change((req.body ?? {}) as Static<typeof SettingsPatch>, authOf(req).session.userId)
+      const { before, after } = await app.settings.change(req.body ?? {}, authOf(req).session.userId)
       // Tabs pace their idle display by idleAfterMs: tell every open tab on every node.
       if (after.idleAfterSeconds !== before.idleAfterSeconds) {
         await app.bus.publishBroadcast({

@@ -2,24 +2,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
-import { loginHistory } from '../auth/login-history.js'
 import { userIdByName } from '../auth/users.js'
-import { listAuditEvents, timelineOf } from '../audit/queries.js'
 import { authOf } from '../sessions/guards.js'
 import { ROLES } from '../settings/roles.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import { badCursor } from '../infra/errors.js'
 import { Cursor, errors, IsoTime, Nullable, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from '../sessions/errors.js'
 import { SessionView } from '../sessions/schemas.js'
 import { SORT_COLUMNS } from '../realtime/protocol.js'
+import { badSessionId, blankReason, rangeReversed, sessionAlreadyEnded } from './errors.js'
 import { listSessions } from './session-list.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** A session id from the path, lower-cased (PostgreSQL and Redis keys spell ids that way). */
-function sessionIdOf(params: unknown): string {
-  const { id } = params as { id: string }
-  if (!UUID.test(id)) throw validationFailed('params.id must be a session id (a UUID such as 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c)')
+function sessionIdOf({ id }: { id: string }): string {
+  if (!UUID.test(id)) throw badSessionId()
   return id.toLowerCase()
 }
 
@@ -85,20 +83,20 @@ function decodeCursor(cursor: string | undefined): number {
   if (cursor === undefined) return 0
   const text = Buffer.from(cursor, 'base64url').toString()
   const n = Number(text)
-  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(n)) throw validationFailed('querystring.cursor is not a cursor this route returned')
+  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(n)) throw badCursor()
   return n
 }
 
 function timeRange(from: string | undefined, to: string | undefined) {
   const f = from === undefined ? undefined : new Date(from)
   const t = to === undefined ? undefined : new Date(to)
-  if (f && t && f > t) throw validationFailed('querystring.from must not be after querystring.to')
+  if (f && t && f > t) throw rangeReversed()
   return { from: f, to: t }
 }
 
 export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
-  const { sql } = app.database
+  const { db } = app.database
 
   app.get(
     '/admin/sessions',
@@ -114,7 +112,7 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const q = req.query
       const offset = decodeCursor(q.cursor)
-      const all = await listSessions(sql, app.sessions, await app.settings.get(), q)
+      const all = await listSessions(app.sessionDetails, app.sessions, await app.settings.get(), q)
       const items = all.slice(offset, offset + q.limit)
       return { items, total: all.length, nextCursor: offset + q.limit < all.length ? encodeCursor(offset + q.limit) : null }
     },
@@ -147,7 +145,7 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const { from, to } = timeRange(q.from, q.to)
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await loginHistory(sql, { user: q.user, from, to, success: q.success, ip: q.ip, before, limit: q.limit + 1 })
+      const rows = await app.loginHistory.list({ user: q.user, from, to, success: q.success, ip: q.ip, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
       return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
@@ -178,10 +176,10 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const q = req.query
       const { from, to } = timeRange(q.from, q.to)
-      const userId = await userIdByName(sql, q.user)
+      const userId = await userIdByName(db, q.user)
       if (userId === null) return { items: [], nextCursor: null }
       const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-      const rows = await listAuditEvents(sql, { type: q.type, userId, session: q.session, from, to, before, limit: q.limit + 1 })
+      const rows = await app.audit.list({ type: q.type, userId, session: q.session, from, to, before, limit: q.limit + 1 })
       const page = rows.slice(0, q.limit)
       return { items: page, nextCursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null }
     },
@@ -195,20 +193,20 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const id = sessionIdOf(req.params)
-      const [row] = await sql`select status, ended_at, end_reason, ended_by, end_note, fingerprint, flags, expires_at from sessions where id = ${id}`
+      const row = await app.sessionDetails.record(id)
       if (!row) throw sessionNotFound()
       const [view] = await app.sessions.viewsOf([id], await app.settings.get())
       return {
         ...view!,
         status: row.status === 'ended' ? ('ended' as const) : view!.status,
         tabs: row.status === 'ended' ? 0 : view!.tabs,
-        endedAt: row.ended_at ? (row.ended_at as Date).toISOString() : null,
-        endReason: (row.end_reason as string | null) ?? null,
-        endedBy: (row.ended_by as number | null) ?? null,
-        endNote: (row.end_note as string | null) ?? null,
-        fingerprint: (row.fingerprint as string | null)?.trim() ?? null,
-        flags: (row.flags as string[]) ?? [],
-        expiresAt: (row.expires_at as Date).toISOString(),
+        endedAt: row.endedAt?.toISOString() ?? null,
+        endReason: row.endReason,
+        endedBy: row.endedBy,
+        endNote: row.endNote,
+        fingerprint: row.fingerprint?.trim() ?? null,
+        flags: row.flags,
+        expiresAt: row.expiresAt.toISOString(),
       }
     },
   )
@@ -236,12 +234,11 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const body = req.body
       const reason = body.reason.trim()
       const note = body.note?.trim() || null
-      if (reason.length === 0) throw validationFailed('body.reason must say why (it is shown to the user); it cannot be only spaces')
+      if (reason.length === 0) throw blankReason()
       const ended = await app.sessions.end([id], 'admin', { actorUserId: authOf(req).session.userId, note: note ?? reason, adminReason: note ? reason : null })
       if (ended.length === 0) {
-        const [row] = await sql`select status from sessions where id = ${id}`
-        if (!row) throw sessionNotFound()
-        throw new AppError(409, 'SESSION_ALREADY_ENDED', 'That session has already ended.')
+        if ((await app.sessionDetails.statusOf(id)) === null) throw sessionNotFound()
+        throw sessionAlreadyEnded()
       }
       return { terminated: true as const }
     },
@@ -260,9 +257,8 @@ export const adminSessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const id = sessionIdOf(req.params)
-      const [exists] = await sql`select 1 from sessions where id = ${id}`
-      if (!exists) throw sessionNotFound()
-      return { items: await timelineOf(sql, id) }
+      if ((await app.sessionDetails.statusOf(id)) === null) throw sessionNotFound()
+      return { items: await app.audit.timeline(id) }
     },
   )
 }

@@ -1,35 +1,15 @@
 // Account administration: list, create, change (role, disable, email, password), unlock.
-import { eq } from 'drizzle-orm'
-import { users } from '../../db/schema.js'
 import { checkPasswordStrength, hashPassword } from '../auth/passwords.js'
-import { createUser, findUserById, toUserView } from '../auth/users.js'
+import { changeAccountIn, clearLockout, createUser, findUserById, keepAnAdmin, toUserView } from '../auth/users.js'
 import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Database } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Sessions } from '../sessions/service.js'
-import type { Sql } from '../infra/db.js'
-import { AppError } from '../infra/errors.js'
+import { userNotFound } from './errors.js'
 import { publishSessionState } from '../realtime/session-state.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-
-const LAST_ADMIN_LOCK = 7_311_999_002
-
-export const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'No such user.')
-
-/**
- * Refuses to demote or disable the last enabled admin. Two admins removing each other at
- * once must not both count the other as the one that remains: such changes take turns, and
- * each reads the state the last one left.
- */
-async function keepAnAdmin(tx: Sql, userId: number) {
-  await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
-  const [current] = await tx`select role, disabled from users where id = ${userId}`
-  if (current?.role !== 'admin' || current.disabled) return
-  const [others] = await tx`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
-  if (others!.n === 0) throw new AppError(409, 'LAST_ADMIN', 'This is the last enabled admin; make another admin first.')
-}
 
 export interface UserChange {
   role?: string
@@ -62,14 +42,9 @@ export class UserAdmin {
     const { db } = this.d.database
     const before = await findUserById(db, userId)
     if (!before) throw userNotFound()
-    const columns: Record<string, unknown> = { updated_at: new Date() }
-    if (change.role !== undefined) columns.role = change.role
-    if (change.disabled !== undefined) columns.disabled = change.disabled
-    if (change.email !== undefined) columns.email = change.email
-    if (change.password !== undefined) {
-      checkPasswordStrength(change.password, before.username)
-      columns.password_hash = await hashPassword(change.password)
-    }
+    const { password, ...columns } = change
+    if (password !== undefined) checkPasswordStrength(password, before.username)
+    const passwordHash = password === undefined ? undefined : await hashPassword(password)
     const settings = await this.d.settings.get()
     const { sessions } = this.d
     // One transaction under the user's login lock: a login under way either opened its
@@ -77,18 +52,18 @@ export class UserAdmin {
     // the lock (the new role's limit; a refusal when disabled or the password changed).
     const role = await sessions.whileLoginsWait(userId, async ({ tx, liveSessions, end }) => {
       if ((change.role !== undefined && change.role !== 'admin') || change.disabled === true) await keepAnAdmin(tx, userId)
-      const [row] = await tx`update users set ${tx(columns)} where id = ${userId} returning role`
+      const row = await changeAccountIn(tx, userId, { ...columns, passwordHash })
       if (!row) throw userNotFound()
       if (change.disabled === true && !before.disabled) await end(await liveSessions(), 'user_disabled', { actorUserId })
       else if (change.password !== undefined) await end(await liveSessions(), 'password_changed', { actorUserId })
       if (row.role !== before.role) {
         // The new role's limit applies to live sessions at once: the least recently active beyond it end.
-        const limit = sessionLimitFor(settings, userId, row.role as string)
+        const limit = sessionLimitFor(settings, userId, row.role)
         const note = `The account's role changed to ${row.role}, which allows ${limit} session${limit === 1 ? '' : 's'} at a time`
         const oldestFirst = await liveSessions()
         await end(oldestFirst.slice(0, Math.max(0, oldestFirst.length - limit)), 'session_limit', { actorUserId, note })
       }
-      return row.role as string
+      return row.role
     })
     // Cached session records carry the role and the disabled flag: drop them so every node sees the change now.
     await sessions.refreshUser(userId)
@@ -117,7 +92,7 @@ export class UserAdmin {
   async unlock(userId: number, actorUserId: number) {
     const user = await findUserById(this.d.database.db, userId)
     if (!user) throw userNotFound()
-    await this.d.database.db.update(users).set({ lockedUntil: null }).where(eq(users.id, userId))
+    await clearLockout(this.d.database.db, userId)
     const { redis, keys } = this.d
     await redis.unlink(keys.failedLogins(user.username), keys.lockedName(user.username))
     await this.d.audit.record({ type: 'user.unlocked', actorUserId, userId })

@@ -16,7 +16,7 @@ export default fp<FeatureOptions>(
   async (app, { http = true }) => {
     const { config } = app
     const alerts = new Alerts({
-      sql: app.database.sql,
+      db: app.database.db,
       redis: app.redis,
       keys: app.keys,
       settings: app.settings,

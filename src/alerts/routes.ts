@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
 import { authOf } from '../sessions/guards.js'
-import { validationFailed } from '../infra/errors.js'
+import { badCursor } from '../infra/errors.js'
 import { Cursor, errors, IdParam, Nullable } from '../infra/schemas.js'
 import { Alert, AlertTypeSchema } from './schemas.js'
 
@@ -21,7 +21,7 @@ const ListQuery = Type.Object(
 const encodeCursor = (id: number) => Buffer.from(`a${id}`).toString('base64url')
 function decodeCursor(cursor: string): number {
   const m = /^a(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString())
-  if (!m) throw validationFailed('querystring.cursor is not a cursor this route returned')
+  if (!m) throw badCursor()
   return Number(m[1])
 }
 

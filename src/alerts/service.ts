@@ -2,9 +2,11 @@
 // type, user and window (a window opens with the first alert), pushed at once to every node's admin tabs, and handed to the
 // alert-delivery job (webhook, email): an alert stored but not yet queued is marked
 // pending, and the repair pass of the sweep job queues it.
+import { and, asc, desc, eq, isNotNull, isNull, lt, type SQL, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
+import { alerts } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
-import type { Pool } from '../infra/db.js'
+import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { bestEffort, count, loggable } from '../infra/errors.js'
 import type { AlertInput, AlertRaiser, Subject } from '../sessions/alert-raiser.js'
@@ -12,14 +14,14 @@ import type { Device } from '../sessions/tokens.js'
 import type { Settings } from '../settings/schemas.js'
 import { type AlertJob, deliveryId } from './delivery.js'
 import { alertNotFound } from './errors.js'
-import type { Alert, AlertType } from './schemas.js'
+import { ALERT_TYPES, type Alert, type AlertType } from './schemas.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 /** The input type lives with the raise points (sessions/alert-raiser.ts). */
 export type { AlertInput } from '../sessions/alert-raiser.js'
 
 export interface AlertsDeps {
-  sql: Pool
+  db: Db
   redis: Redis
   keys: RedisKeys
   settings: { get(): Promise<Settings> }
@@ -87,19 +89,27 @@ export function messageOf(input: AlertInput): string {
   }
 }
 
-export function toAlert(r: Record<string, unknown>): Alert {
-  const acknowledgedAt = (r.acknowledged_at as Date | null) ?? null
+export type AlertRow = typeof alerts.$inferSelect
+
+/** The stored type as one of ALERT_TYPES (only this service writes the column, from that list). */
+function alertTypeOf(stored: string): AlertType {
+  const type = ALERT_TYPES.find((t) => t === stored)
+  if (type === undefined) throw new Error(`alerts.type holds ${JSON.stringify(stored)}, which is not an alert type`)
+  return type
+}
+
+export function toAlert(r: AlertRow): Alert {
   return {
-    id: r.id as number,
-    type: r.type as AlertType,
-    userId: (r.user_id as number | null) ?? null,
-    username: r.username as string,
-    message: r.message as string,
-    data: (r.data as Record<string, unknown>) ?? {},
-    createdAt: (r.created_at as Date).toISOString(),
-    acknowledged: acknowledgedAt !== null,
-    acknowledgedAt: acknowledgedAt?.toISOString() ?? null,
-    acknowledgedBy: (r.acknowledged_by as number | null) ?? null,
+    id: r.id,
+    type: alertTypeOf(r.type),
+    userId: r.userId,
+    username: r.username,
+    message: r.message,
+    data: r.data ?? {},
+    createdAt: r.createdAt.toISOString(),
+    acknowledged: r.acknowledgedAt !== null,
+    acknowledgedAt: r.acknowledgedAt?.toISOString() ?? null,
+    acknowledgedBy: r.acknowledgedBy,
   }
 }
 
@@ -124,20 +134,27 @@ export class Alerts implements AlertRaiser {
    * published to every node's admin tabs.
    */
   async create(input: AlertInput): Promise<Alert | null> {
-    const { sql, redis, keys } = this.d
+    const { db, redis, keys } = this.d
     const subject = dedupeSubjectOf(input)
     const windowSeconds = windowSecondsOf(input.type, await this.d.settings.get())
     const openedAt = Date.now()
     const window = keys.alertWindow(subject)
     if ((await redis.set(window, String(openedAt), 'EX', windowSeconds, 'NX')) !== 'OK') return null
-    let row: Record<string, unknown> | undefined
+    let row: AlertRow | undefined
     try {
-      ;[row] = await sql`
-        insert into alerts (type, user_id, username, message, data, dedupe_key, delivery_pending)
-        values (${input.type}, ${input.userId}, ${input.username.slice(0, 200)}, ${messageOf(input)}, ${JSON.stringify(input.data)}::jsonb,
-                ${`${subject}:${openedAt}`}, ${this.d.queue !== undefined})
-        on conflict (dedupe_key) do nothing
-        returning *`
+      ;[row] = await db
+        .insert(alerts)
+        .values({
+          type: input.type,
+          userId: input.userId,
+          username: input.username.slice(0, 200),
+          message: messageOf(input),
+          data: input.data,
+          dedupeKey: `${subject}:${openedAt}`,
+          deliveryPending: this.d.queue !== undefined,
+        })
+        .onConflictDoNothing({ target: alerts.dedupeKey })
+        .returning()
     } catch (err) {
       // Not stored: the next raise may try again instead of the window staying silent.
       await redis.unlink(window).catch(() => {})
@@ -156,46 +173,52 @@ export class Alerts implements AlertRaiser {
   private async queueDelivery(alert: Alert): Promise<void> {
     if (!this.d.queue) return
     await this.d.queue.enqueueAlert(deliveryId(alert.id), { alert, sent: {} })
-    await this.d.sql`update alerts set delivery_pending = false where id = ${alert.id}`
+    await this.d.db.update(alerts).set({ deliveryPending: false }).where(eq(alerts.id, alert.id))
   }
 
   /** The repair pass: queues the delivery of alerts stored a while ago and never queued; returns how many. */
   async repairDeliveries(): Promise<number> {
     if (!this.d.queue) return 0
-    const rows = await this.d.sql`select * from alerts
-      where delivery_pending and created_at < now() - make_interval(secs => ${REPAIR_AFTER_SECONDS})
-      order by created_at limit ${REPAIR_BATCH}`
+    const rows = await this.d.db
+      .select()
+      .from(alerts)
+      .where(and(sql`${alerts.deliveryPending}`, lt(alerts.createdAt, sql`now() - make_interval(secs => ${REPAIR_AFTER_SECONDS})`)))
+      .orderBy(asc(alerts.createdAt))
+      .limit(REPAIR_BATCH)
     for (const row of rows) await this.queueDelivery(toAlert(row))
     return rows.length
   }
 
   /** Newest first; one more row than asked tells whether a next page exists. */
   async list(q: AlertQuery): Promise<{ items: Alert[]; more: boolean }> {
-    const { sql } = this.d
-    const rows = await sql`
-      select * from alerts
-      where true
-        ${q.type !== undefined ? sql`and type = ${q.type}` : sql``}
-        ${q.acknowledged === true ? sql`and acknowledged_at is not null` : q.acknowledged === false ? sql`and acknowledged_at is null` : sql``}
-        ${q.before !== undefined ? sql`and id < ${q.before}` : sql``}
-      order by id desc
-      limit ${q.limit + 1}`
+    const where: SQL[] = []
+    if (q.type !== undefined) where.push(eq(alerts.type, q.type))
+    if (q.acknowledged === true) where.push(isNotNull(alerts.acknowledgedAt))
+    if (q.acknowledged === false) where.push(isNull(alerts.acknowledgedAt))
+    if (q.before !== undefined) where.push(lt(alerts.id, q.before))
+    const rows = await this.d.db
+      .select()
+      .from(alerts)
+      .where(and(...where))
+      .orderBy(desc(alerts.id))
+      .limit(q.limit + 1)
     return { items: rows.slice(0, q.limit).map(toAlert), more: rows.length > q.limit }
   }
 
   /** Idempotent: the first acknowledgement stands (and alone is audited). */
   async acknowledge(id: number, actorUserId: number): Promise<Alert> {
-    const { sql } = this.d
-    const [updated] = await sql`
-      update alerts set acknowledged_at = now(), acknowledged_by = ${actorUserId}
-      where id = ${id} and acknowledged_at is null
-      returning *`
+    const { db } = this.d
+    const [updated] = await db
+      .update(alerts)
+      .set({ acknowledgedAt: sql`now()`, acknowledgedBy: actorUserId })
+      .where(and(eq(alerts.id, id), isNull(alerts.acknowledgedAt)))
+      .returning()
     if (updated) {
       const alert = toAlert(updated)
       await this.d.audit.record({ type: 'alert.acknowledged', actorUserId, userId: alert.userId, data: { alertId: alert.id, alertType: alert.type } })
       return alert
     }
-    const [row] = await sql`select * from alerts where id = ${id}`
+    const [row] = await db.select().from(alerts).where(eq(alerts.id, id))
     if (!row) throw alertNotFound()
     return toAlert(row)
   }

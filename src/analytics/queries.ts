@@ -1,5 +1,10 @@
-// Session analytics over the `sessions` table, computed in SQL (docs/admin.md, "Analytics").
-import type { Pool, Sql } from '../infra/db.js'
+// Session analytics over the `sessions` table, computed in SQL (docs/admin.md, "Analytics"):
+// CTEs in drizzle's sql template, each statement's row type given to execute().
+import { sql } from 'drizzle-orm'
+import type { Db } from '../infra/db.js'
+
+/** A handle that runs statements: the database or the snapshot's transaction. */
+type Runner = Pick<Db, 'execute'>
 
 export type Bucket = 'hour' | 'day'
 
@@ -32,7 +37,7 @@ export interface SessionAnalytics {
  * day when the date changes. The two days before `from` make sure the bucket holding
  * `from` has its start on the grid.
  */
-function grid(sql: Sql, r: AnalyticsRange) {
+function grid(r: AnalyticsRange) {
   return sql`
     params as (
       select ${r.from}::timestamptz as f, ${r.to}::timestamptz as t, ${r.now}::timestamptz as n, ${r.tz}::text as tz
@@ -67,10 +72,10 @@ function grid(sql: Sql, r: AnalyticsRange) {
  * latest marker before it; the largest running sum of a bucket's rows is its peak (ends at
  * the bucket's end only lower the sum), and the first row reaching it is when it was reached.
  */
-async function peaks(sql: Sql, r: AnalyticsRange) {
+async function peaks(db: Runner, r: AnalyticsRange) {
   const starts = r.bucket === 'hour' ? sql`hour_starts` : sql`day_starts`
-  return sql<{ bucket_start: Date; peak: number; peak_at: Date }[]>`
-    with ${grid(sql, r)},
+  return db.execute<{ bucket_start: Date; peak: number; peak_at: Date }>(sql`
+    with ${grid(r)},
     bounds as (
       select b, lead(b) over (order by b) as next from ${starts}
     ),
@@ -94,7 +99,7 @@ async function peaks(sql: Sql, r: AnalyticsRange) {
     )
     select p.bs as bucket_start, p.peak::int as peak, min(l.t) as peak_at
     from peaks p join levels l on l.bs = p.bs and l.level = p.peak
-    group by p.bs, p.peak order by p.bs`
+    group by p.bs, p.peak order by p.bs`)
 }
 
 /**
@@ -105,9 +110,9 @@ async function peaks(sql: Sql, r: AnalyticsRange) {
  * hour of the day among the slots between, gathered as a 24-bit mask. 50 slots are enough:
  * with at most one clock change among them, 24 consecutive ordinary hours are there.
  */
-async function hourOfDay(sql: Sql, r: AnalyticsRange) {
-  const [row] = await sql<{ counts: number[] }[]>`
-    with ${grid(sql, r)},
+async function hourOfDay(db: Runner, r: AnalyticsRange) {
+  const [row] = await db.execute<{ counts: number[] }>(sql`
+    with ${grid(r)},
     slots as (
       select array_agg(b order by b) as starts, array_agg(hod order by b) as hods from hour_starts
     ),
@@ -127,13 +132,13 @@ async function hourOfDay(sql: Sql, r: AnalyticsRange) {
     )
     select array(
       select coalesce(sum(n), 0)::int from generate_series(0, 23) h left join by_mask on mask & (1 << h) <> 0 group by h order by h
-    ) as counts`
+    ) as counts`)
   return row!.counts
 }
 
 /** Counts and durations of sessions created in the range; end reasons of those that ended in it. */
-async function summary(sql: Sql, r: AnalyticsRange) {
-  const [row] = await sql<{ total: number; average: number | null; median: number | null; reasons: Record<string, number> }[]>`
+async function summary(db: Runner, r: AnalyticsRange) {
+  const [row] = await db.execute<{ total: number; average: number | null; median: number | null; reasons: Record<string, number> }>(sql`
     with created as (
       select created_at, ended_at from sessions where created_at >= ${r.from} and created_at < ${r.to}
     ),
@@ -147,15 +152,16 @@ async function summary(sql: Sql, r: AnalyticsRange) {
       (select coalesce(jsonb_object_agg(reason, n), '{}'::jsonb) from (
          select coalesce(end_reason, 'unknown') as reason, count(*)::int as n from sessions
          where ended_at >= ${r.from} and ended_at < ${r.to} group by 1
-       ) e) as reasons`
+       ) e) as reasons`)
   return row!
 }
 
-export async function sessionAnalytics(pool: Pool, r: AnalyticsRange): Promise<SessionAnalytics> {
+export async function sessionAnalytics(db: Db, r: AnalyticsRange): Promise<SessionAnalytics> {
   // One snapshot for the three statements, so the figures agree with each other.
-  const [buckets, activeByHourOfDay, sums] = await pool.begin('isolation level repeatable read read only', (sql) =>
-    Promise.all([peaks(sql, r), hourOfDay(sql, r), summary(sql, r)]),
-  )
+  const [buckets, activeByHourOfDay, sums] = await db.transaction((tx) => Promise.all([peaks(tx, r), hourOfDay(tx, r), summary(tx, r)]), {
+    isolationLevel: 'repeatable read',
+    accessMode: 'read only',
+  })
   // The earliest bucket with the highest peak holds the instant it was first reached.
   let overall = { at: r.from.toISOString(), sessions: 0 }
   for (const b of buckets) if (b.peak > overall.sessions) overall = { at: b.peak_at.toISOString(), sessions: b.peak }
@@ -171,7 +177,7 @@ export async function sessionAnalytics(pool: Pool, r: AnalyticsRange): Promise<S
 }
 
 /** The zone names PostgreSQL accepts, keyed by lower case (zone names are case-insensitive there). */
-export async function timeZoneNames(pool: Pool): Promise<Map<string, string>> {
-  const rows = await pool<{ name: string }[]>`select name from pg_timezone_names`
+export async function timeZoneNames(db: Db): Promise<Map<string, string>> {
+  const rows = await db.execute<{ name: string }>(sql`select name from pg_timezone_names`)
   return new Map(rows.map((r) => [r.name.toLowerCase(), r.name]))
 }

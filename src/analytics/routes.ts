@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
 import { requireAdmin } from '../auth/admin-guard.js'
-import { validationFailed } from '../infra/errors.js'
+import { rangeNotForward, rangeTooLong, tooManyBuckets, unknownTimeZone } from './errors.js'
 import { errors, IsoTime } from '../infra/schemas.js'
 import { type Bucket, sessionAnalytics, timeZoneNames } from './queries.js'
 
@@ -45,19 +45,19 @@ function rangeOf(q: Static<typeof AnalyticsQuery>, now: Date) {
   const to = q.to === undefined ? now : new Date(q.to)
   const from = q.from === undefined ? new Date(to.getTime() - DEFAULT_RANGE_MS) : new Date(q.from)
   const span = to.getTime() - from.getTime()
-  if (span <= 0) throw validationFailed('querystring.from must be before querystring.to')
-  if (span > MAX_RANGE_MS) throw validationFailed('querystring.from and querystring.to must be at most 366 days apart')
+  if (span <= 0) throw rangeNotForward()
+  if (span > MAX_RANGE_MS) throw rangeTooLong()
   const bucket: Bucket = q.bucket ?? (span <= HOURLY_UP_TO_MS ? 'hour' : 'day')
   // One more than whole spans: the first bucket may start before `from`. With 366 days this
   // cannot be exceeded by hours or days; it guards a finer bucket added later.
   const buckets = Math.ceil(span / (bucket === 'hour' ? HOUR_MS : DAY_MS)) + 1
-  if (buckets > MAX_BUCKETS) throw validationFailed(`querystring.bucket gives ${buckets} buckets; at most ${MAX_BUCKETS} are allowed`)
+  if (buckets > MAX_BUCKETS) throw tooManyBuckets(buckets, MAX_BUCKETS)
   return { from, to, bucket }
 }
 
 export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = requireAdmin(app)
-  const { sql } = app.database
+  const { db } = app.database
   // Read once: listing the zones costs PostgreSQL ~100 ms, and the list only changes with an upgrade.
   let zones: Promise<Map<string, string>> | undefined
 
@@ -76,13 +76,13 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = req.query
       const now = new Date()
       const { from, to, bucket } = rangeOf(q, now)
-      zones ??= timeZoneNames(sql).catch((err) => {
+      zones ??= timeZoneNames(db).catch((err) => {
         zones = undefined
         throw err
       })
       const tz = (await zones).get((q.tz ?? 'UTC').toLowerCase())
-      if (tz === undefined) throw validationFailed('querystring.tz must be an IANA time zone name such as Europe/Oslo')
-      const result = await sessionAnalytics(sql, { from, to, bucket, tz, now })
+      if (tz === undefined) throw unknownTimeZone()
+      const result = await sessionAnalytics(db, { from, to, bucket, tz, now })
       return { from: from.toISOString(), to: to.toISOString(), bucket, tz, ...result }
     },
   )

@@ -1,6 +1,8 @@
 // Reading the audit trail: the admin's filtered list, newest first, and one session's
-// timeline in order.
-import type { Pool } from '../infra/db.js'
+// timeline in order; and its retention (the cleanup job).
+import { and, asc, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import { auditEvents } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
 
 export interface AuditFilter {
   type?: string
@@ -14,34 +16,58 @@ export interface AuditFilter {
   limit: number
 }
 
-export async function listAuditEvents(sql: Pool, f: AuditFilter) {
-  const rows = await sql`
-        select id, type, actor_user_id, user_id, session_id, data, at from audit_events
-        where true
-          ${f.type ? sql`and type = ${f.type}` : sql``}
-          ${f.userId !== undefined ? sql`and (user_id = ${f.userId} or actor_user_id = ${f.userId})` : sql``}
-          ${f.session ? sql`and session_id = ${f.session}` : sql``}
-          ${f.from ? sql`and at >= ${f.from}` : sql``}
-          ${f.to ? sql`and at <= ${f.to}` : sql``}
-          ${f.before !== undefined ? sql`and id < ${f.before}` : sql``}
-        order by id desc limit ${f.limit}`
-  return rows.map(toAuditEvent)
+export interface AuditEventRow {
+  id: number
+  type: string
+  actorUserId: number | null
+  userId: number | null
+  sessionId: string | null
+  data: Record<string, unknown>
+  at: string
+}
+
+export async function listAuditEvents(db: Db, f: AuditFilter): Promise<AuditEventRow[]> {
+  const t = auditEvents
+  const where: SQL[] = []
+  if (f.type) where.push(eq(t.type, f.type))
+  if (f.userId !== undefined) where.push(or(eq(t.userId, f.userId), eq(t.actorUserId, f.userId))!)
+  if (f.session) where.push(eq(t.sessionId, f.session))
+  if (f.from) where.push(gte(t.at, f.from))
+  if (f.to) where.push(lte(t.at, f.to))
+  if (f.before !== undefined) where.push(lt(t.id, f.before))
+  const rows = await db
+    .select()
+    .from(t)
+    .where(and(...where))
+    .orderBy(desc(t.id))
+    .limit(f.limit)
+  return rows.map((r) => ({
+    ...r,
+    data: r.data ?? {},
+    at: r.at.toISOString(),
+  }))
 }
 
 /** A session's events in order (at most 10,000). */
-export async function timelineOf(sql: Pool, sessionId: string) {
-  const rows = await sql`select type, data, at from audit_events where session_id = ${sessionId} order by id limit 10000`
-  return rows.map((r) => ({ at: (r.at as Date).toISOString(), type: r.type as string, data: (r.data as Record<string, unknown>) ?? {} }))
+export async function timelineOf(db: Db, sessionId: string) {
+  const t = auditEvents
+  const rows = await db.select({ type: t.type, data: t.data, at: t.at }).from(t).where(eq(t.sessionId, sessionId)).orderBy(asc(t.id)).limit(10_000)
+  return rows.map((r) => ({
+    at: r.at.toISOString(),
+    type: r.type,
+    data: r.data ?? {},
+  }))
 }
 
-function toAuditEvent(r: Record<string, unknown>) {
-  return {
-    id: Number(r.id),
-    type: r.type as string,
-    actorUserId: (r.actor_user_id as number | null) ?? null,
-    userId: (r.user_id as number | null) ?? null,
-    sessionId: (r.session_id as string | null) ?? null,
-    data: (r.data as Record<string, unknown>) ?? {},
-    at: (r.at as Date).toISOString(),
-  }
+/** Deletes up to `limit` events older than `days`, oldest first; how many it deleted. */
+export async function purgeAuditBatch(db: Db, days: number, limit: number): Promise<number> {
+  const t = auditEvents
+  const oldest = db
+    .select({ id: t.id })
+    .from(t)
+    .where(lt(t.at, sql`now() - make_interval(days => ${days})`))
+    .orderBy(asc(t.id))
+    .limit(limit)
+  const deleted = await db.delete(t).where(inArray(t.id, oldest)).returning({ id: t.id })
+  return deleted.length
 }

@@ -1,6 +1,8 @@
-// Audit events: who did what to which session, written to PostgreSQL.
+// Audit events: who did what to which session, written to PostgreSQL, and read back for
+// the admin (the trail, a session's timeline) and the cleanup job (retention).
 import type { Db, Sql } from '../infra/db.js'
 import { auditEvents } from '../../db/schema.js'
+import { type AuditEventRow, type AuditFilter, listAuditEvents, purgeAuditBatch, timelineOf } from './queries.js'
 
 export interface AuditEntry {
   type: string
@@ -27,6 +29,21 @@ export class Audit {
         data: e.data ?? {},
       })),
     )
+  }
+
+  /** The trail under the filter, newest first. */
+  list(f: AuditFilter): Promise<AuditEventRow[]> {
+    return listAuditEvents(this.db, f)
+  }
+
+  /** A session's events in order (at most 10,000). */
+  timeline(sessionId: string) {
+    return timelineOf(this.db, sessionId)
+  }
+
+  /** Deletes up to `limit` events older than `days`; how many it deleted. */
+  purgeBatch(days: number, limit: number): Promise<number> {
+    return purgeAuditBatch(this.db, days, limit)
   }
 
   /** The same, on a transaction of the caller's: the events commit with its other writes or not at all. */

@@ -1,12 +1,13 @@
 // The auth plugin: sign-in (password and OIDC), logout, password change; and, ahead of
 // every route, CORS, the rate limits and the Origin check, in that order (a refused
-// cross-site request still spends its budget). Decorates `login`.
+// cross-site request still spends its budget). Decorates `login` and `loginHistory`.
 import { findFlaw } from '../infra/input-hygiene.js'
 import fp from 'fastify-plugin'
 import type { FeatureOptions } from '../sessions/index.js'
 import { installGuards, requestInfo } from '../sessions/guards.js'
 import { registerCors } from './cors.js'
 import { Login } from './login.js'
+import { LoginHistory } from './login-history.js'
 import { oidcRoutes } from './oidc-routes.js'
 import { installRateLimits } from './rate-limits.js'
 import { authRoutes } from './routes.js'
@@ -14,6 +15,8 @@ import { authRoutes } from './routes.js'
 declare module 'fastify' {
   interface FastifyInstance {
     login: Login
+    /** Login history (login_attempts): the admin's list, the cleanup's retention. */
+    loginHistory: LoginHistory
   }
 }
 
@@ -35,6 +38,7 @@ export default fp<FeatureOptions>(
       log: app.log,
     })
     app.decorate('login', login)
+    app.decorate('loginHistory', new LoginHistory(database.db))
     if (!http) return
     await registerCors(app, config)
     await installRateLimits(app, {

@@ -1,5 +1,8 @@
-// Login history (login_attempts, written by sign-in): the admin's list, newest first.
-import type { Pool } from '../infra/db.js'
+// Login history (login_attempts, written by sign-in): the admin's list, newest first, and
+// its retention (the cleanup job).
+import { and, asc, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import { loginAttempts } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
 
 export interface LoginHistoryFilter {
   /** A username (any case) or a user id. */
@@ -26,27 +29,52 @@ export interface LoginAttemptRow {
   flags: string[]
 }
 
-export async function loginHistory(sql: Pool, f: LoginHistoryFilter): Promise<LoginAttemptRow[]> {
-  const rows = await sql`
-        select id, user_id, username, host(ip) as ip, user_agent, success, reason, method, at, flags from login_attempts
-        where true
-          ${f.user !== undefined ? sql`and (lower(username) = ${f.user.toLowerCase()} or user_id::text = ${f.user})` : sql``}
-          ${f.from ? sql`and at >= ${f.from}` : sql``}
-          ${f.to ? sql`and at <= ${f.to}` : sql``}
-          ${f.success !== undefined ? sql`and success = ${f.success}` : sql``}
-          ${f.ip ? sql`and host(ip) = ${f.ip}` : sql``}
-          ${f.before !== undefined ? sql`and id < ${f.before}` : sql``}
-        order by id desc limit ${f.limit}`
-  return rows.map((r) => ({
-    id: Number(r.id),
-    userId: (r.user_id as number | null) ?? null,
-    username: r.username as string,
-    ip: (r.ip as string | null) ?? null,
-    userAgent: (r.user_agent as string | null) ?? null,
-    success: r.success as boolean,
-    reason: r.reason as string,
-    method: r.method as string,
-    at: (r.at as Date).toISOString(),
-    flags: (r.flags as string[]) ?? [],
-  }))
+export class LoginHistory {
+  constructor(private readonly db: Db) {}
+
+  async list(f: LoginHistoryFilter): Promise<LoginAttemptRow[]> {
+    const t = loginAttempts
+    const where: SQL[] = []
+    if (f.user !== undefined) where.push(or(eq(sql`lower(${t.username})`, f.user.toLowerCase()), eq(sql`${t.userId}::text`, f.user))!)
+    if (f.from) where.push(gte(t.at, f.from))
+    if (f.to) where.push(lte(t.at, f.to))
+    if (f.success !== undefined) where.push(eq(t.success, f.success))
+    if (f.ip) where.push(eq(sql`host(${t.ip})`, f.ip))
+    if (f.before !== undefined) where.push(lt(t.id, f.before))
+    const rows = await this.db
+      .select({
+        id: t.id,
+        userId: t.userId,
+        username: t.username,
+        ip: sql<string | null>`host(${t.ip})`,
+        userAgent: t.userAgent,
+        success: t.success,
+        reason: t.reason,
+        method: t.method,
+        at: t.at,
+        flags: t.flags,
+      })
+      .from(t)
+      .where(and(...where))
+      .orderBy(desc(t.id))
+      .limit(f.limit)
+    return rows.map((r) => ({
+      ...r,
+      at: r.at.toISOString(),
+      flags: r.flags ?? [],
+    }))
+  }
+
+  /** Deletes up to `limit` attempts older than `days`, oldest first; how many it deleted. */
+  async purgeBatch(days: number, limit: number): Promise<number> {
+    const t = loginAttempts
+    const oldest = this.db
+      .select({ id: t.id })
+      .from(t)
+      .where(lt(t.at, sql`now() - make_interval(days => ${days})`))
+      .orderBy(asc(t.id))
+      .limit(limit)
+    const deleted = await this.db.delete(t).where(inArray(t.id, oldest)).returning({ id: t.id })
+    return deleted.length
+  }
 }

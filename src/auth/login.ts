@@ -1,16 +1,18 @@
 // Signing in: password check, failed-login counting and lockout, the session limit, and
 // the login history row that every attempt leaves behind.
 import { eq } from 'drizzle-orm'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../sessions/alert-raiser.js'
 import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
-import { AppError, bestEffort, count, validationFailed, type WarnLog } from '../infra/errors.js'
+import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
+import { accountLocked, invalidCredentials, platformNotUsable } from './errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Platforms } from '../platforms/service.js'
+import { flagSessionIn } from '../sessions/detail.js'
 import { CredentialsChanged } from '../sessions/login-lock.js'
 import type { RequestInfo } from '../sessions/records.js'
 import type { Sessions } from '../sessions/service.js'
@@ -55,19 +57,6 @@ export interface LoginInput {
   endSessionId?: string
 }
 
-export const invalidCredentials = () => new AppError(401, 'INVALID_CREDENTIALS', 'The username or password is wrong.')
-
-function accountLocked(until: Date) {
-  const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000))
-  return new AppError(
-    423,
-    'ACCOUNT_LOCKED',
-    `Too many failed sign-ins: this account is locked for ${count(retryAfterSeconds, 'more second')}.`,
-    { retryAfterSeconds },
-    { 'retry-after': String(retryAfterSeconds) },
-  )
-}
-
 const lockoutFromNow = (settings: Settings) => new Date(Date.now() + settings.failedLogin.lockoutSeconds * 1000)
 
 // Counts a failure and, when the count reaches the threshold, begins the lockout: in one
@@ -86,8 +75,11 @@ end
 return {n, 0}
 `
 
-interface FailureCommand {
-  tesseraCountFailure(...args: (string | number)[]): Promise<[number, number]>
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** countFailureLua, defined by Login: the failures in the window, and 1 when this one began the lockout. */
+    tesseraCountFailure(failures: string, locked: string, windowSeconds: number, threshold: number, lockoutMs: number): Result<[number, number], Context>
+  }
 }
 
 export class Login {
@@ -146,7 +138,7 @@ export class Login {
         device,
         alsoCommit: async (tx, sessionId) => {
           flags = await this.flagsFor(tx, user.id, info.ip, device, settings)
-          if (flags.length > 0) await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
+          if (flags.length > 0) await flagSessionIn(tx, sessionId, flags)
           await this.recordSuccess(tx, { ...attempt, sessionId, flags, method })
           await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId, method } })
         },
@@ -232,7 +224,7 @@ export class Login {
     const { failedLogin } = settings
     const threshold = user ? failedLoginThresholdFor(settings, user.id) : failedLogin.threshold
     const lockoutMs = failedLogin.lockoutEnabled ? failedLogin.lockoutSeconds * 1000 : 0
-    const [count, began] = await (this.d.redis as unknown as FailureCommand).tesseraCountFailure(
+    const [count, began] = await this.d.redis.tesseraCountFailure(
       this.d.keys.failedLogins(username),
       this.d.keys.lockedName(username),
       failedLogin.windowSeconds,
@@ -263,13 +255,13 @@ export class Login {
   private async startingPlatform(userId: number, requested: number | undefined): Promise<number | null> {
     if (requested === undefined) return this.d.platforms.defaultOf(userId)
     const platform = await this.d.platforms.find(userId, requested)
-    if (!platform?.active) throw validationFailed('body.platformId does not name one of your active platform connections')
+    if (!platform?.active) throw platformNotUsable()
     return platform.id
   }
 
   /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
   private async flagsFor(sql: Sql, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
-    const [row] = await sql`
+    const [row] = await sql<{ any_before: boolean; device_seen: boolean; ip_seen: boolean; distinct_ips: string }[]>`
       select
         exists(select 1 from login_attempts where user_id = ${userId} and success) as any_before,
         exists(select 1 from login_attempts where user_id = ${userId} and success and device_key = ${deviceKey(device)}) as device_seen,

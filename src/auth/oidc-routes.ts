@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../infra/errors.js'
+import { oidcNotConfigured } from './errors.js'
 import { errors, IdParam, Uuid } from '../infra/schemas.js'
 import { parseDevice } from '../sessions/tokens.js'
 import { requestInfo } from '../sessions/guards.js'
@@ -20,7 +21,7 @@ const OidcBody = Type.Object(
   { additionalProperties: false },
 )
 
-const notConfigured = () => new AppError(404, 'NOT_FOUND', 'Sign-in with an identity provider is not configured on this server (OIDC_ISSUER).')
+const notConfigured = oidcNotConfigured
 
 export const oidcRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
   const { issuer, audience, autoCreate } = app.config.oidc

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis'
 import { createRemoteJWKSet, errors as joseErrors, type JWTPayload, jwtVerify } from 'jose'
 import { users } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
-import { AppError, serviceUnavailable } from '../infra/errors.js'
+import { identityProviderUnavailable, invalidToken } from './errors.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { createUser, type UserRow } from './users.js'
 
@@ -26,7 +26,6 @@ export interface OidcDeps {
   fetch?: typeof fetch
 }
 
-export const invalidToken = (why: string) => new AppError(401, 'INVALID_TOKEN', `The identity provider's token was refused: ${why}.`)
 
 /** What a token proves: the claims, and the account they name. */
 export interface OidcIdentity {
@@ -114,9 +113,9 @@ export class Oidc {
       if (!res.ok) throw new Error(`status ${res.status}`)
       jwksUri = ((await res.json()) as { jwks_uri?: unknown }).jwks_uri
     } catch {
-      throw serviceUnavailable('The identity provider')
+      throw identityProviderUnavailable()
     }
-    if (typeof jwksUri !== 'string') throw serviceUnavailable('The identity provider')
+    if (typeof jwksUri !== 'string') throw identityProviderUnavailable()
     this.keySet = createRemoteJWKSet(new URL(jwksUri))
     return this.keySet
   }
@@ -133,7 +132,7 @@ function reasonOf(err: unknown): string {
   }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature is not valid'
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'it is signed with a key the identity provider does not publish'
-  if (err instanceof joseErrors.JWKSTimeout) throw serviceUnavailable('The identity provider')
+  if (err instanceof joseErrors.JWKSTimeout) throw identityProviderUnavailable()
   return 'it is not a well-formed, signed ID token'
 }
 

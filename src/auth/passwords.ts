@@ -1,7 +1,7 @@
 // argon2id hashing. A fixed dummy hash is verified for unknown users so that "no such
 // user" and "wrong password" take the same time.
 import { hash, verify } from '@node-rs/argon2'
-import { AppError } from '../infra/errors.js'
+import { passwordIsUsername, passwordTooShort } from './errors.js'
 
 // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
 const OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
@@ -22,9 +22,9 @@ export const MIN_PASSWORD_LENGTH = 10
 
 export function checkPasswordStrength(password: string, username: string) {
   if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new AppError(400, 'WEAK_PASSWORD', `The password needs at least ${MIN_PASSWORD_LENGTH} characters.`)
+    throw passwordTooShort(MIN_PASSWORD_LENGTH)
   }
   if (password.toLowerCase() === username.toLowerCase()) {
-    throw new AppError(400, 'WEAK_PASSWORD', 'The password must not be the username.')
+    throw passwordIsUsername()
   }
 }

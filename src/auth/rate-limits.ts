@@ -12,6 +12,7 @@
 // (sessions/session-state.lua.ts) under the same key: apiBudgetPrefix + the key below.
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Result } from 'ioredis'
 import { apiBudgetPrefix, answerBudget, isRateLimited, rateLimited } from '../infra/budget.js'
 import { sessionBehindCookie } from '../sessions/guards.js'
 
@@ -50,8 +51,11 @@ end
 return {count, redis.call('PTTL', KEYS[1])}
 `
 
-interface BudgetCommand {
-  tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** spendLua, defined by installRateLimits: the budget's count and milliseconds left. */
+    tesseraSpendBudget(key: string, windowMs: number): Result<[number, number], Context>
+  }
 }
 
 export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHooks) {
@@ -72,7 +76,7 @@ export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHo
   const prefix = apiBudgetPrefix(app.keys)
   const limiters = {
     api: async (req: FastifyRequest, reply: FastifyReply) => {
-      const [count, ttl] = await (app.redis as unknown as BudgetCommand).tesseraSpendBudget(prefix + (await apiKey(req, app)), api.windowMs)
+      const [count, ttl] = await app.redis.tesseraSpendBudget(prefix + (await apiKey(req, app)), api.windowMs)
       answerBudget(reply, api.max, count, ttl)
     },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),

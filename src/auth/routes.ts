@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
-import { AppError } from '../infra/errors.js'
+import { currentPasswordWrong } from './errors.js'
 import { errors, IdParam, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { SessionView, UserSummary } from '../sessions/schemas.js'
 import { csrfTokenFor } from '../sessions/tokens.js'
@@ -149,7 +149,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (ap
       const { currentPassword, newPassword } = req.body
       const user = await findUserById(app.database.db, s.userId)
       if (!user || !(await verifyPassword(user.passwordHash, currentPassword))) {
-        throw new AppError(401, 'INVALID_CREDENTIALS', 'The current password is wrong; the password was not changed. Your session stays signed in.')
+        throw currentPasswordWrong()
       }
       checkPasswordStrength(newPassword, user.username)
       const passwordHash = await hashPassword(newPassword)

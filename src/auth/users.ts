@@ -1,8 +1,8 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
-import { and, asc, eq, gt, ilike, or, sql as dsql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, ilike, inArray, not, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db, Pool } from '../infra/db.js'
-import { AppError, validationFailed } from '../infra/errors.js'
+import type { Db, Sql } from '../infra/db.js'
+import { lastAdmin, userIdTooLarge, usernameTaken } from './errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -46,7 +46,7 @@ export async function createUser(
     .values({ username: input.username, email: input.email ?? null, passwordHash, role: input.role })
     .onConflictDoNothing()
     .returning()
-  if (!row) throw new AppError(409, 'USERNAME_TAKEN', `The username ${input.username} is taken.`)
+  if (!row) throw usernameTaken(input.username)
   return row
 }
 
@@ -68,15 +68,67 @@ export async function listUsers(db: Db, q: { q?: string; role?: string; limit: n
   return { items: page.map(toUserView), nextCursor: rows.length > q.limit ? String(page.at(-1)!.id) : null }
 }
 
+const LAST_ADMIN_LOCK = 7_311_999_002
+
+/**
+ * Refuses to demote or disable the last enabled admin, on the caller's transaction. Two
+ * admins removing each other at once must not both count the other as the one that
+ * remains: such changes take turns, and each reads the state the last one left.
+ */
+export async function keepAnAdmin(tx: Sql, userId: number) {
+  await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
+  const [current] = await tx<{ role: string; disabled: boolean }[]>`select role, disabled from users where id = ${userId}`
+  if (current?.role !== 'admin' || current.disabled) return
+  const [others] = await tx<{ n: number }[]>`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
+  if (others!.n === 0) throw lastAdmin()
+}
+
+/** What an administrator changes of an account. */
+export interface AccountChange {
+  role?: string
+  disabled?: boolean
+  email?: string | null
+  passwordHash?: string
+}
+
+/** Writes the change on the caller's transaction; the account's role after it, or null when there is no such user. */
+export async function changeAccountIn(tx: Sql, userId: number, change: AccountChange): Promise<{ role: string } | null> {
+  const columns: Record<string, unknown> = { updated_at: new Date() }
+  if (change.role !== undefined) columns.role = change.role
+  if (change.disabled !== undefined) columns.disabled = change.disabled
+  if (change.email !== undefined) columns.email = change.email
+  if (change.passwordHash !== undefined) columns.password_hash = change.passwordHash
+  const [row] = await tx<{ role: string }[]>`update users set ${tx(columns)} where id = ${userId} returning role`
+  return row ?? null
+}
+
+/** Ends the account's lockout as PostgreSQL records it (the Redis marks are the caller's). */
+export async function clearLockout(db: Db, userId: number): Promise<void> {
+  await db.update(users).set({ lockedUntil: null }).where(eq(users.id, userId))
+}
+
 /** The id of a user named by username (any case) or by id; null when none, undefined when none asked. */
-export async function userIdByName(sql: Pool, username: string | undefined): Promise<number | null | undefined> {
+export async function userIdByName(db: Db, username: string | undefined): Promise<number | null | undefined> {
   if (username === undefined) return undefined
   if (/^\d+$/.test(username)) {
     const id = Number(username)
     // User ids are PostgreSQL integers: a longer number names no user and is a mistake.
-    if (id > 2_147_483_647) throw validationFailed(`querystring.user must be a username or a user id up to 2147483647; ${username.slice(0, 30)} is neither`)
+    if (id > 2_147_483_647) throw userIdTooLarge(username)
     return id
   }
-  const [row] = await sql`select id from users where lower(username) = ${username.toLowerCase()}`
-  return (row?.id as number | undefined) ?? null
+  const [row] = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(eq(dsql`lower(${users.username})`, username.toLowerCase()))
+  return row?.id ?? null
+}
+
+/** Those of the users that are enabled admins now. */
+export async function enabledAdminsAmong(db: Db, userIds: number[]): Promise<Set<number>> {
+  if (userIds.length === 0) return new Set()
+  const rows = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(inArray(users.id, userIds), eq(users.role, 'admin'), not(users.disabled)))
+  return new Set(rows.map((r) => r.id))
 }

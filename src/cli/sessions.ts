@@ -62,7 +62,7 @@ export const sessionsCommand: Command = {
     }
 
     return async (ctx, io) => {
-      const all = await listSessions(ctx.database.sql, ctx.sessions, await ctx.settings.get(), { user, role, status })
+      const all = await listSessions(ctx.sessionDetails, ctx.sessions, await ctx.settings.get(), { user, role, status })
       const items = all.slice(0, limit)
       if (values.json) io.out(`${JSON.stringify({ items, total: all.length }, null, 2)}\n`)
       else if (all.length === 0) io.out(user || role || status ? 'No live session matches.\n' : 'No live sessions.\n')

@@ -40,8 +40,8 @@ export interface PoolUsage {
 export interface Database {
   sql: Pool
   db: Db
-  /** What PostgreSQL reports about this pool's connections (pg_stat_activity). */
-  poolUsage(): Promise<PoolUsage>
+  /** This pool's connections, from the driver's own statistics. */
+  poolUsage(): PoolUsage
   close(): Promise<void>
 }
 
@@ -205,111 +205,11 @@ function withDateTypes<T>(sql: Pool, make: () => T): T {
 }
 
 /**
- * postgres.js exposes no pool statistics, so PostgreSQL is asked: every connection of the
- * pool carries the pool's own application_name. The asking connection is open but not
- * counted busy. When no connection frees up within a second, every one is busy.
- */
-async function usageOf(sql: Pool, applicationName: string, poolMax: number): Promise<PoolUsage> {
-  const saturated = new Promise<PoolUsage>((resolve) => setTimeout(() => resolve({ open: poolMax, busy: poolMax }), 1000).unref())
-  const asked = sql`select count(*)::int as open,
-      count(*) filter (where state <> 'idle' and pid <> pg_backend_pid())::int as busy
-    from pg_stat_activity where application_name = ${applicationName}`.then(([row]) => ({ open: Number(row?.open ?? 0), busy: Number(row?.busy ?? 0) }))
-  return Promise.race([asked, saturated])
-}
-
-/**
  * Seconds a connection waits before it reconnects after an error. postgres.js's own backoff
  * grows to 20 s: with PostgreSQL restarted, every query would wait up to that long before it
  * failed (a request hanging instead of a 503) and the pool would come back that late.
  */
 export const reconnectDelaySeconds = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5)
-
-/** Codes saying the connection under a query is gone: PostgreSQL stopped, restarted or cut it. */
-// 25P03: PostgreSQL ended a connection left idle in its transaction (IDLE_IN_TRANSACTION_TIMEOUT_MS).
-const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '25P03'])
-
-function connectionLost(err: unknown): boolean {
-  // drizzle wraps the driver's error as `cause`.
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
-    if (typeof e.code === 'string' && CONNECTION_LOST.has(e.code)) return true
-  }
-  return false
-}
-
-/**
- * postgres.js (3.4.9) crashes the process when a statement is written to a transaction's
- * connection after that connection closed: the write is deferred to a setImmediate that
- * finds the socket gone (an uncaught TypeError thrown where nothing can catch it;
- * porsager/postgres#1154, #1208), and the connection keeps the unsent bytes and never works
- * again. It happens to the COMMIT (the body resolved after its connection died: it waited on
- * Redis, or caught a failed statement and carried on), to the ROLLBACK (the body failed, or
- * a statement it caught had failed) and to the body's next statement. So nothing reaches a
- * transaction's connection once it may have closed:
- * - a closing connection of the pool bumps `closes` synchronously (postgres.js's onclose);
- *   a transaction that saw none since it began goes on at once (the usual case, no cost);
- * - otherwise each statement of the body, and the COMMIT or ROLLBACK after it, waits for the
- *   next turn of the event loop, by which begin() has rejected (CONNECTION_CLOSED) if its
- *   own connection was the one closed; then the statement fails instead of being written,
- *   and the body's outcome is held for good so that no COMMIT or ROLLBACK is written
- *   (PostgreSQL rolls back a transaction whose connection is gone).
- * A body that fails with an error saying a connection is gone is also held until begin()
- * rejects, or for CONNECTION_CHECK_MS when the connection stays up (the error came from
- * elsewhere, Redis say), as a ROLLBACK would race the closing socket. drizzle's
- * transaction() goes through here too. Savepoints are not guarded (the service has none).
- */
-const CONNECTION_CHECK_MS = 2000
-
-interface Closes {
-  count: number
-}
-
-type Statement = { handler?: (q: unknown) => unknown; reject?: (err: unknown) => void }
-
-function guardTransactions(sql: Pool, closes: Closes): void {
-  const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>
-  const guarded = (...args: unknown[]) => {
-    const body = args.pop() as (tx: unknown) => unknown
-    const closesAtStart = closes.count
-    let gone = false
-    // Runs `go` now when no connection closed since the transaction began, else on the next
-    // turn unless this transaction's own connection was the one (then `lost` instead).
-    const gate = <T>(go: () => T, lost: () => T): T | Promise<T> =>
-      closes.count === closesAtStart ? go() : new Promise<void>((r) => setImmediate(r)).then(() => (gone ? lost() : go()))
-    const held = () => new Promise<never>(() => {})
-    const closedError = () => Object.assign(new Error('the transaction’s connection closed'), { code: 'CONNECTION_CLOSED' })
-    const guardStatement = (q: unknown) => {
-      const s = q as Statement
-      const handler = s?.handler
-      if (typeof handler === 'function' && typeof s.reject === 'function') {
-        s.handler = (query: unknown) => gate(() => handler(query), () => s.reject!(closedError()))
-      }
-      return q
-    }
-    const outcome = begin(...args, (tx: postgres.TransactionSql) => {
-      const unsafe = tx.unsafe.bind(tx) as (...a: unknown[]) => unknown
-      const statements = new Proxy(tx, {
-        apply: (target, self, a) => guardStatement(Reflect.apply(target as unknown as (...x: unknown[]) => unknown, self, a)),
-        get: (target, prop, receiver) => (prop === 'unsafe' ? (...a: unknown[]) => guardStatement(unsafe(...a)) : Reflect.get(target, prop, receiver)),
-      })
-      return new Promise((resolve) => {
-        const result = body(statements)
-        resolve(Array.isArray(result) ? Promise.all(result) : result)
-      }).then(
-        (value) => gate(() => value, held),
-        (err) => {
-          if (connectionLost(err)) return new Promise((_, reject) => setTimeout(() => gone || reject(err), CONNECTION_CHECK_MS).unref())
-          return gate(() => Promise.reject(err), held)
-        },
-      )
-    })
-    // begin() settling while its body is still running or held can only mean the connection closed.
-    outcome.catch(() => {
-      gone = true
-    })
-    return outcome
-  }
-  ;(sql as unknown as { begin: typeof guarded }).begin = guarded
-}
 
 /**
  * Backstops, set on every connection of the pool: no wait for a lock, and no transaction
@@ -324,11 +224,7 @@ export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
 export async function openDatabase(url: string, poolMax: number): Promise<Database> {
   const applicationName = `tessera-${randomBytes(6).toString('hex')}`
-  const closes: Closes = { count: 0 }
   const sql = postgres(url, {
-    onclose: () => {
-      closes.count++
-    },
     max: poolMax,
     ...quiet(),
     idle_timeout: 60,
@@ -339,18 +235,16 @@ export async function openDatabase(url: string, poolMax: number): Promise<Databa
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
   })
-  guardTransactions(sql, closes)
   await explained(url, () => sql`select 1`)
-  // The first connection has read the array types into the pool's shared parsers. Every new
-  // connection would read them again, and postgres.js leaves that query's failure unhandled:
-  // a connection cut while it ran (a restart, pg_terminate_backend) would crash the process.
-  ;(sql.options as unknown as { fetch_types: boolean }).fetch_types = false
   const db = withDateTypes(sql, () => drizzle(sql, { schema }))
   let closing: Promise<void> | undefined
   return {
     sql,
     db,
-    poolUsage: () => usageOf(sql, applicationName, poolMax),
+    poolUsage: () => {
+      const { connections, idle } = sql.stats
+      return { open: connections, busy: connections - idle }
+    },
     close: () => {
       closing ??= sql.end({ timeout: 5 })
       return closing

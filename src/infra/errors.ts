@@ -19,6 +19,9 @@ export const serviceUnavailable = (what: string) =>
 
 export const validationFailed = (message: string) => new AppError(400, 'VALIDATION_FAILED', message)
 
+/** A paged list's cursor that none of its pages gave out. */
+export const badCursor = () => validationFailed('querystring.cursor is not a cursor this route returned')
+
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
 // 55P03 and 25P03: a lock wait or an idle transaction outlasted its backstop (infra/db.ts).
 const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET', '55P03', '25P03'])
@@ -98,10 +101,11 @@ export function describeFailure(errors: readonly AjvError[]): string {
 }
 
 function describeValidation(err: FastifyError): string {
-  const first = err.validation?.[0]
+  const failures = err.validation ?? []
+  const first = failures[0]
   if (!first) return err.message
   const where = err.validationContext ?? 'body'
-  const params = first.params as Record<string, unknown>
+  const { params } = first
   const path = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
   // A missing or unknown property is named with its parent's path: body.failedLogin.bogus.
   const leaf = params.missingProperty ?? params.additionalProperty
@@ -109,7 +113,7 @@ function describeValidation(err: FastifyError): string {
   const name = field ? `${where}.${String(field)}` : where
   if (params.missingProperty) return `${name} is required`
   if (params.additionalProperty) return `${name} is not an accepted field`
-  return `${name} ${describeFailure(err.validation as unknown as AjvError[])}`
+  return `${name} ${describeFailure(failures)}`
 }
 
 /** `1 device`, `3 devices`: counts in messages agree in number. */

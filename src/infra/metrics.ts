@@ -5,7 +5,7 @@ export interface MetricSources {
   /** Read on every scrape: sessions by status. */
   sessionCounts?: () => Promise<Record<'active' | 'idle' | 'ended', number>>
   /** Read on every scrape: this process's PostgreSQL connections. */
-  poolUsage?: () => Promise<{ open: number; busy: number }>
+  poolUsage?: () => { open: number; busy: number }
 }
 
 export function createMetrics() {
@@ -110,13 +110,13 @@ export function createMetrics() {
     dbPool: new Gauge({ name: 'tessera_db_pool_max', help: 'PostgreSQL pool size of this process', registers: [registry] }),
     dbConnections: new Gauge({
       name: 'tessera_db_pool_connections',
-      help: 'PostgreSQL connections of this process: open, and busy (running a query or in a transaction), as PostgreSQL reports them',
+      help: 'PostgreSQL connections of this process: open, and busy (running a query or in a transaction), as the driver counts them',
       labelNames: ['state'] as const,
       registers: [registry],
       async collect() {
         // Collectors run side by side: wait for the scrape's own query, or it counts as busy.
         await scrapeQueries.catch(() => {})
-        const usage = await sources.poolUsage?.().catch(() => null)
+        const usage = sources.poolUsage?.()
         if (usage) {
           this.set({ state: 'open' }, usage.open)
           this.set({ state: 'busy' }, usage.busy)

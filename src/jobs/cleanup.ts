@@ -2,9 +2,11 @@
 // down, Redis lost its deadline lists), applies the retention of audit events, login
 // history and ended sessions' uploads, and removes Redis entries that no live session owns.
 import type { Redis } from 'ioredis'
-import type { Pool } from '../infra/db.js'
+import type { Audit } from '../audit/service.js'
+import type { LoginHistory } from '../auth/login-history.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
+import type { SessionDetails } from '../sessions/detail.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SessionEndings } from '../sessions/endings.js'
 import type { SettingsService } from '../settings/service.js'
@@ -13,10 +15,12 @@ import type { LockReleaser } from './session-ended.js'
 
 export interface CleanupDeps {
   locks: LockReleaser
-  sql: Pool
   redis: Redis
   keys: RedisKeys
   sessions: Sessions
+  sessionDetails: Pick<SessionDetails, 'pastDeadline' | 'endedHoldingLocks' | 'activeAmong'>
+  audit: Pick<Audit, 'purgeBatch'>
+  loginHistory: Pick<LoginHistory, 'purgeBatch'>
   endings: Pick<SessionEndings, 'presenceOf' | 'forget'>
   settings: SettingsService
   batchSize: number
@@ -38,8 +42,8 @@ export async function runCleanup(d: CleanupDeps): Promise<CleanupResult> {
   return {
     expired,
     locksReleased: await releaseLocksOfEndedSessions(d),
-    auditDeleted: await deleteOlderThan(d, 'audit_events', d.retention.auditDays),
-    loginHistoryDeleted: await deleteOlderThan(d, 'login_attempts', d.retention.loginHistoryDays),
+    auditDeleted: await inBatches(d.batchSize, (limit) => d.audit.purgeBatch(d.retention.auditDays, limit)),
+    loginHistoryDeleted: await inBatches(d.batchSize, (limit) => d.loginHistory.purgeBatch(d.retention.loginHistoryDays, limit)),
     orphansRemoved: await removeOrphans(d),
     uploadsRemoved: await d.uploads.purgeEnded(d.retention.uploadDays, d.batchSize),
   }
@@ -52,24 +56,19 @@ export async function runCleanup(d: CleanupDeps): Promise<CleanupResult> {
 async function endMissedSessions(d: CleanupDeps): Promise<number> {
   const s = await d.settings.get()
   const timeoutMs = s.idleTimeoutSeconds * 1000
-  let after = '00000000-0000-0000-0000-000000000000'
+  let after: string | undefined
   let ended = 0
   for (;;) {
-    const rows = await d.sql`
-      select id, expires_at, last_activity from sessions
-      where status = 'active' and id > ${after}
-        and (expires_at <= now() or last_activity <= now() - make_interval(secs => ${s.idleTimeoutSeconds}))
-      order by id limit ${d.batchSize}`
+    const rows = await d.sessionDetails.pastDeadline(s.idleTimeoutSeconds, d.batchSize, after)
     if (rows.length === 0) return ended
-    after = rows.at(-1)!.id as string
-    const hot = await d.endings.presenceOf(rows.map((r) => r.id as string))
+    after = rows.at(-1)!.id
+    const hot = await d.endings.presenceOf(rows.map((r) => r.id))
     const now = Date.now()
     const over: Record<ExpiryReason, string[]> = { lifetime: [], idle_timeout: [] }
     for (const r of rows) {
-      const id = r.id as string
-      const lastActivity = Math.max((r.last_activity as Date).getTime(), hot.get(id)?.lastActivity ?? 0)
-      const reason = expiryReason({ expiresAt: (r.expires_at as Date).getTime(), lastActivity }, timeoutMs, now)
-      if (reason) over[reason].push(id)
+      const lastActivity = Math.max(r.lastActivity.getTime(), hot.get(r.id)?.lastActivity ?? 0)
+      const reason = expiryReason({ expiresAt: r.expiresAt.getTime(), lastActivity }, timeoutMs, now)
+      if (reason) over[reason].push(r.id)
     }
     ended += (await d.sessions.end(over.lifetime, 'lifetime')).length
     ended += (await d.sessions.end(over.idle_timeout, 'idle_timeout')).length
@@ -83,33 +82,28 @@ async function endMissedSessions(d: CleanupDeps): Promise<number> {
  * each release once even if a retried job overlaps; a younger ending is left to its own job.
  */
 async function releaseLocksOfEndedSessions(d: CleanupDeps): Promise<number> {
-  let after = '00000000-0000-0000-0000-000000000000'
+  let after: string | undefined
   let released = 0
   for (;;) {
-    const rows = await d.sql`
-      select distinct l.session_id, s.end_reason from locks l join sessions s on s.id = l.session_id
-      where s.status = 'ended' and s.ended_at < now() - interval '1 minute' and l.session_id > ${after}
-      order by l.session_id limit ${d.batchSize}`
+    const rows = await d.sessionDetails.endedHoldingLocks(d.batchSize, after)
     for (const r of rows) {
-      const release = await d.locks.releaseAllOf(r.session_id as string, (r.end_reason as string | null) ?? 'ended')
+      const release = await d.locks.releaseAllOf(r.sessionId, r.endReason ?? 'ended')
       if (!release) continue
       await d.locks.announceRelease(release)
       released += release.resources.length
     }
     if (rows.length < d.batchSize) return released
-    after = rows.at(-1)!.session_id as string
+    after = rows.at(-1)!.sessionId
   }
 }
 
-async function deleteOlderThan(d: CleanupDeps, table: 'audit_events' | 'login_attempts', days: number): Promise<number> {
+/** Runs a retention step (delete up to `limit` of the oldest, say how many) until a batch comes back short. */
+async function inBatches(batchSize: number, deleteBatch: (limit: number) => Promise<number>): Promise<number> {
   let deleted = 0
   for (;;) {
-    const rows = await d.sql`
-      delete from ${d.sql(table)} where id in (
-        select id from ${d.sql(table)} where at < now() - make_interval(days => ${days}) order by id limit ${d.batchSize})
-      returning id`
-    deleted += rows.length
-    if (rows.length < d.batchSize) return deleted
+    const n = await deleteBatch(batchSize)
+    deleted += n
+    if (n < batchSize) return deleted
   }
 }
 
@@ -125,11 +119,7 @@ async function removeOrphans(d: CleanupDeps): Promise<number> {
       cursor = next
       const ids = isSet ? flat : flat.filter((_, i) => i % 2 === 0)
       const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id))
-      const live = new Set(
-        valid.length === 0
-          ? []
-          : (await d.sql`select id from sessions where id = any(${d.sql.array(valid)}::uuid[]) and status = 'active'`).map((r) => r.id as string),
-      )
+      const live = await d.sessionDetails.activeAmong(valid)
       const orphans = ids.filter((id) => !live.has(id))
       if (orphans.length > 0) {
         removed += isSet ? await d.redis.srem(key, ...orphans) : await d.redis.zrem(key, ...orphans)

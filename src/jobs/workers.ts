@@ -5,6 +5,7 @@ import { type Job, type Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { AlertDelivery, deliveryOptions } from '../alerts/delivery.js'
 import type { Audit } from '../audit/service.js'
+import type { LoginHistory } from '../auth/login-history.js'
 import type { Config } from '../config.js'
 import type { Alerts } from '../alerts/service.js'
 import type { EventBus } from '../infra/bus.js'
@@ -13,6 +14,7 @@ import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Queues } from '../infra/queues.js'
 import type { Redis } from 'ioredis'
+import type { SessionDetails } from '../sessions/detail.js'
 import type { SessionEndings } from '../sessions/endings.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
@@ -56,7 +58,9 @@ export interface WorkersDeps {
   audit: Audit
   settings: SettingsService
   sessions: Sessions
+  sessionDetails: SessionDetails
   endings: SessionEndings
+  loginHistory: Pick<LoginHistory, 'purgeBatch'>
   alerts: Pick<Alerts, 'repairDeliveries'>
   uploads: Pick<Uploads, 'purgeEnded'>
 }
@@ -121,7 +125,20 @@ export class Workers {
     const delivery = new AlertDelivery(deliveryOptions(ctx.config, ctx.secret))
     this.work(QUEUE_NAMES.alertDelivery, 4, (job) => delivery.process(job))
     this.work(QUEUE_NAMES.cleanup, 1, () =>
-      runCleanup({ ...db, locks: this.o.locks, sessions: ctx.sessions, endings: ctx.endings, settings: ctx.settings, batchSize: ctx.config.cleanupBatchSize, retention: ctx.config.retention, uploads: ctx.uploads }),
+      runCleanup({
+        redis: ctx.redis,
+        keys: ctx.keys,
+        locks: this.o.locks,
+        sessions: ctx.sessions,
+        sessionDetails: ctx.sessionDetails,
+        endings: ctx.endings,
+        audit: ctx.audit,
+        loginHistory: ctx.loginHistory,
+        settings: ctx.settings,
+        batchSize: ctx.config.cleanupBatchSize,
+        retention: ctx.config.retention,
+        uploads: ctx.uploads,
+      }),
     )
 
     const { all } = ctx.queues

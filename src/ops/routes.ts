@@ -1,7 +1,7 @@
 // Operations: liveness, readiness, metrics, the OpenAPI document (docs/api.md, "Operations").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AppError } from '../infra/errors.js'
+import { metricsUnauthenticated } from './errors.js'
 
 const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) })
 const Readiness = Type.Object({
@@ -15,7 +15,7 @@ async function timed(probe: () => Promise<unknown>, timeoutMs = 2000) {
     await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), timeoutMs).unref())])
     return { ok: true, latencyMs: Math.round((performance.now() - start) * 100) / 100 }
   } catch (err) {
-    return { ok: false, latencyMs: Math.round(performance.now() - start), error: (err as Error).message.slice(0, 200) }
+    return { ok: false, latencyMs: Math.round(performance.now() - start), error: (err instanceof Error ? err.message : String(err)).slice(0, 200) }
   }
 }
 
@@ -33,6 +33,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ openapi?: boolean }> = async
     { config: exempt, schema: { tags: ['ops'], summary: 'PostgreSQL, Redis and the job queues answer', response: { 200: Readiness, 503: Readiness } } },
     async (_req, reply) => {
       const [postgres, redis, queuesCheck] = await Promise.all([
+        // The pool itself, as Redis is pinged: the driver's own error is what the check reports.
         timed(() => app.database.sql`select 1`),
         timed(() => app.redis.ping()),
         timed(() => app.queues.ping()),
@@ -45,7 +46,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ openapi?: boolean }> = async
   app.get('/metrics', { config: exempt, schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (req, reply) => {
     const token = app.config.metricsToken
     if (token && req.headers.authorization !== `Bearer ${token}`) {
-      throw new AppError(401, 'UNAUTHENTICATED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.')
+      throw metricsUnauthenticated()
     }
     reply.header('content-type', app.metrics.registry.contentType)
     return app.metrics.registry.metrics()

@@ -1,8 +1,9 @@
 // The sessions plugin: builds the session services and decorates them (`sessions`,
-// `sessionStore`, `states`, `endings`, `alertRelay`), puts the sessions by status on
+// `sessionStore`, `states`, `endings`, `alertRelay`, `sessionDetails`), puts the sessions by status on
 // /metrics, and registers the routes of the caller's own session.
 import fp from 'fastify-plugin'
 import { AlertRelay } from './alert-raiser.js'
+import { SessionDetails } from './detail.js'
 import { SessionEndings } from './endings.js'
 import { sessionRoutes } from './routes.js'
 import { Sessions } from './service.js'
@@ -25,6 +26,8 @@ declare module 'fastify' {
     endings: SessionEndings
     /** Where raised alerts go: the alerts plugin connects itself here. */
     alertRelay: AlertRelay
+    /** Reads of the sessions table for the admin routes, the admin feed and the cleanup job. */
+    sessionDetails: SessionDetails
   }
 }
 
@@ -55,6 +58,7 @@ export default fp<FeatureOptions>(
     app.decorate('states', states)
     app.decorate('endings', new SessionEndings(store))
     app.decorate('alertRelay', alertRelay)
+    app.decorate('sessionDetails', new SessionDetails(database.db))
     if (http) await app.register(sessionRoutes)
   },
   { name: 'tessera-sessions', dependencies: ['tessera-infra', 'tessera-audit', 'tessera-settings'] },

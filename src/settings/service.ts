@@ -6,7 +6,8 @@ import type { InitialSettings } from '../config.js'
 import type { Audit } from '../audit/service.js'
 import { ROLES } from './roles.js'
 import type { Db } from '../infra/db.js'
-import { AppError, dependencyFailure, validationFailed } from '../infra/errors.js'
+import { dependencyFailure } from '../infra/errors.js'
+import { timeoutNotAfterIdle, unknownRole, versionConflict, warningNotBeforeTimeout } from './errors.js'
 import type { Settings, SettingsPatch, SettingsValues } from './schemas.js'
 
 // Half the 1 s promise, so a change is in force everywhere with room to spare.
@@ -44,7 +45,7 @@ export class SettingsService {
   async ensure(): Promise<void> {
     await this.db
       .insert(settingsTable)
-      .values({ id: 1, data: this.initial as unknown as Record<string, unknown>, version: 1 })
+      .values({ id: 1, data: this.initial, version: 1 })
       .onConflictDoNothing()
   }
 
@@ -75,16 +76,14 @@ export class SettingsService {
       const [row] = await tx.select().from(settingsTable).where(eq(settingsTable.id, 1)).for('update')
       const before = toSettings(row!)
       if (expectedVersion !== undefined && expectedVersion !== before.version) {
-        throw new AppError(409, 'VERSION_CONFLICT', `Settings changed meanwhile (now version ${before.version}); reload and retry.`, {
-          current: before,
-        })
+        throw versionConflict(before)
       }
       const after = merge(valuesOf(before), changes)
       checkConsistency(after)
       if (canonical(after) === canonical(valuesOf(before))) return { before, after: before, changed: false }
       const [saved] = await tx
         .update(settingsTable)
-        .set({ data: after as unknown as Record<string, unknown>, version: before.version + 1, updatedAt: new Date(), updatedBy: actorUserId })
+        .set({ data: after, version: before.version + 1, updatedAt: new Date(), updatedBy: actorUserId })
         .where(eq(settingsTable.id, 1))
         .returning()
       return { before, after: toSettings(saved!), changed: true }
@@ -102,7 +101,7 @@ export class SettingsService {
 
 function toSettings(row: typeof settingsTable.$inferSelect): Settings {
   return {
-    ...(row.data as unknown as SettingsValues),
+    ...row.data,
     version: row.version,
     updatedAt: row.updatedAt.toISOString(),
     updatedBy: row.updatedBy ?? null,
@@ -121,7 +120,7 @@ function merge(base: SettingsValues, patch: Omit<SettingsPatch, 'expectedVersion
     concurrentLimits: { ...base.concurrentLimits, ...stripUndefined(patch.concurrentLimits ?? {}) },
     failedLogin: { ...base.failedLogin, ...stripUndefined(patch.failedLogin ?? {}) },
     anomaly: { ...base.anomaly, ...stripUndefined(patch.anomaly ?? {}) },
-  } as SettingsValues
+  }
 }
 
 /** JSON with object keys sorted, so that equal values compare equal whatever their key order. */
@@ -137,14 +136,14 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 function checkConsistency(s: SettingsValues) {
   if (s.idleTimeoutSeconds <= s.idleAfterSeconds) {
-    throw validationFailed(`idleTimeoutSeconds (${s.idleTimeoutSeconds}) must be more than idleAfterSeconds (${s.idleAfterSeconds})`)
+    throw timeoutNotAfterIdle(s.idleTimeoutSeconds, s.idleAfterSeconds)
   }
   if (s.idleWarningSeconds >= s.idleTimeoutSeconds) {
-    throw validationFailed(`idleWarningSeconds (${s.idleWarningSeconds}) must be less than idleTimeoutSeconds (${s.idleTimeoutSeconds})`)
+    throw warningNotBeforeTimeout(s.idleWarningSeconds, s.idleTimeoutSeconds)
   }
   for (const role of Object.keys(s.concurrentLimits.byRole)) {
-    if (!(ROLES as readonly string[]).includes(role)) {
-      throw validationFailed(`concurrentLimits.byRole.${role}: unknown role; expected one of ${ROLES.join(', ')}`)
+    if (!ROLES.some((r) => r === role)) {
+      throw unknownRole(role, ROLES)
     }
   }
 }

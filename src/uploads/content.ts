@@ -1,20 +1,9 @@
 // What an upload is judged by: its bytes (a PDF starts with `%PDF-`), its size while it
 // streams, and a name that can be stored anywhere.
 import { Transform, type TransformCallback } from 'node:stream'
-import { AppError } from '../infra/errors.js'
+import { notPdf, tooLarge } from './errors.js'
 
 const PDF_MAGIC = Buffer.from('%PDF-')
-
-export const notPdf = () => new AppError(415, 'UNSUPPORTED_FILE_TYPE', 'PDF files only: this file is not a PDF (judged by its content, not its name).')
-// The connection closes after the answer: the rest of an oversized body is not read at all.
-export const tooLarge = (maxBytes: number) =>
-  new AppError(413, 'FILE_TOO_LARGE', `The file is larger than ${megabytes(maxBytes)}, the largest upload allowed.`, { maxBytes }, { connection: 'close' })
-
-/** 5242880 → "5 MB" (binary megabytes, as people say them). */
-export function megabytes(bytes: number): string {
-  const mb = bytes / 1_048_576
-  return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`
-}
 
 /** Passes the bytes through once the first five say PDF; fails the stream otherwise. */
 export function pdfCheck(): Transform {

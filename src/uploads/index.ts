@@ -15,7 +15,7 @@ declare module 'fastify' {
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
     const { config } = app
-    app.decorate('uploads', new Uploads({ sql: app.database.sql, storage: createStorage(config.uploads), audit: app.audit, maxBytes: config.uploads.maxBytes }))
+    app.decorate('uploads', new Uploads({ db: app.database.db, storage: createStorage(config.uploads), audit: app.audit, maxBytes: config.uploads.maxBytes }))
     if (http) await app.register(uploadRoutes)
   },
   { name: 'tessera-uploads', dependencies: ['tessera-infra', 'tessera-audit', 'tessera-sessions'] },

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import multipart from '@fastify/multipart'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
-import { validationFailed } from '../infra/errors.js'
+import { fileMissing, fileUnnamed, malformedMultipart, notMultipart, notTheFileField } from './errors.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'
 
 const UploadSchema = Type.Object({
@@ -20,8 +20,8 @@ const UploadSchema = Type.Object({
 // status: they are the client's malformed body, not a failure of ours.
 const MULTIPART_BROKEN = /multipart|part header|boundary/i
 function malformed(err: unknown): never {
-  if (err instanceof Error && !(err as { statusCode?: number }).statusCode && MULTIPART_BROKEN.test(err.message)) {
-    throw validationFailed(`body is not well-formed multipart/form-data (${err.message}); send the PDF in the field \`file\``)
+  if (err instanceof Error && !('statusCode' in err && err.statusCode) && MULTIPART_BROKEN.test(err.message)) {
+    throw malformedMultipart(err.message)
   }
   throw err
 }
@@ -45,12 +45,12 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      if (!req.isMultipart()) throw validationFailed('body must be multipart/form-data with the PDF in the field `file`')
+      if (!req.isMultipart()) throw notMultipart()
       const part = await req.file().catch(malformed)
-      if (!part) throw validationFailed('body.file is required: send the PDF in the multipart field `file`')
+      if (!part) throw fileMissing()
       if (part.fieldname !== 'file' || !part.filename) {
         part.file.resume()
-        throw validationFailed(part.fieldname !== 'file' ? `body.${part.fieldname} is not an accepted field: send the PDF in the field \`file\`` : 'body.file has no file name')
+        throw part.fieldname !== 'file' ? notTheFileField(part.fieldname) : fileUnnamed()
       }
       const { session: s } = authOf(req)
       const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch(malformed)

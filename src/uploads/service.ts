@@ -4,11 +4,13 @@
 // the retention has passed.
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
+import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { sessions, uploads } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
-import type { Pool } from '../infra/db.js'
-import { AppError } from '../infra/errors.js'
+import type { Db } from '../infra/db.js'
 import type { Upload } from '../realtime/protocol.js'
 import { pdfCheck, safeName, sizeLimit } from './content.js'
+import { uploadNotFound } from './errors.js'
 import type { UploadStorage } from './storage.js'
 
 export const PDF = 'application/pdf'
@@ -16,21 +18,17 @@ export const PDF = 'application/pdf'
 export type { Upload }
 
 export interface UploadsDeps {
-  sql: Pool
+  db: Db
   storage: UploadStorage
   audit: Audit
   maxBytes: number
 }
 
-export const uploadNotFound = () => new AppError(404, 'UPLOAD_NOT_FOUND', 'No such file among this session’s uploads.')
+const columns = { id: uploads.id, key: uploads.key, name: uploads.name, size: uploads.size, contentType: uploads.contentType, uploadedAt: uploads.uploadedAt }
 
-const toUpload = (r: { id: string; key: string; name: string; size: number; content_type: string; uploaded_at: Date }): Upload => ({
-  id: r.id,
-  key: r.key,
-  name: r.name,
-  size: r.size,
-  contentType: r.content_type,
-  uploadedAt: r.uploaded_at.toISOString(),
+const toUpload = (r: { id: string; key: string; name: string; size: number; contentType: string; uploadedAt: Date }): Upload => ({
+  ...r,
+  uploadedAt: r.uploadedAt.toISOString(),
 })
 
 export class Uploads {
@@ -67,11 +65,12 @@ export class Uploads {
       throw err
     }
     try {
-      const [row] = await this.d.sql`insert into uploads (id, session_id, user_id, key, name, size, content_type)
-        values (${id}, ${owner.sessionId}, ${owner.userId}, ${key}, ${name}, ${size}, ${PDF})
-        returning id, key, name, size, content_type, uploaded_at`
+      const [row] = await this.d.db
+        .insert(uploads)
+        .values({ id, sessionId: owner.sessionId, userId: owner.userId, key, name, size, contentType: PDF })
+        .returning(columns)
       await this.d.audit.record({ type: 'upload.stored', userId: owner.userId, sessionId: owner.sessionId, data: { key, name, size } })
-      return toUpload(row as Parameters<typeof toUpload>[0])
+      return toUpload(row!)
     } catch (err) {
       await this.d.storage.remove([key]).catch(() => {})
       throw err
@@ -79,16 +78,18 @@ export class Uploads {
   }
 
   async list(sessionId: string): Promise<Upload[]> {
-    const rows = await this.d.sql`select id, key, name, size, content_type, uploaded_at from uploads
-      where session_id = ${sessionId} order by uploaded_at, id`
-    return rows.map((r) => toUpload(r as Parameters<typeof toUpload>[0]))
+    const rows = await this.d.db.select(columns).from(uploads).where(eq(uploads.sessionId, sessionId)).orderBy(asc(uploads.uploadedAt), asc(uploads.id))
+    return rows.map(toUpload)
   }
 
   /** One of the session's files, for download; UPLOAD_NOT_FOUND for anyone else's. */
   async open(sessionId: string, id: string): Promise<{ upload: Upload; body: Readable }> {
-    const [row] = await this.d.sql`select id, key, name, size, content_type, uploaded_at from uploads where id = ${id} and session_id = ${sessionId}`
+    const [row] = await this.d.db
+      .select(columns)
+      .from(uploads)
+      .where(and(eq(uploads.id, id), eq(uploads.sessionId, sessionId)))
     if (!row) throw uploadNotFound()
-    const upload = toUpload(row as Parameters<typeof toUpload>[0])
+    const upload = toUpload(row)
     return { upload, body: await this.d.storage.get(upload.key) }
   }
 
@@ -96,12 +97,21 @@ export class Uploads {
   async purgeEnded(retentionDays: number, batchSize: number): Promise<number> {
     let removed = 0
     for (;;) {
-      const rows = await this.d.sql`select u.id, u.key from uploads u join sessions s on s.id = u.session_id
-        where s.status = 'ended' and s.ended_at < now() - make_interval(days => ${retentionDays})
-        order by u.id limit ${batchSize}`
+      const rows = await this.d.db
+        .select({ id: uploads.id, key: uploads.key })
+        .from(uploads)
+        .innerJoin(sessions, eq(sessions.id, uploads.sessionId))
+        .where(and(eq(sessions.status, 'ended'), lt(sessions.endedAt, sql`now() - make_interval(days => ${retentionDays})`)))
+        .orderBy(asc(uploads.id))
+        .limit(batchSize)
       if (rows.length === 0) return removed
-      await this.d.storage.remove(rows.map((r) => r.key as string))
-      await this.d.sql`delete from uploads where id = any(${this.d.sql.array(rows.map((r) => r.id as string))}::uuid[])`
+      await this.d.storage.remove(rows.map((r) => r.key))
+      await this.d.db.delete(uploads).where(
+        inArray(
+          uploads.id,
+          rows.map((r) => r.id),
+        ),
+      )
       removed += rows.length
       if (rows.length < batchSize) return removed
     }

@@ -75,7 +75,7 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
     DATABASE_URL: options.via?.postgres?.url(databaseUrl) ?? databaseUrl,
     REDIS_URL: options.via?.redis?.url(testRedisUrl()) ?? testRedisUrl(),
     REDIS_KEY_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ADMIN_PASSWORD,
     SESSION_SECRET: 'test-secret-that-is-at-least-32-characters-long',
     ...env,

@@ -14,12 +14,12 @@ import { sleep, until } from '../helpers/wait.js'
 /** Ends sessions in PostgreSQL as an ending that left their locks behind would have. */
 async function endLeavingLocks(app: TestApp, ids: string[], reason: string) {
   const { sql } = app.ctx.database
-  await sql`update sessions set status = 'ended', end_reason = ${reason}, ended_at = now(), version = version + 1 where id = any(${sql.array(ids)}::uuid[])`
+  await sql`update sessions set status = 'ended', end_reason = ${reason}, ended_at = now(), version = version + 1 where id = any(${ids}::uuid[])`
 }
 
 function cleanupDeps(app: TestApp, batchSize = 10): CleanupDeps {
   const { ctx } = app
-  return { ...ctx, sql: ctx.database.sql, batchSize, retention: ctx.config.retention }
+  return { ...ctx, batchSize, retention: ctx.config.retention }
 }
 
 t.test('cleanup releases and announces locks of sessions whose session-ended job never ran', async (t) => {
@@ -58,7 +58,7 @@ t.test('the lock release goes on batch after batch until one comes back short', 
   }
   const { sql } = app.ctx.database
   await endLeavingLocks(app, ids, 'admin')
-  await sql`update sessions set ended_at = now() - interval '5 minutes' where id = any(${sql.array(ids)}::uuid[])`
+  await sql`update sessions set ended_at = now() - interval '5 minutes' where id = any(${ids}::uuid[])`
   t.equal((await runCleanup(cleanupDeps(app, 2))).locksReleased, 5, 'one run, in batches of two, releases all five')
   t.same(await sql`select resource from locks`, [])
 })
@@ -79,7 +79,7 @@ t.test('a retried session-ended job and an overlapping cleanup announce each rel
     ids.push(c.sessionId!)
   }
   await endLeavingLocks(app, ids, 'logout')
-  await sql`update sessions set ended_at = now() - interval '5 minutes' where id = any(${sql.array(ids)}::uuid[])`
+  await sql`update sessions set ended_at = now() - interval '5 minutes' where id = any(${ids}::uuid[])`
 
   // The first half: their job ran and announced, then died before it could finish (no finalized_at); now it is retried.
   for (const id of ids.slice(0, 3)) {

@@ -67,7 +67,7 @@ const cases: Case[] = [
     end: async ({ app, victim }) => {
       await pastLifetime(app, victim.sessionId!, false)
       const { ctx } = app
-      await runCleanup({ ...ctx, sql: ctx.database.sql, batchSize: 10, retention: ctx.config.retention })
+      await runCleanup({ ...ctx, batchSize: 10, retention: ctx.config.retention })
     },
   },
   {
@@ -77,7 +77,7 @@ const cases: Case[] = [
       for (const key of app.ctx.keys.deadlineLists) await app.resources.redis.zrem(key, victim.sessionId!)
       await app.resources.redis.unlink(app.ctx.keys.sessionPresence(victim.sessionId!))
       const { ctx } = app
-      await runCleanup({ ...ctx, sql: ctx.database.sql, batchSize: 10, retention: ctx.config.retention })
+      await runCleanup({ ...ctx, batchSize: 10, retention: ctx.config.retention })
     },
   },
 ]

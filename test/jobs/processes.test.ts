@@ -106,13 +106,13 @@ t.test('two worker processes: each sweep tick runs once across them, each ending
     t.same(winners, Array(12).fill(1), 'every raced ending had exactly one winner')
 
     await until('twelve completed session-ended jobs', async () => (await jobsOf(workers, 'session-ended', 'completed')) - before >= 12, 30_000)
-    await until('every ending finalized', async () => (await sql`select count(*)::int as n from sessions where id = any(${sql.array(ids)}::uuid[]) and finalized_at is not null`)[0]!.n === 12)
+    await until('every ending finalized', async () => (await sql`select count(*)::int as n from sessions where id = any(${ids}::uuid[]) and finalized_at is not null`)[0]!.n === 12)
     await sleep(2000) // time for a duplicate to show up, had there been one
     t.equal((await jobsOf(workers, 'session-ended', 'completed')) - before, 12, 'exactly twelve jobs completed, across both processes')
     t.equal(await jobsOf(workers, 'session-ended', 'failed'), 0, 'none failed')
     const perProcess = await Promise.all(workers.map(async (w) => sample(await metricsOf(w), 'tessera_jobs_total', { queue: 'session-ended', result: 'completed' })))
     t.comment(`jobs per process: ${perProcess.join(', ')}`)
-    t.same(await sql`select resource from locks where session_id = any(${sql.array(ids)}::uuid[])`, [], 'no lock left')
+    t.same(await sql`select resource from locks where session_id = any(${ids}::uuid[])`, [], 'no lock left')
 
     for (const [i, id] of ids.entries()) {
       const audit = await sql`select type, data from audit_events where session_id = ${id} and type in ('session.ended', 'locks.released') order by id`

@@ -189,7 +189,7 @@ t.test('sessions that passed their deadline while no worker ran are ended by the
   const workers = await startWorkers(app)
   t.teardown(() => workers.close())
   const ended = async (ids: string[]) =>
-    (await sql`select count(*)::int as n from sessions where id = any(${sql.array(ids)}::uuid[]) and status = 'ended'`)[0]!.n === ids.length
+    (await sql`select count(*)::int as n from sessions where id = any(${ids}::uuid[]) and status = 'ended'`)[0]!.n === ids.length
   await until('the sweep to end the two on its lists', () => ended([idle!.sessionId!, old!.sessionId!]))
   await sleep(1500)
   t.match(await statusOf(lostId), { status: 'active' }, 'the sweep cannot see the session Redis forgot')

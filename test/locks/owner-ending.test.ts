@@ -50,7 +50,7 @@ t.test('the locks of sessions that end together are free as soon as the ending r
   // As the idle sweep ends a batch: one call for all of them.
   const ended = await app.ctx.sessions.end(ids, 'idle_timeout')
   t.equal(ended.length, 12, 'all twelve ended')
-  t.same(await sql`select resource from locks where session_id = any(${sql.array(ids)}::uuid[])`, [], 'not one of their locks is left when the ending returns')
+  t.same(await sql`select resource from locks where session_id = any(${ids}::uuid[])`, [], 'not one of their locks is left when the ending returns')
   t.same(await app.ctx.queues.all.sessionEnded.getJobCounts('completed', 'active'), { completed: 0, active: 0 }, 'and no session-ended job has run')
   for (const [i, id] of ids.entries()) {
     const released = await sql`select data from audit_events where type = 'locks.released' and session_id = ${id}`
@@ -70,8 +70,8 @@ t.test('the locks of sessions that end together are free as soon as the ending r
   // The jobs still run (the safety net): they find nothing left to release and announce nothing twice.
   const workers = await startWorkers(app)
   t.teardown(() => workers.close())
-  await until('every ending finalized', async () => (await sql`select count(*)::int as n from sessions where id = any(${sql.array(ids)}::uuid[]) and finalized_at is not null`)[0]!.n === 12)
-  const releases = await sql`select session_id from audit_events where type = 'locks.released' and session_id = any(${sql.array(ids)}::uuid[])`
+  await until('every ending finalized', async () => (await sql`select count(*)::int as n from sessions where id = any(${ids}::uuid[]) and finalized_at is not null`)[0]!.n === 12)
+  const releases = await sql`select session_id from audit_events where type = 'locks.released' and session_id = any(${ids}::uuid[])`
   t.equal(releases.length, 12, 'still one release per session')
   // A ping answered after the jobs: anything they published has reached the tab.
   tab.send({ type: 'ping', id: 1 })

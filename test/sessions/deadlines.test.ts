@@ -56,11 +56,13 @@ const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string)
     for (const key of ctx.keys.deadlineLists) await ctx.redis.zrem(key, ada.sessionId!) // seen by nothing but the cleanup
     await runCleanup({
       locks: ctx.locks,
-      sql: ctx.database.sql,
       redis: ctx.redis,
       keys: ctx.keys,
       sessions: ctx.sessions,
+      sessionDetails: ctx.sessionDetails,
       endings: ctx.endings,
+      audit: ctx.audit,
+      loginHistory: ctx.loginHistory,
       settings: ctx.settings,
       batchSize: 10,
       retention: ctx.config.retention,
