@@ -4,7 +4,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm'
 import { auditEvents, locks, sessions, users } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
-import type { Db } from '../infra/db.js'
+import { type Db, executePrepared } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
@@ -78,7 +78,9 @@ export class Locks {
       // It inserts only while the taker's own session is live, holding its row (FOR SHARE)
       // until the lock is in: an ending waits for that, so its session-ended job, which
       // comes after it, finds the lock and releases it; an ending that came first is seen.
-      const [taken] = await this.d.db.execute<{ acquiredAt: Date | null; takerLive: boolean }>(sql`
+      const [taken] = await executePrepared<{ acquiredAt: Date | null; takerLive: boolean }>(
+        this.d.db,
+        sql`
         with taker as (
           select sessions.id from sessions where sessions.id = ${owner.sessionId} and ${ownerLive} for share
         ), won as (
@@ -87,7 +89,9 @@ export class Locks {
             where exists (select 1 from sessions where sessions.id = locks.session_id and not (${ownerLive}))
           returning acquired_at
         )
-        select (select acquired_at from won) as "acquiredAt", exists (select 1 from taker) as "takerLive"`)
+        select (select acquired_at from won) as "acquiredAt", exists (select 1 from taker) as "takerLive"`,
+        'lock_take',
+      )
       if (!taken!.takerLive) throw await this.endedRefusal(owner.sessionId)
       if (taken!.acquiredAt) {
         const lock: Lock = { resource, owner, acquiredAt: taken!.acquiredAt.toISOString() }

@@ -3,7 +3,7 @@
 // the audit event and the outbox row of the event, with no transaction around them. Either
 // everything is written or nothing (R3); what was refused is decided from the same row.
 import { sql } from 'drizzle-orm'
-import type { Db } from '../infra/db.js'
+import { type Db, executePrepared } from '../infra/db.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface SwitchRequest {
@@ -52,7 +52,9 @@ const platformJson = (p: string) =>
  */
 export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
   const type = SERVER_MESSAGES.platformSwitched
-  const [row] = await db.execute<SwitchRow>(sql`
+  const [row] = await executePrepared<SwitchRow>(
+    db,
+    sql`
     with target as (
       select id, name, type, instance_url, is_default, active from platforms where user_id = ${r.userId} and id = ${r.platformId}
     ), cur as (
@@ -86,6 +88,8 @@ export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
       (select version from switched) as "newVersion",
       p.id as "previousId", p.name as "previousName", p.type as "previousType", p.instance_url as "previousInstanceUrl",
       p.is_default as "previousIsDefault"
-    from (select 1) one left join target t on true left join cur c on true left join previous p on true`)
+    from (select 1) one left join target t on true left join cur c on true left join previous p on true`,
+    'platform_switch',
+  )
   return row!
 }

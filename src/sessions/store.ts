@@ -4,7 +4,7 @@
 import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions, users } from '../../db/schema.js'
-import type { Db, Queryable } from '../infra/db.js'
+import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { tabIdOf } from './tabs.js'
 import { type EndReason, endReasonOf } from './errors.js'
@@ -342,7 +342,9 @@ export class SessionStore {
     const actor = by.actorUserId ?? null
     // `note` is what the user is shown; `adminReason` the admin's own words, when they differ.
     const data = { reason, ...(by.note ? { note: by.note } : {}), ...(by.adminReason ? { adminReason: by.adminReason } : {}) }
-    const rows = await db.execute<EndingRow>(sql`
+    const rows = await executePrepared<EndingRow>(
+      db,
+      sql`
       with ended as (
         update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},
           ended_by = ${actor}, end_note = ${by.note ?? null}, end_tab_id = ${by.byTabId ?? null}, version = version + 1
@@ -369,7 +371,9 @@ export class SessionStore {
         s.last_activity as "lastActivity", s.fingerprint, s.token_hash as "tokenHash", s.ended_by as "endedBy",
         s.end_note as "endNote", s.end_tab_id as "endTabId", s.ip, s.device, s.finalized_at as "finalizedAt",
         r.id as "lockReleaseId", r.data->'resources' as "lockReleaseResources"
-      from ended s join users u on u.id = s.user_id left join audited r on r.session_id = s.id and r.type = 'locks.released'`)
+      from ended s join users u on u.id = s.user_id left join audited r on r.session_id = s.id and r.type = 'locks.released'`,
+      'sessions_end',
+    )
     return rows.map((row) =>
       toEnded(row, row.lockReleaseId === null ? null : { id: Number(row.lockReleaseId), resources: row.lockReleaseResources ?? [] }),
     )
