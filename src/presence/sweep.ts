@@ -168,7 +168,8 @@ export class IdleSweep {
     pipeline.zrangebyscore(this.d.keys.dueLifetime, '-inf', now, 'WITHSCORES', 'LIMIT', 0, BATCH)
     const replies = ((await pipeline.exec()) ?? []).map(([err, flat]) => {
       if (err) throw err
-      return flat as string[]
+      // Members and scores, alternating (a pipeline's replies come back untyped).
+      return Array.isArray(flat) ? flat.filter((v) => typeof v === 'string') : []
     })
     const activity: Due[] = []
     reads.forEach(([list], i) => {

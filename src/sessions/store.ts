@@ -102,6 +102,10 @@ type EndingRow = EndedRow & {
   lockReleaseResources: string[] | null
 }
 
+// A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
+const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
+const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
+
 function toEnded(row: EndedRow, lockRelease: EndedSession['lockRelease'] = null): EndedSession {
   const record = toRecord(row)
   return {
@@ -245,11 +249,11 @@ export class SessionStore {
     }
     const results = (await pipeline.exec()) ?? []
     sessionIds.forEach((id, i) => {
-      const [lastActivity, view] = (results[2 * i]?.[1] as (string | null)[] | undefined) ?? []
+      const [lastActivity, view] = fieldsOf(results[2 * i]?.[1])
       out.set(id, {
         lastActivity: lastActivity ? Number(lastActivity) : null,
         // One member per socket: a tab whose old socket is not yet reaped counts once.
-        tabs: new Set(((results[2 * i + 1]?.[1] as string[] | undefined) ?? []).map(tabIdOf)).size,
+        tabs: new Set(membersOf(results[2 * i + 1]?.[1]).map(tabIdOf)).size,
         view: view ?? null,
       })
     })
