@@ -8,6 +8,7 @@ import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { tabIdOf } from './tabs.js'
 import { type EndReason, endReasonOf } from './errors.js'
+import { type EndingRow, endedColumns, recordColumns, toEnded, toRecord } from './store.rows.js'
 import { type ActivityOutcome, type EndedSession, type Presence, parseRecord, type SessionRecord } from './records.js'
 import { ACTIVITY_KEYS, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
 import type { Device } from './tokens.js'
@@ -22,107 +23,9 @@ declare module 'ioredis' {
 
 const OUTCOMES = ['recorded', 'idle_over', 'ended'] as const
 
-/** What a SessionRecord is read from: the session joined with its user. */
-const recordColumns = {
-  id: sessions.id,
-  userId: sessions.userId,
-  username: users.username,
-  email: users.email,
-  role: users.role,
-  userDisabled: users.disabled,
-  status: sessions.status,
-  endReason: sessions.endReason,
-  createdAt: sessions.createdAt,
-  expiresAt: sessions.expiresAt,
-  endedAt: sessions.endedAt,
-  lastActivity: sessions.lastActivity,
-  fingerprint: sessions.fingerprint,
-}
-
-type RecordRow = {
-  id: string
-  userId: number
-  username: string
-  email: string | null
-  role: string
-  userDisabled: boolean
-  status: 'active' | 'ended'
-  endReason: string | null
-  createdAt: Date
-  expiresAt: Date
-  endedAt: Date | null
-  lastActivity: Date
-  fingerprint: string | null
-}
-
-function toRecord(row: RecordRow): SessionRecord {
-  return {
-    id: row.id,
-    userId: row.userId,
-    username: row.username,
-    email: row.email,
-    role: row.role,
-    userDisabled: row.userDisabled,
-    status: row.status,
-    endReason: endReasonOf(row.endReason),
-    createdAt: row.createdAt.getTime(),
-    expiresAt: row.expiresAt.getTime(),
-    endedAt: row.endedAt?.getTime() ?? null,
-    lastActivity: row.lastActivity.getTime(),
-    fingerprint: row.fingerprint?.trim() ?? null,
-  }
-}
-
-/** What an EndedSession is read from: its record's columns and the ending's. */
-const endedColumns = {
-  ...recordColumns,
-  tokenHash: sessions.tokenHash,
-  endedBy: sessions.endedBy,
-  endNote: sessions.endNote,
-  endTabId: sessions.endTabId,
-  ip: sessions.ip,
-  device: sessions.device,
-  finalizedAt: sessions.finalizedAt,
-}
-
-type EndedRow = RecordRow & {
-  tokenHash: string
-  endedBy: number | null
-  endNote: string | null
-  endTabId: string | null
-  ip: string | null
-  device: Device | null
-  finalizedAt: Date | null
-}
-
-/** markEnded's rows: an ending, with the release of its locks (its `locks.released` event) when it held any. */
-type EndingRow = EndedRow & {
-  /** A bigint: text from the driver. */
-  lockReleaseId: string | null
-  lockReleaseResources: string[] | null
-}
-
 // A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
 const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
 const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
-
-function toEnded(row: EndedRow, lockRelease: EndedSession['lockRelease'] = null): EndedSession {
-  const record = toRecord(row)
-  return {
-    id: record.id,
-    userId: record.userId,
-    tokenHash: row.tokenHash.trim(),
-    reason: record.endReason ?? 'logout',
-    record,
-    actorUserId: row.endedBy,
-    note: row.endNote,
-    byTabId: row.endTabId,
-    ip: row.ip,
-    device: row.device,
-    finalizedAt: row.finalizedAt?.getTime() ?? null,
-    lockRelease,
-  }
-}
 
 export class SessionStore {
   // Prepared (every request that misses the token cache, every hello reads one): postgres.js
@@ -395,10 +298,7 @@ export class SessionStore {
 
   /** Records that every follow-up of the ending is done. */
   async markFinalized(sessionId: string): Promise<void> {
-    await this.db
-      .update(sessions)
-      .set({ finalizedAt: sql`now()` })
-      .where(and(eq(sessions.id, sessionId), isNull(sessions.finalizedAt)))
+    await this.db.update(sessions).set({ finalizedAt: sql`now()` }).where(and(eq(sessions.id, sessionId), isNull(sessions.finalizedAt)))
   }
 
   /** Endings older than `olderThanSeconds` whose follow-up has not finished, oldest first (an index holds only these). */
@@ -408,13 +308,7 @@ export class SessionStore {
     const rows = await this.db
       .select({ id: sessions.id, userId: sessions.userId, endReason: sessions.endReason, endedAt })
       .from(sessions)
-      .where(
-        and(
-          eq(sessions.status, 'ended'),
-          isNull(sessions.finalizedAt),
-          lt(sessions.endedAt, sql`now() - make_interval(secs => ${olderThanSeconds})`),
-        ),
-      )
+      .where(and(eq(sessions.status, 'ended'), isNull(sessions.finalizedAt), lt(sessions.endedAt, sql`now() - make_interval(secs => ${olderThanSeconds})`)))
       .orderBy(asc(sessions.endedAt))
       .limit(limit)
     return rows.map((r) => ({ id: r.id, userId: r.userId, reason: endReasonOf(r.endReason) ?? 'logout', endedAt: r.endedAt.getTime() }))
