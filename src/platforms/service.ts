@@ -1,7 +1,7 @@
 // Platform connections of a user, and switching the active one of a session.
 import { and, asc, eq, sql } from 'drizzle-orm'
 import { platforms, sessions } from '../../db/schema.js'
-import { type Db, type Queryable, rawTransaction } from '../infra/db.js'
+import { type Db, rawTransaction } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Audit } from '../audit/service.js'
@@ -40,8 +40,8 @@ export class Platforms {
     return this.db.select(columns).from(platforms).where(eq(platforms.userId, userId)).orderBy(asc(platforms.id))
   }
 
-  async find(userId: number, platformId: number, db: Queryable = this.db): Promise<(Platform & { active: boolean }) | null> {
-    const [row] = await db
+  async find(userId: number, platformId: number): Promise<(Platform & { active: boolean }) | null> {
+    const [row] = await this.db
       .select({ ...columns, active: platforms.active })
       .from(platforms)
       .where(and(eq(platforms.userId, userId), eq(platforms.id, platformId)))
