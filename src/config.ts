@@ -83,6 +83,19 @@ function origins(env: string) {
       })
 }
 
+/** Comma-separated `host:port` seeds of a Redis Cluster. */
+function hostPorts(env: string) {
+  return (raw: string) => {
+    const list = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+    const valid = (a: string) => /^[^\s:,/]+:\d{1,5}$/.test(a) && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535
+    if (list.length === 0 || !list.every(valid)) fail(env, raw, 'comma-separated host:port seeds of a Redis Cluster, such as 10.0.0.1:7000,10.0.0.2:7000')
+    return list
+  }
+}
+
 /** `true`, `false`, or comma-separated addresses, CIDR ranges and proxy-addr's names. */
 function trustProxy(env: string) {
   const names = ['loopback', 'linklocal', 'uniquelocal']
@@ -114,7 +127,8 @@ const variables = {
   ALLOWED_ORIGINS: [undefined, 'comma-separated origins allowed for CORS (with credentials), state-changing requests and WebSocket upgrades, besides the origin of `PUBLIC_URL` and the server’s own origin, which always are', origins],
   DATABASE_URL: ['postgres://localhost:5432/tessera', 'PostgreSQL; the database is created and migrated at start-up when missing', url('postgres:', 'postgresql:')],
   DATABASE_POOL_MAX: ['10', 'connection pool size per process', int(1, 1000)],
-  REDIS_URL: ['redis://127.0.0.1:6379', 'Redis', url('redis:', 'rediss:')],
+  REDIS_URL: ['redis://127.0.0.1:6379', 'Redis (one server); with `REDIS_CLUSTER_NODES` set, only its credentials and `rediss:` count', url('redis:', 'rediss:')],
+  REDIS_CLUSTER_NODES: [undefined, 'comma-separated `host:port` seeds of a Redis Cluster (Redis 7 or later); when set, Tessera runs on the Cluster instead of `REDIS_URL`', hostPorts],
   REDIS_KEY_PREFIX: ['tessera:', 'prefix of every key, channel and queue', text],
   SESSION_SECRET: [undefined, 'signs CSRF tokens and realtime tickets (at least 32 characters); generated and stored in PostgreSQL on first start in development, required in production', text],
   COOKIE_SECURE: [undefined, 'the `Secure` cookie flag (default: `true` in production, else `false`)', bool],
@@ -238,6 +252,7 @@ export function loadConfig(env: Env = process.env) {
     databaseUrl: r.DATABASE_URL,
     databasePoolMax: r.DATABASE_POOL_MAX,
     redisUrl: r.REDIS_URL,
+    redisClusterNodes: r.REDIS_CLUSTER_NODES ?? null,
     redisKeyPrefix: r.REDIS_KEY_PREFIX,
     sessionSecret: r.SESSION_SECRET,
     cookieSecure: r.COOKIE_SECURE ?? production,

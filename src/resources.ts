@@ -7,7 +7,7 @@ import { createUser } from './auth/users.js'
 import { users } from '../db/schema.js'
 import type { Config } from './config.js'
 import { type Database, ensureDatabase, explained, migrateDatabase, openDatabase, requireDatabase } from './infra/db.js'
-import { connectRedis } from './infra/redis.js'
+import { connectRedis, redisTarget } from './infra/redis.js'
 import { eq, sql } from 'drizzle-orm'
 
 export interface Resources {
@@ -33,7 +33,7 @@ export async function openResources(config: Config, opts: { prepare?: boolean } 
   const database = await openDatabase(config.databaseUrl, config.databasePoolMax)
   let redis: Redis
   try {
-    redis = await connectRedis(config.redisUrl)
+    redis = await connectRedis(redisTarget(config))
   } catch (err) {
     await database.close()
     throw err

@@ -7,15 +7,18 @@
 // its request leaves to the `platform.switched` frame reaching tab B (on the second node
 // with --nodes 2). Then a tab reconnects after missing N events and is timed from `hello`
 // to the N-th replayed frame. The baseline (fanout-baseline.ts) runs first, in this same
-// process, with the same sockets, rate and measurements.
+// process, with the same sockets, rate and measurements. With --cluster, Tessera runs a
+// second time on a private Redis Cluster (3 primaries, 3 replicas, on this machine:
+// test/helpers/private-cluster.ts), reported beside its run on one Redis.
 //
-//   npx tsx scripts/bench/fanout.ts [--sessions 500] [--rate 200] [--seconds 10] [--nodes 1|2]
+//   npx tsx scripts/bench/fanout.ts [--sessions 500] [--rate 200] [--seconds 10] [--nodes 1|2] [--cluster]
 import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import type { Tessera } from '../../src/app.js'
 import { startBaselineNode, publishBaselineEvents } from './fanout-baseline.js'
 import { startSocketIoNode } from './fanout-socketio.js'
 import type { LoadSession } from './fanout-load.js'
+import { privateCluster } from '../../test/helpers/private-cluster.js'
 import { benchRedisUrl, countWrites, experimentOf, factsLine, loadAverage, machineFacts, type Meter, openBenchEnv, onCleanup, parseFlags, runBenchmark, startMeter } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
 import { type Hotspot, printHotspots, Profiler } from './profile.js'
@@ -38,6 +41,7 @@ const defaults = {
   'db-pool': 0,
   'redis-autopipelining': false,
   profile: false,
+  cluster: false,
   write: true,
 }
 
@@ -53,6 +57,7 @@ const help: Record<keyof typeof defaults, string> = {
   'db-pool': "Tessera's DATABASE_POOL_MAX (0: its default)",
   'redis-autopipelining': "experiment: turn on ioredis's enableAutoPipelining on Tessera's Redis connection (not what Tessera ships)",
   profile: "write a CPU profile of Tessera's switch phase and print its hot spots",
+  cluster: 'also run Tessera on a private 3-primary Redis Cluster on this machine, reported beside one Redis',
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -227,11 +232,48 @@ async function main() {
     sessions,
     flags,
   )
+  const onCluster = flags.cluster ? await measureOnCluster(load, flags) : null
   await load.close()
-  return report(flags, facts, baseline, peer, tessera, env.config.databasePoolMax)
+  return report(flags, facts, baseline, peer, tessera, env.config.databasePoolMax, onCluster)
 }
 
-function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: TargetResult, p: TargetResult, t: TargetResult, poolMax: number) {
+/** The same Tessera measurement on a private Redis Cluster: its own database, sessions and nodes. */
+async function measureOnCluster(load: LoadProcess, flags: typeof defaults): Promise<TargetResult> {
+  progress(NAME, 'starting a private Redis Cluster: 3 primaries, 3 replicas')
+  const cluster = await privateCluster()
+  onCleanup(() => cluster.stop()) // registered first: it runs after the apps and the keys are gone
+  const env = await openBenchEnv(`${NAME}-cluster`, {
+    REDIS_CLUSTER_NODES: cluster.seeds.join(','),
+    ...(flags['db-pool'] > 0 ? { DATABASE_POOL_MAX: String(flags['db-pool']) } : {}),
+  })
+  const nodes: { tessera: Tessera; address: string }[] = []
+  for (let i = 0; i < flags.nodes; i++) nodes.push(await env.node())
+  const seeded = await seedSessions(`${NAME}-cluster`, nodes[0]!.tessera, flags.sessions + 1, { platformsPerUser: 2, usernamePrefix: 'bench-user-' })
+  const resumeSession = seeded.pop()!
+  const { bus } = nodes[0]!.tessera.ctx
+  const expiresAt = new Date(resumeSession.expiresAt)
+  return measure(
+    load,
+    {
+      label: 'tessera on cluster',
+      addresses: nodes.map((n) => n.address),
+      resume: {
+        cookie: resumeSession.cookie,
+        async publish(count) {
+          const events = Array.from({ length: count }, (_, i) => ({ type: 'bench.event', n: i, note: 'an event the tab missed while it was away' }))
+          await Promise.all(events.map((e) => bus.publishSessionEvent(resumeSession.id, e, expiresAt)))
+        },
+      },
+      dialect: 'tessera',
+      profile: false,
+      writes: countWrites(env.config.databaseUrl, env.config.redisUrl, cluster.seeds),
+    },
+    seeded.map(({ id, cookie, csrf, platforms }) => ({ id, cookie, csrf, platforms })),
+    flags,
+  )
+}
+
+function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machineFacts>>, b: TargetResult, p: TargetResult, t: TargetResult, poolMax: number, c: TargetResult | null) {
   const sockets = flags.sessions * 2
   const variant = flags.nodes === 2 ? 'P8' : 'P1'
   const perSwitchUs = (r: TargetResult) => (1000 * r.server.cpuMs) / Math.max(1, r.switches.sent)
@@ -303,9 +345,28 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
     ],
   ]
 
+  // Tessera on one Redis beside Tessera on a Redis Cluster (--cluster).
+  const clusterHeader = ['', 'Tessera, one Redis', 'Tessera, Redis Cluster (3 primaries)', 'Cluster / one Redis']
+  const both = (label: string, f: (r: TargetResult) => string, n?: (r: TargetResult) => number) => [label, f(t), c ? f(c) : '', c && n ? ratio(n(c), n(t)) : '']
+  const clusterRows = c
+    ? [
+        both('switch → tab B: measured (errors)', (r) => `${num(r.switches.latency.count)} (${errs(r)})`),
+        both('p50 ms', (r) => ms(r.switches.latency.p50), (r) => r.switches.latency.p50),
+        both('p99 ms', (r) => ms(r.switches.latency.p99), (r) => r.switches.latency.p99),
+        both('p99.9 ms', (r) => ms(r.switches.latency.p999), (r) => r.switches.latency.p999),
+        both('HTTP answer to tab A p50 / p99 ms', (r) => pair(r.switches.answer.p50, r.switches.answer.p99), (r) => r.switches.answer.p99),
+        both('handshake p99 ms', (r) => ms(r.connect.handshake.p99), (r) => r.connect.handshake.p99),
+        both('server CPU per switch µs (incl. idle sockets)', (r) => num(perSwitchUs(r)), perSwitchUs),
+        both('PostgreSQL / Redis writes per switch', (r) => writes(r.writesPerSwitch)),
+        both('resume p99 ms', (r) => ms(r.resume.p99), (r) => r.resume.p99),
+        both('resume: all replayed, in order', (r) => `${r.resume.allReplayed && r.resume.inOrder}`),
+      ]
+    : []
+
   console.log(`\nFan-out, ${flags.nodes} node(s): ${flags.sessions} sessions × 2 tabs, ${flags.rate} switches/s for ${flags.seconds} s`)
   console.log(textTable(header, rows))
   console.log(`\n${textTable(['target', 'Tessera', 'verdict'], targets)}`)
+  if (c) console.log(`\nOn a Redis Cluster (private, 3 primaries + 3 replicas on this machine):\n${textTable(clusterHeader, clusterRows)}`)
   if (t.hotspots) printHotspots("Tessera's switch phase", t.hotspots)
 
   if (flags.write) {
@@ -345,7 +406,17 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
 ${markdownTable(header, rows)}
 
 ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
-`,
+${
+  c
+    ? `
+Tessera on one Redis beside Tessera on a Redis Cluster (\`--cluster\`: a private cluster of 3 primaries
+and 3 replicas started on this machine, so its nodes share the cores with everything else; a real
+cluster has a machine per node). Session channels are shard channels there (\`SSUBSCRIBE\`/\`SPUBLISH\`).
+
+${markdownTable(clusterHeader, clusterRows)}
+`
+    : ''
+}`,
     )
   }
   const verdict = (i: number) => targets[i]![2]!
@@ -356,6 +427,12 @@ ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
       [`${variant} switch p99 ms`, ms(b.switches.latency.p99), ms(lat.p99), ratio(lat.p99, b.switches.latency.p99), `${verdict(1)}; ≤ 2×: ${verdict(2)}`],
       [`${variant} switch p99 ms, Socket.IO as the baseline`, ms(p.switches.latency.p99), ms(lat.p99), ratio(lat.p99, p.switches.latency.p99), verdict(4)],
       ['P11 resume p99 ms', ms(b.resume.p99), ms(t.resume.p99), ratio(t.resume.p99, b.resume.p99), verdict(3)],
+      ...(c
+        ? [
+            [`${variant} on Redis Cluster: switch p50 ms (one Redis → Cluster)`, ms(lat.p50), ms(c.switches.latency.p50), ratio(c.switches.latency.p50, lat.p50), c.switches.errorCount === 0 ? 'no errors' : `${c.switches.errorCount} errors`],
+            [`${variant} on Redis Cluster: switch p99 ms (one Redis → Cluster)`, ms(lat.p99), ms(c.switches.latency.p99), ratio(c.switches.latency.p99, lat.p99), c.switches.latency.p99 <= 50 ? 'p99 ≤ 50 ms: met' : 'p99 ≤ 50 ms: **not met**'],
+          ]
+        : []),
     ],
   }
 }

@@ -261,7 +261,7 @@ const writesByPort = new Map<number, number>()
  * round trip (both clients write a pipelined batch at once). Unlike times, these counts
  * do not depend on how busy the machine is, so they compare well between runs.
  */
-export function countWrites(databaseUrl: string, redisUrl: string): () => { postgres: number; redis: number } {
+export function countWrites(databaseUrl: string, redisUrl: string, clusterNodes: string[] = []): () => { postgres: number; redis: number } {
   const proto = Socket.prototype as unknown as { write: (...args: unknown[]) => boolean; benchCounted?: boolean }
   if (!proto.benchCounted) {
     const write = proto.write
@@ -273,8 +273,9 @@ export function countWrites(databaseUrl: string, redisUrl: string): () => { post
     }
   }
   const pgPort = Number(new URL(databaseUrl).port || 5432)
-  const redisPort = Number(new URL(redisUrl).port || 6379)
-  return () => ({ postgres: writesByPort.get(pgPort) ?? 0, redis: writesByPort.get(redisPort) ?? 0 })
+  // On a Redis Cluster (REDIS_CLUSTER_NODES), the writes to every node.
+  const redisPorts = clusterNodes.length > 0 ? clusterNodes.map((n) => Number(n.slice(n.lastIndexOf(':') + 1))) : [Number(new URL(redisUrl).port || 6379)]
+  return () => ({ postgres: writesByPort.get(pgPort) ?? 0, redis: redisPorts.reduce((sum, p) => sum + (writesByPort.get(p) ?? 0), 0) })
 }
 
 /**

@@ -21,8 +21,8 @@ if (unknown.length > 0) {
 // The quick plan checks that every scenario runs, not how fast: small, short, and it leaves
 // docs/benchmarks.md alone.
 const quickPlan: [file: string, args: string[]][] = [
-  ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3']],
-  ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3', '--nodes', '2']],
+  ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3', '--cluster']],
+  ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3', '--nodes', '2', '--cluster']],
   ['session-state.ts', ['--seconds', '2', '--rate-seconds', '2']],
   ['sweep.ts', ['--sessions', '2000', '--ticks', '100', '--idle-seconds', '2', '--due', '100', '--spread', '3', '--burst', '100', '--lead', '2']],
   ['sockets.ts', ['--sessions', '100', '--churn-seconds', '2', '--terminate-seconds', '1']],
@@ -35,8 +35,9 @@ const quickPlan: [file: string, args: string[]][] = [
 const plan: [file: string, args: string[]][] = quick
   ? quickPlan.map(([file, args]) => [file, [...args, '--write=false']])
   : [
-      ['fanout.ts', []],
-      ['fanout.ts', ['--nodes', '2']],
+      // P1 and P8, each also on a private Redis Cluster (3 primaries) beside one Redis.
+      ['fanout.ts', ['--cluster']],
+      ['fanout.ts', ['--nodes', '2', '--cluster']],
       ['session-state.ts', []],
       ['sweep.ts', []],
       ['sockets.ts', []],

@@ -14,6 +14,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Tessera } from '../../src/app.js'
 import { createUser } from '../../src/auth/users.js'
+import { byShard } from '../../src/infra/keys.js'
+import { crossSlot } from '../../src/infra/redis.js'
 import { csrfTokenFor, parseDevice } from '../../src/sessions/tokens.js'
 import { request } from 'undici'
 import { ORIGIN, progress, USER_AGENT } from './load-process.js'
@@ -133,10 +135,13 @@ export async function seedPresence(
         ${chunk.map(() => randomBytes(32).toString('hex'))}::text[],
         ${chunk.map((s) => iso(s.expiresAt))}::timestamptz[], ${chunk.map((s) => iso(s.lastActivity))}::timestamptz[]
       ) as t(id, user_id, token_hash, expires_at, last_activity)`
-    const pipeline = ctx.redis.pipeline()
+    const pipeline = crossSlot(ctx.redis)
     for (const s of chunk) pipeline.hset(keys.sessionPresence(s.id), 'lastActivity', s.lastActivity).pexpireat(keys.sessionPresence(s.id), s.expiresAt)
-    pipeline.zadd(keys.dueActive, ...chunk.flatMap((s) => [s.lastActivity, s.id]))
-    pipeline.zadd(keys.dueLifetime, ...chunk.flatMap((s) => [s.expiresAt, s.id]))
+    const byId = new Map(chunk.map((s) => [s.id, s]))
+    for (const [d, ids] of byShard(keys, [...byId.keys()])) {
+      pipeline.zadd(d.active, ...ids.flatMap((id) => [byId.get(id)!.lastActivity, id]))
+      pipeline.zadd(d.lifetime, ...ids.flatMap((id) => [byId.get(id)!.expiresAt, id]))
+    }
     for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err
     out.push(...chunk)
     if (performance.now() - lastReport > 2000) {

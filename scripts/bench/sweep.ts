@@ -138,13 +138,13 @@ function dueRanges(k: Tessera['ctx']['keys'], s: Settings, now: number): [string
   const idleAfter = s.idleAfterSeconds * 1000
   const timeout = s.idleTimeoutSeconds * 1000
   const warnAfter = s.idleWarningSeconds > 0 ? timeout - s.idleWarningSeconds * 1000 : null
-  return [
-    [k.dueActive, now - Math.min(idleAfter, warnAfter ?? idleAfter)],
-    [k.dueWarnedEarly, now - idleAfter],
-    [k.dueIdle, now - (warnAfter ?? timeout)],
-    [k.dueWarned, now - timeout],
-    [k.dueLifetime, now],
-  ]
+  return k.deadlineShards.flatMap((d): [string, number][] => [
+    [d.active, now - Math.min(idleAfter, warnAfter ?? idleAfter)],
+    [d.warnedEarly, now - idleAfter],
+    [d.idle, now - (warnAfter ?? timeout)],
+    [d.warned, now - timeout],
+    [d.lifetime, now],
+  ])
 }
 
 async function measureIdleTicks(tessera: Tessera, flags: Flags, writes: () => { postgres: number; redis: number }): Promise<IdleTicks> {
@@ -403,7 +403,8 @@ async function main() {
 async function redisMemory(tessera: Tessera, sample: string[], count: number) {
   const { redis, keys } = tessera.ctx
   const usage = async (key: string) => Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0)
-  const lists = (await usage(keys.dueActive)) + (await usage(keys.dueLifetime))
+  let lists = 0
+  for (const d of keys.deadlineShards) lists += (await usage(d.active)) + (await usage(d.lifetime))
   let hashes = 0
   for (const id of sample) hashes += await usage(keys.sessionPresence(id))
   return { lists, presence: (hashes / Math.max(1, sample.length)) * count }

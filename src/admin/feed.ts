@@ -13,7 +13,7 @@ import { enabledAdminsAmong } from '../auth/users.js'
 import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { loggable } from '../infra/errors.js'
-import { closeSubscriber, SUBSCRIBER_OPTIONS } from '../infra/redis.js'
+import { closeSubscriber, duplicateSubscriber } from '../infra/redis.js'
 import type { AdminFilter } from '../realtime/messages.js'
 import { WS_ERRORS, SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Tab } from '../realtime/tab.js'
@@ -159,7 +159,7 @@ export class AdminFeed {
   private async connectListener(): Promise<Redis> {
     if (this.listener) return this.listener
     if (this.closing) throw new Error('the admin feed is closed')
-    const listener = this.d.redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-admin-feed' })
+    const listener = duplicateSubscriber(this.d.redis, 'tessera-admin-feed')
     this.listener = listener
     let wasReady = false
     listener.on('error', () => {})

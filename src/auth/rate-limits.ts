@@ -9,11 +9,10 @@
 //
 // The API budget is spent by a script of its own rather than the plugin's (the same INCR /
 // PEXPIRE), so that session_state can spend it in the same Redis step as its reads
-// (sessions/session-state.lua.ts) under the same key: apiBudgetPrefix + the key below.
+// (sessions/session-state.lua.ts) under the same key (apiBudgetKey: a session's counter is in its slot).
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Result } from 'ioredis'
-import { apiBudgetPrefix, answerBudget, isRateLimited, rateLimited } from '../infra/budget.js'
+import { answerBudget, apiBudgetKey, defineBudgetCommand, isRateLimited, rateLimited, spendBudget } from '../infra/budget.js'
 import { sessionBehindCookie } from '../sessions/guards.js'
 
 declare module 'fastify' {
@@ -38,24 +37,7 @@ export interface RateLimitHooks {
  */
 async function apiKey(req: FastifyRequest, app: FastifyInstance): Promise<string> {
   const record = await sessionBehindCookie(req, app)
-  return record ? `s:${record.id}` : `ip:${req.ip}`
-}
-
-// KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
-const spendLua = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  return {count, tonumber(ARGV[1])}
-end
-return {count, redis.call('PTTL', KEYS[1])}
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    /** spendLua, defined by installRateLimits: the budget's count and milliseconds left. */
-    tesseraSpendBudget(key: string, windowMs: number): Result<[number, number], Context>
-  }
+  return apiBudgetKey(app.keys, record ? { sessionId: record.id } : { ip: req.ip })
 }
 
 export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHooks) {
@@ -72,11 +54,10 @@ export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHo
       await handler.call(app, req, reply)
     }
   }
-  app.redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
-  const prefix = apiBudgetPrefix(app.keys)
+  defineBudgetCommand(app.redis)
   const limiters = {
     api: async (req: FastifyRequest, reply: FastifyReply) => {
-      const [count, ttl] = await app.redis.tesseraSpendBudget(prefix + (await apiKey(req, app)), api.windowMs)
+      const [count, ttl] = await spendBudget(app.redis, await apiKey(req, app), api.windowMs)
       answerBudget(reply, api.max, count, ttl)
     },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),

@@ -1,11 +1,37 @@
-// A rate-limit budget's answer, shared by the app-wide limits (auth/rate-limits.ts) and
-// session_state, which spends the API budget in its own Redis step (sessions/state-read.ts).
+// A rate-limit budget's counter and answer, shared by the app-wide limits (auth/rate-limits.ts)
+// and session_state, which spends the API budget in its own Redis step (sessions/state-read.ts).
 import type { FastifyReply } from 'fastify'
+import type { Redis } from 'ioredis'
 import { AppError, count } from './errors.js'
 import type { RedisKeys } from './keys.js'
 
-/** Where the API budget's counters live: this + `s:<session id>` or `ip:<address>`. */
-export const apiBudgetPrefix = (keys: RedisKeys) => `${keys.rateLimit}api:`
+/** The API budget's counter: the session's (in its slot, keys.ts) when the token names one, else the address's. */
+export const apiBudgetKey = (keys: RedisKeys, by: { sessionId: string } | { ip: string }) =>
+  'sessionId' in by ? keys.sessionBudget(by.sessionId) : `${keys.rateLimit}api:ip:${by.ip}`
+
+// KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
+const spendLua = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return {count, tonumber(ARGV[1])}
+end
+return {count, redis.call('PTTL', KEYS[1])}
+`
+
+interface BudgetCommand {
+  tesseraSpendBudget(key: string, windowMs: number): Promise<[number, number]>
+}
+
+/** Makes spendBudget available on this connection. */
+export function defineBudgetCommand(redis: Redis): void {
+  redis.defineCommand('tesseraSpendBudget', { numberOfKeys: 1, lua: spendLua })
+}
+
+/** Spends one request of the budget under `key`: { requests in the window, ms left of it }. */
+export function spendBudget(redis: Redis, key: string, windowMs: number): Promise<[number, number]> {
+  return (redis as unknown as BudgetCommand).tesseraSpendBudget(key, windowMs)
+}
 
 /** The 429 of a spent budget; `ttlMs` is what is left of its window. */
 export function rateLimited(ttlMs: number): AppError {

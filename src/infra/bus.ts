@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
+import { crossSlot, isCluster } from './redis.js'
 import type { Metrics } from './metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
 import { publishSessionEventLua, publishWhileListedLua } from './publish-session-event.lua.js'
@@ -17,10 +18,14 @@ export interface BusOptions {
 }
 
 export class EventBus {
+  /** Session channels are shard channels (SPUBLISH / SSUBSCRIBE) on a Cluster, classic ones on one Redis. */
+  readonly sharded: boolean
+
   constructor(private readonly o: BusOptions) {
-    o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 4, lua: publishSessionEventLua })
-    o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 4, lua: publishTerminalEventLua })
-    o.redis.defineCommand('tesseraPublishWhileListed', { numberOfKeys: 5, lua: publishWhileListedLua })
+    this.sharded = isCluster(o.redis)
+    o.redis.defineCommand('tesseraPublishSessionEvent', { numberOfKeys: 5, lua: publishSessionEventLua })
+    o.redis.defineCommand('tesseraPublishTerminalEvent', { numberOfKeys: 5, lua: publishTerminalEventLua })
+    o.redis.defineCommand('tesseraPublishWhileListed', { numberOfKeys: 6, lua: publishWhileListedLua })
     o.redis.defineCommand('tesseraPublishOnce', { numberOfKeys: 1, lua: publishOnceLua })
   }
 
@@ -53,12 +58,12 @@ export class EventBus {
   }
 
   /**
-   * Like publishSessionEvent, but only while the session is still on the deadline list
-   * `listed.key` with the score it was moved there with (0 otherwise): the idle sweep's
+   * Like publishSessionEvent, but only while no input is newer than the last activity
+   * `listed.score` the sweep moved the session on with (0 otherwise): the idle sweep's
    * events, which input may have overtaken since the move.
    */
-  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { key: string; score: string }): Promise<number> {
-    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [listed.key], [sessionId, listed.score])
+  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { score: string }): Promise<number> {
+    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [this.o.keys.sessionPresence(sessionId)], [sessionId, listed.score])
   }
 
   /**
@@ -89,8 +94,9 @@ export class EventBus {
       keys.sessionLog(sessionId),
       keys.sessionVersion(sessionId),
       keys.sessionEnded(sessionId),
-      ...moreKeys,
       keys.sessionChannel(sessionId),
+      ...moreKeys,
+      this.sharded ? 'S' : 'P',
       head,
       eventLog.max,
       eventLog.ttlSeconds,
@@ -141,7 +147,7 @@ export class EventBus {
    */
   async expireWithLog(keys: string[]): Promise<void> {
     if (keys.length === 0) return
-    const pipeline = this.o.redis.pipeline()
+    const pipeline = crossSlot(this.o.redis)
     for (const key of keys) pipeline.pexpire(key, this.o.eventLog.ttlSeconds * 1000, 'LT')
     await pipeline.exec()
   }

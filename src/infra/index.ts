@@ -8,6 +8,7 @@ import type { Database } from './db.js'
 import { type RedisKeys, redisKeys } from './keys.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { Queues } from './queues.js'
+import { redisTarget } from './redis.js'
 
 export interface InfraOptions {
   config: Config
@@ -44,7 +45,7 @@ export default fp<InfraOptions>(
     app.decorate('keys', keys)
     app.decorate('metrics', metrics)
     app.decorate('bus', new EventBus({ redis, keys, metrics, eventLog: config.eventLog }))
-    app.decorate('queues', new Queues(config.redisUrl, keys.bullPrefix, config.eventLog.ttlSeconds))
+    app.decorate('queues', new Queues(redisTarget(config), keys.bullPrefix, config.eventLog.ttlSeconds))
   },
   { name: 'tessera-infra', fastify: '5.x' },
 )

@@ -10,15 +10,19 @@ end`
 /** How many of the latest log entries a publish looks through for its own id (see below). */
 const RECENT_IDS = 16
 
-// KEYS[1] seq counter, KEYS[2] event log stream, KEYS[3] last published state version, KEYS[4] the session's ended flag
-// ARGV[1] channel, ARGV[2] frame head (the JSON object without its closing brace),
+// KEYS[1] seq counter, KEYS[2] event log stream, KEYS[3] last published state version, KEYS[4] the session's ended flag,
+// KEYS[5] the session's channel (declared as a key: on a Cluster it is a shard channel, whose slot Redis 7 checks as a key's)
+// ARGV[1] 'S' to publish by SPUBLISH (a Cluster), 'P' by PUBLISH (one Redis), ARGV[2] frame head (the JSON object without its closing brace),
 // ARGV[3] log max length, ARGV[4] log ttl seconds, ARGV[5] seq key expiry (unix ms),
 // ARGV[6] the session state version the event carries (0: none)
 // ARGV[7] the admin-changes channel, ARGV[8] the session id (every logged event may be admin-visible)
 // ARGV[9] '1' when the event is the whole state at that version (session.state), else '0'
 // ARGV[10] the event's id, unique to this call
 // Assigns the next seq, appends the frame to the bounded log and publishes it: one step,
-// so every subscriber and every replay sees the same order. A state change whose version
+// so every subscriber and every replay sees the same order. On a Cluster the frame goes out
+// by SPUBLISH (sharded pub/sub: only the primary that owns the session's slot has it, and
+// tells the shard's subscribers); on one Redis by PUBLISH. The admin change goes out by a
+// classic PUBLISH, which every node's admin feed hears. A state change whose version
 // is not newer than one already published lost a race after its commit: it is dropped
 // (returns 0), so tabs never step back to an older state. The whole state may also be as
 // new as what was published (a role change does not move the version).
@@ -65,7 +69,7 @@ redis.call('SET', KEYS[1], seq, 'PXAT', ARGV[5])
 local frame = ARGV[2] .. '"seq":' .. seq .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-1', 'f', frame, 'e', ARGV[10])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[1], frame)
+if ARGV[1] == 'S' then redis.call('SPUBLISH', KEYS[5], frame) else redis.call('PUBLISH', KEYS[5], frame) end
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return seq
 `
@@ -74,11 +78,13 @@ export const publishSessionEventLua = `
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 ${logAndPublishLua}`
 
-// KEYS[1..4] and ARGV[1..10] as publishSessionEventLua; KEYS[5] a deadline list (sorted set),
-// ARGV[11] the session id, ARGV[12] the score it was moved there with.
-// Publishes only while the session is still on that list as it was put there: an event of
-// the idle sweep must not follow the session.active of input that has moved it on since.
+// KEYS[1..5] and ARGV[1..10] as publishSessionEventLua; KEYS[6] the session's presence hash,
+// ARGV[11] the session id, ARGV[12] the last activity the sweep moved it on with (its score).
+// Publishes only while no input is newer than that: an event of the idle sweep must not
+// follow the session.active of input that has moved it on since. Input writes the presence
+// hash (the session's slot) before it moves the deadline lists (another slot), so the check
+// and the publish are one step in the session's slot (sessions/store.lua.ts).
 export const publishWhileListedLua = `
-local score = redis.call('ZSCORE', KEYS[5], ARGV[11])
-if not score or tonumber(score) ~= tonumber(ARGV[12]) then return 0 end
+local hot = redis.call('HGET', KEYS[6], 'lastActivity')
+if hot and tonumber(hot) > tonumber(ARGV[12]) then return 0 end
 ${publishSessionEventLua}`

@@ -1,6 +1,7 @@
 // BullMQ queues shared by the API (producers) and the workers (consumers).
 import { type ConnectionOptions, Queue } from 'bullmq'
-import { redisOptions } from './redis.js'
+import { Cluster } from 'ioredis'
+import { clusterSeeds, type RedisTarget, redisOptions } from './redis.js'
 
 export const QUEUE_NAMES = {
   sessionEnded: 'session-ended',
@@ -18,10 +19,26 @@ export interface SessionEndedJob {
   reason: string
 }
 
-/** BullMQ connection options for the URL (BullMQ opens its own connections). */
-export function bullConnection(redisUrl: string, name: string): ConnectionOptions {
-  const { host, port, username, password, db, tls } = redisOptions(redisUrl)
-  return { host, port, username, password, db, tls, connectionName: name }
+/**
+ * BullMQ's connection: options for one Redis (BullMQ opens its own connections), or a
+ * Cluster client of its own on a Cluster (BullMQ duplicates it for its blocking reads; close
+ * it with closeBullConnections). On a Cluster every queue key carries the prefix's hash tag
+ * (keys.ts, bullPrefix). `worker`: commands wait for the connection (BullMQ requires it).
+ */
+export function bullConnection(target: RedisTarget, name: string, o: { worker?: boolean } = {}): ConnectionOptions {
+  const { host, port, username, password, db, tls } = redisOptions(target.url)
+  const waiting = o.worker ? { maxRetriesPerRequest: null } : {}
+  if (!target.clusterNodes || target.clusterNodes.length === 0) return { host, port, username, password, db, tls, connectionName: name, ...waiting }
+  return new Cluster(clusterSeeds(target.clusterNodes), {
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    redisOptions: { username, password, tls, connectionName: name, ...waiting },
+  })
+}
+
+/** Closes the Cluster clients bullConnection made (BullMQ leaves a client it was handed open). */
+export async function closeBullConnections(connections: (ConnectionOptions | undefined)[]): Promise<void> {
+  await Promise.all(connections.map((c) => (c instanceof Cluster ? c.quit().then(() => {}, () => c.disconnect()) : undefined)))
 }
 
 /** What queuing an ending needs of it (sessions/records.ts's EndedSession has more). */
@@ -56,14 +73,16 @@ const endedJob = (e: Ending, keepSeconds: number) => ({
 export class Queues {
   readonly all: Record<keyof typeof QUEUE_NAMES, Queue>
   private closing: Promise<void> | undefined
+  private readonly connection: ConnectionOptions
 
   constructor(
-    redisUrl: string,
+    target: RedisTarget,
     readonly prefix: string,
     /** How long a finished session-ended job is kept (EVENT_LOG_TTL_SECONDS). */
     private readonly keepEndedSeconds = 600,
   ) {
-    const connection = bullConnection(redisUrl, 'tessera-queues')
+    const connection = bullConnection(target, 'tessera-queues')
+    this.connection = connection
     const make = (name: QueueName) => {
       // Nothing here listens to a queue's event stream (QueueEvents): BullMQ's default keeps
       // 10,000 entries per queue, which a steady churn takes most of an hour to fill (the soak, test/system).
@@ -132,7 +151,7 @@ export class Queues {
   }
 
   close(): Promise<void> {
-    this.closing ??= Promise.all(Object.values(this.all).map((q) => q.close())).then(() => {})
+    this.closing ??= Promise.all(Object.values(this.all).map((q) => q.close())).then(() => closeBullConnections([this.connection]))
     return this.closing
   }
 }

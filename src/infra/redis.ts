@@ -1,6 +1,89 @@
 // Redis connections. Made here, handed in; never opened at import time.
-import { Redis, type RedisOptions } from 'ioredis'
+//
+// One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES): either way the rest of the
+// code holds a `Redis`. A Cluster client is typed as one (ioredis's Cluster has the same
+// commands); what differs is here: subscriber connections (sharded pub/sub, one connection
+// per primary), pipelines that span slots (crossSlot) and key scans (every primary).
+import { type ChainableCommander, Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis'
 import { DependencyError } from './dependency-error.js'
+
+/** Where Redis is: one server, or the seeds of a Cluster (which win when given). */
+export interface RedisTarget {
+  url: string
+  clusterNodes?: string[] | null
+}
+
+/** The Redis target of a config. */
+export const redisTarget = (c: { redisUrl: string; redisClusterNodes?: string[] | null }): RedisTarget => ({ url: c.redisUrl, clusterNodes: c.redisClusterNodes ?? null })
+
+/** `host:port` seeds of REDIS_CLUSTER_NODES as ioredis takes them. */
+export function clusterSeeds(nodes: string[]): ClusterNode[] {
+  return nodes.map((n) => {
+    const i = n.lastIndexOf(':')
+    return { host: n.slice(0, i), port: Number(n.slice(i + 1)) }
+  })
+}
+
+/** Whether this client is a Cluster client. */
+export const isCluster = (redis: Redis): boolean => (redis as unknown as { isCluster?: boolean }).isCluster === true
+
+/** A new client for the target (not yet connected): a Cluster client, typed as Redis, when the target is a Cluster. */
+export function newRedisClient(target: RedisTarget, name: string): Redis {
+  const options = redisOptions(target.url)
+  if (!target.clusterNodes || target.clusterNodes.length === 0) return new Redis({ ...options, connectionName: name })
+  // Each node's connection takes the URL's credentials and TLS, not its host, port or database.
+  const { host: _host, port: _port, db: _db, lazyConnect: _lazy, ...node } = options
+  const cluster = new Cluster(clusterSeeds(target.clusterNodes), {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
+    // While a replica takes over a failed primary, commands wait and retry instead of failing at once.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    redisOptions: { ...node, connectionName: name },
+  })
+  return cluster as unknown as Redis
+}
+
+/** A subscriber connection beside `redis` (see SUBSCRIBER_OPTIONS), on the same server or Cluster. */
+export function duplicateSubscriber(redis: Redis, name: string): Redis {
+  if (!isCluster(redis)) return redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: name })
+  const cluster = redis as unknown as Cluster
+  return cluster.duplicate([], {
+    enableOfflineQueue: true,
+    // Sharded pub/sub: one connection per primary, each hearing the shard channels of its slots.
+    shardedSubscribers: true,
+    redisOptions: { ...cluster.options.redisOptions, ...SUBSCRIBER_OPTIONS, connectionName: name },
+  }) as unknown as Redis
+}
+
+/**
+ * A pipeline for commands of several slots. On one Redis it is a pipeline (one round trip);
+ * on a Cluster, where a pipeline must stay on one node, each command is sent on its own
+ * (auto-pipelining batches them per node). `exec` answers as a pipeline's does.
+ */
+export function crossSlot(redis: Redis): ChainableCommander {
+  if (!isCluster(redis)) return redis.pipeline()
+  const calls: [string, unknown[]][] = []
+  const client = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  const exec = async (): Promise<[Error | null, unknown][]> => {
+    const settled = await Promise.allSettled(calls.map(([name, args]) => client[name]!(...args)))
+    return settled.map((r) => (r.status === 'fulfilled' ? [null, r.value] : [r.reason as Error, null]))
+  }
+  const chain: ChainableCommander = new Proxy({} as ChainableCommander, {
+    get(_target, prop) {
+      if (prop === 'exec') return exec
+      if (prop === 'length') return calls.length
+      if (typeof prop !== 'string' || prop === 'then') return undefined
+      return (...args: unknown[]) => {
+        calls.push([prop, args])
+        return chain
+      }
+    },
+  })
+  return chain
+}
 
 const HOW_TO_START = 'docker compose -f compose.dev.yaml up -d redis (or start your local Redis, e.g. redis-server --daemonize yes)'
 
@@ -56,8 +139,10 @@ function refusal(err: Error): { problem: string; hint: string } {
  * Opens a connection and waits for it, or throws a DependencyError naming the URL: Redis
  * unreachable, or answering but refusing (a wrong password, a database number it lacks).
  */
-export async function connectRedis(url: string, name = 'tessera'): Promise<Redis> {
-  const redis = new Redis({ ...redisOptions(url), connectionName: name })
+export async function connectRedis(target: string | RedisTarget, name = 'tessera'): Promise<Redis> {
+  const t = typeof target === 'string' ? { url: target } : target
+  const url = t.clusterNodes?.length ? `the Redis Cluster at ${t.clusterNodes.join(',')}` : t.url
+  const redis = newRedisClient(t, name)
   redis.on('error', () => {}) // reconnects on its own; callers see failed commands
   // A refusal arrives as an error event; connect() itself only says the connection closed.
   let refused: Error | undefined
@@ -83,10 +168,24 @@ export async function connectRedis(url: string, name = 'tessera'): Promise<Redis
 
 /** Deletes every key under a prefix (tests and tenants); SCAN, never KEYS. */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+  if (isCluster(redis)) {
+    // Each primary holds its own keys; each key is unlinked through the client, which knows its slot.
+    let deleted = 0
+    for (const node of (redis as unknown as Cluster).nodes('master')) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = next
+        for (const n of await Promise.all(keys.map((key) => redis.unlink(key)))) deleted += n
+      } while (cursor !== '0')
+    }
+    return deleted
+  }
   let cursor = '0'
   let deleted = 0
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000)
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
     cursor = next
     if (keys.length > 0) deleted += await redis.unlink(...keys)
   } while (cursor !== '0')

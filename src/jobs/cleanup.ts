@@ -111,8 +111,8 @@ async function inBatches(batchSize: number, deleteBatch: (limit: number) => Prom
 async function removeOrphans(d: CleanupDeps): Promise<number> {
   const k = d.keys
   let removed = 0
-  for (const key of [...k.deadlineLists, k.dirtyActivity]) {
-    const isSet = key === k.dirtyActivity
+  for (const shard of k.deadlineShards) for (const key of [...shard.lists, shard.dirty]) {
+    const isSet = key === shard.dirty
     let cursor = '0'
     do {
       const [next, flat] = isSet ? await d.redis.sscan(key, cursor, 'COUNT', d.batchSize) : await d.redis.zscan(key, cursor, 'COUNT', d.batchSize)

@@ -25,7 +25,8 @@ import { DeadlineLists } from '../presence/reseed.js'
 import { IdleSweep, type SweepResult } from '../presence/sweep.js'
 import { loggable } from '../infra/errors.js'
 import { runCleanup } from './cleanup.js'
-import { bullConnection, QUEUE_NAMES, type QueueName, type SessionEndedJob } from '../infra/queues.js'
+import { redisTarget } from '../infra/redis.js'
+import { bullConnection, closeBullConnections, QUEUE_NAMES, type QueueName, type SessionEndedJob } from '../infra/queues.js'
 import { type LockReleaser, processSessionEnded, repairEndings } from './session-ended.js'
 
 export const SWEEP_EVERY_MS = 1000
@@ -203,7 +204,7 @@ export class Workers {
         }
       },
       {
-        connection: { ...bullConnection(this.ctx.config.redisUrl, `tessera-worker-${queue}`), maxRetriesPerRequest: null },
+        connection: bullConnection(redisTarget(this.ctx.config), `tessera-worker-${queue}`, { worker: true }),
         prefix: this.ctx.queues.prefix,
         concurrency,
         // A job whose worker died is retried, not failed, up to a few times (BullMQ's default is once).
@@ -230,7 +231,7 @@ export class Workers {
   /** Stops taking jobs and waits for the running ones. */
   close(): Promise<void> {
     clearTimeout(this.scheduleCheck)
-    this.closing ??= Promise.all(this.workers.map((w) => w.close())).then(() => {})
+    this.closing ??= Promise.all(this.workers.map((w) => w.close())).then(() => closeBullConnections(this.workers.map((w) => w.opts.connection)))
     return this.closing
   }
 }

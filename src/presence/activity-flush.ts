@@ -6,13 +6,21 @@ import type { Redis } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 
 export async function flushActivity(d: { redis: Redis; db: Db; keys: RedisKeys }, batchSize = 500): Promise<number> {
   let flushed = 0
+  for (const shard of d.keys.deadlineShards) flushed += await flushShard(d, shard.dirty, batchSize)
+  return flushed
+}
+
+/** The sessions of one shard's dirty set (infra/keys.ts), in batches. */
+async function flushShard(d: { redis: Redis; db: Db; keys: RedisKeys }, dirty: string, batchSize: number): Promise<number> {
+  let flushed = 0
   for (;;) {
-    const ids = await d.redis.spop(d.keys.dirtyActivity, batchSize)
+    const ids = await d.redis.spop(dirty, batchSize)
     if (ids.length === 0) return flushed
-    const pipeline = d.redis.pipeline()
+    const pipeline = crossSlot(d.redis)
     for (const id of ids) pipeline.hget(d.keys.sessionPresence(id), 'lastActivity')
     const values = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)))
     const rows = ids.flatMap((id, i) => (values[i] ? [{ id, at: new Date(values[i]!).toISOString() }] : []))
@@ -21,7 +29,7 @@ export async function flushActivity(d: { redis: Redis; db: Db; keys: RedisKeys }
         await flushStatement(d.db).execute({ rows: JSON.stringify(rows) })
       } catch (err) {
         // PostgreSQL away: the sessions stay dirty for the next flush instead of being dropped.
-        await d.redis.sadd(d.keys.dirtyActivity, ...rows.map((r) => r.id))
+        await d.redis.sadd(dirty, ...rows.map((r) => r.id))
         throw err
       }
     }

@@ -6,25 +6,26 @@ import { and, asc, eq, gt } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import { byShard, type RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 
 const BATCH = 1000
 
 /** The seeded mark lives this long unless renewed (every sweep job does); should it lapse, seeding again is harmless. */
 const SEEDED_MS = 3_600_000
 
-// A session on none of the activity lists goes on due:active by its last activity (the hot
-// one when Redis still has it), and every one on due:lifetime; one that input put back
-// meanwhile keeps its place. KEYS: due:active, due:idle, due:warned, due:warned-early,
-// due:lifetime; ARGV: per session its id, presence key, last activity (PostgreSQL's) and end of lifetime.
+// A session on none of the activity lists goes on due:active by its last activity (the later
+// of PostgreSQL's and the hot one, read first: the presence hash is in the session's slot),
+// and every one on due:lifetime; one that input put back meanwhile keeps its place.
+// KEYS: due:active, due:idle, due:warned, due:warned-early, due:lifetime of one shard;
+// ARGV: per session its id, last activity and end of lifetime.
 const reseedLua = `
-for i = 1, #ARGV, 4 do
+for i = 1, #ARGV, 3 do
   local id = ARGV[i]
   if not (redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) or redis.call('ZSCORE', KEYS[3], id) or redis.call('ZSCORE', KEYS[4], id)) then
-    local last = math.max(tonumber(ARGV[i + 2]), tonumber(redis.call('HGET', ARGV[i + 1], 'lastActivity') or '0'))
-    redis.call('ZADD', KEYS[1], last, id)
+    redis.call('ZADD', KEYS[1], ARGV[i + 1], id)
   end
-  redis.call('ZADD', KEYS[5], 'NX', ARGV[i + 3], id)
+  redis.call('ZADD', KEYS[5], 'NX', ARGV[i + 2], id)
 end
 return 1
 `
@@ -60,8 +61,17 @@ export class DeadlineLists {
         .orderBy(asc(sessions.id))
         .limit(BATCH)
       if (rows.length > 0) {
-        const args = rows.flatMap((r) => [r.id, keys.sessionPresence(r.id), r.lastActivity.getTime(), r.expiresAt.getTime()])
-        await this.d.redis.tesseraReseedDeadlines(keys.dueActive, keys.dueIdle, keys.dueWarned, keys.dueWarnedEarly, keys.dueLifetime, ...args)
+        const hot = crossSlot(this.d.redis)
+        for (const r of rows) hot.hget(keys.sessionPresence(r.id), 'lastActivity')
+        const replies = (await hot.exec()) ?? []
+        const seeds = new Map(
+          rows.map((r, i) => [r.id, [Math.max(r.lastActivity.getTime(), Number(replies[i]?.[1] ?? 0)), r.expiresAt.getTime()]]),
+        )
+        await Promise.all(
+          [...byShard(keys, [...seeds.keys()])].map(([d, ids]) =>
+            this.d.redis.tesseraReseedDeadlines(d.active, d.idle, d.warned, d.warnedEarly, d.lifetime, ...ids.flatMap((id) => [id, ...seeds.get(id)!])),
+          ),
+        )
         seeded += rows.length
       }
       if (rows.length < BATCH) break

@@ -5,6 +5,7 @@
 // and the old socket's close removes only its own. The count is of distinct tabIds.
 import type { ChainableCommander, ClientContext, Redis, Result } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabMember } from '../sessions/tabs.js'
 
 // KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
@@ -55,7 +56,7 @@ export class Presence {
   async seeTabs(seen: { sessionId: string; socket: TabSocket; keepUntil: number; view?: string }[]): Promise<void> {
     if (seen.length === 0) return
     const now = Date.now()
-    const pipeline = this.redis.pipeline()
+    const pipeline = crossSlot(this.redis)
     for (const { sessionId, socket, keepUntil, view } of seen) {
       const tabs = this.keys.sessionTabs(sessionId)
       pipeline.zadd(tabs, now, tabMember(socket)).pexpireat(tabs, keepUntil)

@@ -7,7 +7,8 @@ import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import { byShard, type DeadlineShard, type RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 import type { EventBus, SessionEvent } from '../infra/bus.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { Sessions } from '../sessions/service.js'
@@ -19,8 +20,9 @@ const BATCH = 1000
 /** PostgreSQL's clock may run a little ahead of the nodes': a later last activity there within this is not news. */
 const CLOCK_SKEW_MS = 1000
 
-// Moves one member between deadline lists only if it is still due there (input may have
-// moved it on since the list was read). KEYS from, to; ARGV id, due-at-or-before. Returns its score or false.
+// Moves one member between deadline lists (of one shard) only if it is still due there
+// (input may have moved it on since the list was read). KEYS from, to; ARGV id,
+// due-at-or-before. Returns its score or false.
 const moveIfDueLua = `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score == false or tonumber(score) > tonumber(ARGV[2]) then return false end
@@ -98,9 +100,9 @@ export class IdleSweep {
     d.redis.defineCommand('tesseraMoveIfDue', { numberOfKeys: 2, lua: moveIfDueLua })
   }
 
-  private listKey(list: ActivityList): string {
-    const k = this.d.keys
-    return { active: k.dueActive, warnedEarly: k.dueWarnedEarly, idle: k.dueIdle, warned: k.dueWarned }[list]
+  /** A deadline list of the session's shard. */
+  private listKey(list: ActivityList, sessionId: string): string {
+    return listOf(this.d.keys.deadlines(sessionId), list)
   }
 
   async tick(now = Date.now()): Promise<SweepResult> {
@@ -116,7 +118,7 @@ export class IdleSweep {
     const endings: Record<ExpiryReason, { id: string; deadline: number }[]> = { lifetime: [], idle_timeout: [] }
     const gone: string[] = []
     const steps: Step[] = []
-    const pipeline = this.d.redis.pipeline()
+    const pipeline = crossSlot(this.d.redis)
     for (const id of ids) {
       const row = rows.get(id)
       if (row?.status !== 'active') {
@@ -130,17 +132,17 @@ export class IdleSweep {
         // Past a deadline: it ends now, without idle or warning events first.
         endings[reason].push({ id, deadline: reason === 'lifetime' ? row.expiresAt : last + rules.timeout })
       } else if (!due) {
-        pipeline.zadd(this.d.keys.dueLifetime, row.expiresAt, id) // the lifetime list was out of date
+        pipeline.zadd(this.d.keys.deadlines(id).lifetime, row.expiresAt, id) // the lifetime list was out of date
       } else if (last > due.last + CLOCK_SKEW_MS) {
         // PostgreSQL knows of later input than Redis (which lost it): start again from that.
-        for (const list of ['warnedEarly', 'idle', 'warned'] as const) pipeline.zrem(this.listKey(list), id)
-        pipeline.zadd(this.d.keys.dueActive, 'GT', last, id)
+        for (const list of ['warnedEarly', 'idle', 'warned'] as const) pipeline.zrem(this.listKey(list, id), id)
+        pipeline.zadd(this.d.keys.deadlines(id).active, 'GT', last, id)
       } else {
         const step = this.stepOf(due, now, rules)
         if (step) steps.push(step)
       }
     }
-    if (gone.length > 0) for (const key of this.d.keys.deadlineLists) pipeline.zrem(key, ...gone)
+    for (const [d, ids] of byShard(this.d.keys, gone)) for (const key of d.lists) pipeline.zrem(key, ...ids)
     await pipeline.exec()
 
     for (const [reason, due] of Object.entries(endings) as [ExpiryReason, { id: string; deadline: number }[]][]) {
@@ -153,7 +155,7 @@ export class IdleSweep {
     return result
   }
 
-  /** Every list's due members, in one round trip. */
+  /** Every list's due members, of every shard, in one round trip (one per primary on a Cluster). */
   private async readDue(now: number, rules: Rules): Promise<{ activity: Due[]; lifetime: Map<string, number> }> {
     const { idleAfter, timeout, warnAfter } = rules
     const reads: [ActivityList, number][] = [
@@ -163,19 +165,27 @@ export class IdleSweep {
       ['idle', now - (warnAfter ?? timeout)],
       ['warned', now - timeout],
     ]
-    const pipeline = this.d.redis.pipeline()
-    for (const [list, dueBy] of reads) pipeline.zrangebyscore(this.listKey(list), '-inf', dueBy, 'WITHSCORES', 'LIMIT', 0, BATCH)
-    pipeline.zrangebyscore(this.d.keys.dueLifetime, '-inf', now, 'WITHSCORES', 'LIMIT', 0, BATCH)
+    const shards = this.d.keys.deadlineShards
+    const pipeline = crossSlot(this.d.redis)
+    for (const d of shards) {
+      for (const [list, dueBy] of reads) pipeline.zrangebyscore(listOf(d, list), '-inf', dueBy, 'WITHSCORES', 'LIMIT', 0, BATCH)
+      pipeline.zrangebyscore(d.lifetime, '-inf', now, 'WITHSCORES', 'LIMIT', 0, BATCH)
+    }
     const replies = ((await pipeline.exec()) ?? []).map(([err, flat]) => {
       if (err) throw err
       // Members and scores, alternating (a pipeline's replies come back untyped).
       return Array.isArray(flat) ? flat.filter((v) => typeof v === 'string') : []
     })
     const activity: Due[] = []
-    reads.forEach(([list], i) => {
-      for (const [id, score] of pairs(replies[i]!)) activity.push({ id, list, last: score })
+    const lifetime = new Map<string, number>()
+    const per = reads.length + 1
+    shards.forEach((_, s) => {
+      reads.forEach(([list], i) => {
+        for (const [id, score] of pairs(replies[s * per + i]!)) activity.push({ id, list, last: score })
+      })
+      for (const [id, at] of pairs(replies[s * per + reads.length]!)) lifetime.set(id, at)
     })
-    return { activity, lifetime: new Map(pairs(replies[reads.length]!)) }
+    return { activity, lifetime }
   }
 
   /** The next step of a quiet session that is not past its timeout, or null when none is due. */
@@ -198,17 +208,17 @@ export class IdleSweep {
   /** Moves each session on (unless input moved it first) and tells its tabs, all sessions at once. */
   private async takeSteps(steps: Step[], rows: Map<string, Row>, now: number, rules: Rules, result: SweepResult) {
     const moved = await Promise.all(
-      steps.map((s) => this.d.redis.tesseraMoveIfDue(this.listKey(s.due.list), this.listKey(s.to), s.due.id, s.dueBy)),
+      steps.map((s) => this.d.redis.tesseraMoveIfDue(this.listKey(s.due.list, s.due.id), this.listKey(s.to, s.due.id), s.due.id, s.dueBy)),
     )
     const taken = steps.flatMap((s, i) => (moved[i] === null ? [] : [{ ...s, score: moved[i]! }]))
     const idled = taken.filter((s) => s.idle)
     // Audited before the tabs hear it, so the timeline never shows what followed first.
     await this.d.audit.record(...idled.map(({ due }) => ({ type: 'session.idle', userId: rows.get(due.id)!.userId, sessionId: due.id })))
     await Promise.all(
-      taken.map(async ({ due, to, score, idle, warn }) => {
+      taken.map(async ({ due, score, idle, warn }) => {
         const keepUntil = new Date(rows.get(due.id)!.expiresAt)
         // Input since the move has taken the session off that list and told the tabs it is active: then nothing is said.
-        const listed = { key: this.listKey(to), score }
+        const listed = { score }
         for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishWhileListed(due.id, event, keepUntil, listed)
       }),
     )
@@ -238,11 +248,15 @@ export class IdleSweep {
 
   private async hotLastActivity(ids: string[]): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map()
-    const pipeline = this.d.redis.pipeline()
+    const pipeline = crossSlot(this.d.redis)
     for (const id of ids) pipeline.hget(this.d.keys.sessionPresence(id), 'lastActivity')
     const replies = (await pipeline.exec()) ?? []
     return new Map(ids.flatMap((id, i) => (replies[i]?.[1] ? [[id, Number(replies[i]![1])] as [string, number]] : [])))
   }
+}
+
+function listOf(d: DeadlineShard, list: ActivityList): string {
+  return { active: d.active, warnedEarly: d.warnedEarly, idle: d.idle, warned: d.warned }[list]
 }
 
 function* pairs(flat: string[]): Generator<[string, number]> {

@@ -7,7 +7,7 @@ import type { Config } from '../config.js'
 import { defineLogCommands } from '../infra/event-log.js'
 import type { RedisKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
-import { closeSubscriber } from '../infra/redis.js'
+import { closeSubscriber, isCluster } from '../infra/redis.js'
 import type { Presence } from '../presence/service.js'
 import type { Sessions } from '../sessions/service.js'
 import { type AdminHooks, MessageHandlers } from './handlers.js'
@@ -51,7 +51,7 @@ export class Hub implements TabHost {
     }
     defineLogCommands(d.redis)
     const adminChanged = (sessionId: string) => this.adminChanged(sessionId)
-    this.members = new Membership(d)
+    this.members = new Membership({ ...d, sharded: isCluster(d.redis) })
     this.resume = new Resume({
       ...d,
       logPlace: { redis: d.redis, keys: d.keys, ttlMs: d.config.eventLog.ttlSeconds * 1000 },
@@ -61,9 +61,11 @@ export class Hub implements TabHost {
     })
     this.handlers = new MessageHandlers({ sessions: d.sessions, presence: d.presence, adminChanged, admin: () => this.d.admin })
     d.subscriber.on('message', (channel: string, frame: string) => this.onFrame(channel, frame))
-    d.subscriber.on('ready', () => {
-      // ioredis re-subscribes by itself after a reconnect; what was published in between is
-      // lost to pub/sub, so every tab catches up from its session's log.
+    d.subscriber.on('smessage', (channel: string, frame: string) => this.onFrame(channel, frame))
+    // ioredis re-subscribes by itself after a reconnect; what was published in between is
+    // lost to pub/sub, so every tab catches up from its session's log. On a Cluster, the
+    // shard subscribers are set up again after a failover or a slot move (subscribersReady).
+    d.subscriber.on(isCluster(d.subscriber) ? 'subscribersReady' : 'ready', () => {
       if (this.subscriberWasReady) void this.resume.catchUpAll()
       this.subscriberWasReady = true
     })
@@ -76,7 +78,8 @@ export class Hub implements TabHost {
   }
 
   async start(): Promise<void> {
-    if (this.d.subscriber.status === 'ready') this.subscriberWasReady = true
+    // On a Cluster every later subscribersReady is a set-up again (the first may come before or after this).
+    if (this.d.subscriber.status === 'ready' || isCluster(this.d.subscriber)) this.subscriberWasReady = true
     await this.d.subscriber.subscribe(this.d.keys.broadcastChannel, this.d.keys.adminAlerts)
   }
 

@@ -1,7 +1,7 @@
 // The realtime plugin: this node's WebSocket hub (decorated as `hub`, with a Redis
 // connection of its own for SUBSCRIBE), the socket tickets, and GET /ws.
 import fp from 'fastify-plugin'
-import { SUBSCRIBER_OPTIONS } from '../infra/redis.js'
+import { duplicateSubscriber } from '../infra/redis.js'
 import { Hub } from './hub.js'
 import { realtimeRoutes } from './routes.js'
 import { Tickets } from './ticket.js'
@@ -15,7 +15,7 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const { config, redis, keys } = app
-    const subscriber = redis.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: 'tessera-subscriber' })
+    const subscriber = duplicateSubscriber(redis, 'tessera-subscriber')
     subscriber.on('error', () => {})
     await subscriber.connect()
     const hub = new Hub({ redis, subscriber, keys, metrics: app.metrics, config, sessions: app.sessions, presence: app.presence, log: app.log })

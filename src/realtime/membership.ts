@@ -6,9 +6,11 @@ import type { Metrics } from '../infra/metrics.js'
 import type { Tab } from './tab.js'
 
 export interface MembershipDeps {
-  /** A connection of its own, used only for SUBSCRIBE. */
-  subscriber: Pick<Redis, 'subscribe' | 'unsubscribe'>
+  /** A connection of its own, used only for SUBSCRIBE (user channels) and SSUBSCRIBE (session channels). */
+  subscriber: Pick<Redis, 'subscribe' | 'unsubscribe' | 'ssubscribe' | 'sunsubscribe'>
   keys: Pick<RedisKeys, 'prefix' | 'sessionChannel' | 'userChannel' | 'broadcastChannel'>
+  /** Session channels are shard channels (SSUBSCRIBE): on a Cluster (EventBus.sharded). */
+  sharded: boolean
   metrics: Pick<Metrics, 'sockets'>
 }
 
@@ -25,8 +27,8 @@ export class Membership {
   private readonly userChannel: RegExp
 
   constructor(private readonly d: MembershipDeps) {
-    this.sessionChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}\\{([^}]+)\\}:events$`)
-    this.userChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}user:(\\d+):events$`)
+    this.sessionChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}\\{s:([^}]+)\\}:events$`)
+    this.userChannel = new RegExp(`^${escapeRegExp(d.keys.prefix)}\\{u:(\\d+)\\}:events$`)
   }
 
   add(tab: Tab): void {
@@ -38,7 +40,7 @@ export class Membership {
   async join(tab: Tab): Promise<void> {
     addTo(this.bySession, tab.sessionId, tab)
     addTo(this.byUser, tab.userId, tab)
-    await Promise.all([this.subscribed(this.d.keys.sessionChannel(tab.sessionId)), this.subscribed(this.d.keys.userChannel(tab.userId))])
+    await Promise.all([this.subscribed(this.d.keys.sessionChannel(tab.sessionId), this.d.sharded), this.subscribed(this.d.keys.userChannel(tab.userId), false)])
   }
 
   /** False when the tab was not a member (left before). */
@@ -50,15 +52,19 @@ export class Membership {
 
   /** After remove(): the tab's channels are left when it was their last tab here. */
   unsubscribeFor(tab: Tab): void {
-    if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId))
-    if (removeFrom(this.byUser, tab.userId, tab)) this.unsubscribe(this.d.keys.userChannel(tab.userId))
+    if (removeFrom(this.bySession, tab.sessionId, tab)) this.unsubscribe(this.d.keys.sessionChannel(tab.sessionId), this.d.sharded)
+    if (removeFrom(this.byUser, tab.userId, tab)) this.unsubscribe(this.d.keys.userChannel(tab.userId), false)
   }
 
-  /** The channel's SUBSCRIBE, sent when the node's first tab needs it; a failed one is sent again by the next. */
-  private subscribed(channel: string): Promise<void> {
+  /**
+   * The channel's SUBSCRIBE, sent when the node's first tab needs it; a failed one is sent
+   * again by the next. On a Cluster a session's channel is a shard channel (SSUBSCRIBE),
+   * heard from the primary that owns the session's slot, and only there.
+   */
+  private subscribed(channel: string, sharded: boolean): Promise<void> {
     let ready = this.subscriptions.get(channel)
     if (!ready) {
-      const sent = this.d.subscriber.subscribe(channel).then(() => undefined)
+      const sent = (sharded ? this.d.subscriber.ssubscribe(channel) : this.d.subscriber.subscribe(channel)).then(() => undefined)
       ready = sent
       this.subscriptions.set(channel, sent)
       sent.catch(() => {
@@ -68,9 +74,9 @@ export class Membership {
     return ready
   }
 
-  private unsubscribe(channel: string) {
+  private unsubscribe(channel: string, sharded: boolean) {
     this.subscriptions.delete(channel)
-    this.d.subscriber.unsubscribe(channel).catch(() => {})
+    ;(sharded ? this.d.subscriber.sunsubscribe(channel) : this.d.subscriber.unsubscribe(channel)).catch(() => {})
   }
 
   /** Hands a frame heard on a session, user or broadcast channel to this node's tabs of it. */

@@ -61,19 +61,14 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 `
 
-// KEYS: entry, generation, writing mark; ARGV: entry JSON, the generation it was read under, entry ms
-const fillLua = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-`
+// A fill checks the generation and the mark (the user's slot), then writes the entry (the
+// session's slot): two steps, as a Redis Cluster keeps those slots apart. A write that
+// begins between them leaves an entry of the old generation, which no reader uses.
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     tesseraStateBegin(...args: (string | number)[]): Result<number, Context>
     tesseraStateEnd(...args: (string | number)[]): Result<number, Context>
-    tesseraStateFill(...args: (string | number)[]): Result<number, Context>
   }
 }
 
@@ -98,7 +93,6 @@ export class StateCache {
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
-    redis.defineCommand('tesseraStateFill', { numberOfKeys: 3, lua: fillLua })
     this.stateOf = db
       .select({
         version: sessions.version,
@@ -130,14 +124,10 @@ export class StateCache {
     const state = await this.load(sessionId)
     if (!c.writing) {
       const k = this.keys
-      await this.redis.tesseraStateFill(
-        k.sessionState(sessionId),
-        k.userStateGen(userId),
-        k.userStateWriting(userId),
-        JSON.stringify({ g: c.gen, v: state.version, p: state.platform } satisfies Entry),
-        c.gen,
-        ENTRY_MS,
-      )
+      const [gen, writing] = await Promise.all([this.redis.get(k.userStateGen(userId)), this.redis.exists(k.userStateWriting(userId))])
+      if (writing === 0 && (gen ?? '') === c.gen) {
+        await this.redis.set(k.sessionState(sessionId), JSON.stringify({ g: c.gen, v: state.version, p: state.platform } satisfies Entry), 'PX', ENTRY_MS)
+      }
     }
     return state
   }

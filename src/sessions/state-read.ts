@@ -1,6 +1,8 @@
-// GET /api/session_state in one Redis round trip and no query (quality.md P5): the rate
-// limit, the token lookup, the activity check, seq, tabs and the cached platform state come
-// from one script (session-state.lua.ts). Nothing is cached in the process: a session
+// GET /api/session_state in two Redis round trips and no query (quality.md P5): the token
+// lookup, then at once the session's step (the rate limit, the activity check, seq, tabs and
+// the cached platform state: session-state.lua.ts) and the user's state generation. Two,
+// because the token cache is keyed by the token alone and each session's and each user's
+// keys have slots of their own on a Redis Cluster (infra/keys.ts). Nothing is cached in the process: a session
 // ended on any node is refused here as soon as its ending reached the token cache, as by
 // the guard. Whatever is not the plain case (no cached record, an ended, disabled, idle or
 // mismatched session) goes the ordinary way, through Sessions.authenticate and stateOf,
@@ -8,7 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
-import { answerBudget, apiBudgetPrefix } from '../infra/budget.js'
+import { answerBudget, apiBudgetKey, defineBudgetCommand, spendBudget } from '../infra/budget.js'
 import type { Config } from '../config.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { tabIdOf } from './tabs.js'
@@ -18,6 +20,7 @@ import { unauthenticated } from './errors.js'
 import type { Sessions } from './service.js'
 import { stateBody } from './views.js'
 import { sessionStateLua } from './session-state.lua.js'
+import { activityListsLua } from './store.lua.js'
 import type { StateCache } from './state-cache.js'
 import { parseRecord, type SessionRecord } from './records.js'
 import { hashToken, judgeFingerprint } from './tokens.js'
@@ -28,9 +31,12 @@ type Found =
   | [1, number, number, string]
   | [3, number, number, string, number, number, string, string[], string, string, number]
 
+type SessionStep = [2 | 1, number, number] | [3, number, number, number, number, string, string[], string, number]
+
+// (tesseraActivityLists is typed where the sessions store defines it too.)
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    tesseraSessionState(...args: (string | number)[]): Result<Found, Context>
+    tesseraSessionState(...args: (string | number)[]): Result<SessionStep, Context>
   }
 }
 
@@ -47,12 +53,12 @@ export interface StateReadDeps {
 
 export class StateRead {
   private readonly budget: { max: number; windowMs: number }
-  private readonly budgetPrefix: string
 
   constructor(private readonly d: StateReadDeps) {
     d.redis.defineCommand('tesseraSessionState', { numberOfKeys: 6, lua: sessionStateLua })
+    d.redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
+    defineBudgetCommand(d.redis)
     this.budget = d.config.rateLimits.api
-    this.budgetPrefix = apiBudgetPrefix(d.keys)
   }
 
   /** The session_state body for the request's cookie, or the error the guard would throw. */
@@ -68,7 +74,7 @@ export class StateRead {
     if (found[0] === 0) {
       // The token cache holds nothing for it: PostgreSQL says whose budget it spends (and fills the cache).
       record = usable ? await this.d.sessions.recordByToken(token) : null
-      found = await this.run(tokenHash, record ? `s:${record.id}` : `ip:${req.ip}`, now, idleTimeoutMs)
+      found = await this.run(tokenHash, apiBudgetKey(this.d.keys, record ? { sessionId: record.id } : { ip: req.ip }), now, idleTimeoutMs)
     }
     if (found[0] === 0) throw unauthenticated()
     const [outcome, count, ttl] = found
@@ -96,23 +102,49 @@ export class StateRead {
     return this.d.sessions.stateOf(auth)
   }
 
-  private run(tokenHash: string, budgetKey: string, now: number, idleTimeoutMs: number): Promise<Found> {
+  /**
+   * The token cache's record and what Redis holds of its session, spending the budget: the
+   * record's session's, or `budgetKey` when the cache holds no record ('': nothing spent, [0]).
+   */
+  private async run(tokenHash: string, budgetKey: string, now: number, idleTimeoutMs: number): Promise<Found> {
     const k = this.d.keys
-    return this.d.redis.tesseraSessionState(
-      k.sessionByToken(tokenHash),
-      k.dueActive,
-      k.dueIdle,
-      k.dueWarned,
-      k.dueWarnedEarly,
-      k.dirtyActivity,
-      k.prefix,
-      this.budgetPrefix,
-      this.budget.max,
-      this.budget.windowMs,
-      budgetKey,
-      now,
-      idleTimeoutMs,
-      now - this.d.config.ws.tabStaleMs,
-    )
+    const raw = await this.d.redis.get(k.sessionByToken(tokenHash))
+    if (!raw) {
+      if (budgetKey === '') return [0]
+      const [count, ttl] = await spendBudget(this.d.redis, budgetKey, this.budget.windowMs)
+      return [count > this.budget.max ? 2 : 4, count, ttl]
+    }
+    const rec = parseRecord(raw)
+    if (rec.status !== 'active' || rec.userDisabled === true) {
+      const [count, ttl] = await spendBudget(this.d.redis, k.sessionBudget(rec.id), this.budget.windowMs)
+      return count > this.budget.max ? [2, count, ttl] : [1, count, ttl, raw]
+    }
+    const [step, gen, writing] = await Promise.all([
+      this.d.redis.tesseraSessionState(
+        k.sessionBudget(rec.id),
+        k.sessionPresence(rec.id),
+        k.sessionEnded(rec.id),
+        k.sessionSeq(rec.id),
+        k.sessionTabs(rec.id),
+        k.sessionState(rec.id),
+        this.budget.max,
+        this.budget.windowMs,
+        now,
+        idleTimeoutMs,
+        rec.lastActivity,
+        rec.expiresAt,
+        now - this.d.config.ws.tabStaleMs,
+      ),
+      this.d.redis.get(k.userStateGen(rec.userId)),
+      this.d.redis.exists(k.userStateWriting(rec.userId)),
+    ])
+    if (step[0] !== 3) return step[0] === 2 ? [2, step[1], step[2]] : [1, step[1], step[2], raw]
+    const [, count, ttl, lastActivity, known, seq, tabs, entry, lists] = step
+    if (lists === 2) {
+      // Redis had forgotten the session: back on its deadline list (its shard's slot).
+      const d = k.deadlines(rec.id)
+      await this.d.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, rec.id, 2, lastActivity)
+    }
+    return [3, count, ttl, raw, lastActivity, known, seq, tabs, entry, gen ?? '', writing]
   }
 }

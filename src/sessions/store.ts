@@ -5,17 +5,19 @@ import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions, users } from '../../db/schema.js'
 import { type Db, executePrepared, type Queryable } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import { byShard, type RedisKeys } from '../infra/keys.js'
+import { crossSlot } from '../infra/redis.js'
 import { tabIdOf } from './tabs.js'
 import { type EndReason, endReasonOf } from './errors.js'
 import { type EndingRow, endedColumns, recordColumns, toEnded, toRecord } from './store.rows.js'
 import { type ActivityOutcome, type EndedSession, type Presence, parseRecord, type SessionRecord } from './records.js'
-import { ACTIVITY_KEYS, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
+import { activityListsLua, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
 import type { Device } from './tokens.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    tesseraActivity(...args: (string | number)[]): Result<[number, number, number, number], Context>
+    tesseraActivity(...args: (string | number)[]): Result<[number, number, number, number, number], Context>
+    tesseraActivityLists(...args: (string | number)[]): Result<number, Context>
     tesseraFillCache(...args: (string | number)[]): Result<number, Context>
     tesseraRefreshCache(...args: (string | number)[]): Result<number, Context>
   }
@@ -41,8 +43,9 @@ export class SessionStore {
     private readonly endedCacheSeconds: number,
     private readonly tabStaleMs: number,
   ) {
-    redis.defineCommand('tesseraActivity', { numberOfKeys: ACTIVITY_KEYS, lua: activityLua })
-    redis.defineCommand('tesseraFillCache', { numberOfKeys: 2, lua: fillCacheLua })
+    redis.defineCommand('tesseraActivity', { numberOfKeys: 2, lua: activityLua })
+    redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
+    redis.defineCommand('tesseraFillCache', { numberOfKeys: 1, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
     this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
     this.byId = this.records().where(eq(sessions.id, sql.placeholder('id'))).prepare('session_by_id')
@@ -71,20 +74,14 @@ export class SessionStore {
   async cache(tokenHash: string, record: SessionRecord): Promise<void> {
     const active = record.status === 'active'
     const ttlMs = active ? Math.max(record.expiresAt - Date.now(), 1000) : this.endedCacheSeconds * 1000
-    await this.redis.tesseraFillCache(
-      this.keys.sessionByToken(tokenHash),
-      this.keys.dueLifetime,
-      JSON.stringify(record),
-      ttlMs,
-      record.id,
-      active ? record.expiresAt : 0,
-    )
+    const filled = await this.redis.tesseraFillCache(this.keys.sessionByToken(tokenHash), JSON.stringify(record), ttlMs)
+    if (filled === 1 && active) await this.scheduleLifetime(record.id, record.expiresAt)
   }
 
   /** Puts ended records in the token cache, over whatever it held, for as long as tabs may still ask why. */
   async cacheEnded(ended: EndedSession[]): Promise<void> {
     if (ended.length === 0) return
-    const pipeline = this.redis.pipeline()
+    const pipeline = crossSlot(this.redis)
     for (const e of ended) pipeline.set(this.keys.sessionByToken(e.tokenHash), JSON.stringify(e.record), 'PX', this.endedCacheSeconds * 1000)
     await pipeline.exec()
   }
@@ -102,7 +99,7 @@ export class SessionStore {
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(and(eq(sessions.userId, userId), eq(sessions.status, 'active')))
     if (rows.length === 0) return
-    const pipeline = this.redis.pipeline()
+    const pipeline = crossSlot(this.redis)
     for (const row of rows) {
       const record = toRecord(row)
       const ttlMs = Math.max(record.expiresAt - Date.now(), 1000)
@@ -121,15 +118,9 @@ export class SessionStore {
     o: { now: number; at: number; idleTimeoutMs: number; fallback: number; write: boolean },
   ): Promise<ActivityOutcome> {
     const k = this.keys
-    const [last, removed, outcome, known] = await this.redis.tesseraActivity(
+    const [last, , outcome, known, lists] = await this.redis.tesseraActivity(
       k.sessionPresence(session.id),
-      k.dueActive,
-      k.dueIdle,
-      k.dueWarned,
-      k.dueWarnedEarly,
-      k.dirtyActivity,
       k.sessionEnded(session.id),
-      session.id,
       o.now,
       o.at,
       o.idleTimeoutMs,
@@ -137,14 +128,25 @@ export class SessionStore {
       o.write ? '1' : '0',
       session.expiresAt,
     )
+    const removed = lists === 0 ? 0 : await this.moveOnLists(session.id, lists, lists === 1 ? o.at : last)
     return { last, wasIdle: removed > 0, outcome: OUTCOMES[outcome] ?? 'recorded', known: known === 1 }
+  }
+
+  /**
+   * The deadline lists' side of recorded activity (activityListsLua): `what` 1 for input at
+   * `at`, 2 for a session Redis forgot going back on due:active at `at`. Returns how many
+   * idle or warned lists held it.
+   */
+  private moveOnLists(sessionId: string, what: number, at: number): Promise<number> {
+    const d = this.keys.deadlines(sessionId)
+    return this.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, sessionId, what, at)
   }
 
   /** Presence of each session; a tab not heard from within `tabStaleMs` no longer counts. */
   async presenceOf(sessionIds: string[]): Promise<Map<string, Presence>> {
     const out = new Map<string, Presence>()
     if (sessionIds.length === 0) return out
-    const pipeline = this.redis.pipeline()
+    const pipeline = crossSlot(this.redis)
     const since = Date.now() - this.tabStaleMs
     for (const id of sessionIds) {
       pipeline.hmget(this.keys.sessionPresence(id), 'lastActivity', 'view')
@@ -165,14 +167,14 @@ export class SessionStore {
 
   /** Puts a session on the lifetime deadline list of the sweep. */
   async scheduleLifetime(sessionId: string, expiresAt: number): Promise<void> {
-    await this.redis.zadd(this.keys.dueLifetime, expiresAt, sessionId)
+    await this.redis.zadd(this.keys.deadlines(sessionId).lifetime, expiresAt, sessionId)
   }
 
   /** Takes ended sessions off every deadline list of the sweep. */
   async unschedule(sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return
-    const pipeline = this.redis.pipeline()
-    for (const key of this.keys.deadlineLists) pipeline.zrem(key, ...sessionIds)
+    const pipeline = crossSlot(this.redis)
+    for (const [d, ids] of byShard(this.keys, sessionIds)) for (const key of d.lists) pipeline.zrem(key, ...ids)
     await pipeline.exec()
   }
 
@@ -181,11 +183,10 @@ export class SessionStore {
     if (sessionIds.length === 0) return
     const k = this.keys
     await this.unschedule(sessionIds)
-    await this.redis
-      .pipeline()
-      .unlink(...sessionIds.flatMap((id) => [k.sessionPresence(id), k.sessionTabs(id), k.sessionState(id)]))
-      .srem(k.dirtyActivity, ...sessionIds)
-      .exec()
+    const pipeline = crossSlot(this.redis)
+    for (const id of sessionIds) pipeline.unlink(k.sessionPresence(id), k.sessionTabs(id), k.sessionState(id))
+    for (const [d, ids] of byShard(k, sessionIds)) pipeline.srem(d.dirty, ...ids)
+    await pipeline.exec()
   }
 
   /** The hot last activity of a session, when Redis has it. */

@@ -25,6 +25,7 @@ t.test('with nothing set, every default of config.md applies', async (t) => {
     databaseUrl: 'postgres://localhost:5432/tessera',
     databasePoolMax: 10,
     redisUrl: 'redis://127.0.0.1:6379',
+    redisClusterNodes: null,
     redisKeyPrefix: 'tessera:',
     sessionSecret: undefined,
     cookieSecure: false,
@@ -111,6 +112,11 @@ function refuses(t: Test, env: Record<string, string>, parts: (string | RegExp)[
   return message
 }
 
+t.test('REDIS_CLUSTER_NODES: unset runs on REDIS_URL; set, the seeds of a Redis Cluster', async (t) => {
+  t.equal(loadConfig({}).redisClusterNodes, null)
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b:7001 ,' }).redisClusterNodes, ['10.0.0.1:7000', 'redis-b:7001'])
+})
+
 t.test('a bad value names the variable, the value and what is allowed', async (t) => {
   refuses(t, { PORT: 'abc' }, ['PORT', '"abc"', 'an integer from 0 to 65535'])
   refuses(t, { PORT: '70000' }, ['PORT', '"70000"', 'an integer from 0 to 65535'])
@@ -118,6 +124,8 @@ t.test('a bad value names the variable, the value and what is allowed', async (t
   refuses(t, { LOGIN_RATE_LIMIT: 'fast' }, ['LOGIN_RATE_LIMIT', '"fast"', 'a rate such as 20/min'])
   refuses(t, { DATABASE_URL: 'mysql://x' }, ['DATABASE_URL', '"mysql://x"', 'postgres://', 'postgresql://'])
   refuses(t, { REDIS_URL: 'http://x' }, ['REDIS_URL', '"http://x"', 'redis://'])
+  refuses(t, { REDIS_CLUSTER_NODES: '10.0.0.1' }, ['REDIS_CLUSTER_NODES', '"10.0.0.1"', 'host:port seeds'])
+  refuses(t, { REDIS_CLUSTER_NODES: 'a:7000,b:99999' }, ['REDIS_CLUSTER_NODES', 'host:port seeds'])
   refuses(t, { ROLE: 'web' }, ['ROLE', '"web"', 'one of api, worker, all'])
   refuses(t, { SESSION_ENABLE_FINGERPRINTING: 'yes' }, ['SESSION_ENABLE_FINGERPRINTING', '"yes"', 'true or false'])
   refuses(t, { ALLOWED_ORIGINS: 'https://ok.example,ftp://no' }, ['ALLOWED_ORIGINS', '"ftp://no"', 'http(s) origins'])

@@ -28,6 +28,9 @@ export function testDatabaseUrl(name: string, server?: string) {
 
 export const testRedisUrl = () => process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
+/** `npm run test:cluster` (scripts/test-cluster.ts): the seeds of its private Redis Cluster, which apps then run on. */
+export const testRedisCluster = () => process.env.TEST_REDIS_CLUSTER_NODES || undefined
+
 /** Workers on an app's context, as ROLE=all runs them. */
 export async function startWorkers(tessera: Tessera, options: Partial<WorkerOptions> = {}): Promise<Workers> {
   const { ctx } = tessera
@@ -75,6 +78,8 @@ export async function build(t: Teardown, env: Record<string, string> = {}, optio
     DATABASE_URL: options.via?.postgres?.url(databaseUrl) ?? databaseUrl,
     REDIS_URL: options.via?.redis?.url(testRedisUrl()) ?? testRedisUrl(),
     REDIS_KEY_PREFIX: prefix,
+    // On the test cluster unless the test reaches Redis through a proxy of its own.
+    ...(testRedisCluster() && !options.via?.redis ? { REDIS_CLUSTER_NODES: testRedisCluster()! } : {}),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ADMIN_PASSWORD,
     SESSION_SECRET: 'test-secret-that-is-at-least-32-characters-long',

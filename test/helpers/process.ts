@@ -25,6 +25,7 @@ export function processEnv(app: TestApp): Record<string, string | undefined> {
     HOME: process.env.HOME,
     DATABASE_URL: app.databaseUrl,
     REDIS_URL: app.ctx.config.redisUrl,
+    ...(app.ctx.config.redisClusterNodes ? { REDIS_CLUSTER_NODES: app.ctx.config.redisClusterNodes.join(',') } : {}),
     REDIS_KEY_PREFIX: app.prefix,
     SESSION_SECRET: app.ctx.secret,
     ADMIN_PASSWORD,

@@ -143,9 +143,9 @@ export class TcpProxy {
 /** A node's Redis subscriber connection (it names itself `tessera-subscriber`). */
 export const isSubscriber = (pipe: Pipe) => pipe.sent.includes('tessera-subscriber')
 
-/** A chunk that carries a SUBSCRIBE (of `channel`, when given) — as RESP, not the word in a name. */
+/** A chunk that carries a SUBSCRIBE or SSUBSCRIBE (of `channel`, when given) — as RESP, not the word in a name. */
 export const subscribes = (channel?: string) => (_pipe: Pipe, chunk: string) =>
-  /\$9\r\nsubscribe\r\n/i.test(chunk) && (channel === undefined || chunk.includes(channel))
+  /\$9\r\nsubscribe\r\n|\$10\r\nssubscribe\r\n/i.test(chunk) && (channel === undefined || chunk.includes(channel))
 
 /** A chunk that carries a PING (as RESP). */
 export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)

@@ -124,7 +124,7 @@ t.test('the cleanup ends sessions past a deadline by the first one, releasing th
     ids.push(id)
     await sql.unsafe(`update sessions set expires_at = ${c.expires}, last_activity = ${c.last} where id = $1`, [id])
     // Redis has forgotten it: only the cleanup can see it.
-    for (const key of app.ctx.keys.deadlineLists) await app.resources.redis.zrem(key, id)
+    for (const key of app.ctx.keys.deadlines(id).lists) await app.resources.redis.zrem(key, id)
     await app.resources.redis.unlink(app.ctx.keys.sessionPresence(id))
   }
   t.equal((await runCleanup(cleanupDeps(app))).expired, 3, 'the cleanup ends all three')

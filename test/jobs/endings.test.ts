@@ -19,8 +19,8 @@ async function pastLifetime(app: TestApp, sessionId: string, onList: boolean) {
   const over = Date.now() - 1000
   const [row] = await app.ctx.database.sql`update sessions set expires_at = ${new Date(over)} where id = ${sessionId} returning token_hash`
   await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
-  if (onList) await app.resources.redis.zadd(app.ctx.keys.dueLifetime, over, sessionId)
-  else for (const key of app.ctx.keys.deadlineLists) await app.resources.redis.zrem(key, sessionId)
+  if (onList) await app.resources.redis.zadd(app.ctx.keys.deadlines(sessionId).lifetime, over, sessionId)
+  else for (const key of app.ctx.keys.deadlines(sessionId).lists) await app.resources.redis.zrem(key, sessionId)
 }
 
 const cases: Case[] = [
@@ -51,7 +51,7 @@ const cases: Case[] = [
       const quietSince = Date.now() - 3 * HOUR
       await app.ctx.database.sql`update sessions set last_activity = ${new Date(quietSince)} where id = ${victim.sessionId!}`
       await app.resources.redis.hset(app.ctx.keys.sessionPresence(victim.sessionId!), 'lastActivity', quietSince)
-      await app.resources.redis.zadd(app.ctx.keys.dueActive, quietSince, victim.sessionId!)
+      await app.resources.redis.zadd(app.ctx.keys.deadlines(victim.sessionId!).active, quietSince, victim.sessionId!)
     },
   },
   {
@@ -74,7 +74,7 @@ const cases: Case[] = [
     reason: 'idle_timeout', // by the cleanup
     end: async ({ app, victim }) => {
       await app.ctx.database.sql`update sessions set last_activity = now() - interval '3 hours' where id = ${victim.sessionId!}`
-      for (const key of app.ctx.keys.deadlineLists) await app.resources.redis.zrem(key, victim.sessionId!)
+      for (const key of app.ctx.keys.deadlines(victim.sessionId!).lists) await app.resources.redis.zrem(key, victim.sessionId!)
       await app.resources.redis.unlink(app.ctx.keys.sessionPresence(victim.sessionId!))
       const { ctx } = app
       await runCleanup({ ...ctx, batchSize: 10, retention: ctx.config.retention })

@@ -90,7 +90,7 @@ t.test('a session found past its timeout gets session.expired only, with no idle
   const quietSince = Date.now() - 10_000
   await app.ctx.database.sql`update sessions set last_activity = ${new Date(quietSince)} where id = ${ada.sessionId!}`
   await app.resources.redis.hset(app.ctx.keys.sessionPresence(ada.sessionId!), 'lastActivity', quietSince)
-  await app.resources.redis.zadd(app.ctx.keys.dueActive, quietSince, ada.sessionId!)
+  await app.resources.redis.zadd(app.ctx.keys.deadlines(ada.sessionId!).active, quietSince, ada.sessionId!)
   await app.ctx.queues.all.cleanup.pause() // it would end the session first (PostgreSQL knows it is quiet): this is about the sweep
   const workers = await startWorkers(app)
   t.teardown(() => workers.close())
@@ -165,7 +165,7 @@ t.test('the lifetime ends a session whatever its activity', async (t) => {
   const end = new Date(Date.now() + 1500)
   const [row] = await app.ctx.database.sql`update sessions set expires_at = ${end} where id = ${ada.sessionId!} returning token_hash`
   await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
-  await app.resources.redis.zadd(app.ctx.keys.dueLifetime, end.getTime(), ada.sessionId!)
+  await app.resources.redis.zadd(app.ctx.keys.deadlines(ada.sessionId!).lifetime, end.getTime(), ada.sessionId!)
   const stop = Date.now() + 1200
   while (Date.now() < stop) {
     tab.send({ type: 'activity', at: Date.now() })

@@ -112,8 +112,8 @@ t.test('a worker killed mid session-ended job: the job is retried and completes,
   const { keys } = app.ctx
   const redis = app.resources.redis
   t.equal(await redis.exists(keys.sessionPresence(sessionId), keys.sessionTabs(sessionId)), 0, 'the session’s presence keys are gone')
-  for (const key of keys.deadlineLists) t.equal(await redis.zscore(key, sessionId), null, `not on ${key.slice(app.prefix.length)}`)
-  t.equal(await redis.sismember(keys.dirtyActivity, sessionId), 0, 'nor in the write-behind set')
+  for (const key of keys.deadlines(sessionId).lists) t.equal(await redis.zscore(key, sessionId), null, `not on ${key.slice(app.prefix.length)}`)
+  t.equal(await redis.sismember(keys.deadlines(sessionId).dirty, sessionId), 0, 'nor in the write-behind set')
   const [row] = await sql`select finalized_at from sessions where id = ${sessionId}`
   t.ok(row!.finalized_at, 'the ending is finalized')
   await new Promise((r) => setTimeout(r, 500))

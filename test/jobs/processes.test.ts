@@ -16,7 +16,7 @@ async function pastLifetime(app: TestApp, sessionId: string) {
   const over = new Date(Date.now() - 1000)
   const [row] = await app.ctx.database.sql`update sessions set expires_at = ${over} where id = ${sessionId} returning token_hash`
   await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
-  await app.resources.redis.zadd(app.ctx.keys.dueLifetime, over.getTime(), sessionId)
+  await app.resources.redis.zadd(app.ctx.keys.deadlines(sessionId).lifetime, over.getTime(), sessionId)
 }
 
 const statusOf = async (app: TestApp, id: string) =>

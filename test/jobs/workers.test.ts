@@ -164,17 +164,17 @@ t.test('sessions that passed their deadline while no worker ran are ended by the
   const quietSince = Date.now() - 3 * 3600_000
   await sql`update sessions set last_activity = ${new Date(quietSince)} where id = ${idle!.sessionId!}`
   await redis.hset(keys.sessionPresence(idle!.sessionId!), 'lastActivity', quietSince)
-  await redis.zadd(keys.dueActive, quietSince, idle!.sessionId!)
+  await redis.zadd(keys.deadlines(idle!.sessionId!).active, quietSince, idle!.sessionId!)
   // bob: past the end of its lifetime.
   const over = new Date(Date.now() - 60_000)
   await sql`update sessions set expires_at = ${over} where id = ${old!.sessionId!}`
-  await redis.zadd(keys.dueLifetime, over.getTime(), old!.sessionId!)
+  await redis.zadd(keys.deadlines(old!.sessionId!).lifetime, over.getTime(), old!.sessionId!)
   // cid: past its lifetime, and Redis has lost everything about it.
   const lostId = lost!.sessionId!
   await sql`update sessions set expires_at = ${over} where id = ${lostId}`
   await redis.unlink(keys.sessionPresence(lostId), keys.sessionTabs(lostId))
-  for (const key of keys.deadlineLists) await redis.zrem(key, lostId)
-  await redis.srem(keys.dirtyActivity, lostId)
+  for (const key of keys.deadlines(lostId).lists) await redis.zrem(key, lostId)
+  await redis.srem(keys.deadlines(lostId).dirty, lostId)
   // Only this session's entries are lost: the lists count as seeded (else the sweep job would
   // first put every active session back on them, cid included: test/jobs/redis-restart.test.ts).
   await redis.set(keys.dueSeeded, '1', 'PX', 60_000)
@@ -221,7 +221,7 @@ t.test('the cleanup deletes old audit events and login history in batches, and o
   const { keys } = app.ctx
   const redis = app.resources.redis
   const orphan = randomUUID()
-  await redis.zadd(keys.dueActive, Date.now(), orphan)
+  await redis.zadd(keys.deadlines(orphan).active, Date.now(), orphan)
   // One statement each, so that one cleanup run sees all five old rows of a table.
   await sql`insert into audit_events (type, at)
     select 'test.old', now() - interval '100 days' from generate_series(1, 5)
@@ -254,7 +254,7 @@ t.test('the cleanup deletes old audit events and login history in batches, and o
     'and all five old login attempts',
   )
 
-  await until('the orphan to go', async () => (await redis.zscore(keys.dueActive, orphan)) === null)
+  await until('the orphan to go', async () => (await redis.zscore(keys.deadlines(orphan).active, orphan)) === null)
   t.pass('a deadline-list member without a live session is removed')
-  t.not(await redis.zscore(keys.dueActive, ada!.sessionId!), null, 'a live session stays on its list')
+  t.not(await redis.zscore(keys.deadlines(ada!.sessionId!).active, ada!.sessionId!), null, 'a live session stays on its list')
 })

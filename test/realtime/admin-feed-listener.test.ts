@@ -19,8 +19,8 @@ async function listeners(redis: Redis, app: TestApp): Promise<number> {
   return Number(n)
 }
 
-/** The admin feed's snapshot query (session-list.ts), as postgres.js sends it the first time. */
-const snapshotQuery = (_pipe: unknown, chunk: string) => chunk.includes('select s.id from sessions s join users u')
+/** The admin feed's snapshot query (sessions/detail.ts, activeIds), as drizzle writes it. */
+const snapshotQuery = (_pipe: unknown, chunk: string) => chunk.includes('select "sessions"."id" from "sessions" inner join "users"')
 
 /** An app whose PostgreSQL traffic can be held, an admin tab, and the inspector. */
 async function setup(t: Test) {

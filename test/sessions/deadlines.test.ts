@@ -37,8 +37,8 @@ async function pastBoth(app: TestApp, sessionId: string, expiresAgo: number) {
     where id = ${sessionId} returning token_hash`
   await redis.del(keys.sessionByToken(row!.token_hash as string))
   await redis.hset(keys.sessionPresence(sessionId), 'lastActivity', last)
-  await redis.zadd(keys.dueActive, last, sessionId)
-  await redis.zadd(keys.dueLifetime, expiresAt, sessionId)
+  await redis.zadd(keys.deadlines(sessionId).active, last, sessionId)
+  await redis.zadd(keys.deadlines(sessionId).lifetime, expiresAt, sessionId)
 }
 
 const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string) => Promise<void>> = {
@@ -53,7 +53,7 @@ const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string)
   },
   'the cleanup': async (app, ada) => {
     const { ctx } = app
-    for (const key of ctx.keys.deadlineLists) await ctx.redis.zrem(key, ada.sessionId!) // seen by nothing but the cleanup
+    for (const key of ctx.keys.deadlines(ada.sessionId!).lists) await ctx.redis.zrem(key, ada.sessionId!) // seen by nothing but the cleanup
     await runCleanup({
       locks: ctx.locks,
       redis: ctx.redis,

@@ -49,8 +49,8 @@ t.test('input for a session that has ended writes no presence, no deadline and n
   await sleep(50)
   await app.ctx.sessions.recordInput(stale, Date.now())
   t.equal(await redis.exists(keys.sessionPresence(id)), 0, 'no presence hash comes back')
-  for (const key of keys.deadlineLists) t.equal(await redis.zscore(key, id), null, `not on ${key.slice(app.prefix.length)}`)
-  t.equal(await redis.sismember(keys.dirtyActivity, id), 0, 'not marked for the write-behind')
+  for (const key of keys.deadlines(id).lists) t.equal(await redis.zscore(key, id), null, `not on ${key.slice(app.prefix.length)}`)
+  t.equal(await redis.sismember(keys.deadlines(id).dirty, id), 0, 'not marked for the write-behind')
   await flushActivity({ redis, db: app.ctx.database.db, keys })
   t.same(await rowOf(app, id), before, 'the ended row is unchanged')
 })
@@ -65,7 +65,7 @@ t.test('the activity flush never updates an ended row', async (t) => {
   // Input that slipped in between the commit and the terminal event, still waiting for the write-behind.
   const { keys } = app.ctx
   await app.resources.redis.hset(keys.sessionPresence(id), 'lastActivity', Date.now() + 60_000)
-  await app.resources.redis.sadd(keys.dirtyActivity, id)
+  await app.resources.redis.sadd(keys.deadlines(id).dirty, id)
   await flushActivity({ redis: app.resources.redis, db: app.ctx.database.db, keys })
   t.same(await rowOf(app, id), before, 'last_activity of the ended row is not rewritten')
 })
