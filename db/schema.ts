@@ -46,7 +46,7 @@ export const platforms = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),
-    type: text('type').notNull(),
+    type: text('type').$type<'pixelfed' | 'mastodon' | 'other'>().notNull(),
     instanceUrl: text('instance_url').notNull(),
     isDefault: boolean('is_default').notNull().default(false),
     // A connection can be switched off (revoked credentials, say) without deleting it.
@@ -67,7 +67,7 @@ export const sessions = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     tokenHash: char('token_hash', { length: 64 }).notNull(),
-    status: text('status').notNull().default('active'), // active | ended (idle is presence, not status)
+    status: text('status').$type<'active' | 'ended'>().notNull().default('active'), // idle is presence, not status
     activePlatformId: integer('active_platform_id').references(() => platforms.id, { onDelete: 'set null' }),
     version: integer('version').notNull().default(1),
     createdAt: ts('created_at').notNull().defaultNow(),
@@ -189,7 +189,7 @@ export const sessionEventOutbox = pgTable(
       .references(() => sessions.id, { onDelete: 'cascade' }),
     /** The session state version the event announces. */
     version: integer('version').notNull(),
-    event: jsonb('event').$type<Record<string, unknown>>().notNull(),
+    event: jsonb('event').$type<{ type: string } & Record<string, unknown>>().notNull(),
     /** The session's end of lifetime: how long its event log keeps the seq. */
     keepUntil: ts('keep_until').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),

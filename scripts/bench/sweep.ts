@@ -150,7 +150,7 @@ function dueRanges(k: Tessera['ctx']['keys'], s: Settings, now: number): [string
 async function measureIdleTicks(tessera: Tessera, flags: Flags, writes: () => { postgres: number; redis: number }): Promise<IdleTicks> {
   const { ctx } = tessera
   const redis = ctx.redis
-  const sweep = new IdleSweep({ sql: ctx.database.sql, redis, keys: ctx.keys, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
+  const sweep = new IdleSweep({ db: ctx.database.db, redis, keys: ctx.keys, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
   const settings = await ctx.settings.get()
   const bare = async () => {
     const pipeline = redis.pipeline()

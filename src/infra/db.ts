@@ -5,14 +5,44 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
+import { PostgresJsSession } from 'drizzle-orm/postgres-js/session'
+import type { SQL } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
 import postgres from 'postgres'
 import * as schema from '../../db/schema.js'
 import { DependencyError } from './dependency-error.js'
 
 export type Db = PostgresJsDatabase<typeof schema>
+/** A drizzle transaction: what `db.transaction` hands its callback. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+/** The drizzle handle or one of its transactions: anything that runs a drizzle query. */
+export type Queryable = Db | Tx
 /** The pool or a transaction: anything that runs a query. */
 export type Sql = postgres.Sql | postgres.TransactionSql
 export type Pool = postgres.Sql
+
+/**
+ * The postgres.js transaction under a drizzle one (the same connection and BEGIN), for code
+ * that still writes postgres.js templates: Audit.recordIn, and what auth and admin run under
+ * a user's login lock. A bridge while those move to drizzle; it goes when nothing calls it.
+ */
+export function rawTransaction(tx: Tx): Sql {
+  const session = tx._.session
+  if (!(session instanceof PostgresJsSession)) throw new Error('not a postgres.js transaction')
+  return session.client
+}
+
+const dialect = new PgDialect()
+
+/**
+ * Runs a drizzle `sql` statement (a CTE the query builder cannot write) prepared, typed as
+ * `Row`. `execute()` runs it unprepared, and postgres.js then describes every unprepared
+ * statement before running it: a round trip more than a prepared one, which it describes once
+ * per connection. For statements on a hot path (a platform switch, ending sessions, taking a lock).
+ */
+export async function executePrepared<Row>(db: Queryable, statement: SQL, name: string): Promise<Row[]> {
+  return db._.session.prepareQuery<{ execute: Row[]; all: Row[]; values: unknown }>(dialect.sqlToQuery(statement), undefined, name, false).execute()
+}
 
 export interface PoolUsage {
   /** Connections of this pool open to PostgreSQL. */

@@ -100,11 +100,11 @@ export class Workers {
 
   async start(): Promise<void> {
     const { ctx } = this
-    const db = { sql: ctx.database.sql, redis: ctx.redis, keys: ctx.keys }
+    const db = { sql: ctx.database.sql, db: ctx.database.db, redis: ctx.redis, keys: ctx.keys }
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     const deadlines = new DeadlineLists(db)
-    const outbox = new PlatformEventOutbox({ sql: ctx.database.sql, bus: ctx.bus })
+    const outbox = new PlatformEventOutbox({ db: ctx.database.db, bus: ctx.bus })
     this.work(QUEUE_NAMES.idleSweep, 1, async () => {
       const reseeded = await deadlines.ensureSeeded()
       const r = await this.sweepSeveralTimes(sweep)

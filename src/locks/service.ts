@@ -1,13 +1,15 @@
 // Locks on named resources (docs/api.md, "Locks"): one owner session per resource, taken
 // atomically, released by the owner or, when its session ends, by the ending itself
 // (SessionStore.markEnded), with the session-ended job releasing whatever that missed.
+import { and, asc, eq, sql } from 'drizzle-orm'
+import { auditEvents, locks, sessions, users } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
-import type { Pool, Sql } from '../infra/db.js'
+import { type Db, executePrepared } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
-import { type EndReason, sessionEnded } from '../sessions/errors.js'
+import { endReasonOf, sessionEnded } from '../sessions/errors.js'
 import { type LockOwner, lockHeld, lockNotFound, notLockOwner } from './errors.js'
 
 export type { LockOwner } from './errors.js'
@@ -20,7 +22,7 @@ export interface Lock {
 
 /** What Locks needs from the rest of the app. */
 export interface LocksDeps {
-  sql: Pool
+  db: Db
   bus: Pick<EventBus, 'publishBroadcast' | 'publishOnce'>
   keys: Pick<RedisKeys, 'lockReleaseAnnounced'>
   audit: Pick<Audit, 'record'>
@@ -43,15 +45,19 @@ export const LIST_LIMIT = 500
 
 // A lock whose session ended (or outlived its lifetime) no longer holds: the job that
 // deletes it may not have run yet, so every reader applies this rule itself.
-const ownerLive = (sql: Sql) => sql`s.status = 'active' and s.expires_at > now()`
+// (Of `sessions` unaliased: every statement below reads the owner's row under that name.)
+const ownerLive = sql`(${sessions.status} = 'active' and ${sessions.expiresAt} > now())`
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 
-function toLock(r: Record<string, unknown>): Lock {
+/** What a Lock is read from: the lock and its owner's name. */
+const lockColumns = { resource: locks.resource, sessionId: locks.sessionId, userId: locks.userId, username: users.username, acquiredAt: locks.acquiredAt }
+
+function toLock(r: { resource: string; sessionId: string; userId: number; username: string; acquiredAt: Date }): Lock {
   return {
-    resource: r.resource as string,
-    owner: { sessionId: r.session_id as string, userId: r.user_id as number, username: r.username as string },
-    acquiredAt: (r.acquired_at as Date).toISOString(),
+    resource: r.resource,
+    owner: { sessionId: r.sessionId, userId: r.userId, username: r.username },
+    acquiredAt: r.acquiredAt.toISOString(),
   }
 }
 
@@ -63,7 +69,6 @@ export class Locks {
    * held it (nothing changes then). Throws LOCK_HELD when another live session holds it.
    */
   async acquire(owner: LockOwner, resource: string): Promise<{ lock: Lock; created: boolean }> {
-    const { sql } = this.d
     // Each retry needs another session to have released or ended in between; a few suffice.
     for (let attempt = 0; attempt < 5; attempt++) {
       // One statement: the row lock of ON CONFLICT makes concurrent takers queue, and the
@@ -73,19 +78,23 @@ export class Locks {
       // It inserts only while the taker's own session is live, holding its row (FOR SHARE)
       // until the lock is in: an ending waits for that, so its session-ended job, which
       // comes after it, finds the lock and releases it; an ending that came first is seen.
-      const [taken] = await sql`
+      const [taken] = await executePrepared<{ acquiredAt: Date | null; takerLive: boolean }>(
+        this.d.db,
+        sql`
         with taker as (
-          select s.id from sessions s where s.id = ${owner.sessionId} and ${ownerLive(sql)} for share
+          select sessions.id from sessions where sessions.id = ${owner.sessionId} and ${ownerLive} for share
         ), won as (
           insert into locks (resource, session_id, user_id) select ${resource}, id, ${owner.userId} from taker
           on conflict (resource) do update set session_id = excluded.session_id, user_id = excluded.user_id, acquired_at = now()
-            where exists (select 1 from sessions s where s.id = locks.session_id and not (${ownerLive(sql)}))
+            where exists (select 1 from sessions where sessions.id = locks.session_id and not (${ownerLive}))
           returning acquired_at
         )
-        select (select acquired_at from won) as acquired_at, exists (select 1 from taker) as taker_live`
-      if (!taken!.taker_live) throw await this.endedRefusal(owner.sessionId)
-      if (taken!.acquired_at) {
-        const lock: Lock = { resource, owner, acquiredAt: (taken!.acquired_at as Date).toISOString() }
+        select (select acquired_at from won) as "acquiredAt", exists (select 1 from taker) as "takerLive"`,
+        'lock_take',
+      )
+      if (!taken!.takerLive) throw await this.endedRefusal(owner.sessionId)
+      if (taken!.acquiredAt) {
+        const lock: Lock = { resource, owner, acquiredAt: taken!.acquiredAt.toISOString() }
         await this.d.bus.publishBroadcast({ type: SERVER_MESSAGES.lockAcquired, resource, owner })
         await this.d.audit.record({ type: 'lock.acquired', userId: owner.userId, sessionId: owner.sessionId, data: { resource } })
         return { lock, created: true }
@@ -100,7 +109,10 @@ export class Locks {
 
   /** Releases the caller's own lock and tells every tab. */
   async release(owner: Pick<LockOwner, 'sessionId' | 'userId'>, resource: string): Promise<void> {
-    const [deleted] = await this.d.sql`delete from locks where resource = ${resource} and session_id = ${owner.sessionId} returning resource`
+    const [deleted] = await this.d.db
+      .delete(locks)
+      .where(and(eq(locks.resource, resource), eq(locks.sessionId, owner.sessionId)))
+      .returning({ resource: locks.resource })
     if (!deleted) {
       const current = await this.find(resource)
       // A lock of an ended session is already free, as far as anyone can see.
@@ -116,13 +128,14 @@ export class Locks {
    * code-point order of resource whatever the database collation.
    */
   async list(prefix?: string): Promise<Lock[]> {
-    const { sql } = this.d
-    const rows = await sql`
-      select l.resource, l.session_id, l.user_id, u.username, l.acquired_at
-      from locks l join sessions s on s.id = l.session_id join users u on u.id = l.user_id
-      where ${ownerLive(sql)} ${prefix ? sql`and l.resource like ${`${escapeLike(prefix)}%`} escape '\\'` : sql``}
-      order by l.resource collate "C"
-      limit ${LIST_LIMIT}`
+    const rows = await this.d.db
+      .select(lockColumns)
+      .from(locks)
+      .innerJoin(sessions, eq(sessions.id, locks.sessionId))
+      .innerJoin(users, eq(users.id, locks.userId))
+      .where(and(ownerLive, prefix ? sql`${locks.resource} like ${`${escapeLike(prefix)}%`} escape '\\'` : undefined))
+      .orderBy(sql`${locks.resource} collate "C"`)
+      .limit(LIST_LIMIT)
     return rows.map(toLock)
   }
 
@@ -132,26 +145,29 @@ export class Locks {
    * (a second call finds none): whoever deleted a lock is the only one who reports it.
    */
   async releaseAllOf(sessionId: string, reason: string): Promise<LockRelease | null> {
-    return this.d.sql.begin(async (tx) => {
-      const rows = await tx`delete from locks where session_id = ${sessionId} returning resource, user_id`
+    return this.d.db.transaction(async (tx) => {
+      const rows = await tx.delete(locks).where(eq(locks.sessionId, sessionId)).returning({ resource: locks.resource, userId: locks.userId })
       if (rows.length === 0) return null
-      const resources = rows.map((r) => r.resource as string).sort()
+      const resources = rows.map((r) => r.resource).sort()
       // Written here and not through Audit: it must commit or vanish with the delete.
-      const [event] = await tx`insert into audit_events (type, user_id, session_id, data)
-        values ('locks.released', ${rows[0]!.user_id as number}, ${sessionId}, ${JSON.stringify({ resources, reason })}::jsonb)
-        returning id`
-      return { id: Number(event!.id), sessionId, resources, reason }
+      const [event] = await tx
+        .insert(auditEvents)
+        .values({ type: 'locks.released', userId: rows[0]!.userId, sessionId, data: { resources, reason } })
+        .returning({ id: auditEvents.id })
+      return { id: event!.id, sessionId, resources, reason }
     })
   }
 
   /** Every recorded release of the session's locks (for a retried job to announce what an earlier attempt did not). */
   async releasesOf(sessionId: string): Promise<LockRelease[]> {
-    const rows = await this.d.sql`select id, data from audit_events
-      where session_id = ${sessionId} and type = 'locks.released' order by id`
-    return rows.flatMap((row) => {
-      const data = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as { resources?: unknown; reason?: unknown }
+    const rows = await this.d.db
+      .select({ id: auditEvents.id, data: auditEvents.data })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.sessionId, sessionId), eq(auditEvents.type, 'locks.released')))
+      .orderBy(asc(auditEvents.id))
+    return rows.flatMap(({ id, data }) => {
       if (!Array.isArray(data.resources)) return []
-      return [{ id: Number(row.id), sessionId, resources: data.resources as string[], reason: String(data.reason ?? 'ended') }]
+      return [{ id, sessionId, resources: data.resources.map(String), reason: String(data.reason ?? 'ended') }]
     })
   }
 
@@ -176,16 +192,17 @@ export class Locks {
 
   /** The refusal for a taker whose session has ended (or outlived its lifetime, not yet swept). */
   private async endedRefusal(sessionId: string) {
-    const [row] = await this.d.sql`select status, end_reason from sessions where id = ${sessionId}`
-    return row?.status === 'ended' ? sessionEnded((row.end_reason as EndReason | null) ?? 'logout') : sessionEnded('lifetime')
+    const [row] = await this.d.db.select({ status: sessions.status, endReason: sessions.endReason }).from(sessions).where(eq(sessions.id, sessionId))
+    return row?.status === 'ended' ? sessionEnded(endReasonOf(row.endReason) ?? 'logout') : sessionEnded('lifetime')
   }
 
   private async find(resource: string): Promise<(Lock & { live: boolean }) | null> {
-    const { sql } = this.d
-    const [row] = await sql`
-      select l.resource, l.session_id, l.user_id, u.username, l.acquired_at, (${ownerLive(sql)}) as live
-      from locks l join sessions s on s.id = l.session_id join users u on u.id = l.user_id
-      where l.resource = ${resource}`
-    return row ? { ...toLock(row), live: row.live as boolean } : null
+    const [row] = await this.d.db
+      .select({ ...lockColumns, live: sql<boolean>`${ownerLive}` })
+      .from(locks)
+      .innerJoin(sessions, eq(sessions.id, locks.sessionId))
+      .innerJoin(users, eq(users.id, locks.userId))
+      .where(eq(locks.resource, resource))
+    return row ? { ...toLock(row), live: row.live } : null
   }
 }

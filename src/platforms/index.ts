@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
-    app.decorate('platforms', new Platforms(app.database.sql, app.bus, app.audit, app.states))
+    app.decorate('platforms', new Platforms(app.database.db, app.bus, app.audit, app.states))
     if (http) await app.register(platformRoutes)
   },
   { name: 'tessera-platforms', dependencies: ['tessera-infra', 'tessera-audit', 'tessera-sessions'] },

@@ -7,7 +7,9 @@
 // Publishing a row twice is harmless: an event carries the state version it announces, and
 // the publish script drops one not newer than the last published (so a late event never
 // steps a tab back either).
-import type { Pool, Sql } from '../infra/db.js'
+import { asc, inArray, lt, sql } from 'drizzle-orm'
+import { sessionEventOutbox } from '../../db/schema.js'
+import type { Db, Queryable } from '../infra/db.js'
 import type { EventBus, SessionEvent } from '../infra/bus.js'
 
 /** A row this old is the repair pass's: younger ones may still be on their way. */
@@ -23,34 +25,42 @@ interface Pending {
 }
 
 export class PlatformEventOutbox {
-  constructor(private readonly d: { sql: Pool; bus: Pick<EventBus, 'publishSessionEvent'> }) {}
+  constructor(private readonly d: { db: Db; bus: Pick<EventBus, 'publishSessionEvent'> }) {}
 
   /** Records `event` (announcing state `version`) with the transaction `tx`. */
-  async add(tx: Sql, sessionId: string, version: number, event: SessionEvent, keepUntil: Date): Promise<void> {
-    await tx`insert into session_event_outbox (session_id, version, event, keep_until)
-      values (${sessionId}, ${version}, ${JSON.stringify(event)}::jsonb, ${keepUntil})`
+  async add(tx: Queryable, sessionId: string, version: number, event: SessionEvent, keepUntil: Date): Promise<void> {
+    await tx.insert(sessionEventOutbox).values({ sessionId, version, event, keepUntil })
   }
 
   /** Publishes every event still pending for these sessions, oldest first; call it after the commit. */
   async publishPending(sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return
-    const { sql } = this.d
-    const rows = await sql`select id, session_id, version, event, keep_until from session_event_outbox
-      where session_id = any(${sessionIds}::uuid[]) order by id`
-    await this.publish(rows.map(toPending))
+    // Prepared, as after every switch: postgres.js describes it once per connection, not before every run.
+    const rows = await this.pending()
+      .where(inArray(sessionEventOutbox.sessionId, sessionIds))
+      .orderBy(asc(sessionEventOutbox.id))
+      .prepare('outbox_pending')
+      .execute()
+    await this.publish(rows)
   }
 
   /** The repair pass: publishes what has been pending for a while; returns how many. */
   async repair(): Promise<number> {
-    const rows = await this.d.sql`select id, session_id, version, event, keep_until from session_event_outbox
-      where created_at < now() - make_interval(secs => ${REPAIR_AFTER_SECONDS}) order by id limit ${REPAIR_BATCH}`
-    await this.publish(rows.map(toPending))
+    const rows = await this.pending()
+      .where(lt(sessionEventOutbox.createdAt, sql`now() - make_interval(secs => ${REPAIR_AFTER_SECONDS})`))
+      .orderBy(asc(sessionEventOutbox.id))
+      .limit(REPAIR_BATCH)
+    await this.publish(rows)
     return rows.length
+  }
+
+  private pending() {
+    const o = sessionEventOutbox
+    return this.d.db.select({ id: o.id, sessionId: o.sessionId, version: o.version, event: o.event, keepUntil: o.keepUntil }).from(o)
   }
 
   /** In order; what went out is deleted even when a later one fails. */
   private async publish(pending: Pending[]): Promise<void> {
-    const { sql } = this.d
     const published: number[] = []
     try {
       for (const p of pending) {
@@ -58,17 +68,7 @@ export class PlatformEventOutbox {
         published.push(p.id)
       }
     } finally {
-      if (published.length > 0) await sql`delete from session_event_outbox where id = any(${published}::bigint[])`
+      if (published.length > 0) await this.d.db.delete(sessionEventOutbox).where(inArray(sessionEventOutbox.id, published)).prepare('outbox_published').execute()
     }
-  }
-}
-
-function toPending(r: Record<string, unknown>): Pending {
-  return {
-    id: Number(r.id),
-    sessionId: r.session_id as string,
-    version: r.version as number,
-    event: (typeof r.event === 'string' ? JSON.parse(r.event) : r.event) as SessionEvent,
-    keepUntil: r.keep_until as Date,
   }
 }

@@ -1,11 +1,14 @@
 // Platform connections of a user, and switching the active one of a session.
-import type { Pool, Sql } from '../infra/db.js'
+import { and, asc, eq, sql } from 'drizzle-orm'
+import { platforms, sessions } from '../../db/schema.js'
+import { type Db, rawTransaction } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Audit } from '../audit/service.js'
-import { type EndReason, sessionEnded, unauthenticated } from '../sessions/errors.js'
+import { endReasonOf, sessionEnded, unauthenticated } from '../sessions/errors.js'
 import type { StateCache, StateChange } from '../sessions/state-cache.js'
 import { PlatformEventOutbox } from './outbox.js'
+import { runSwitch } from './switch.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface Platform {
@@ -18,47 +21,42 @@ export interface Platform {
 
 export const platformNotFound = () => new AppError(404, 'PLATFORM_NOT_FOUND', 'No such platform connection on your account.')
 
-const columns = (sql: Sql) => sql`id, name, type, instance_url, is_default, active`
-
-function toPlatform(r: Record<string, unknown>): Platform {
-  return {
-    id: r.id as number,
-    name: r.name as string,
-    type: r.type as Platform['type'],
-    instanceUrl: r.instance_url as string,
-    isDefault: r.is_default as boolean,
-  }
-}
+const columns = { id: platforms.id, name: platforms.name, type: platforms.type, instanceUrl: platforms.instanceUrl, isDefault: platforms.isDefault }
 
 export class Platforms {
   private readonly outbox: PlatformEventOutbox
 
   constructor(
-    private readonly sql: Pool,
+    private readonly db: Db,
     bus: EventBus,
     private readonly audit: Audit,
     /** Cached session states (session_state): every write here that a session's state shows goes through it. */
     private readonly states: StateCache,
   ) {
-    this.outbox = new PlatformEventOutbox({ sql, bus })
+    this.outbox = new PlatformEventOutbox({ db, bus })
   }
 
   async list(userId: number): Promise<Platform[]> {
-    const rows = await this.sql`select ${columns(this.sql)} from platforms where user_id = ${userId} order by id`
-    return rows.map(toPlatform)
+    return this.db.select(columns).from(platforms).where(eq(platforms.userId, userId)).orderBy(asc(platforms.id))
   }
 
-  async find(userId: number, platformId: number, sql: Sql = this.sql): Promise<(Platform & { active: boolean }) | null> {
-    const [row] = await sql`select ${columns(sql)} from platforms where user_id = ${userId} and id = ${platformId}`
-    return row ? { ...toPlatform(row), active: row.active as boolean } : null
+  async find(userId: number, platformId: number): Promise<(Platform & { active: boolean }) | null> {
+    const [row] = await this.db
+      .select({ ...columns, active: platforms.active })
+      .from(platforms)
+      .where(and(eq(platforms.userId, userId), eq(platforms.id, platformId)))
+    return row ?? null
   }
 
   async defaultOf(userId: number): Promise<number | null> {
-    const [row] = await this.sql`select id from platforms where user_id = ${userId} and is_default and active`
-    return (row?.id as number | undefined) ?? null
+    const [row] = await this.db
+      .select({ id: platforms.id })
+      .from(platforms)
+      .where(and(eq(platforms.userId, userId), eq(platforms.isDefault, true), eq(platforms.active, true)))
+    return row?.id ?? null
   }
 
-  async create(userId: number, input: { name: string; type: string; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
+  async create(userId: number, input: { name: string; type: Platform['type']; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
     // A new default takes isDefault from the old one, which a session may have active.
     const change = this.states.begin(userId)
     try {
@@ -69,16 +67,22 @@ export class Platforms {
     }
   }
 
-  private createIn(userId: number, input: { name: string; type: string; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
-    return this.sql.begin(async (tx) => {
+  private createIn(userId: number, input: { name: string; type: Platform['type']; instanceUrl: string; isDefault?: boolean }): Promise<Platform> {
+    return this.db.transaction(async (tx) => {
       // The first connection becomes the default; a new default replaces the old one.
-      const [{ count }] = (await tx`select count(*)::int as count from platforms where user_id = ${userId}`) as unknown as [{ count: number }]
+      const count = await tx.$count(platforms, eq(platforms.userId, userId))
       const isDefault = input.isDefault ?? count === 0
-      if (isDefault) await tx`update platforms set is_default = false where user_id = ${userId} and is_default`
-      const [row] = await tx`insert into platforms (user_id, name, type, instance_url, is_default)
-        values (${userId}, ${input.name}, ${input.type}, ${input.instanceUrl}, ${isDefault})
-        returning ${columns(tx)}`
-      return toPlatform(row!)
+      if (isDefault) {
+        await tx
+          .update(platforms)
+          .set({ isDefault: false })
+          .where(and(eq(platforms.userId, userId), eq(platforms.isDefault, true)))
+      }
+      const [row] = await tx
+        .insert(platforms)
+        .values({ userId, name: input.name, type: input.type, instanceUrl: input.instanceUrl, isDefault })
+        .returning(columns)
+      return row!
     })
   }
 
@@ -94,19 +98,23 @@ export class Platforms {
   }
 
   private async removeIn(userId: number, platformId: number, byTabId: string | null): Promise<void> {
-    const sessionIds = await this.sql.begin(async (tx) => {
-      const sessions = await tx`update sessions set active_platform_id = null, version = version + 1
-        where active_platform_id = ${platformId} and user_id = ${userId} and status = 'active'
-        returning id, version, expires_at`
-      const [row] = await tx`delete from platforms where user_id = ${userId} and id = ${platformId} returning ${columns(tx)}`
-      if (!row) throw platformNotFound()
-      const deleted = toPlatform(row)
-      await this.audit.recordIn(tx, { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: sessions.length } })
-      for (const s of sessions) {
-        const version = s.version as number
-        await this.outbox.add(tx, s.id as string, version, { type: SERVER_MESSAGES.platformSwitched, platform: null, previousPlatform: deleted, version, byTabId }, s.expires_at as Date)
+    const sessionIds = await this.db.transaction(async (tx) => {
+      const had = await tx
+        .update(sessions)
+        .set({ activePlatformId: null, version: sql`${sessions.version} + 1` })
+        .where(and(eq(sessions.activePlatformId, platformId), eq(sessions.userId, userId), eq(sessions.status, 'active')))
+        .returning({ id: sessions.id, version: sessions.version, expiresAt: sessions.expiresAt })
+      const [deleted] = await tx
+        .delete(platforms)
+        .where(and(eq(platforms.userId, userId), eq(platforms.id, platformId)))
+        .returning(columns)
+      if (!deleted) throw platformNotFound()
+      await this.audit.recordIn(rawTransaction(tx), { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: had.length } })
+      for (const s of had) {
+        const event = { type: SERVER_MESSAGES.platformSwitched, platform: null, previousPlatform: deleted, version: s.version, byTabId }
+        await this.outbox.add(tx, s.id, s.version, event, s.expiresAt)
       }
-      return sessions.map((s) => s.id as string)
+      return had.map((s) => s.id)
     })
     await this.outbox.publishPending(sessionIds)
   }
@@ -120,7 +128,7 @@ export class Platforms {
     platformId: number,
     opts: { expectedVersion?: number; byTabId: string | null },
   ): Promise<{ platform: Platform; version: number; changed: boolean }> {
-    // Marked before the lookups, side by side with them; taken back once tabs have heard.
+    // Marked before the switch commits (its one statement waits for the mark); taken back once tabs have heard.
     const change = this.states.begin(session.userId)
     let result: Awaited<ReturnType<Platforms['switchIn']>>
     try {
@@ -137,51 +145,43 @@ export class Platforms {
     opts: { expectedVersion?: number; byTabId: string | null },
     change: StateChange,
   ): Promise<{ platform: Platform; version: number; changed: boolean }> {
-    const platform = await this.find(session.userId, platformId)
-    if (!platform) throw platformNotFound()
-    if (!platform.active) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${platform.name} is switched off; turn it on before switching to it.`)
-    const { active: _a, ...target } = platform
     await change
-    const result = await this.sql.begin(async (tx) => {
-      const [row] = await tx`select active_platform_id, version, status, end_reason from sessions where id = ${session.id} for update`
-      // The session ended while this request was on its way: refuse with the reason it ended for.
-      if (!row) throw unauthenticated()
-      if (row.status !== 'active') throw sessionEnded((row.end_reason as EndReason | null) ?? 'logout')
-      const currentId = (row.active_platform_id as number | null) ?? null
-      const version = row.version as number
-      if (opts.expectedVersion !== undefined && opts.expectedVersion !== version) {
-        // On the transaction's own connection: with every pool connection held by a switch
-        // waiting for this row lock, a query on the pool would never get one (deadlock).
-        const current = currentId === null ? null : await this.find(session.userId, currentId, tx)
-        throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {
-          current: { platform: current && { id: current.id, name: current.name, type: current.type, instanceUrl: current.instanceUrl, isDefault: current.isDefault }, version },
-        })
-      }
-      if (currentId === platformId) return { version, changed: false }
-      const [updated] = await tx`update sessions set active_platform_id = ${platformId}, version = version + 1
-        where id = ${session.id} returning version`
-      const newVersion = updated!.version as number
-      const previous = currentId === null ? null : await this.find(session.userId, currentId, tx)
-      // With the change or not at all (R3): no switch without its audit event, nor its event.
-      await this.audit.recordIn(tx, {
-        type: SERVER_MESSAGES.platformSwitched,
-        userId: session.userId,
-        sessionId: session.id,
-        data: { from: currentId, to: platformId, version: newVersion, byTabId: opts.byTabId },
-      })
-      const event = {
-        type: SERVER_MESSAGES.platformSwitched,
-        platform: target,
-        previousPlatform: previous && { id: previous.id, name: previous.name, type: previous.type, instanceUrl: previous.instanceUrl, isDefault: previous.isDefault },
-        version: newVersion,
-        byTabId: opts.byTabId,
-      }
-      await this.outbox.add(tx, session.id, newVersion, event, new Date(session.expiresAt))
-      return { version: newVersion, changed: true }
+    // One statement, no transaction (switch.ts); the refusals below are decided from what it found, in the order they always were.
+    const r = await runSwitch(this.db, {
+      sessionId: session.id,
+      userId: session.userId,
+      platformId,
+      expectedVersion: opts.expectedVersion ?? null,
+      byTabId: opts.byTabId,
+      keepUntil: new Date(session.expiresAt),
+      audit: this.audit.enabled,
     })
+    const target = platformOf(r.targetId, r.targetName, r.targetType, r.targetInstanceUrl, r.targetIsDefault)
+    if (!target) throw platformNotFound()
+    if (!r.targetActive) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${target.name} is switched off; turn it on before switching to it.`)
+    // The session ended while this request was on its way: refuse with the reason it ended for.
+    if (r.status === null || r.version === null) throw unauthenticated()
+    if (r.status !== 'active') throw sessionEnded(endReasonOf(r.endReason) ?? 'logout')
+    if (opts.expectedVersion !== undefined && opts.expectedVersion !== r.version) {
+      const current = platformOf(r.previousId, r.previousName, r.previousType, r.previousInstanceUrl, r.previousIsDefault)
+      throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {
+        current: { platform: current, version: r.version },
+      })
+    }
     // A switch to the platform already active publishes nothing of its own, but what an
     // earlier switch committed without publishing (its caller got an error) goes out now.
     await this.outbox.publishPending([session.id])
-    return { platform: target, version: result.version, changed: result.changed }
+    return r.newVersion === null ? { platform: target, version: r.version, changed: false } : { platform: target, version: r.newVersion, changed: true }
   }
+}
+
+/** A platform from the statement's columns, or null when it found none. */
+function platformOf(
+  id: number | null,
+  name: string | null,
+  type: Platform['type'] | null,
+  instanceUrl: string | null,
+  isDefault: boolean | null,
+): Platform | null {
+  return id === null || name === null || type === null || instanceUrl === null || isDefault === null ? null : { id, name, type, instanceUrl, isDefault }
 }

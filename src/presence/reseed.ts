@@ -2,8 +2,10 @@
 // or a token-cache fill puts a session back on them, but a session that nothing touches (no
 // tab, no request) would never be due again: no idle warning, no idle timeout. So the
 // sweep job makes sure first that the lists were seeded since Redis last lost its data.
-import type { Redis } from 'ioredis'
-import type { Pool } from '../infra/db.js'
+import { and, asc, eq, gt } from 'drizzle-orm'
+import type { ClientContext, Redis, Result } from 'ioredis'
+import { sessions } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
 import { byShard, type RedisKeys } from '../infra/keys.js'
 import { crossSlot } from '../infra/redis.js'
 
@@ -28,12 +30,14 @@ end
 return 1
 `
 
-interface ReseedCommand {
-  tesseraReseedDeadlines(...args: (string | number)[]): Promise<number>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraReseedDeadlines(...args: (string | number)[]): Result<number, Context>
+  }
 }
 
 export class DeadlineLists {
-  constructor(private readonly d: { sql: Pool; redis: Redis; keys: RedisKeys }) {
+  constructor(private readonly d: { db: Db; redis: Redis; keys: RedisKeys }) {
     d.redis.defineCommand('tesseraReseedDeadlines', { numberOfKeys: 5, lua: reseedLua })
   }
 
@@ -46,29 +50,32 @@ export class DeadlineLists {
 
   /** Puts every active session back on the lists (see reseedLua), then marks them seeded. */
   private async seed(): Promise<number> {
-    const { sql, keys } = this.d
+    const { db, keys } = this.d
     let after = '00000000-0000-0000-0000-000000000000'
     let seeded = 0
     for (;;) {
-      const rows = await sql`select id, last_activity, expires_at from sessions
-        where status = 'active' and id > ${after} order by id limit ${BATCH}`
+      const rows = await db
+        .select({ id: sessions.id, lastActivity: sessions.lastActivity, expiresAt: sessions.expiresAt })
+        .from(sessions)
+        .where(and(eq(sessions.status, 'active'), gt(sessions.id, after)))
+        .orderBy(asc(sessions.id))
+        .limit(BATCH)
       if (rows.length > 0) {
         const hot = crossSlot(this.d.redis)
-        for (const r of rows) hot.hget(keys.sessionPresence(r.id as string), 'lastActivity')
+        for (const r of rows) hot.hget(keys.sessionPresence(r.id), 'lastActivity')
         const replies = (await hot.exec()) ?? []
         const seeds = new Map(
-          rows.map((r, i) => [r.id as string, [Math.max((r.last_activity as Date).getTime(), Number(replies[i]?.[1] ?? 0)), (r.expires_at as Date).getTime()]]),
+          rows.map((r, i) => [r.id, [Math.max(r.lastActivity.getTime(), Number(replies[i]?.[1] ?? 0)), r.expiresAt.getTime()]]),
         )
-        const commands = this.d.redis as unknown as ReseedCommand
         await Promise.all(
           [...byShard(keys, [...seeds.keys()])].map(([d, ids]) =>
-            commands.tesseraReseedDeadlines(d.active, d.idle, d.warned, d.warnedEarly, d.lifetime, ...ids.flatMap((id) => [id, ...seeds.get(id)!])),
+            this.d.redis.tesseraReseedDeadlines(d.active, d.idle, d.warned, d.warnedEarly, d.lifetime, ...ids.flatMap((id) => [id, ...seeds.get(id)!])),
           ),
         )
         seeded += rows.length
       }
       if (rows.length < BATCH) break
-      after = rows.at(-1)!.id as string
+      after = rows.at(-1)!.id
     }
     await this.d.redis.set(keys.dueSeeded, '1', 'PX', SEEDED_MS)
     return seeded

@@ -3,7 +3,7 @@
 // so that tabs of a crashed node fade out. Members are per socket, not per tabId: a tab
 // that reconnects with its tabId while its old socket is not yet reaped has two members,
 // and the old socket's close removes only its own. The count is of distinct tabIds.
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, ClientContext, Redis, Result } from 'ioredis'
 import type { RedisKeys } from '../infra/keys.js'
 import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabMember } from '../sessions/tabs.js'
@@ -18,9 +18,11 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 `
 
-interface PresenceCommands {
-  /** A promise of 0/1 on the connection; on a pipeline, the pipeline. */
-  tesseraSetView(presence: string, ended: string, view: string, expireAt: number): unknown
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    /** 1 when the view was set, 0 for a session that has ended. */
+    tesseraSetView(presence: string, ended: string, view: string, expireAt: number): Result<number, Context>
+  }
 }
 
 export class Presence {
@@ -58,16 +60,16 @@ export class Presence {
     for (const { sessionId, socket, keepUntil, view } of seen) {
       const tabs = this.keys.sessionTabs(sessionId)
       pipeline.zadd(tabs, now, tabMember(socket)).pexpireat(tabs, keepUntil)
-      if (view !== undefined) this.setViewIn(pipeline as unknown as PresenceCommands, sessionId, view, keepUntil)
+      if (view !== undefined) this.setViewIn(pipeline, sessionId, view, keepUntil)
     }
     await pipeline.exec()
   }
 
   async setView(sessionId: string, view: string, keepUntil: number): Promise<void> {
-    await this.setViewIn(this.redis as unknown as PresenceCommands, sessionId, view, keepUntil)
+    await this.setViewIn(this.redis, sessionId, view, keepUntil)
   }
 
-  private setViewIn(commands: PresenceCommands, sessionId: string, view: string, keepUntil: number) {
+  private setViewIn(commands: Redis | ChainableCommander, sessionId: string, view: string, keepUntil: number) {
     return commands.tesseraSetView(this.keys.sessionPresence(sessionId), this.keys.sessionEnded(sessionId), view, keepUntil)
   }
 

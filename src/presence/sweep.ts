@@ -2,9 +2,11 @@
 // reads only what is due from the deadline lists (sorted sets), so its cost follows the
 // number of due sessions, not the number of sessions: one Redis round trip when nothing is
 // due; otherwise one PostgreSQL query for all due sessions, and publishes sent together.
-import type { Redis } from 'ioredis'
+import { inArray } from 'drizzle-orm'
+import type { ClientContext, Redis, Result } from 'ioredis'
+import { sessions } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
-import type { Pool } from '../infra/db.js'
+import type { Db } from '../infra/db.js'
 import { byShard, type DeadlineShard, type RedisKeys } from '../infra/keys.js'
 import { crossSlot } from '../infra/redis.js'
 import type { EventBus, SessionEvent } from '../infra/bus.js'
@@ -29,14 +31,17 @@ redis.call('ZADD', KEYS[2], score, ARGV[1])
 return score
 `
 
-interface MoveCommand {
-  tesseraMoveIfDue(from: string, to: string, id: string, dueBy: number): Promise<string | null>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    /** The member's score when it moved, null when it was no longer due there. */
+    tesseraMoveIfDue(from: string, to: string, id: string, dueBy: number): Result<string | null, Context>
+  }
 }
 
 export interface SweepDeps {
   audit: Pick<Audit, 'record'>
   redis: Redis
-  sql: Pool
+  db: Db
   keys: RedisKeys
   bus: Pick<EventBus, 'publishWhileListed'>
   sessions: Pick<Sessions, 'end'>
@@ -70,7 +75,7 @@ interface Due {
 }
 
 interface Row {
-  status: string
+  status: 'active' | 'ended'
   userId: number
   expiresAt: number
   lastActivity: number
@@ -168,7 +173,8 @@ export class IdleSweep {
     }
     const replies = ((await pipeline.exec()) ?? []).map(([err, flat]) => {
       if (err) throw err
-      return flat as string[]
+      // Members and scores, alternating (a pipeline's replies come back untyped).
+      return Array.isArray(flat) ? flat.filter((v) => typeof v === 'string') : []
     })
     const activity: Due[] = []
     const lifetime = new Map<string, number>()
@@ -202,7 +208,7 @@ export class IdleSweep {
   /** Moves each session on (unless input moved it first) and tells its tabs, all sessions at once. */
   private async takeSteps(steps: Step[], rows: Map<string, Row>, now: number, rules: Rules, result: SweepResult) {
     const moved = await Promise.all(
-      steps.map((s) => (this.d.redis as unknown as MoveCommand).tesseraMoveIfDue(this.listKey(s.due.list, s.due.id), this.listKey(s.to, s.due.id), s.due.id, s.dueBy)),
+      steps.map((s) => this.d.redis.tesseraMoveIfDue(this.listKey(s.due.list, s.due.id), this.listKey(s.to, s.due.id), s.due.id, s.dueBy)),
     )
     const taken = steps.flatMap((s, i) => (moved[i] === null ? [] : [{ ...s, score: moved[i]! }]))
     const idled = taken.filter((s) => s.idle)
@@ -233,14 +239,11 @@ export class IdleSweep {
   private async rowsOf(ids: string[]): Promise<Map<string, Row>> {
     const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id))
     if (valid.length === 0) return new Map()
-    const { sql } = this.d
-    const rows = await sql`select id, status, user_id, expires_at, last_activity from sessions where id = any(${valid}::uuid[])`
-    return new Map(
-      rows.map((r) => [
-        r.id as string,
-        { status: r.status as string, userId: r.user_id as number, expiresAt: (r.expires_at as Date).getTime(), lastActivity: (r.last_activity as Date).getTime() },
-      ]),
-    )
+    const rows = await this.d.db
+      .select({ id: sessions.id, status: sessions.status, userId: sessions.userId, expiresAt: sessions.expiresAt, lastActivity: sessions.lastActivity })
+      .from(sessions)
+      .where(inArray(sessions.id, valid))
+    return new Map(rows.map((r) => [r.id, { status: r.status, userId: r.userId, expiresAt: r.expiresAt.getTime(), lastActivity: r.lastActivity.getTime() }]))
   }
 
   private async hotLastActivity(ids: string[]): Promise<Map<string, number>> {

@@ -83,7 +83,8 @@ export class Membership {
   fanOut(channel: string, frame: string): void {
     let parsed: Frame
     try {
-      parsed = JSON.parse(frame) as Frame
+      // A frame of this service's own (the bus serialised it).
+      parsed = JSON.parse(frame)
     } catch {
       return
     }

@@ -13,6 +13,17 @@ export const TERMINATION_REASONS = [
 ] as const
 export type EndReason = (typeof EXPIRY_REASONS)[number] | (typeof TERMINATION_REASONS)[number]
 
+const END_REASONS: readonly string[] = [...EXPIRY_REASONS, ...TERMINATION_REASONS]
+
+/** A stored end_reason as the reason it names (null for none, or for one this code does not know). */
+export function endReasonOf(stored: string | null): EndReason | null {
+  return stored !== null && isEndReason(stored) ? stored : null
+}
+
+function isEndReason(text: string): text is EndReason {
+  return END_REASONS.includes(text)
+}
+
 /**
  * A 401 about the session cookie itself (UNAUTHENTICATED, SESSION_EXPIRED,
  * SESSION_TERMINATED): the response clears the cookie, wherever it was thrown. Other 401s

@@ -34,13 +34,13 @@ declare module 'fastify' {
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
     const { config, database, redis, keys, settings, metrics } = app
-    const store = new SessionStore(database.sql, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
-    const states = new StateCache(database.sql, redis, keys)
+    const store = new SessionStore(database.db, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
+    const states = new StateCache(database.db, redis, keys)
     const alertRelay = new AlertRelay()
     const sessions = new Sessions({
       store,
       states,
-      sql: database.sql,
+      db: database.db,
       settings,
       bus: app.bus,
       keys,

@@ -2,15 +2,17 @@
 // sessions past a deadline ended, the limit applied (block the new one, or end the oldest),
 // the session inserted; then, best effort, its deadlines, its log and the admin feed.
 import { randomUUID } from 'node:crypto'
+import { eq } from 'drizzle-orm'
+import { users } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
-import type { Pool, Sql } from '../infra/db.js'
+import { type Db, type Queryable, rawTransaction, type Sql, type Tx } from '../infra/db.js'
 import { AppError, bestEffort, count, type WarnLog } from '../infra/errors.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
-import { expiryReason } from './deadlines.js'
+import { type ExpiryReason, expiryReason } from './deadlines.js'
 import type { EndedSession, RequestInfo } from './records.js'
-import { CredentialsChanged, LOGIN_LOCK } from './login-lock.js'
+import { CredentialsChanged, lockLogins } from './login-lock.js'
 import type { SessionStore } from './store.js'
 import type { SessionView } from './views.js'
 import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
@@ -18,7 +20,7 @@ import { type Device, fingerprintOf, hashToken, newToken } from './tokens.js'
 /** What opening uses (SessionsDeps has all of it). */
 export interface OpenDeps {
   settings: Pick<SettingsService, 'get'>
-  sql: Pool
+  db: Db
   store: SessionStore
   audit: Pick<Audit, 'enabled'>
   bus: Pick<EventBus, 'startLog' | 'publishAdminChange'>
@@ -28,17 +30,20 @@ export interface OpenDeps {
 
 /** What opening needs of the Sessions service itself. */
 export interface OpenHost {
-  viewsOf(sessionIds: string[], settings: Settings, sql?: Sql): Promise<SessionView[]>
+  viewsOf(sessionIds: string[], settings: Settings, db?: Queryable): Promise<SessionView[]>
   afterEnd(ended: EndedSession[]): Promise<void>
 }
 
-  export interface OpenOptions {
+export interface OpenOptions {
   platformId: number | null
   endSessionId?: string
   info: RequestInfo
   device: Device
-  /** Writes that commit with the session or not at all (its login record and audit event). */
-  alsoCommit?: (tx: Sql, sessionId: string) => Promise<void>
+  /**
+   * Writes that commit with the session or not at all (its login record and audit event),
+   * on the opening's transaction: as postgres.js (`tx`, while auth uses it) and as drizzle (`db`).
+   */
+  alsoCommit?: (tx: Sql, sessionId: string, db: Tx) => Promise<void>
 }
 
 export interface OpenedSession {
@@ -49,11 +54,11 @@ export interface OpenedSession {
 }
 
 /**
-   * Opens a session for a user whose password was right, within the concurrent-session
-   * limit. A per-user advisory lock serialises logins of one user across every node, so
-   * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
-   * was disabled, or its password changed, since `user.passwordHash` was checked.
-   */
+ * Opens a session for a user whose password was right, within the concurrent-session
+ * limit. A per-user advisory lock serialises logins of one user across every node, so
+ * parallel logins can never exceed the limit. Throws CredentialsChanged when the account
+ * was disabled, or its password changed, since `user.passwordHash` was checked.
+ */
 export async function openSession(
   d: OpenDeps,
   s: OpenHost,
@@ -66,14 +71,17 @@ export async function openSession(
   const expiresAt = new Date(Date.now() + settings.lifetimeSeconds * 1000)
   const ended: EndedSession[] = []
 
-  await d.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${user.id})`
+  await d.db.transaction(async (tx) => {
+    await lockLogins(tx, user.id)
     // The account as it is now: a role, password or account change waits for this lock to
     // apply itself to the user's sessions, so one that came first is seen here. A password
     // hash is salted afresh on every change: the one that was checked names the password.
-    const [current] = await tx`select role, password_hash, disabled from users where id = ${user.id}`
-    if (!current || current.disabled || current.password_hash !== user.passwordHash) throw new CredentialsChanged()
-    const limit = sessionLimitFor(settings, user.id, current.role as string)
+    const [current] = await tx
+      .select({ role: users.role, passwordHash: users.passwordHash, disabled: users.disabled })
+      .from(users)
+      .where(eq(users.id, user.id))
+    if (!current || current.disabled || current.passwordHash !== user.passwordHash) throw new CredentialsChanged()
+    const limit = sessionLimitFor(settings, user.id, current.role)
     let active = await liveSessionsOf(d, tx, user.id, settings, ended)
     if (opts.endSessionId && active.some((s) => s.id === opts.endSessionId)) {
       ended.push(...(await d.store.markEnded(tx, [opts.endSessionId], 'session_limit', { audit: d.audit.enabled })))
@@ -101,7 +109,7 @@ export async function openSession(
       device: opts.device,
       fingerprint: d.fingerprinting ? fingerprintOf(opts.info.userAgent) : null,
     })
-    await opts.alsoCommit?.(tx, id)
+    await opts.alsoCommit?.(rawTransaction(tx), id, tx)
   })
   // Committed: the session exists and counts against the limit, so its cookie must reach
   // the user whatever Redis does now. What follows repairs itself when it fails: the
@@ -127,18 +135,18 @@ export async function openSession(
  * Sessions already past a deadline are ended here with their expiry reason (collected
  * into `ended`) and do not count against the limit.
  */
-export async function liveSessionsOf(d: Pick<OpenDeps, 'store' | 'audit'>, tx: Sql, userId: number, settings: Settings, ended: EndedSession[]) {
+export async function liveSessionsOf(d: Pick<OpenDeps, 'store' | 'audit'>, tx: Queryable, userId: number, settings: Settings, ended: EndedSession[]) {
   const rows = await d.store.activeSessionIdsOfUser(tx, userId)
   const presence = await d.store.presenceOf(rows.map((r) => r.id))
   const now = Date.now()
   const withActivity = rows.map((r) => ({ ...r, lastActivity: Math.max(r.lastActivity, presence.get(r.id)?.lastActivity ?? 0) }))
-  const over = { lifetime: [] as string[], idle_timeout: [] as string[] }
+  const over: Record<ExpiryReason, string[]> = { lifetime: [], idle_timeout: [] }
   for (const r of withActivity) {
     const reason = expiryReason(r, settings.idleTimeoutSeconds * 1000, now)
     if (reason) over[reason].push(r.id)
   }
-  for (const [reason, ids] of Object.entries(over) as [keyof typeof over, string[]][]) {
-    ended.push(...(await d.store.markEnded(tx, ids, reason, { audit: d.audit.enabled })))
+  for (const reason of ['lifetime', 'idle_timeout'] as const) {
+    ended.push(...(await d.store.markEnded(tx, over[reason], reason, { audit: d.audit.enabled })))
   }
   const gone = new Set([...over.lifetime, ...over.idle_timeout])
   return withActivity.filter((r) => !gone.has(r.id)).sort((a, b) => a.lastActivity - b.lastActivity || a.createdAt - b.createdAt)

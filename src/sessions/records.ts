@@ -20,6 +20,11 @@ export interface SessionRecord {
   fingerprint: string | null
 }
 
+/** A record as the token cache holds it: only the sessions store writes it there (JSON of a SessionRecord). */
+export function parseRecord(json: string): SessionRecord {
+  return JSON.parse(json)
+}
+
 /** A session that has just ended (or, for the session-ended job, that ended before), with what its announcements need. */
 export interface EndedSession {
   id: string

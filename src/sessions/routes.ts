@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { authOf, clearSessionCookie, requireSession } from './guards.js'
 import { errors, IsoTime, NoContent, Uuid } from '../infra/schemas.js'
 import { sessionNotFound } from './errors.js'
-import { unusedSessionUuid } from './fresh-uuid.js'
+import { sessionIdInUse, unusedSessionUuid } from './fresh-uuid.js'
 import { SessionState, SessionView } from './schemas.js'
 import { StateRead } from './state-read.js'
 
@@ -121,7 +121,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { budget: 'uuid' },
       schema: { tags: ['session'], summary: 'A fresh UUID v4 unused by any session', response: { 200: Type.Object({ uuid: Uuid }), ...errors } },
     },
-    async () => ({ uuid: await unusedSessionUuid(app.database.sql) }),
+    async () => ({ uuid: await unusedSessionUuid(app.database.db) }),
   )
 
   app.post(
@@ -139,7 +139,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const { uuid } = req.body
       const validFormat = UUID_V4.test(uuid)
-      const exists = validFormat && (await app.database.sql`select 1 from sessions where id = ${uuid}`).length > 0
+      const exists = validFormat && (await sessionIdInUse(app.database.db, uuid))
       return { uuid, validFormat, exists }
     },
   )

@@ -1,23 +1,24 @@
-// What a session does: authenticate a request, start one within the user's limit, end
-// one (or many) for a reason, and describe itself as a SessionView or session_state.
+// What a session does: authenticate a request, start one within the user's limit, record
+// its activity, and describe itself as a SessionView or session_state. Ending sessions, and
+// what runs under a user's login lock, is ending.ts's: this service hands it on.
+import { and, eq, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import { sessions } from '../../db/schema.js'
 import type { AlertRaiser } from './alert-raiser.js'
 import type { Audit } from '../audit/service.js'
-import type { Pool, Sql } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
-import type { Metrics } from '../infra/metrics.js'
+import type { Queryable } from '../infra/db.js'
 import type { EventBus } from '../infra/bus.js'
-import { TERMINATION_MESSAGES, SERVER_MESSAGES } from '../realtime/protocol.js'
+import { SERVER_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import type { SettingsService } from '../settings/service.js'
 import type { AppError, WarnLog } from '../infra/errors.js'
-import { type EndReason, EXPIRY_REASONS, sessionEnded, unauthenticated } from './errors.js'
+import { type EndReason, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
+import { type EndOptions, type EnderDeps, type LoginLockScope, SessionEnder } from './ending.js'
 import type { StateCache } from './state-cache.js'
 import type { ActivityOutcome, EndedSession, RequestInfo, SessionRecord } from './records.js'
-import type { SessionStore } from './store.js'
 import { fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
-import { LOGIN_LOCK } from './login-lock.js'
-import { liveSessionsOf, type OpenedSession, type OpenOptions, openSession } from './open.js'
+import { type OpenedSession, type OpenOptions, openSession } from './open.js'
 import { type SessionView, stateBody, statusOf, toView, viewRowsOf } from './views.js'
 
 export interface AuthContext {
@@ -27,51 +28,29 @@ export interface AuthContext {
   settings: Settings
 }
 
-/** What runs under a user's login lock (Sessions.whileLoginsWait). */
-export interface LoginLockScope {
-  /** The transaction that holds the lock: every query of the scope goes through it. */
-  tx: Sql
-  /** The user's active sessions, least recently active first; any already past a deadline is ended on the way. */
-  liveSessions(): Promise<string[]>
-  /** Ends sessions with the transaction (announced once it has committed). */
-  end(sessionIds: string[], reason: EndReason, opts?: { actorUserId?: number | null; note?: string | null }): Promise<void>
-}
-
+export type { LoginLockScope } from './ending.js'
+export { terminalEvent } from './ending.js'
 export { LOGIN_LOCK } from './login-lock.js' // named here too, for test/sessions/login-lock.test.ts
 
-/** How long a session's session_ended_elsewhere notice is remembered as sent (longer than any retry of its job). */
-const NOTICE_ONCE_SECONDS = 86_400
-
-/** The logged event that tells the tabs of a session why it ended (the hub also makes one up when the log lost it). */
-export function terminalEvent({ reason, byTabId = null, note }: { reason: EndReason; byTabId?: string | null; note?: string | null }) {
-  if (reason === 'logout') return { type: SERVER_MESSAGES.loggedOut, byTabId }
-  if ((EXPIRY_REASONS as readonly string[]).includes(reason)) return { type: SERVER_MESSAGES.expired, reason }
-  const message = TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? TERMINATION_MESSAGES.revoked_by_user
-  return { type: SERVER_MESSAGES.terminated, reason, message, ...(note ? { note } : {}) }
-}
-
-export interface SessionsDeps {
-  store: SessionStore
+/** What the service uses; what ending sessions uses (EnderDeps) is part of it. */
+export interface SessionsDeps extends EnderDeps {
   /** The cached platform state of sessions (session_state needs no query). */
   states: StateCache
-  sql: Pool
   settings: SettingsService
   bus: EventBus
-  keys: RedisKeys
   audit: Audit
-  metrics: Metrics
   fingerprinting: boolean
-  /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */
-  onEnded?: (ended: EndedSession[]) => Promise<void>
-  /** Tells every tab of the locks an ending released (Locks.announceRelease: once per release). */
-  announceLockReleases?: (releases: { id: number; sessionId: string; resources: string[]; reason: string }[]) => Promise<void>
   /** Raises the fingerprint_mismatch alert (never throws); none when absent. */
   alerts?: AlertRaiser
   log: WarnLog
 }
 
 export class Sessions {
-  constructor(private readonly d: SessionsDeps) {}
+  private readonly ender: SessionEnder
+
+  constructor(private readonly d: SessionsDeps) {
+    this.ender = new SessionEnder(d)
+  }
 
   /** The locks plugin, above this layer, announces the locks an ending released through this. */
   announceLockReleasesWith(announce: NonNullable<SessionsDeps['announceLockReleases']>): void {
@@ -131,17 +110,27 @@ export class Sessions {
   private async followDrift(session: SessionRecord, info: RequestInfo): Promise<void> {
     const fingerprint = fingerprintOf(info.userAgent)
     const userAgent = info.userAgent?.slice(0, 1000) ?? null
-    const [row] = await this.d.sql`update sessions s set fingerprint = ${fingerprint}, user_agent = ${userAgent},
-        device = ${JSON.stringify(parseDevice(info.userAgent))}::jsonb
-      from (select user_agent from sessions where id = ${session.id}) before
-      where s.id = ${session.id} and s.status = 'active' and s.fingerprint is distinct from ${fingerprint}
-      returning before.user_agent`
+    // `before`: the row as the statement found it, for the User-Agent it had.
+    const before = alias(sessions, 'before')
+    const [row] = await this.d.db
+      .update(sessions)
+      .set({ fingerprint, userAgent, device: parseDevice(info.userAgent) })
+      .from(before)
+      .where(
+        and(
+          eq(before.id, session.id),
+          eq(sessions.id, session.id),
+          eq(sessions.status, 'active'),
+          sql`${sessions.fingerprint} is distinct from ${fingerprint}`,
+        ),
+      )
+      .returning({ userAgent: before.userAgent })
     if (!row) return
     await this.d.audit.record({
       type: 'session.fingerprint_drift',
       userId: session.userId,
       sessionId: session.id,
-      data: { from: session.fingerprint, to: fingerprint, userAgentBefore: row.user_agent ?? null, userAgent, ip: info.ip },
+      data: { from: session.fingerprint, to: fingerprint, userAgentBefore: row.userAgent, userAgent, ip: info.ip },
     })
     await this.d.store.recacheUser(session.userId)
   }
@@ -224,97 +213,33 @@ export class Sessions {
     return openSession(this.d, { viewsOf: (...a) => this.viewsOf(...a), afterEnd: (e) => this.afterEnd(e) }, user, opts)
   }
 
-  /**
-   * Ends sessions that are still active; returns those this call ended (idempotent). The
-   * ending and its audit event commit together; what follows is repeated by the
-   * session-ended job if this process dies before it is done.
-   */
-  async end(
-    sessionIds: string[],
-    reason: EndReason,
-    opts: { actorUserId?: number | null; note?: string | null; adminReason?: string | null; byTabId?: string | null } = {},
-  ): Promise<EndedSession[]> {
-    const ended = await this.d.store.markEnded(this.d.sql, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })
-    await this.afterEnd(ended)
-    return ended
+  /** Ends sessions that are still active; returns those this call ended (see SessionEnder.end). */
+  end(sessionIds: string[], reason: EndReason, opts: EndOptions = {}): Promise<EndedSession[]> {
+    return this.ender.end(sessionIds, reason, opts)
   }
 
-  /** After PostgreSQL has recorded the ends: announce them, then queue their session-ended jobs. */
-  private async afterEnd(ended: EndedSession[]) {
-    if (ended.length === 0) return
-    for (const e of ended) this.d.metrics.sessionsEnded.inc({ reason: e.reason })
-    // The ending released their locks (markEnded): waiting tabs hear it first, as nothing
-    // below changes what they may take. The session-ended job announces what this misses, once.
-    const releases = ended.flatMap((e) => (e.lockRelease ? [{ ...e.lockRelease, sessionId: e.id, reason: e.reason }] : []))
-    if (releases.length > 0) await this.d.announceLockReleases?.(releases)
-    await this.announce(ended)
-    await this.d.onEnded?.(ended)
+  private afterEnd(ended: EndedSession[]): Promise<void> {
+    return this.ender.afterEnd(ended)
   }
 
-  /**
-   * The ending's follow-up is done (the session-ended job finalized it): nothing repeats its
-   * announcements any more, so their once-markers, and the state version that only guarded
-   * live state changes, go with the session's event log instead of outliving it by a day
-   * (or by the rest of the lifetime, for the version). The soak (test/system) found them piling up.
-   */
-  async settled(sessionId: string, lockReleaseIds: number[]): Promise<void> {
-    const k = this.d.keys
-    await this.d.bus.expireWithLog([k.sessionNoticed(sessionId), k.sessionVersion(sessionId), ...lockReleaseIds.map((id) => k.lockReleaseAnnounced(id))])
+  /** The ending's follow-up is done: its once-markers go with the session's event log (see SessionEnder.settled). */
+  settled(sessionId: string, lockReleaseIds: number[]): Promise<void> {
+    return this.ender.settled(sessionId, lockReleaseIds)
   }
 
-  /**
-   * Everything others must see of an ending: the token cache holds the ended record, the
-   * sweep forgets the session, its tabs get the terminal event (and close), then the user's
-   * other sessions get `user.notice` session_ended_elsewhere. Each step may be repeated
-   * (the session-ended job does): events and notices go out once.
-   */
-  async announce(ended: EndedSession[]): Promise<void> {
-    if (ended.length === 0) return
-    await this.d.store.cacheEnded(ended)
-    await this.d.store.unschedule(ended.map((e) => e.id))
-    await Promise.all(ended.map((e) => this.d.bus.publishTerminalEvent(e.id, terminalEvent(e))))
-    // After every terminal event: a tab of one of these sessions closes before it could hear of the others.
-    await Promise.all(
-      ended.map((e) =>
-        this.d.bus.publishOnce(this.d.keys.sessionNoticed(e.id), NOTICE_ONCE_SECONDS, { userId: e.userId }, {
-          type: SERVER_MESSAGES.userNotice,
-          kind: 'session_ended_elsewhere',
-          sessionId: e.id,
-          reason: e.reason,
-          device: e.device,
-          ip: e.ip,
-        }),
-      ),
-    )
+  /** Everything others must see of an ending, repeatable (see SessionEnder.announce). */
+  announce(ended: EndedSession[]): Promise<void> {
+    return this.ender.announce(ended)
   }
 
-  /**
-   * Runs `fn` while no login of the user can run: on one transaction that holds the user's
-   * login lock, so that what `fn` counts of the user's sessions stays true until it returns.
-   * Everything `fn` does goes through `scope.tx`: logins waiting for the lock each hold a
-   * pool connection, so a query on the pool from in here could wait for ever (issue 12).
-   * Sessions it ends are announced once the transaction has committed.
-   */
-  async whileLoginsWait<T>(userId: number, fn: (scope: LoginLockScope) => Promise<T>): Promise<T> {
-    const settings = await this.d.settings.get()
-    const ended: EndedSession[] = []
-    const result = (await this.d.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
-      return fn({
-        tx,
-        liveSessions: async () => (await liveSessionsOf(this.d, tx, userId, settings, ended)).map((s) => s.id),
-        end: async (sessionIds, reason, opts = {}) => {
-          ended.push(...(await this.d.store.markEnded(tx, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })))
-        },
-      })
-    })) as T
-    await this.afterEnd(ended)
-    return result
+  /** Runs `fn` under the user's login lock; its endings are announced after the commit (see SessionEnder.whileLoginsWait). */
+  whileLoginsWait<T>(userId: number, fn: (scope: LoginLockScope) => Promise<T>): Promise<T> {
+    return this.ender.whileLoginsWait(userId, fn)
   }
 
   /** Active sessions of a user other than `exceptId` (for logout-all, password change, disable). */
   async activeIdsOfUser(userId: number, exceptId?: string): Promise<string[]> {
-    const rows = await this.d.store.activeSessionIdsOfUser(this.d.sql, userId)
+    const rows = await this.d.store.activeSessionIdsOfUser(this.d.db, userId)
     return rows.map((r) => r.id).filter((id) => id !== exceptId)
   }
 
@@ -324,9 +249,9 @@ export class Sessions {
   }
 
   /** SessionViews of the given active sessions, in the given order. */
-  async viewsOf(sessionIds: string[], settings: Settings, sql: Sql = this.d.sql): Promise<SessionView[]> {
+  async viewsOf(sessionIds: string[], settings: Settings, db: Queryable = this.d.db): Promise<SessionView[]> {
     if (sessionIds.length === 0) return []
-    const rows = await viewRowsOf(sql, sessionIds)
+    const rows = await viewRowsOf(db, sessionIds)
     const presence = await this.d.store.presenceOf(sessionIds)
     return sessionIds.flatMap((id) => {
       const r = rows.get(id)
@@ -336,7 +261,7 @@ export class Sessions {
 
   /** The SessionView of a session just opened: it has no presence yet, so PostgreSQL alone answers (and a login does while Redis fails). */
   async viewOfNew(sessionId: string, settings: Settings): Promise<SessionView | null> {
-    const row = (await viewRowsOf(this.d.sql, [sessionId])).get(sessionId)
+    const row = (await viewRowsOf(this.d.db, [sessionId])).get(sessionId)
     return row ? toView(row, undefined, settings) : null
   }
 
@@ -363,13 +288,7 @@ export class Sessions {
   }
 
   /** Ends the user's other sessions that are past a deadline and not yet swept. */
-  async cleanupStale(userId: number, exceptId: string, settings: Settings): Promise<number> {
-    const ended: EndedSession[] = []
-    await this.d.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${LOGIN_LOCK}, ${userId})`
-      await liveSessionsOf(this.d, tx, userId, settings, ended)
-    })
-    await this.afterEnd(ended)
-    return ended.filter((e) => e.id !== exceptId).length
+  cleanupStale(userId: number, exceptId: string, settings: Settings): Promise<number> {
+    return this.ender.cleanupStale(userId, exceptId, settings)
   }
 }

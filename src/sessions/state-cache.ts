@@ -10,8 +10,10 @@
 // So an entry can never outlive a change, even one whose process died after its commit
 // (the mark then lapses after WRITING_MS, and readers fill from PostgreSQL again).
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import type { Sql } from '../infra/db.js'
+import { eq, sql } from 'drizzle-orm'
+import type { ClientContext, Redis, Result } from 'ioredis'
+import { platforms, sessions } from '../../db/schema.js'
+import type { Db } from '../infra/db.js'
 import type { RedisKeys } from '../infra/keys.js'
 
 export interface ActivePlatform {
@@ -63,26 +65,43 @@ return 1
 // session's slot): two steps, as a Redis Cluster keeps those slots apart. A write that
 // begins between them leaves an entry of the old generation, which no reader uses.
 
-interface StateCommands {
-  tesseraStateBegin(...args: (string | number)[]): Promise<number>
-  tesseraStateEnd(...args: (string | number)[]): Promise<number>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraStateBegin(...args: (string | number)[]): Result<number, Context>
+    tesseraStateEnd(...args: (string | number)[]): Result<number, Context>
+  }
+}
+
+/** A cache entry: the generation it was filled under, the state version and the active platform. */
+interface Entry {
+  g: string
+  v: number
+  p: ActivePlatform | null
 }
 
 /** A write under way (see begin). */
 export type StateChange = Promise<{ userId: number; id: string } | null>
 
 export class StateCache {
+  /** Prepared, as the sessions store's reads by id are (see there). */
+  private readonly stateOf
+
   constructor(
-    private readonly sql: Sql,
+    db: Db,
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })
-  }
-
-  private get commands() {
-    return this.redis as unknown as StateCommands
+    this.stateOf = db
+      .select({
+        version: sessions.version,
+        platform: { id: platforms.id, name: platforms.name, type: platforms.type, instanceUrl: platforms.instanceUrl, isDefault: platforms.isDefault },
+      })
+      .from(sessions)
+      .leftJoin(platforms, eq(platforms.id, sessions.activePlatformId))
+      .where(eq(sessions.id, sql.placeholder('id')))
+      .prepare('session_platform_state')
   }
 
   /** The session's platform state: from the cache when it is current, else from PostgreSQL. */
@@ -99,7 +118,7 @@ export class StateCache {
   /** The state from what a read of Redis found (read, or the session_state script). */
   async resolve(sessionId: string, userId: number, c: CachedState): Promise<PlatformState> {
     if (!c.writing && c.entry !== '') {
-      const e = JSON.parse(c.entry) as { g: string; v: number; p: ActivePlatform | null }
+      const e: Entry = JSON.parse(c.entry)
       if (e.g === c.gen) return { version: e.v, platform: e.p }
     }
     const state = await this.load(sessionId)
@@ -107,21 +126,15 @@ export class StateCache {
       const k = this.keys
       const [gen, writing] = await Promise.all([this.redis.get(k.userStateGen(userId)), this.redis.exists(k.userStateWriting(userId))])
       if (writing === 0 && (gen ?? '') === c.gen) {
-        await this.redis.set(k.sessionState(sessionId), JSON.stringify({ g: c.gen, v: state.version, p: state.platform }), 'PX', ENTRY_MS)
+        await this.redis.set(k.sessionState(sessionId), JSON.stringify({ g: c.gen, v: state.version, p: state.platform } satisfies Entry), 'PX', ENTRY_MS)
       }
     }
     return state
   }
 
   private async load(sessionId: string): Promise<PlatformState> {
-    const [row] = await this.sql`select s.version, p.id, p.name, p.type, p.instance_url, p.is_default
-      from sessions s left join platforms p on p.id = s.active_platform_id where s.id = ${sessionId}`
-    return {
-      version: (row?.version as number | undefined) ?? 1,
-      platform: row?.id
-        ? { id: row.id as number, name: row.name as string, type: row.type as ActivePlatform['type'], instanceUrl: row.instance_url as string, isDefault: row.is_default as boolean }
-        : null,
-    }
+    const [row] = await this.stateOf.execute({ id: sessionId })
+    return { version: row?.version ?? 1, platform: row?.platform ?? null }
   }
 
   /**
@@ -132,7 +145,7 @@ export class StateCache {
   begin(userId: number): StateChange {
     const k = this.keys
     const id = randomUUID()
-    const started = this.commands.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS, id).then(() => ({ userId, id }))
+    const started = this.redis.tesseraStateBegin(k.userStateGen(userId), k.userStateWriting(userId), randomUUID(), GEN_MS, WRITING_MS, id).then(() => ({ userId, id }))
     // Awaited later (or only by end): never an unhandled rejection meanwhile.
     started.catch(() => {})
     return started
@@ -146,6 +159,6 @@ export class StateCache {
     const begun = await change.catch(() => null)
     if (!begun) return
     const k = this.keys
-    await this.commands.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS, begun.id).catch(() => {})
+    await this.redis.tesseraStateEnd(k.userStateGen(begun.userId), k.userStateWriting(begun.userId), randomUUID(), GEN_MS, begun.id).catch(() => {})
   }
 }

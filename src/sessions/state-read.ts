@@ -8,7 +8,7 @@
 // mismatched session) goes the ordinary way, through Sessions.authenticate and stateOf,
 // without spending the budget twice.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { ClientContext, Redis, Result } from 'ioredis'
 import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
 import { answerBudget, apiBudgetKey, defineBudgetCommand, spendBudget } from '../infra/budget.js'
 import type { Config } from '../config.js'
@@ -22,7 +22,7 @@ import { stateBody } from './views.js'
 import { sessionStateLua } from './session-state.lua.js'
 import { activityListsLua } from './store.lua.js'
 import type { StateCache } from './state-cache.js'
-import type { SessionRecord } from './records.js'
+import { parseRecord, type SessionRecord } from './records.js'
 import { hashToken, judgeFingerprint } from './tokens.js'
 
 type Found =
@@ -33,10 +33,14 @@ type Found =
 
 type SessionStep = [2 | 1, number, number] | [3, number, number, number, number, string, string[], string, number]
 
-interface ReadCommand {
-  tesseraSessionState(...args: (string | number)[]): Promise<SessionStep>
-  tesseraActivityLists(...args: (string | number)[]): Promise<number>
+// (tesseraActivityLists is typed where the sessions store defines it too.)
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraSessionState(...args: (string | number)[]): Result<SessionStep, Context>
+  }
 }
+
+const NOT_FOUND: Found = [0]
 
 export interface StateReadDeps {
   redis: Redis
@@ -65,7 +69,7 @@ export class StateRead {
     const settings = await this.d.settings.get()
     const idleTimeoutMs = settings.idleTimeoutSeconds * 1000
     const now = Date.now()
-    let found = usable ? await this.run(tokenHash, '', now, idleTimeoutMs) : ([0] as Found)
+    let found = usable ? await this.run(tokenHash, '', now, idleTimeoutMs) : NOT_FOUND
     let record: SessionRecord | null = null
     if (found[0] === 0) {
       // The token cache holds nothing for it: PostgreSQL says whose budget it spends (and fills the cache).
@@ -76,10 +80,10 @@ export class StateRead {
     const [outcome, count, ttl] = found
     answerBudget(reply, this.budget.max, count, ttl)
     if (outcome === 4 && !record) throw unauthenticated()
-    if (outcome !== 3) return this.ordinary(req, token!, outcome === 1 ? (JSON.parse(found[3]) as SessionRecord) : record)
+    if (outcome !== 3) return this.ordinary(req, token!, outcome === 1 ? parseRecord(found[3]) : record)
 
     const [, , , raw, lastActivity, , seq, tabs, entry, gen, writing] = found
-    const session = JSON.parse(raw) as SessionRecord
+    const session = parseRecord(raw)
     const info = requestInfo(req)
     if (this.d.config.fingerprinting && session.fingerprint !== null && judgeFingerprint(session.fingerprint, info.userAgent, info.acceptLanguage) !== 'same') {
       return this.ordinary(req, token!, session)
@@ -110,14 +114,13 @@ export class StateRead {
       const [count, ttl] = await spendBudget(this.d.redis, budgetKey, this.budget.windowMs)
       return [count > this.budget.max ? 2 : 4, count, ttl]
     }
-    const rec = JSON.parse(raw) as SessionRecord
+    const rec = parseRecord(raw)
     if (rec.status !== 'active' || rec.userDisabled === true) {
       const [count, ttl] = await spendBudget(this.d.redis, k.sessionBudget(rec.id), this.budget.windowMs)
       return count > this.budget.max ? [2, count, ttl] : [1, count, ttl, raw]
     }
-    const commands = this.d.redis as unknown as ReadCommand
     const [step, gen, writing] = await Promise.all([
-      commands.tesseraSessionState(
+      this.d.redis.tesseraSessionState(
         k.sessionBudget(rec.id),
         k.sessionPresence(rec.id),
         k.sessionEnded(rec.id),
@@ -140,7 +143,7 @@ export class StateRead {
     if (lists === 2) {
       // Redis had forgotten the session: back on its deadline list (its shard's slot).
       const d = k.deadlines(rec.id)
-      await commands.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, rec.id, 2, lastActivity)
+      await this.d.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, rec.id, 2, lastActivity)
     }
     return [3, count, ttl, raw, lastActivity, known, seq, tabs, entry, gen ?? '', writing]
   }

@@ -1,73 +1,43 @@
 // PostgreSQL and Redis access for sessions. Returns null for "absent"; the service decides
 // what that means. PostgreSQL holds the truth; Redis holds a cache of it (token hash →
 // record) and the hot presence (last activity, tabs, view) that is written behind.
-import type { Redis } from 'ioredis'
-import type { Sql } from '../infra/db.js'
+import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import type { ClientContext, Redis, Result } from 'ioredis'
+import { sessions, users } from '../../db/schema.js'
+import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import { byShard, type RedisKeys } from '../infra/keys.js'
 import { crossSlot } from '../infra/redis.js'
 import { tabIdOf } from './tabs.js'
-import type { EndReason } from './errors.js'
-import type { ActivityOutcome, EndedSession, Presence, SessionRecord } from './records.js'
+import { type EndReason, endReasonOf } from './errors.js'
+import { type EndingRow, endedColumns, recordColumns, toEnded, toRecord } from './store.rows.js'
+import { type ActivityOutcome, type EndedSession, type Presence, parseRecord, type SessionRecord } from './records.js'
 import { activityListsLua, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
 import type { Device } from './tokens.js'
 
-interface StoreCommands {
-  tesseraActivity(...args: (string | number)[]): Promise<[number, number, number, number, number]>
-  tesseraActivityLists(...args: (string | number)[]): Promise<number>
-  tesseraFillCache(...args: (string | number)[]): Promise<number>
-  tesseraRefreshCache(...args: (string | number)[]): Promise<number>
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tesseraActivity(...args: (string | number)[]): Result<[number, number, number, number, number], Context>
+    tesseraActivityLists(...args: (string | number)[]): Result<number, Context>
+    tesseraFillCache(...args: (string | number)[]): Result<number, Context>
+    tesseraRefreshCache(...args: (string | number)[]): Result<number, Context>
+  }
 }
 
 const OUTCOMES = ['recorded', 'idle_over', 'ended'] as const
 
-const sessionColumns = (sql: Sql) => sql`
-  s.id, s.user_id, u.username, u.email, u.role, u.disabled, s.status, s.end_reason,
-  s.created_at, s.expires_at, s.ended_at, s.last_activity, s.fingerprint`
-
-function toRecord(row: Record<string, unknown>): SessionRecord {
-  return {
-    id: row.id as string,
-    userId: row.user_id as number,
-    username: row.username as string,
-    email: (row.email as string | null) ?? null,
-    role: row.role as string,
-    userDisabled: row.disabled as boolean,
-    status: row.status as 'active' | 'ended',
-    endReason: (row.end_reason as EndReason | null) ?? null,
-    createdAt: (row.created_at as Date).getTime(),
-    expiresAt: (row.expires_at as Date).getTime(),
-    endedAt: row.ended_at ? (row.ended_at as Date).getTime() : null,
-    lastActivity: (row.last_activity as Date).getTime(),
-    fingerprint: (row.fingerprint as string | null)?.trim() ?? null,
-  }
-}
-
-const endedColumns = (sql: Sql) => sql`${sessionColumns(sql)}, s.token_hash, s.ended_by, s.end_note, s.end_tab_id, s.ip, s.device, s.finalized_at`
-
-/** A jsonb column: parsed by the driver, or text (drizzle's pool passes JSON through). */
-const jsonValue = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v)
-
-function toEnded(row: Record<string, unknown>): EndedSession {
-  const record = toRecord(row)
-  return {
-    id: record.id,
-    userId: record.userId,
-    tokenHash: (row.token_hash as string).trim(),
-    reason: record.endReason ?? 'logout',
-    record,
-    actorUserId: (row.ended_by as number | null) ?? null,
-    note: (row.end_note as string | null) ?? null,
-    byTabId: (row.end_tab_id as string | null) ?? null,
-    ip: (row.ip as string | null) ?? null,
-    device: (row.device as Device | null) ?? null,
-    finalizedAt: row.finalized_at ? (row.finalized_at as Date).getTime() : null,
-    lockRelease: row.lock_release_id ? { id: Number(row.lock_release_id), resources: jsonValue(row.lock_release_resources) as string[] } : null,
-  }
-}
+// A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
+const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
+const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
 
 export class SessionStore {
+  // Prepared (every request that misses the token cache, every hello reads one): postgres.js
+  // then describes each statement once per connection, not before every run as it does for
+  // drizzle's unprepared statements (a round trip of its own).
+  private readonly byTokenHash
+  private readonly byId
+
   constructor(
-    readonly sql: Sql,
+    private readonly db: Db,
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly endedCacheSeconds: number,
@@ -77,18 +47,14 @@ export class SessionStore {
     redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 1, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
-  }
-
-  private get commands() {
-    return this.redis as unknown as StoreCommands
+    this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
+    this.byId = this.records().where(eq(sessions.id, sql.placeholder('id'))).prepare('session_by_id')
   }
 
   async findByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     const cached = await this.redis.get(this.keys.sessionByToken(tokenHash))
-    if (cached) return JSON.parse(cached) as SessionRecord
-    const [row] = await this.sql`
-      select ${sessionColumns(this.sql)} from sessions s join users u on u.id = s.user_id
-      where s.token_hash = ${tokenHash}`
+    if (cached) return parseRecord(cached)
+    const [row] = await this.byTokenHash.execute({ tokenHash })
     if (!row) return null
     const record = toRecord(row)
     await this.cache(tokenHash, record)
@@ -96,16 +62,19 @@ export class SessionStore {
   }
 
   async findById(sessionId: string): Promise<SessionRecord | null> {
-    const [row] = await this.sql`
-      select ${sessionColumns(this.sql)} from sessions s join users u on u.id = s.user_id where s.id = ${sessionId}`
+    const [row] = await this.byId.execute({ id: sessionId })
     return row ? toRecord(row) : null
+  }
+
+  private records() {
+    return this.db.select(recordColumns).from(sessions).innerJoin(users, eq(users.id, sessions.userId))
   }
 
   /** Fills the token cache unless it holds a record already (see fillCacheLua). */
   async cache(tokenHash: string, record: SessionRecord): Promise<void> {
     const active = record.status === 'active'
     const ttlMs = active ? Math.max(record.expiresAt - Date.now(), 1000) : this.endedCacheSeconds * 1000
-    const filled = await this.commands.tesseraFillCache(this.keys.sessionByToken(tokenHash), JSON.stringify(record), ttlMs)
+    const filled = await this.redis.tesseraFillCache(this.keys.sessionByToken(tokenHash), JSON.stringify(record), ttlMs)
     if (filled === 1 && active) await this.scheduleLifetime(record.id, record.expiresAt)
   }
 
@@ -124,15 +93,17 @@ export class SessionStore {
    * an empty slot).
    */
   async recacheUser(userId: number): Promise<void> {
-    const rows = await this.sql`
-      select ${sessionColumns(this.sql)}, s.token_hash from sessions s join users u on u.id = s.user_id
-      where s.user_id = ${userId} and s.status = 'active'`
+    const rows = await this.db
+      .select({ ...recordColumns, tokenHash: sessions.tokenHash })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.userId, userId), eq(sessions.status, 'active')))
     if (rows.length === 0) return
     const pipeline = crossSlot(this.redis)
     for (const row of rows) {
       const record = toRecord(row)
       const ttlMs = Math.max(record.expiresAt - Date.now(), 1000)
-      ;(pipeline as unknown as StoreCommands).tesseraRefreshCache(this.keys.sessionByToken(row.token_hash as string), JSON.stringify(record), ttlMs)
+      pipeline.tesseraRefreshCache(this.keys.sessionByToken(row.tokenHash), JSON.stringify(record), ttlMs)
     }
     await pipeline.exec()
   }
@@ -147,7 +118,7 @@ export class SessionStore {
     o: { now: number; at: number; idleTimeoutMs: number; fallback: number; write: boolean },
   ): Promise<ActivityOutcome> {
     const k = this.keys
-    const [last, , outcome, known, lists] = await this.commands.tesseraActivity(
+    const [last, , outcome, known, lists] = await this.redis.tesseraActivity(
       k.sessionPresence(session.id),
       k.sessionEnded(session.id),
       o.now,
@@ -168,7 +139,7 @@ export class SessionStore {
    */
   private moveOnLists(sessionId: string, what: number, at: number): Promise<number> {
     const d = this.keys.deadlines(sessionId)
-    return this.commands.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, sessionId, what, at)
+    return this.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, sessionId, what, at)
   }
 
   /** Presence of each session; a tab not heard from within `tabStaleMs` no longer counts. */
@@ -183,11 +154,11 @@ export class SessionStore {
     }
     const results = (await pipeline.exec()) ?? []
     sessionIds.forEach((id, i) => {
-      const [lastActivity, view] = (results[2 * i]?.[1] as (string | null)[] | undefined) ?? []
+      const [lastActivity, view] = fieldsOf(results[2 * i]?.[1])
       out.set(id, {
         lastActivity: lastActivity ? Number(lastActivity) : null,
         // One member per socket: a tab whose old socket is not yet reaped counts once.
-        tabs: new Set(((results[2 * i + 1]?.[1] as string[] | undefined) ?? []).map(tabIdOf)).size,
+        tabs: new Set(membersOf(results[2 * i + 1]?.[1]).map(tabIdOf)).size,
         view: view ?? null,
       })
     })
@@ -226,11 +197,14 @@ export class SessionStore {
 
   /** The final last activity of an ended session (the session-ended job); never moves it backwards. */
   async saveFinalLastActivity(sessionId: string, at: number): Promise<void> {
-    await this.sql`update sessions set last_activity = greatest(last_activity, ${new Date(at)}) where id = ${sessionId}`
+    await this.db
+      .update(sessions)
+      .set({ lastActivity: sql`greatest(${sessions.lastActivity}, ${sql.param(new Date(at), sessions.lastActivity)})` })
+      .where(eq(sessions.id, sessionId))
   }
 
   async insert(
-    sql: Sql,
+    db: Queryable,
     s: {
       id: string
       userId: number
@@ -243,10 +217,17 @@ export class SessionStore {
       fingerprint: string | null
     },
   ): Promise<void> {
-    await sql`insert into sessions
-      (id, user_id, token_hash, active_platform_id, expires_at, ip, user_agent, device, fingerprint)
-      values (${s.id}, ${s.userId}, ${s.tokenHash}, ${s.platformId}, ${s.expiresAt}, ${s.ip}, ${s.userAgent},
-              ${JSON.stringify(s.device)}::jsonb, ${s.fingerprint})`
+    await db.insert(sessions).values({
+      id: s.id,
+      userId: s.userId,
+      tokenHash: s.tokenHash,
+      activePlatformId: s.platformId,
+      expiresAt: s.expiresAt,
+      ip: s.ip,
+      userAgent: s.userAgent,
+      device: s.device,
+      fingerprint: s.fingerprint,
+    })
   }
 
   /**
@@ -260,7 +241,7 @@ export class SessionStore {
    * call ended.
    */
   async markEnded(
-    sql: Sql,
+    db: Queryable,
     sessionIds: string[],
     reason: EndReason,
     by: { actorUserId?: number | null; note?: string | null; adminReason?: string | null; byTabId?: string | null; audit?: boolean } = {},
@@ -269,11 +250,13 @@ export class SessionStore {
     const actor = by.actorUserId ?? null
     // `note` is what the user is shown; `adminReason` the admin's own words, when they differ.
     const data = { reason, ...(by.note ? { note: by.note } : {}), ...(by.adminReason ? { adminReason: by.adminReason } : {}) }
-    const rows = await sql`
+    const rows = await executePrepared<EndingRow>(
+      db,
+      sql`
       with ended as (
         update sessions set status = 'ended', ended_at = now(), end_reason = ${reason},
           ended_by = ${actor}, end_note = ${by.note ?? null}, end_tab_id = ${by.byTabId ?? null}, version = version + 1
-        where id = any(${sessionIds}::uuid[]) and status = 'active'
+        where ${inArray(sessions.id, sessionIds)} and status = 'active'
         returning *
       ), freed as (
         delete from locks l using ended e where l.session_id = e.id
@@ -291,51 +274,73 @@ export class SessionStore {
         ) a order by a.step, a.session_id
         returning id, type, session_id, data
       )
-      select ${endedColumns(sql)}, r.id as lock_release_id, r.data->'resources' as lock_release_resources
-      from ended s join users u on u.id = s.user_id left join audited r on r.session_id = s.id and r.type = 'locks.released'`
-    return rows.map(toEnded)
+      select s.id, s.user_id as "userId", u.username, u.email, u.role, u.disabled as "userDisabled", s.status,
+        s.end_reason as "endReason", s.created_at as "createdAt", s.expires_at as "expiresAt", s.ended_at as "endedAt",
+        s.last_activity as "lastActivity", s.fingerprint, s.token_hash as "tokenHash", s.ended_by as "endedBy",
+        s.end_note as "endNote", s.end_tab_id as "endTabId", s.ip, s.device, s.finalized_at as "finalizedAt",
+        r.id as "lockReleaseId", r.data->'resources' as "lockReleaseResources"
+      from ended s join users u on u.id = s.user_id left join audited r on r.session_id = s.id and r.type = 'locks.released'`,
+      'sessions_end',
+    )
+    return rows.map((row) =>
+      toEnded(row, row.lockReleaseId === null ? null : { id: Number(row.lockReleaseId), resources: row.lockReleaseResources ?? [] }),
+    )
   }
 
   /** An ended session as the session-ended job needs it, or null when it is not (or no longer) there. */
   async findEnded(sessionId: string): Promise<EndedSession | null> {
-    const [row] = await this.sql`
-      select ${endedColumns(this.sql)} from sessions s join users u on u.id = s.user_id
-      where s.id = ${sessionId} and s.status = 'ended'`
+    const [row] = await this.db
+      .select(endedColumns)
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.id, sessionId), eq(sessions.status, 'ended')))
     return row ? toEnded(row) : null
   }
 
   /** Records that every follow-up of the ending is done. */
   async markFinalized(sessionId: string): Promise<void> {
-    await this.sql`update sessions set finalized_at = now() where id = ${sessionId} and finalized_at is null`
+    await this.db.update(sessions).set({ finalizedAt: sql`now()` }).where(and(eq(sessions.id, sessionId), isNull(sessions.finalizedAt)))
   }
 
   /** Endings older than `olderThanSeconds` whose follow-up has not finished, oldest first (an index holds only these). */
   async unfinalized(olderThanSeconds: number, limit: number): Promise<{ id: string; userId: number; reason: EndReason; endedAt: number }[]> {
-    const rows = await this.sql`
-      select id, user_id, end_reason, ended_at from sessions
-      where status = 'ended' and finalized_at is null and ended_at < now() - make_interval(secs => ${olderThanSeconds})
-      order by ended_at limit ${limit}`
-    return rows.map((r) => ({ id: r.id as string, userId: r.user_id as number, reason: r.end_reason as EndReason, endedAt: (r.ended_at as Date).getTime() }))
+    // Every ended row has its ended_at (the column may be null, these rows' never is).
+    const endedAt = sql`${sessions.endedAt}`.mapWith(sessions.endedAt)
+    const rows = await this.db
+      .select({ id: sessions.id, userId: sessions.userId, endReason: sessions.endReason, endedAt })
+      .from(sessions)
+      .where(and(eq(sessions.status, 'ended'), isNull(sessions.finalizedAt), lt(sessions.endedAt, sql`now() - make_interval(secs => ${olderThanSeconds})`)))
+      .orderBy(asc(sessions.endedAt))
+      .limit(limit)
+    return rows.map((r) => ({ id: r.id, userId: r.userId, reason: endReasonOf(r.endReason) ?? 'logout', endedAt: r.endedAt.getTime() }))
   }
 
-  async activeSessionIdsOfUser(sql: Sql, userId: number): Promise<{ id: string; lastActivity: number; createdAt: number; expiresAt: number }[]> {
-    const rows = await sql`select id, last_activity, created_at, expires_at from sessions
-      where user_id = ${userId} and status = 'active' order by last_activity asc`
+  async activeSessionIdsOfUser(db: Queryable, userId: number): Promise<{ id: string; lastActivity: number; createdAt: number; expiresAt: number }[]> {
+    const rows = await db
+      .select({ id: sessions.id, lastActivity: sessions.lastActivity, createdAt: sessions.createdAt, expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .where(and(eq(sessions.userId, userId), eq(sessions.status, 'active')))
+      .orderBy(asc(sessions.lastActivity))
     return rows.map((r) => ({
-      id: r.id as string,
-      lastActivity: (r.last_activity as Date).getTime(),
-      createdAt: (r.created_at as Date).getTime(),
-      expiresAt: (r.expires_at as Date).getTime(),
+      id: r.id,
+      lastActivity: r.lastActivity.getTime(),
+      createdAt: r.createdAt.getTime(),
+      expiresAt: r.expiresAt.getTime(),
     }))
   }
 
   /** Sessions by status for /metrics: active and idle (by `idleAfterSeconds`) now, ended in the last 24 hours. */
   async countByStatus(idleAfterSeconds: number): Promise<{ active: number; idle: number; ended: number }> {
-    const [row] = await this.sql`select
-        count(*) filter (where status = 'active' and last_activity > now() - make_interval(secs => ${idleAfterSeconds}))::int as active,
-        count(*) filter (where status = 'active' and last_activity <= now() - make_interval(secs => ${idleAfterSeconds}))::int as idle,
-        count(*) filter (where status = 'ended' and ended_at > now() - interval '24 hours')::int as ended
-      from sessions where status = 'active' or ended_at > now() - interval '24 hours'`
-    return { active: Number(row?.active ?? 0), idle: Number(row?.idle ?? 0), ended: Number(row?.ended ?? 0) }
+    const idleSince = sql`now() - make_interval(secs => ${idleAfterSeconds})`
+    const dayAgo = sql`now() - interval '24 hours'`
+    const [row] = await this.db
+      .select({
+        active: sql<number>`count(*) filter (where ${sessions.status} = 'active' and ${sessions.lastActivity} > ${idleSince})::int`,
+        idle: sql<number>`count(*) filter (where ${sessions.status} = 'active' and ${sessions.lastActivity} <= ${idleSince})::int`,
+        ended: sql<number>`count(*) filter (where ${sessions.status} = 'ended' and ${sessions.endedAt} > ${dayAgo})::int`,
+      })
+      .from(sessions)
+      .where(or(eq(sessions.status, 'active'), gt(sessions.endedAt, dayAgo)))
+    return { active: row?.active ?? 0, idle: row?.idle ?? 0, ended: row?.ended ?? 0 }
   }
 }

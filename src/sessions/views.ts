@@ -1,6 +1,8 @@
 // A session as others see it: the admin's SessionView row and the session_state body,
 // from the sessions row, its hot presence and the settings.
-import type { Sql } from '../infra/db.js'
+import { eq, inArray } from 'drizzle-orm'
+import { platforms, sessions, users } from '../../db/schema.js'
+import type { Queryable } from '../infra/db.js'
 import type { SessionView } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
 import type { Presence, SessionRecord } from './records.js'
@@ -34,30 +36,58 @@ export function statusOf(lastActivity: number, settings: Settings): 'active' | '
   return Date.now() - lastActivity >= settings.idleAfterSeconds * 1000 ? 'idle' : 'active'
 }
 
-export async function viewRowsOf(sql: Sql, sessionIds: string[]): Promise<Map<string, Record<string, unknown>>> {
-  const rows = await sql`
-    select s.id, s.user_id, u.username, u.role, s.created_at, s.last_activity, s.ip, s.user_agent, s.device,
-           p.id as platform_id, p.name as platform_name
-    from sessions s join users u on u.id = s.user_id left join platforms p on p.id = s.active_platform_id
-    where s.id = any(${sessionIds}::uuid[])`
-  return new Map(rows.map((r) => [r.id as string, r]))
+/** What a SessionView is made of in PostgreSQL: the session, its user and its active platform. */
+export interface ViewRow {
+  id: string
+  userId: number
+  username: string
+  role: string
+  createdAt: Date
+  lastActivity: Date
+  ip: string | null
+  userAgent: string | null
+  device: Device | null
+  platformId: number | null
+  platformName: string | null
 }
 
-export function toView(r: Record<string, unknown>, p: Presence | undefined, settings: Settings): SessionView {
-  const lastActivity = Math.max((r.last_activity as Date).getTime(), p?.lastActivity ?? 0)
+export async function viewRowsOf(db: Queryable, sessionIds: string[]): Promise<Map<string, ViewRow>> {
+  const rows: ViewRow[] = await db
+    .select({
+      id: sessions.id,
+      userId: sessions.userId,
+      username: users.username,
+      role: users.role,
+      createdAt: sessions.createdAt,
+      lastActivity: sessions.lastActivity,
+      ip: sessions.ip,
+      userAgent: sessions.userAgent,
+      device: sessions.device,
+      platformId: platforms.id,
+      platformName: platforms.name,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .leftJoin(platforms, eq(platforms.id, sessions.activePlatformId))
+    .where(inArray(sessions.id, sessionIds))
+  return new Map(rows.map((r) => [r.id, r]))
+}
+
+export function toView(r: ViewRow, p: Presence | undefined, settings: Settings): SessionView {
+  const lastActivity = Math.max(r.lastActivity.getTime(), p?.lastActivity ?? 0)
   return {
-    id: r.id as string,
-    userId: r.user_id as number,
-    username: r.username as string,
-    role: r.role as string,
-    loginAt: (r.created_at as Date).toISOString(),
+    id: r.id,
+    userId: r.userId,
+    username: r.username,
+    role: r.role,
+    loginAt: r.createdAt.toISOString(),
     lastActivity: new Date(lastActivity).toISOString(),
     currentView: p?.view ?? null,
-    ip: (r.ip as string | null) ?? null,
-    userAgent: (r.user_agent as string | null) ?? null,
-    device: (r.device as Device | null) ?? { browser: null, os: null, type: 'desktop' },
+    ip: r.ip,
+    userAgent: r.userAgent,
+    device: r.device ?? { browser: null, os: null, type: 'desktop' },
     status: statusOf(lastActivity, settings),
     tabs: p?.tabs ?? 0,
-    platform: r.platform_id ? { id: r.platform_id as number, name: r.platform_name as string } : null,
+    platform: r.platformId !== null && r.platformName !== null ? { id: r.platformId, name: r.platformName } : null,
   }
 }

@@ -152,6 +152,6 @@ export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)
 
 /**
  * PostgreSQL traffic that reads one session by id (SessionStore.findById): the statement's
- * Parse when the connection has not prepared it yet, else its Bind, which carries the id.
+ * Parse (drizzle's text of it), which postgres.js sends before the Bind that carries the id.
  */
-export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where s.id = $1')
+export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where "sessions"."id" = $1')

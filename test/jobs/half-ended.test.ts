@@ -24,7 +24,7 @@ t.test('an ending committed by a process that then died is completed by the work
   const sql = app.ctx.database.sql
 
   // The ender commits and dies: no event, no cache write, no job.
-  const ended = await app.ctx.store.markEnded(sql, [id], 'idle_timeout')
+  const ended = await app.ctx.store.markEnded(app.ctx.database.db, [id], 'idle_timeout')
   t.equal(ended.length, 1, 'the end is committed')
   t.match(
     await sql`select type, data from audit_events where session_id = ${id} and type = 'session.ended'`,

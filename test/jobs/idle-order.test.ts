@@ -30,7 +30,7 @@ t.test('session.idle and idle_warning never reach tabs after the session.active 
       await ctx.audit.record(...entries)
     },
   }
-  const sweep = new IdleSweep({ audit, redis: ctx.redis, sql: ctx.database.sql, keys: ctx.keys, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
+  const sweep = new IdleSweep({ audit, redis: ctx.redis, db: ctx.database.db, keys: ctx.keys, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
   const result = await sweep.tick(Date.now() + 2000) // idle and warning both due
   t.ok(raced, 'the input came between the move and the announcement')
   t.match(result, { idled: 1, warned: 1 }, 'the sweep did move the session')

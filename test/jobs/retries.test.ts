@@ -24,8 +24,8 @@ t.test('a session-ended job that fails is retried with backoff; the metrics coun
 
   // Both sessions end, their locks released with the ending, as by a process that died
   // before it announced anything or queued a job.
-  await app.ctx.store.markEnded(sql, [bob.sessionId!], 'admin')
-  await app.ctx.store.markEnded(sql, [ada.sessionId!], 'logout')
+  await app.ctx.store.markEnded(app.ctx.database.db, [bob.sessionId!], 'admin')
+  await app.ctx.store.markEnded(app.ctx.database.db, [ada.sessionId!], 'logout')
   // The fault: the locks table is not there, so every job fails at its release step.
   await sql`alter table locks rename to locks_away`
   t.teardown(() => sql`alter table if exists locks_away rename to locks`.catch(() => {}))

@@ -69,7 +69,7 @@ t.test('a platform deletion committed while its publish failed reaches the tabs 
   const ada = await app.client().signIn('ada')
   const { tab } = await openTab(await listen(app), ada.sid!, { tabId: 'A' })
 
-  const cut = await withRedisLostDuringCommit(via, 'delete from platforms', () => ada.delete(`/api/platforms/${pixelfed}`))
+  const cut = await withRedisLostDuringCommit(via, 'delete from "platforms"', () => ada.delete(`/api/platforms/${pixelfed}`))
   t.equal(cut.statusCode, 503)
   t.equal((await app.ctx.database.sql`select 1 from platforms where id = ${pixelfed!}`).length, 0, 'the deletion is committed')
 

@@ -49,7 +49,7 @@ const paths: Record<string, (app: TestApp, ada: Client, t: Test, reason: string)
   },
   'the sweep': async (app) => {
     const { ctx } = app
-    await new IdleSweep({ audit: ctx.audit, redis: ctx.redis, sql: ctx.database.sql, keys: ctx.keys, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings }).tick()
+    await new IdleSweep({ audit: ctx.audit, redis: ctx.redis, db: ctx.database.db, keys: ctx.keys, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings }).tick()
   },
   'the cleanup': async (app, ada) => {
     const { ctx } = app

@@ -51,7 +51,7 @@ t.test('input for a session that has ended writes no presence, no deadline and n
   t.equal(await redis.exists(keys.sessionPresence(id)), 0, 'no presence hash comes back')
   for (const key of keys.deadlines(id).lists) t.equal(await redis.zscore(key, id), null, `not on ${key.slice(app.prefix.length)}`)
   t.equal(await redis.sismember(keys.deadlines(id).dirty, id), 0, 'not marked for the write-behind')
-  await flushActivity({ redis, sql: app.ctx.database.sql, keys })
+  await flushActivity({ redis, db: app.ctx.database.db, keys })
   t.same(await rowOf(app, id), before, 'the ended row is unchanged')
 })
 
@@ -66,6 +66,6 @@ t.test('the activity flush never updates an ended row', async (t) => {
   const { keys } = app.ctx
   await app.resources.redis.hset(keys.sessionPresence(id), 'lastActivity', Date.now() + 60_000)
   await app.resources.redis.sadd(keys.deadlines(id).dirty, id)
-  await flushActivity({ redis: app.resources.redis, sql: app.ctx.database.sql, keys })
+  await flushActivity({ redis: app.resources.redis, db: app.ctx.database.db, keys })
   t.same(await rowOf(app, id), before, 'last_activity of the ended row is not rewritten')
 })

@@ -37,7 +37,7 @@ t.test('a generated UUID that a session already uses is never answered: the next
     offered.push(v)
     return v
   }
-  const uuid = await unusedSessionUuid(app.ctx.database.sql, next)
+  const uuid = await unusedSessionUuid(app.ctx.database.db, next)
   t.same(offered, [taken, fresh], 'the occupied value was offered first, then one more')
   t.equal(uuid, fresh, 'the answer is the free one')
   t.not(uuid, taken, 'never the session id')
