@@ -22,7 +22,7 @@ export const validationFailed = (message: string) => new AppError(400, 'VALIDATI
 /** A paged list's cursor that none of its pages gave out. */
 export const badCursor = () => validationFailed('querystring.cursor is not a cursor this route returned')
 
-const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i
+const REDIS_DOWN = /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable|Command timed out/i
 // 55P03 and 25P03: a lock wait or an idle transaction outlasted its backstop (infra/db.ts).
 const PG_DOWN_CODES = new Set(['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', 'ECONNRESET', '55P03', '25P03'])
 

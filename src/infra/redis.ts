@@ -104,12 +104,19 @@ export function crossSlot(redis: Redis): ChainableCommander {
 
 const HOW_TO_START = 'docker compose -f compose.dev.yaml up -d redis (or start your local Redis, e.g. redis-server --daemonize yes)'
 
+/** The longest a Redis command may take before it fails (ioredis's commandTimeout). */
+export const COMMAND_TIMEOUT_MS = 5_000
+
 export function redisOptions(url: string): RedisOptions {
   return {
     lazyConnect: true,
     // Fail fast while Redis is away: requests answer 503 instead of hanging.
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
+    // While connections keep failing right after they open, a command already sent is sent
+    // again on each new one and may never be answered: it fails after this long instead.
+    // Tessera's commands take well under a millisecond; none of them blocks.
+    commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     // Commands issued in the same tick share one write: a request's few round trips become one.
     enableAutoPipelining: true,
