@@ -38,7 +38,8 @@ async function ensurePlatforms(sql: Pool, userId: number, index: number): Promis
   return sql.begin(async (tx) => {
     // The row lock keeps two seeds running at once from both adding connections.
     await tx`select id from users where id = ${userId} for update`
-    const [{ count }] = (await tx`select count(*)::int as count from platforms where user_id = ${userId}`) as unknown as [{ count: number }]
+    const [row] = await tx<{ count: number }[]>`select count(*)::int as count from platforms where user_id = ${userId}`
+    const count = row?.count ?? 0
     if (count > 0) return count
     const mine = PLATFORMS.slice(0, index % 2 === 0 ? 3 : 2)
     const defaultIndex = index % mine.length
