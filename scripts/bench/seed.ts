@@ -133,7 +133,7 @@ export async function seedPresence(
       from unnest(
         ${chunk.map((s) => s.id)}::uuid[], ${chunk.map((s) => s.userId)}::int[],
         ${chunk.map(() => randomBytes(32).toString('hex'))}::text[],
-        ${chunk.map((s) => iso(s.expiresAt))}::timestamptz[], ${chunk.map((s) => iso(s.lastActivity))}::timestamptz[]
+        ${chunk.map((s) => iso(s.expiresAt))}::text[]::timestamptz[], ${chunk.map((s) => iso(s.lastActivity))}::text[]::timestamptz[]
       ) as t(id, user_id, token_hash, expires_at, last_activity)`
     const pipeline = crossSlot(ctx.redis)
     for (const s of chunk) pipeline.hset(keys.sessionPresence(s.id), 'lastActivity', s.lastActivity).pexpireat(keys.sessionPresence(s.id), s.expiresAt)
