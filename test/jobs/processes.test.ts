@@ -149,7 +149,7 @@ t.test('SIGTERM lets a running session-ended job finish before the worker exits 
     await until('the job to be running', async () => (await (await app.ctx.queues.all.sessionEnded.getJob(`ended-${id}`))?.getState()) === 'active')
     await until(
       'the job to wait for the session row',
-      async () => (await sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update sessions%'`).length > 0,
+      async () => (await sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update "sessions"%'`).length > 0,
     )
     exit = worker.stop('SIGTERM')
     await sleep(1000)
