@@ -211,20 +211,12 @@ async function main() {
   const peer = await measure(load, { label: 'socket.io', addresses: peerNodes.map((n) => n.address), resume: null, dialect: 'socket.io', profile: false, writes }, baselineSessions, flags)
   for (const node of peerNodes) await node.close()
 
-  const { bus } = first!.tessera.ctx
-  const expiresAt = new Date(resumeSession.expiresAt)
   const tessera = await measure(
     load,
     {
       label: 'tessera',
       addresses: nodes.map((n) => n.address),
-      resume: {
-        cookie: resumeSession.cookie,
-        async publish(count) {
-          const events = Array.from({ length: count }, (_, i) => ({ type: 'bench.event', n: i, note: 'an event the tab missed while it was away' }))
-          await Promise.all(events.map((e) => bus.publishSessionEvent(resumeSession.id, e, expiresAt)))
-        },
-      },
+      resume: resumeOf(first!.tessera, resumeSession),
       dialect: 'tessera',
       profile: flags.profile,
       writes,
@@ -235,6 +227,18 @@ async function main() {
   const onCluster = flags.cluster ? await measureOnCluster(load, flags) : null
   await load.close()
   return report(flags, facts, baseline, peer, tessera, env.config.databasePoolMax, onCluster)
+}
+
+/** The resume scenario's session: its cookie, and how to publish the events its tab misses. */
+function resumeOf(tessera: Tessera, session: { id: string; cookie: string; expiresAt: number }) {
+  const expiresAt = new Date(session.expiresAt)
+  return {
+    cookie: session.cookie,
+    async publish(count: number) {
+      const events = Array.from({ length: count }, (_, i) => ({ type: 'bench.event', n: i, note: 'an event the tab missed while it was away' }))
+      await Promise.all(events.map((e) => tessera.ctx.bus.publishSessionEvent(session.id, e, expiresAt)))
+    },
+  }
 }
 
 /** The same Tessera measurement on a private Redis Cluster: its own database, sessions and nodes. */
@@ -250,20 +254,12 @@ async function measureOnCluster(load: LoadProcess, flags: typeof defaults): Prom
   for (let i = 0; i < flags.nodes; i++) nodes.push(await env.node())
   const seeded = await seedSessions(`${NAME}-cluster`, nodes[0]!.tessera, flags.sessions + 1, { platformsPerUser: 2, usernamePrefix: 'bench-user-' })
   const resumeSession = seeded.pop()!
-  const { bus } = nodes[0]!.tessera.ctx
-  const expiresAt = new Date(resumeSession.expiresAt)
   return measure(
     load,
     {
       label: 'tessera on cluster',
       addresses: nodes.map((n) => n.address),
-      resume: {
-        cookie: resumeSession.cookie,
-        async publish(count) {
-          const events = Array.from({ length: count }, (_, i) => ({ type: 'bench.event', n: i, note: 'an event the tab missed while it was away' }))
-          await Promise.all(events.map((e) => bus.publishSessionEvent(resumeSession.id, e, expiresAt)))
-        },
-      },
+      resume: resumeOf(nodes[0]!.tessera, resumeSession),
       dialect: 'tessera',
       profile: false,
       writes: countWrites(env.config.databaseUrl, env.config.redisUrl, cluster.seeds),
