@@ -52,7 +52,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const q = req.query
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor)
-      if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0)) {
+      // User ids are PostgreSQL integers: a cursor past the largest names no user.
+      if (cursor !== undefined && (!Number.isSafeInteger(cursor) || cursor < 0 || cursor > 2_147_483_647)) {
         throw badCursor()
       }
       return listUsers(app.database.db, { ...q, cursor })
