@@ -66,7 +66,7 @@ export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
       update sessions set active_platform_id = ${r.platformId}, version = sessions.version + 1
       from cur c, target t
       where sessions.id = c.id and c.status = 'active' and t.active
-        and (${r.expectedVersion}::int is null or c.version = ${r.expectedVersion}::int)
+        and (${r.expectedVersion}::bigint is null or c.version = ${r.expectedVersion}::bigint)
         and c.active_platform_id is distinct from ${r.platformId}::int
       returning sessions.version
     ), audited as (
