@@ -12,11 +12,14 @@ import type { Redis } from 'ioredis'
 import admin from './admin/index.js'
 import alerts from './alerts/index.js'
 import analytics from './analytics/index.js'
+import { alertKeys } from './alerts/keys.js'
 import audit from './audit/index.js'
 import auth from './auth/index.js'
+import { authKeys } from './auth/keys.js'
 import type { Config } from './config.js'
 import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
+import { infraKeys } from './infra/keys.js'
 import infra from './infra/index.js'
 import { loggerOptions } from './infra/logger.js'
 import { ErrorBody } from './infra/schemas.js'
@@ -29,8 +32,10 @@ import platforms from './platforms/index.js'
 import presence from './presence/index.js'
 import realtime from './realtime/index.js'
 import type { Hub } from './realtime/hub.js'
+import { realtimeKeys } from './realtime/keys.js'
 import { SESSION_COOKIE } from './sessions/guards.js'
 import sessions from './sessions/index.js'
+import { sessionKeys } from './sessions/keys.js'
 import settings from './settings/index.js'
 import uploads from './uploads/index.js'
 import web from './web/index.js'
@@ -52,7 +57,8 @@ export type TesseraParts = Pick<
   | 'secret'
   | 'database'
   | 'redis'
-  | 'keys'
+  | 'sessionKeys'
+  | 'authKeys'
   | 'metrics'
   | 'bus'
   | 'queues'
@@ -67,6 +73,8 @@ export type TesseraParts = Pick<
   | 'alerts'
   | 'uploads'
 > & {
+  /** Every feature's Redis keys together, for the tests and the benchmarks. */
+  keys: RedisKeys
   /** The sessions store, for tests that look under the service. */
   store: FastifyInstance['sessionStore']
 }
@@ -83,10 +91,18 @@ export interface Tessera extends TesseraCore {
   locks: FastifyInstance['locks']
 }
 
+/** Every feature's Redis keys under one prefix (each feature's keys.ts). */
+export function redisKeys(prefix: string) {
+  const infra = infraKeys(prefix)
+  return { ...infra, ...sessionKeys(infra), ...authKeys(infra), ...realtimeKeys(infra), ...alertKeys(infra) }
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>
+
 function partsOf(app: FastifyInstance): TesseraParts {
-  const { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads } = app
-  const parts = { config, secret, database, redis, keys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads }
-  return { ...parts, store: app.sessionStore }
+  const { config, secret, database, redis, sessionKeys, authKeys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads } = app
+  const parts = { config, secret, database, redis, sessionKeys, authKeys, metrics, bus, queues, audit, settings, sessions, sessionDetails, states, endings, loginHistory, locks, alerts, uploads }
+  return { ...parts, keys: redisKeys(config.redisKeyPrefix), store: app.sessionStore }
 }
 
 // Lock names have up to 200 characters: 400 UTF-16 units when astral (checked after decoding).

@@ -14,7 +14,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Tessera } from '../../src/app.js'
 import { createUser } from '../../src/auth/users.js'
-import { byShard } from '../../src/infra/keys.js'
+import { byShard } from '../../src/sessions/keys.js'
 import { crossSlot } from '../../src/infra/redis.js'
 import { csrfTokenFor, parseDevice } from '../../src/sessions/tokens.js'
 import { request } from 'undici'

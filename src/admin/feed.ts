@@ -11,7 +11,7 @@
 import type { Redis } from 'ioredis'
 import { enabledAdminsAmong } from '../auth/users.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { InfraKeys } from '../infra/keys.js'
 import { loggable } from '../infra/errors.js'
 import { closeSubscriber, duplicateSubscriber } from '../infra/redis.js'
 import type { AdminFilter } from '../realtime/messages.js'
@@ -43,7 +43,7 @@ export interface FeedDeps {
   sessionDetails: Pick<SessionDetails, 'activeIds' | 'statuses'>
   /** Duplicated for the feed's own SUBSCRIBE connection. */
   redis: Redis
-  keys: RedisKeys
+  keys: InfraKeys
   sessions: Sessions
   settings: SettingsService
   intervalMs: number

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Database } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { AuthKeys } from '../auth/keys.js'
 import type { Sessions } from '../sessions/service.js'
 import { userNotFound } from './errors.js'
 import { publishSessionState } from '../realtime/session-state.js'
@@ -26,7 +26,7 @@ export interface UserAdminDeps {
   sessions: Sessions
   bus: EventBus
   redis: Redis
-  keys: RedisKeys
+  authKeys: AuthKeys
 }
 
 export class UserAdmin {
@@ -93,7 +93,7 @@ export class UserAdmin {
     const user = await findUserById(this.d.database.db, userId)
     if (!user) throw userNotFound()
     await clearLockout(this.d.database.db, userId)
-    const { redis, keys } = this.d
+    const { redis, authKeys: keys } = this.d
     await redis.unlink(keys.failedLogins(user.username), keys.lockedName(user.username))
     await this.d.audit.record({ type: 'user.unlocked', actorUserId, userId })
   }

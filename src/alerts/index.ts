@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FeatureOptions } from '../sessions/index.js'
 import { hasSinks } from './delivery.js'
+import { alertKeys } from './keys.js'
 import { alertRoutes } from './routes.js'
 import { Alerts } from './service.js'
 
@@ -18,7 +19,7 @@ export default fp<FeatureOptions>(
     const alerts = new Alerts({
       db: app.database.db,
       redis: app.redis,
-      keys: app.keys,
+      keys: { ...app.keys, ...alertKeys(app.keys) },
       settings: app.settings,
       audit: app.audit,
       log: app.log.child({ feature: 'alerts' }),

@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis'
 import { alerts } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { InfraKeys } from '../infra/keys.js'
+import type { AlertKeys } from './keys.js'
 import { bestEffort, count, loggable } from '../infra/errors.js'
 import type { AlertInput, AlertRaiser, Subject } from '../sessions/alert-raiser.js'
 import type { Device } from '../sessions/tokens.js'
@@ -23,7 +24,7 @@ export type { AlertInput } from '../sessions/alert-raiser.js'
 export interface AlertsDeps {
   db: Db
   redis: Redis
-  keys: RedisKeys
+  keys: InfraKeys & AlertKeys
   settings: { get(): Promise<Settings> }
   audit: Audit
   log: { warn(obj: object, msg: string): void }

@@ -1,11 +1,12 @@
 // The auth plugin: sign-in (password and OIDC), logout, password change; and, ahead of
 // every route, CORS, the rate limits and the Origin check, in that order (a refused
-// cross-site request still spends its budget). Decorates `login` and `loginHistory`.
+// cross-site request still spends its budget). Decorates `login`, `loginHistory` and `authKeys`.
 import { findFlaw } from '../infra/input-hygiene.js'
 import fp from 'fastify-plugin'
 import type { FeatureOptions } from '../sessions/index.js'
 import { installGuards, requestInfo } from '../sessions/guards.js'
 import { registerCors } from './cors.js'
+import { type AuthKeys, authKeys } from './keys.js'
 import { Login } from './login.js'
 import { LoginHistory } from './login-history.js'
 import { oidcRoutes } from './oidc-routes.js'
@@ -15,6 +16,8 @@ import { authRoutes } from './routes.js'
 declare module 'fastify' {
   interface FastifyInstance {
     login: Login
+    /** the auth feature's Redis keys (keys.ts): failed-login counts, lockouts, used ID tokens */
+    authKeys: AuthKeys
     /** Login history (login_attempts): the admin's list, the cleanup's retention. */
     loginHistory: LoginHistory
   }
@@ -23,11 +26,12 @@ declare module 'fastify' {
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
     const { config, database } = app
+    app.decorate('authKeys', authKeys(app.keys))
     const login = new Login({
       db: database.db,
       sql: database.sql,
       redis: app.redis,
-      keys: app.keys,
+      keys: app.authKeys,
       metrics: app.metrics,
       audit: app.audit,
       bus: app.bus,

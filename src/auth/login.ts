@@ -8,7 +8,7 @@ import type { Audit } from '../audit/service.js'
 import type { Db, Sql } from '../infra/db.js'
 import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
 import { accountLocked, invalidCredentials, platformNotUsable } from './errors.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { AuthKeys } from './keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Platforms } from '../platforms/service.js'
@@ -27,7 +27,7 @@ export interface LoginDeps {
   db: Db
   sql: Sql
   redis: Redis
-  keys: RedisKeys
+  keys: AuthKeys
   metrics: Metrics
   audit: Audit
   bus: EventBus

@@ -25,7 +25,7 @@ const notConfigured = oidcNotConfigured
 
 export const oidcRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (app, { login }) => {
   const { issuer, audience, autoCreate } = app.config.oidc
-  const oidc = issuer && audience ? new Oidc({ issuer, audience, autoCreate }, { db: app.database.db, redis: app.redis, keys: app.keys }) : null
+  const oidc = issuer && audience ? new Oidc({ issuer, audience, autoCreate }, { db: app.database.db, redis: app.redis, keys: app.authKeys }) : null
 
   app.post(
     '/api/auth/oidc',

@@ -9,7 +9,7 @@ import { createRemoteJWKSet, errors as joseErrors, type JWTPayload, jwtVerify } 
 import { users } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
 import { identityProviderUnavailable, invalidToken } from './errors.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { AuthKeys } from './keys.js'
 import { createUser, type UserRow } from './users.js'
 
 export interface OidcConfig {
@@ -21,7 +21,7 @@ export interface OidcConfig {
 export interface OidcDeps {
   db: Db
   redis: Redis
-  keys: RedisKeys
+  keys: AuthKeys
   /** Fetch for the discovery document (tests may point it elsewhere); the global one by default. */
   fetch?: typeof fetch
 }

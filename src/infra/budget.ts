@@ -3,10 +3,10 @@
 import type { FastifyReply } from 'fastify'
 import type { Redis, Result } from 'ioredis'
 import { AppError, count } from './errors.js'
-import type { RedisKeys } from './keys.js'
+import type { InfraKeys } from './keys.js'
 
 /** The API budget's counter: the session's (in its slot, keys.ts) when the token names one, else the address's. */
-export const apiBudgetKey = (keys: RedisKeys, by: { sessionId: string } | { ip: string }) =>
+export const apiBudgetKey = (keys: InfraKeys, by: { sessionId: string } | { ip: string }) =>
   'sessionId' in by ? keys.sessionBudget(by.sessionId) : `${keys.rateLimit}api:ip:${by.ip}`
 
 // KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.

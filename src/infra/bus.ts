@@ -1,7 +1,7 @@
 // The event bus: one call publishes a session event (docs/architecture.md, "How an event flows").
 import { randomBytes } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
-import type { RedisKeys } from './keys.js'
+import type { InfraKeys } from './keys.js'
 import { crossSlot, isCluster } from './redis.js'
 import type { Metrics } from './metrics.js'
 import { publishOnceLua, publishTerminalEventLua } from './publish-once.lua.js'
@@ -12,7 +12,7 @@ export type SessionEvent = { type: string } & Record<string, unknown>
 
 export interface BusOptions {
   redis: Redis
-  keys: RedisKeys
+  keys: InfraKeys
   metrics: Metrics
   eventLog: { max: number; ttlSeconds: number }
 }
@@ -59,11 +59,12 @@ export class EventBus {
 
   /**
    * Like publishSessionEvent, but only while no input is newer than the last activity
-   * `listed.score` the sweep moved the session on with (0 otherwise): the idle sweep's
-   * events, which input may have overtaken since the move.
+   * `listed.score` the sweep moved the session on with (0 otherwise; input writes it to the
+   * session's presence hash, `listed.presence`): the idle sweep's events, which input may
+   * have overtaken since the move.
    */
-  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { score: string }): Promise<number> {
-    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [this.o.keys.sessionPresence(sessionId)], [sessionId, listed.score])
+  async publishWhileListed(sessionId: string, event: SessionEvent, keepUntil: Date, listed: { score: string; presence: string }): Promise<number> {
+    return this.logAndPublish('tesseraPublishWhileListed', sessionId, event, keepUntil, {}, [listed.presence], [sessionId, listed.score])
   }
 
   /**

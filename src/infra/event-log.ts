@@ -1,7 +1,7 @@
 // Reading a session's event log for resume: exactly the events after a given seq, or a
 // verdict that the log can no longer cover the gap.
 import type { ChainableCommander, Redis, Result } from 'ioredis'
-import type { RedisKeys } from './keys.js'
+import type { InfraKeys } from './keys.js'
 import { newNumberingLua } from './publish-session-event.lua.js'
 
 // KEYS[1] seq counter, KEYS[2] event log; ARGV[1] how long (ms) a numbering started here lives
@@ -34,7 +34,7 @@ export function defineLogCommands(redis: Redis) {
 /** Where a session's log is and how long a new numbering started by a read lives. */
 export interface LogPlace {
   redis: Redis
-  keys: RedisKeys
+  keys: InfraKeys
   ttlMs: number
 }
 

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { EventBus } from './bus.js'
 import type { Database } from './db.js'
-import { type RedisKeys, redisKeys } from './keys.js'
+import { type InfraKeys, infraKeys } from './keys.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { Queues } from './queues.js'
 import { redisTarget } from './redis.js'
@@ -24,7 +24,7 @@ declare module 'fastify' {
     secret: string
     database: Database
     redis: Redis
-    keys: RedisKeys
+    keys: InfraKeys
     metrics: Metrics
     bus: EventBus
     /** BullMQ producers (the workers consume in jobs/). */
@@ -34,7 +34,7 @@ declare module 'fastify' {
 
 export default fp<InfraOptions>(
   async (app, { config, database, redis, secret }) => {
-    const keys = redisKeys(config.redisKeyPrefix)
+    const keys = infraKeys(config.redisKeyPrefix)
     const metrics = createMetrics()
     metrics.dbPool.set(config.databasePoolMax)
     metrics.sources.poolUsage = () => database.poolUsage()

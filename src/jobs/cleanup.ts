@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis'
 import type { Audit } from '../audit/service.js'
 import type { LoginHistory } from '../auth/login-history.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from '../sessions/keys.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
 import type { SessionDetails } from '../sessions/detail.js'
 import type { Sessions } from '../sessions/service.js'
@@ -16,7 +16,7 @@ import type { LockReleaser } from './session-ended.js'
 export interface CleanupDeps {
   locks: LockReleaser
   redis: Redis
-  keys: RedisKeys
+  keys: SessionSlotKeys
   sessions: Sessions
   sessionDetails: Pick<SessionDetails, 'pastDeadline' | 'endedHoldingLocks' | 'activeAmong'>
   audit: Pick<Audit, 'purgeBatch'>

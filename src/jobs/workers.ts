@@ -10,7 +10,7 @@ import type { Config } from '../config.js'
 import type { Alerts } from '../alerts/service.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Database } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from '../sessions/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Queues } from '../infra/queues.js'
 import type { Redis } from 'ioredis'
@@ -52,7 +52,7 @@ export interface WorkersDeps {
   secret: string
   database: Database
   redis: Redis
-  keys: RedisKeys
+  sessionKeys: SessionSlotKeys
   metrics: Metrics
   bus: EventBus
   queues: Queues
@@ -100,7 +100,7 @@ export class Workers {
 
   async start(): Promise<void> {
     const { ctx } = this
-    const db = { sql: ctx.database.sql, db: ctx.database.db, redis: ctx.redis, keys: ctx.keys }
+    const db = { sql: ctx.database.sql, db: ctx.database.db, redis: ctx.redis, keys: ctx.sessionKeys }
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     const deadlines = new DeadlineLists(db)
@@ -128,7 +128,7 @@ export class Workers {
     this.work(QUEUE_NAMES.cleanup, 1, () =>
       runCleanup({
         redis: ctx.redis,
-        keys: ctx.keys,
+        keys: ctx.sessionKeys,
         locks: this.o.locks,
         sessions: ctx.sessions,
         sessionDetails: ctx.sessionDetails,

@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
-    const locks = new Locks({ db: app.database.db, bus: app.bus, keys: app.keys, audit: app.audit })
+    const locks = new Locks({ db: app.database.db, bus: app.bus, keys: app.sessionKeys, audit: app.audit })
     // An ending releases its session's locks in its own statement (SessionStore.markEnded); tabs hear it from here.
     app.sessions.announceLockReleasesWith(async (releases) => {
       await Promise.all(releases.map((r) => locks.announceRelease(r)))

@@ -5,7 +5,7 @@ import { and, asc, eq, sql } from 'drizzle-orm'
 import { auditEvents, locks, sessions, users } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import { type Db, executePrepared } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from '../sessions/keys.js'
 import { serviceUnavailable } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
@@ -24,7 +24,7 @@ export interface Lock {
 export interface LocksDeps {
   db: Db
   bus: Pick<EventBus, 'publishBroadcast' | 'publishOnce'>
-  keys: Pick<RedisKeys, 'lockReleaseAnnounced'>
+  keys: Pick<SessionSlotKeys, 'lockReleaseAnnounced'>
   audit: Pick<Audit, 'record'>
 }
 

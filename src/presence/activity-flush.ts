@@ -5,17 +5,17 @@ import { and, eq, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from '../sessions/keys.js'
 import { crossSlot } from '../infra/redis.js'
 
-export async function flushActivity(d: { redis: Redis; db: Db; keys: RedisKeys }, batchSize = 500): Promise<number> {
+export async function flushActivity(d: { redis: Redis; db: Db; keys: SessionSlotKeys }, batchSize = 500): Promise<number> {
   let flushed = 0
   for (const shard of d.keys.deadlineShards) flushed += await flushShard(d, shard.dirty, batchSize)
   return flushed
 }
 
-/** The sessions of one shard's dirty set (infra/keys.ts), in batches. */
-async function flushShard(d: { redis: Redis; db: Db; keys: RedisKeys }, dirty: string, batchSize: number): Promise<number> {
+/** The sessions of one shard's dirty set (sessions/keys.ts), in batches. */
+async function flushShard(d: { redis: Redis; db: Db; keys: SessionSlotKeys }, dirty: string, batchSize: number): Promise<number> {
   let flushed = 0
   for (;;) {
     const ids = await d.redis.spop(dirty, batchSize)

@@ -6,7 +6,7 @@ import { and, asc, eq, gt } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
-import { byShard, type RedisKeys } from '../infra/keys.js'
+import { byShard, type SessionSlotKeys } from '../sessions/keys.js'
 import { crossSlot } from '../infra/redis.js'
 
 const BATCH = 1000
@@ -37,7 +37,7 @@ declare module 'ioredis' {
 }
 
 export class DeadlineLists {
-  constructor(private readonly d: { db: Db; redis: Redis; keys: RedisKeys }) {
+  constructor(private readonly d: { db: Db; redis: Redis; keys: SessionSlotKeys }) {
     d.redis.defineCommand('tesseraReseedDeadlines', { numberOfKeys: 5, lua: reseedLua })
   }
 

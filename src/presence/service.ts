@@ -4,7 +4,7 @@
 // that reconnects with its tabId while its old socket is not yet reaped has two members,
 // and the old socket's close removes only its own. The count is of distinct tabIds.
 import type { ChainableCommander, ClientContext, Redis, Result } from 'ioredis'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from '../sessions/keys.js'
 import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabMember } from '../sessions/tabs.js'
 
@@ -28,7 +28,7 @@ declare module 'ioredis' {
 export class Presence {
   constructor(
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly keys: SessionSlotKeys,
     /** A socket not heard from for this long no longer counts (two ping intervals). */
     private readonly staleMs: number,
   ) {

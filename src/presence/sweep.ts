@@ -7,7 +7,7 @@ import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import type { Db } from '../infra/db.js'
-import { byShard, type DeadlineShard, type RedisKeys } from '../infra/keys.js'
+import { byShard, type DeadlineShard, type SessionSlotKeys } from '../sessions/keys.js'
 import { crossSlot } from '../infra/redis.js'
 import type { EventBus, SessionEvent } from '../infra/bus.js'
 import { type ExpiryReason, expiryReason } from '../sessions/deadlines.js'
@@ -42,7 +42,7 @@ export interface SweepDeps {
   audit: Pick<Audit, 'record'>
   redis: Redis
   db: Db
-  keys: RedisKeys
+  keys: SessionSlotKeys
   bus: Pick<EventBus, 'publishWhileListed'>
   sessions: Pick<Sessions, 'end'>
   settings: Pick<SettingsService, 'get'>
@@ -218,7 +218,7 @@ export class IdleSweep {
       taken.map(async ({ due, score, idle, warn }) => {
         const keepUntil = new Date(rows.get(due.id)!.expiresAt)
         // Input since the move has taken the session off that list and told the tabs it is active: then nothing is said.
-        const listed = { score }
+        const listed = { score, presence: this.d.keys.sessionPresence(due.id) }
         for (const event of this.eventsOf(due.last, idle, warn, now, rules)) await this.d.bus.publishWhileListed(due.id, event, keepUntil, listed)
       }),
     )

@@ -5,7 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { defineLogCommands } from '../infra/event-log.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { InfraKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { closeSubscriber, isCluster } from '../infra/redis.js'
 import type { Presence } from '../presence/service.js'
@@ -22,7 +22,7 @@ export interface HubDeps {
   redis: Redis
   /** A connection of its own, used only for SUBSCRIBE. */
   subscriber: Redis
-  keys: RedisKeys
+  keys: InfraKeys
   metrics: Metrics
   config: Config
   sessions: Sessions

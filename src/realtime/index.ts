@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import { duplicateSubscriber } from '../infra/redis.js'
 import { Hub } from './hub.js'
+import { realtimeKeys } from './keys.js'
 import { realtimeRoutes } from './routes.js'
 import { Tickets } from './ticket.js'
 
@@ -21,7 +22,7 @@ export default fp(
     const hub = new Hub({ redis, subscriber, keys, metrics: app.metrics, config, sessions: app.sessions, presence: app.presence, log: app.log })
     await hub.start()
     app.decorate('hub', hub)
-    const tickets = new Tickets(app.secret, redis, keys, config.realtimeTicketSeconds)
+    const tickets = new Tickets(app.secret, redis, realtimeKeys(keys), config.realtimeTicketSeconds)
     await app.register(realtimeRoutes, { tickets })
   },
   { name: 'tessera-realtime', dependencies: ['tessera-infra', 'tessera-settings', 'tessera-sessions', 'tessera-presence'] },

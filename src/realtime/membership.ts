@@ -1,14 +1,14 @@
 // Which of this node's tabs belong to which session and user, the Redis subscription of
 // each session and user that has a tab here, and the fan-out of each frame heard on them.
 import type { Redis } from 'ioredis'
-import type { RedisKeys } from '../infra/keys.js'
+import type { InfraKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import type { Tab } from './tab.js'
 
 export interface MembershipDeps {
   /** A connection of its own, used only for SUBSCRIBE (user channels) and SSUBSCRIBE (session channels). */
   subscriber: Pick<Redis, 'subscribe' | 'unsubscribe' | 'ssubscribe' | 'sunsubscribe'>
-  keys: Pick<RedisKeys, 'prefix' | 'sessionChannel' | 'userChannel' | 'broadcastChannel'>
+  keys: Pick<InfraKeys, 'prefix' | 'sessionChannel' | 'userChannel' | 'broadcastChannel'>
   /** Session channels are shard channels (SSUBSCRIBE): on a Cluster (EventBus.sharded). */
   sharded: boolean
   metrics: Pick<Metrics, 'sockets'>

@@ -3,7 +3,7 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
-import type { RedisKeys } from '../infra/keys.js'
+import type { RealtimeKeys } from './keys.js'
 
 const AUDIENCE = 'tessera:ws'
 
@@ -13,7 +13,7 @@ export class Tickets {
   constructor(
     secret: string,
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly keys: RealtimeKeys,
     private readonly lifetimeSeconds: number,
   ) {
     // A key of its own, derived from SESSION_SECRET, so a ticket can never pass for anything else.

@@ -5,7 +5,7 @@
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
 import { type Db, rawTransaction, type Sql, type Tx } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from './keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { SERVER_MESSAGES, TERMINATION_MESSAGES } from '../realtime/protocol.js'
 import type { Settings } from '../settings/schemas.js'
@@ -56,7 +56,7 @@ export interface EnderDeps {
   db: Db
   settings: Pick<SettingsService, 'get'>
   bus: Pick<EventBus, 'expireWithLog' | 'publishTerminalEvent' | 'publishOnce'>
-  keys: RedisKeys
+  keys: SessionSlotKeys
   audit: Pick<Audit, 'enabled'>
   metrics: Metrics
   /** Follow-up work for ended sessions (the session-ended job): release locks, clear presence. */

@@ -1,8 +1,9 @@
 // The sessions plugin: builds the session services and decorates them (`sessions`,
-// `sessionStore`, `states`, `endings`, `alertRelay`, `sessionDetails`), puts the sessions by status on
+// `sessionKeys`, `sessionStore`, `states`, `endings`, `alertRelay`, `sessionDetails`), puts the sessions by status on
 // /metrics, and registers the routes of the caller's own session.
 import fp from 'fastify-plugin'
 import { AlertRelay } from './alert-raiser.js'
+import { type SessionSlotKeys, sessionKeys } from './keys.js'
 import { SessionDetails } from './detail.js'
 import { SessionEndings } from './endings.js'
 import { sessionRoutes } from './routes.js'
@@ -18,6 +19,8 @@ export interface FeatureOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     sessions: Sessions
+    /** infra's Redis keys with the session's own (keys.ts) */
+    sessionKeys: SessionSlotKeys
     /** The sessions store; other features call `sessions` or `endings`, never this. */
     sessionStore: SessionStore
     /** The cached platform state of sessions. */
@@ -33,7 +36,9 @@ declare module 'fastify' {
 
 export default fp<FeatureOptions>(
   async (app, { http = true }) => {
-    const { config, database, redis, keys, settings, metrics } = app
+    const { config, database, redis, settings, metrics } = app
+    const keys: SessionSlotKeys = { ...app.keys, ...sessionKeys(app.keys) }
+    app.decorate('sessionKeys', keys)
     const store = new SessionStore(database.db, redis, keys, config.eventLog.ttlSeconds, config.ws.tabStaleMs)
     const states = new StateCache(database.db, redis, keys)
     const alertRelay = new AlertRelay()

@@ -14,7 +14,7 @@ import { eq, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { platforms, sessions } from '../../db/schema.js'
 import type { Db } from '../infra/db.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from './keys.js'
 
 export interface ActivePlatform {
   id: number
@@ -89,7 +89,7 @@ export class StateCache {
   constructor(
     db: Db,
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly keys: SessionSlotKeys,
   ) {
     redis.defineCommand('tesseraStateBegin', { numberOfKeys: 2, lua: beginLua })
     redis.defineCommand('tesseraStateEnd', { numberOfKeys: 2, lua: endLua })

@@ -12,7 +12,7 @@ import type { ClientContext, Redis, Result } from 'ioredis'
 import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
 import { answerBudget, apiBudgetKey, defineBudgetCommand, spendBudget } from '../infra/budget.js'
 import type { Config } from '../config.js'
-import type { RedisKeys } from '../infra/keys.js'
+import type { SessionSlotKeys } from './keys.js'
 import { tabIdOf } from './tabs.js'
 import type { SettingsService } from '../settings/service.js'
 import { expiryReason } from './deadlines.js'
@@ -44,7 +44,7 @@ const NOT_FOUND: Found = [0]
 
 export interface StateReadDeps {
   redis: Redis
-  keys: RedisKeys
+  sessionKeys: SessionSlotKeys
   config: Pick<Config, 'rateLimits' | 'fingerprinting' | 'ws'>
   settings: Pick<SettingsService, 'get'>
   sessions: Pick<Sessions, 'authenticate' | 'recordByToken' | 'stateOf'>
@@ -74,7 +74,7 @@ export class StateRead {
     if (found[0] === 0) {
       // The token cache holds nothing for it: PostgreSQL says whose budget it spends (and fills the cache).
       record = usable ? await this.d.sessions.recordByToken(token) : null
-      found = await this.run(tokenHash, apiBudgetKey(this.d.keys, record ? { sessionId: record.id } : { ip: req.ip }), now, idleTimeoutMs)
+      found = await this.run(tokenHash, apiBudgetKey(this.d.sessionKeys, record ? { sessionId: record.id } : { ip: req.ip }), now, idleTimeoutMs)
     }
     if (found[0] === 0) throw unauthenticated()
     const [outcome, count, ttl] = found
@@ -107,7 +107,7 @@ export class StateRead {
    * record's session's, or `budgetKey` when the cache holds no record ('': nothing spent, [0]).
    */
   private async run(tokenHash: string, budgetKey: string, now: number, idleTimeoutMs: number): Promise<Found> {
-    const k = this.d.keys
+    const k = this.d.sessionKeys
     const raw = await this.d.redis.get(k.sessionByToken(tokenHash))
     if (!raw) {
       if (budgetKey === '') return [0]

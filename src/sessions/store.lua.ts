@@ -3,7 +3,7 @@
 // Activity is kept in two places: the session's presence hash (lastActivity, in the
 // session's slot) and the sweep's deadline lists (due:active scored by last activity;
 // due:idle, due:warned and due:warned-early once the sweep has flagged it) with the dirty
-// set for the write-behind, in the session's deadline shard (another slot: infra/keys.ts).
+// set for the write-behind, in the session's deadline shard (another slot: keys.ts).
 // So it is recorded in two steps: the session's step decides (activityChunk), then the
 // shard's step moves the lists (activityListsLua). The presence hash is what the sweep's
 // events are checked against (one is dropped once input is newer than what the sweep

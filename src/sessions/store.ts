@@ -5,7 +5,7 @@ import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions, users } from '../../db/schema.js'
 import { type Db, executePrepared, type Queryable } from '../infra/db.js'
-import { byShard, type RedisKeys } from '../infra/keys.js'
+import { byShard, type SessionSlotKeys } from './keys.js'
 import { crossSlot } from '../infra/redis.js'
 import { tabIdOf } from './tabs.js'
 import { type EndReason, endReasonOf } from './errors.js'
@@ -39,7 +39,7 @@ export class SessionStore {
   constructor(
     private readonly db: Db,
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly keys: SessionSlotKeys,
     private readonly endedCacheSeconds: number,
     private readonly tabStaleMs: number,
   ) {

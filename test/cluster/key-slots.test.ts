@@ -1,10 +1,12 @@
-// The key layout (src/infra/keys.ts) keeps what one script or transaction touches in one
+// The key layout (src/infra/keys.ts and each feature's keys.ts) keeps what one script or transaction touches in one
 // Redis Cluster slot: a session's keys and channel, a user's, a username's, each deadline
 // shard's. Checked with the slot function ioredis routes by.
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import t from 'tap'
-import { byShard, DEADLINE_SHARDS, redisKeys, shardOf } from '../../src/infra/keys.js'
+import { redisKeys } from '../../src/app.js'
+import { DEADLINE_SHARDS, shardOf } from '../../src/infra/keys.js'
+import { byShard } from '../../src/sessions/keys.js'
 
 const slotOf = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number
 const keys = redisKeys('tessera:')
