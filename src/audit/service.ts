@@ -1,6 +1,6 @@
 // Audit events: who did what to which session, written to PostgreSQL, and read back for
 // the admin (the trail, a session's timeline) and the cleanup job (retention).
-import type { Db, Sql } from '../infra/db.js'
+import type { Db, Queryable } from '../infra/db.js'
 import { auditEvents } from '../../db/schema.js'
 import { type AuditEventRow, type AuditFilter, listAuditEvents, purgeAuditBatch, timelineOf } from './queries.js'
 
@@ -18,17 +18,8 @@ export class Audit {
     readonly enabled: boolean,
   ) {}
 
-  async record(...entries: AuditEntry[]): Promise<void> {
-    if (!this.enabled || entries.length === 0) return
-    await this.db.insert(auditEvents).values(
-      entries.map((e) => ({
-        type: e.type,
-        actorUserId: e.actorUserId ?? null,
-        userId: e.userId ?? null,
-        sessionId: e.sessionId ?? null,
-        data: e.data ?? {},
-      })),
-    )
+  record(...entries: AuditEntry[]): Promise<void> {
+    return this.recordIn(this.db, ...entries)
   }
 
   /** The trail under the filter, newest first. */
@@ -47,11 +38,16 @@ export class Audit {
   }
 
   /** The same, on a transaction of the caller's: the events commit with its other writes or not at all. */
-  async recordIn(sql: Sql, ...entries: AuditEntry[]): Promise<void> {
-    if (!this.enabled) return
-    for (const e of entries) {
-      await sql`insert into audit_events (type, actor_user_id, user_id, session_id, data)
-        values (${e.type}, ${e.actorUserId ?? null}, ${e.userId ?? null}, ${e.sessionId ?? null}, ${JSON.stringify(e.data ?? {})}::jsonb)`
-    }
+  async recordIn(tx: Queryable, ...entries: AuditEntry[]): Promise<void> {
+    if (!this.enabled || entries.length === 0) return
+    await tx.insert(auditEvents).values(
+      entries.map((e) => ({
+        type: e.type,
+        actorUserId: e.actorUserId ?? null,
+        userId: e.userId ?? null,
+        sessionId: e.sessionId ?? null,
+        data: e.data ?? {},
+      })),
+    )
   }
 }

@@ -29,7 +29,6 @@ export default fp<FeatureOptions>(
     app.decorate('authKeys', authKeys(app.keys))
     const login = new Login({
       db: database.db,
-      sql: database.sql,
       redis: app.redis,
       keys: app.authKeys,
       metrics: app.metrics,

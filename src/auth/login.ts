@@ -1,11 +1,11 @@
 // Signing in: password check, failed-login counting and lockout, the session limit, and
 // the login history row that every attempt leaves behind.
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Redis, Result } from 'ioredis'
 import { loginAttempts, users } from '../../db/schema.js'
 import type { AlertRaiser } from '../sessions/alert-raiser.js'
 import type { Audit } from '../audit/service.js'
-import type { Db, Sql } from '../infra/db.js'
+import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import { AppError, bestEffort, type WarnLog } from '../infra/errors.js'
 import { accountLocked, invalidCredentials, platformNotUsable } from './errors.js'
 import type { AuthKeys } from './keys.js'
@@ -25,7 +25,6 @@ import { SERVER_MESSAGES } from '../realtime/protocol.js'
 
 export interface LoginDeps {
   db: Db
-  sql: Sql
   redis: Redis
   keys: AuthKeys
   metrics: Metrics
@@ -260,31 +259,34 @@ export class Login {
   }
 
   /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
-  private async flagsFor(sql: Sql, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
-    const [row] = await sql<{ any_before: boolean; device_seen: boolean; ip_seen: boolean; distinct_ips: string }[]>`
+  private async flagsFor(tx: Queryable, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
+    const t = loginAttempts
+    const [row] = await executePrepared<{ anyBefore: boolean; deviceSeen: boolean; ipSeen: boolean; distinctIps: number }>(
+      tx,
+      sql`
       select
-        exists(select 1 from login_attempts where user_id = ${userId} and success) as any_before,
-        exists(select 1 from login_attempts where user_id = ${userId} and success and device_key = ${deviceKey(device)}) as device_seen,
-        exists(select 1 from login_attempts where user_id = ${userId} and success and ip = ${ip}::inet) as ip_seen,
-        (select count(distinct ip) from (
-           select ip from login_attempts
-           where user_id = ${userId} and success and at > now() - make_interval(hours => ${settings.anomaly.windowHours})
-           union select ${ip}::inet) ips) as distinct_ips`
+        exists(select 1 from ${t} where ${t.userId} = ${userId} and ${t.success}) as "anyBefore",
+        exists(select 1 from ${t} where ${t.userId} = ${userId} and ${t.success} and ${t.deviceKey} = ${deviceKey(device)}) as "deviceSeen",
+        exists(select 1 from ${t} where ${t.userId} = ${userId} and ${t.success} and ${t.ip} = ${ip}::inet) as "ipSeen",
+        (select count(distinct ip)::int from (
+           select ${t.ip} as ip from ${t}
+           where ${t.userId} = ${userId} and ${t.success} and ${t.at} > now() - make_interval(hours => ${settings.anomaly.windowHours})
+           union select ${ip}::inet) ips) as "distinctIps"`,
+      'login_flags',
+    )
     const flags: string[] = []
-    if (row?.any_before && (!row.device_seen || !row.ip_seen)) flags.push('new_device')
-    if (Number(row?.distinct_ips ?? 0) >= settings.anomaly.distinctIps) flags.push('multiple_ips')
+    if (row?.anyBefore && (!row.deviceSeen || !row.ipSeen)) flags.push('new_device')
+    if ((row?.distinctIps ?? 0) >= settings.anomaly.distinctIps) flags.push('multiple_ips')
     return flags
   }
 
   /** The login history row of a sign-in, on the transaction that opens its session. */
-  private async recordSuccess(tx: Sql, a: Attempt & { sessionId: string; flags: string[]; method: LoginMethod }) {
-    await tx`insert into login_attempts (user_id, username, ip, user_agent, device_key, success, reason, method, session_id, flags)
-      values (${a.userId}, ${a.username}, ${a.info.ip}::inet, ${a.info.userAgent?.slice(0, 1000) ?? null}, ${deviceKey(a.device)}, true, 'ok', ${a.method},
-              ${a.sessionId}, ${JSON.stringify(a.flags)}::jsonb)`
+  private recordSuccess(tx: Queryable, a: Attempt & { sessionId: string; flags: string[]; method: LoginMethod }) {
+    return this.record({ ...a, success: true, reason: 'ok' }, tx)
   }
 
-  private async record(a: Attempt & { success: boolean; reason: string; method?: LoginMethod; sessionId?: string; flags?: string[] }) {
-    await this.d.db.insert(loginAttempts).values({
+  private async record(a: Attempt & { success: boolean; reason: string; method?: LoginMethod; sessionId?: string; flags?: string[] }, tx: Queryable = this.d.db) {
+    await tx.insert(loginAttempts).values({
       userId: a.userId,
       username: a.username,
       ip: a.info.ip,

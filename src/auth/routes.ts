@@ -9,7 +9,7 @@ import { csrfTokenFor } from '../sessions/tokens.js'
 import { authOf, clearSessionCookie, requestInfo, requireSession, SESSION_COOKIE } from '../sessions/guards.js'
 import type { Login } from './login.js'
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js'
-import { findUserById } from './users.js'
+import { changeAccountIn, findUserById } from './users.js'
 import type { Config } from '../config.js'
 import type { Sessions } from '../sessions/service.js'
 import type { SettingsService } from '../settings/service.js'
@@ -156,7 +156,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (ap
       // Under the user's login lock: a login that checked the old password either opened its
       // session first (ended here with the others) or is refused when it gets the lock.
       await sessions.whileLoginsWait(user.id, async ({ tx, liveSessions, end }) => {
-        await tx`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${user.id}`
+        await changeAccountIn(tx, user.id, { passwordHash })
         await end((await liveSessions()).filter((id) => id !== s.id), 'password_changed', { actorUserId: user.id })
       })
       await app.audit.record({ type: 'user.password_changed', actorUserId: user.id, userId: user.id, sessionId: s.id })

@@ -1,7 +1,7 @@
 // Accounts: PostgreSQL access and the User shape the API returns.
 import { and, asc, eq, gt, ilike, inArray, not, or, sql as dsql, type SQL } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
-import type { Db, Sql } from '../infra/db.js'
+import type { Db, Queryable } from '../infra/db.js'
 import { lastAdmin, userIdTooLarge, usernameTaken } from './errors.js'
 import { checkPasswordStrength, hashPassword } from './passwords.js'
 
@@ -75,12 +75,12 @@ const LAST_ADMIN_LOCK = 7_311_999_002
  * admins removing each other at once must not both count the other as the one that
  * remains: such changes take turns, and each reads the state the last one left.
  */
-export async function keepAnAdmin(tx: Sql, userId: number) {
-  await tx`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`
-  const [current] = await tx<{ role: string; disabled: boolean }[]>`select role, disabled from users where id = ${userId}`
+export async function keepAnAdmin(tx: Queryable, userId: number) {
+  await tx.execute(dsql`select pg_advisory_xact_lock(${LAST_ADMIN_LOCK})`)
+  const [current] = await tx.select({ role: users.role, disabled: users.disabled }).from(users).where(eq(users.id, userId))
   if (current?.role !== 'admin' || current.disabled) return
-  const [others] = await tx<{ n: number }[]>`select count(*)::int as n from users where role = 'admin' and not disabled and id <> ${userId}`
-  if (others!.n === 0) throw lastAdmin()
+  const others = await tx.$count(users, and(eq(users.role, 'admin'), not(users.disabled), not(eq(users.id, userId))))
+  if (others === 0) throw lastAdmin()
 }
 
 /** What an administrator changes of an account. */
@@ -92,13 +92,12 @@ export interface AccountChange {
 }
 
 /** Writes the change on the caller's transaction; the account's role after it, or null when there is no such user. */
-export async function changeAccountIn(tx: Sql, userId: number, change: AccountChange): Promise<{ role: string } | null> {
-  const columns: Record<string, unknown> = { updated_at: new Date() }
-  if (change.role !== undefined) columns.role = change.role
-  if (change.disabled !== undefined) columns.disabled = change.disabled
-  if (change.email !== undefined) columns.email = change.email
-  if (change.passwordHash !== undefined) columns.password_hash = change.passwordHash
-  const [row] = await tx<{ role: string }[]>`update users set ${tx(columns)} where id = ${userId} returning role`
+export async function changeAccountIn(tx: Queryable, userId: number, change: AccountChange): Promise<{ role: string } | null> {
+  const [row] = await tx
+    .update(users)
+    .set({ role: change.role, disabled: change.disabled, email: change.email, passwordHash: change.passwordHash, updatedAt: dsql`now()` })
+    .where(eq(users.id, userId))
+    .returning({ role: users.role })
   return row ?? null
 }
 

@@ -5,7 +5,6 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
-import { PostgresJsSession } from 'drizzle-orm/postgres-js/session'
 import type { SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import postgres from 'postgres'
@@ -17,20 +16,7 @@ export type Db = PostgresJsDatabase<typeof schema>
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 /** The drizzle handle or one of its transactions: anything that runs a drizzle query. */
 export type Queryable = Db | Tx
-/** The pool or a transaction: anything that runs a query. */
-export type Sql = postgres.Sql | postgres.TransactionSql
 export type Pool = postgres.Sql
-
-/**
- * The postgres.js transaction under a drizzle one (the same connection and BEGIN), for code
- * that still writes postgres.js templates: Audit.recordIn, and what auth and admin run under
- * a user's login lock. A bridge while those move to drizzle; it goes when nothing calls it.
- */
-export function rawTransaction(tx: Tx): Sql {
-  const session = tx._.session
-  if (!(session instanceof PostgresJsSession)) throw new Error('not a postgres.js transaction')
-  return session.client
-}
 
 const dialect = new PgDialect()
 

@@ -100,7 +100,7 @@ export class Workers {
 
   async start(): Promise<void> {
     const { ctx } = this
-    const db = { sql: ctx.database.sql, db: ctx.database.db, redis: ctx.redis, keys: ctx.sessionKeys }
+    const db = { db: ctx.database.db, redis: ctx.redis, keys: ctx.sessionKeys }
     const sweep = new IdleSweep({ ...db, audit: ctx.audit, bus: ctx.bus, sessions: ctx.sessions, settings: ctx.settings })
 
     const deadlines = new DeadlineLists(db)

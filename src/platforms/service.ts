@@ -1,7 +1,7 @@
 // Platform connections of a user, and switching the active one of a session.
 import { and, asc, eq, sql } from 'drizzle-orm'
 import { platforms, sessions } from '../../db/schema.js'
-import { type Db, rawTransaction } from '../infra/db.js'
+import type { Db } from '../infra/db.js'
 import { AppError } from '../infra/errors.js'
 import type { EventBus } from '../infra/bus.js'
 import type { Audit } from '../audit/service.js'
@@ -109,7 +109,7 @@ export class Platforms {
         .where(and(eq(platforms.userId, userId), eq(platforms.id, platformId)))
         .returning(columns)
       if (!deleted) throw platformNotFound()
-      await this.audit.recordIn(rawTransaction(tx), { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: had.length } })
+      await this.audit.recordIn(tx, { type: 'platform.deleted', userId, data: { platformId, name: deleted.name, sessions: had.length } })
       for (const s of had) {
         const event = { type: SERVER_MESSAGES.platformSwitched, platform: null, previousPlatform: deleted, version: s.version, byTabId }
         await this.outbox.add(tx, s.id, s.version, event, s.expiresAt)

@@ -4,7 +4,7 @@
 // session: a sign-in's anomaly flags (flagSessionIn).
 import { and, asc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
 import { locks, sessions, users } from '../../db/schema.js'
-import type { Db, Sql } from '../infra/db.js'
+import type { Db, Queryable } from '../infra/db.js'
 
 /** What GET /admin/sessions/:id adds to a session's view. */
 export interface SessionRecord {
@@ -41,8 +41,8 @@ export interface DeadlineRow {
 const NO_ID = '00000000-0000-0000-0000-000000000000'
 
 /** Sets the anomaly flags of a session being opened, on the transaction that opens it (OpenOptions.alsoCommit). */
-export async function flagSessionIn(tx: Sql, sessionId: string, flags: string[]): Promise<void> {
-  await tx`update sessions set flags = ${JSON.stringify(flags)}::jsonb where id = ${sessionId}`
+export async function flagSessionIn(tx: Queryable, sessionId: string, flags: string[]): Promise<void> {
+  await tx.update(sessions).set({ flags }).where(eq(sessions.id, sessionId))
 }
 
 export class SessionDetails {

@@ -4,7 +4,7 @@
 // login lock, whose endings are announced once it has committed.
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
-import { type Db, rawTransaction, type Sql, type Tx } from '../infra/db.js'
+import type { Db, Tx } from '../infra/db.js'
 import type { SessionSlotKeys } from './keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { SERVER_MESSAGES, TERMINATION_MESSAGES } from '../realtime/protocol.js'
@@ -18,13 +18,8 @@ import type { SessionStore } from './store.js'
 
 /** What runs under a user's login lock (Sessions.whileLoginsWait). */
 export interface LoginLockScope {
-  /**
-   * The transaction that holds the lock, as postgres.js: every query of the scope goes
-   * through it (or through `db`). Kept while auth and admin still write postgres.js templates.
-   */
-  tx: Sql
-  /** The same transaction as drizzle. */
-  db: Tx
+  /** The transaction that holds the lock: every query of the scope goes through it. */
+  tx: Tx
   /** The user's active sessions, least recently active first; any already past a deadline is ended on the way. */
   liveSessions(): Promise<string[]>
   /** Ends sessions with the transaction (announced once it has committed). */
@@ -142,8 +137,7 @@ export class SessionEnder {
     const result = await this.d.db.transaction(async (tx) => {
       await lockLogins(tx, userId)
       return fn({
-        tx: rawTransaction(tx),
-        db: tx,
+        tx,
         liveSessions: async () => (await liveSessionsOf(this.d, tx, userId, settings, ended)).map((s) => s.id),
         end: async (sessionIds, reason, opts = {}) => {
           ended.push(...(await this.d.store.markEnded(tx, sessionIds, reason, { ...opts, audit: this.d.audit.enabled })))

@@ -6,7 +6,7 @@ import { eq } from 'drizzle-orm'
 import { users } from '../../db/schema.js'
 import type { Audit } from '../audit/service.js'
 import type { EventBus } from '../infra/bus.js'
-import { type Db, type Queryable, rawTransaction, type Sql, type Tx } from '../infra/db.js'
+import type { Db, Queryable, Tx } from '../infra/db.js'
 import { AppError, bestEffort, count, type WarnLog } from '../infra/errors.js'
 import type { Settings } from '../settings/schemas.js'
 import { type SettingsService, sessionLimitFor } from '../settings/service.js'
@@ -39,11 +39,8 @@ export interface OpenOptions {
   endSessionId?: string
   info: RequestInfo
   device: Device
-  /**
-   * Writes that commit with the session or not at all (its login record and audit event),
-   * on the opening's transaction: as postgres.js (`tx`, while auth uses it) and as drizzle (`db`).
-   */
-  alsoCommit?: (tx: Sql, sessionId: string, db: Tx) => Promise<void>
+  /** Writes that commit with the session or not at all (its login record and audit event), on the opening's transaction. */
+  alsoCommit?: (tx: Tx, sessionId: string) => Promise<void>
 }
 
 export interface OpenedSession {
@@ -109,7 +106,7 @@ export async function openSession(
       device: opts.device,
       fingerprint: d.fingerprinting ? fingerprintOf(opts.info.userAgent) : null,
     })
-    await opts.alsoCommit?.(rawTransaction(tx), id, tx)
+    await opts.alsoCommit?.(tx, id)
   })
   // Committed: the session exists and counts against the limit, so its cookie must reach
   // the user whatever Redis does now. What follows repairs itself when it fails: the

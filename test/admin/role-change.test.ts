@@ -16,7 +16,7 @@ t.test('an admin demoted by a change cut short after its commit loses admin righ
 
   // The demotion commits, but Redis is unreachable from its UPDATE on: the steps after
   // the commit (refreshing the cached session records among them) fail.
-  const updating = via.postgres.hold((_pipe, chunk) => chunk.includes('update users set'))
+  const updating = via.postgres.hold((_pipe, chunk) => chunk.includes('update "users" set'))
   let answer: LightMyRequestResponse | null = null
   void admin.patch(`/admin/users/${id}`, { role: 'user' }).then((res) => {
     answer = res

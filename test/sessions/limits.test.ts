@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { build, type TestApp } from '../helpers/app.js'
 import { until } from '../helpers/wait.js'
@@ -106,8 +107,8 @@ t.test('a login that was under way while the user lost a role gets the new roleâ
   await app.ctx.sessions.whileLoginsWait(id, async ({ tx }) => {
     login = app.client().signIn('rita')
     await until('the login waits for the lock', async () => {
-      const [row] = await tx`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
-        and database = (select oid from pg_database where datname = current_database())`
+      const [row] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+        and database = (select oid from pg_database where datname = current_database())`)
       return row!.n > 0
     })
     // â€¦while her role changes.
