@@ -1,16 +1,18 @@
-// GET /api/session_state in two Redis round trips and no query (quality.md P5): the token
-// lookup, then at once the session's step (the rate limit, the activity check, seq, tabs and
-// the cached platform state: session-state.lua.ts) and the user's state generation. Two,
-// because the token cache is keyed by the token alone and each session's and each user's
-// keys have slots of their own on a Redis Cluster (infra/keys.ts). Nothing is cached in the process: a session
-// ended on any node is refused here as soon as its ending reached the token cache, as by
-// the guard. Whatever is not the plain case (no cached record, an ended, disabled, idle or
-// mismatched session) goes the ordinary way, through Sessions.authenticate and stateOf,
-// without spending the budget twice.
+// GET /api/session_state with no query (P5). On one Redis it is one round trip: a single
+// script looks up the token, makes the session's step (the rate limit, the activity check,
+// seq, tabs and the cached platform state: session-state.lua.ts) and reads the user's state
+// generation. On a Redis Cluster it is two: the token lookup, then at once the session's step
+// and the user's generation, because the token cache is keyed by the token alone and each
+// session's and each user's keys have slots of their own (sessions/keys.ts). Nothing is
+// cached in the process: a session ended on any node is refused here as soon as its ending
+// reached the token cache, as by the guard. Whatever is not the plain case (no cached record,
+// an ended, disabled, idle or mismatched session) goes the ordinary way, through
+// Sessions.authenticate and stateOf, without spending the budget twice.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { MAX_TOKEN_LENGTH, requestInfo, SESSION_COOKIE } from './guards.js'
 import { answerBudget, apiBudgetKey, defineBudgetCommand, spendBudget } from '../infra/budget.js'
+import { isCluster } from '../infra/redis.js'
 import type { Config } from '../config.js'
 import type { SessionSlotKeys } from './keys.js'
 import { tabIdOf } from './tabs.js'
@@ -19,7 +21,7 @@ import { expiryReason } from './deadlines.js'
 import { unauthenticated } from './errors.js'
 import type { Sessions } from './service.js'
 import { stateBody } from './views.js'
-import { sessionStateLua } from './session-state.lua.js'
+import { ID_PLACEHOLDER, sessionStateLua, sessionStateOneStepLua } from './session-state.lua.js'
 import { activityListsLua } from './store.lua.js'
 import type { StateCache } from './state-cache.js'
 import { parseRecord, type SessionRecord } from './records.js'
@@ -33,10 +35,17 @@ type Found =
 
 type SessionStep = [2 | 1, number, number] | [3, number, number, number, number, string, string[], string, number]
 
+type OneStep =
+  | [0]
+  | [2, number, number]
+  | [1, number, number, string]
+  | [3, number, number, number, number, string, string[], string, number, string, string, number]
+
 // (tesseraActivityLists is typed where the sessions store defines it too.)
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     tesseraSessionState(...args: (string | number)[]): Result<SessionStep, Context>
+    tesseraSessionStateOneStep(...args: (string | number)[]): Result<OneStep, Context>
   }
 }
 
@@ -53,9 +62,19 @@ export interface StateReadDeps {
 
 export class StateRead {
   private readonly budget: { max: number; windowMs: number }
+  /** One Redis, not a Cluster: the whole lookup is one script (session-state.lua.ts). */
+  private readonly oneStep: boolean
+  private readonly templates: string[]
 
   constructor(private readonly d: StateReadDeps) {
     d.redis.defineCommand('tesseraSessionState', { numberOfKeys: 6, lua: sessionStateLua })
+    d.redis.defineCommand('tesseraSessionStateOneStep', { numberOfKeys: 1, lua: sessionStateOneStepLua })
+    this.oneStep = !isCluster(d.redis)
+    const k = d.sessionKeys
+    const s = [k.sessionBudget, k.sessionPresence, k.sessionEnded, k.sessionSeq, k.sessionTabs, k.sessionState].map((key) => key(ID_PLACEHOLDER))
+    // User ids are numbers: the template is made with 0 and its id put where the 0 is.
+    const u = [k.userStateGen, k.userStateWriting].map((key) => key(0).replace('{u:0}', `{u:${ID_PLACEHOLDER}}`))
+    this.templates = [...s, ...u]
     d.redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
     defineBudgetCommand(d.redis)
     this.budget = d.config.rateLimits.api
@@ -108,6 +127,7 @@ export class StateRead {
    */
   private async run(tokenHash: string, budgetKey: string, now: number, idleTimeoutMs: number): Promise<Found> {
     const k = this.d.sessionKeys
+    if (this.oneStep && budgetKey === '') return this.runOneStep(tokenHash, now, idleTimeoutMs)
     const raw = await this.d.redis.get(k.sessionByToken(tokenHash))
     if (!raw) {
       if (budgetKey === '') return [0]
@@ -140,11 +160,32 @@ export class StateRead {
     ])
     if (step[0] !== 3) return step[0] === 2 ? [2, step[1], step[2]] : [1, step[1], step[2], raw]
     const [, count, ttl, lastActivity, known, seq, tabs, entry, lists] = step
-    if (lists === 2) {
-      // Redis had forgotten the session: back on its deadline list (its shard's slot).
-      const d = k.deadlines(rec.id)
-      await this.d.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, rec.id, 2, lastActivity)
-    }
+    await this.relistIfForgotten(rec.id, lists, lastActivity)
     return [3, count, ttl, raw, lastActivity, known, seq, tabs, entry, gen ?? '', writing]
+  }
+
+  /** run() on one Redis, when no budget is to be spent without a record: one script. */
+  private async runOneStep(tokenHash: string, now: number, idleTimeoutMs: number): Promise<Found> {
+    const k = this.d.sessionKeys
+    const step = await this.d.redis.tesseraSessionStateOneStep(
+      k.sessionByToken(tokenHash),
+      this.budget.max,
+      this.budget.windowMs,
+      now,
+      idleTimeoutMs,
+      now - this.d.config.ws.tabStaleMs,
+      ...this.templates,
+    )
+    if (step[0] !== 3) return step
+    const [, count, ttl, lastActivity, known, seq, tabs, entry, lists, raw, gen, writing] = step
+    await this.relistIfForgotten(parseRecord(raw).id, lists, lastActivity)
+    return [3, count, ttl, raw, lastActivity, known, seq, tabs, entry, gen, writing]
+  }
+
+  /** Redis had forgotten the session (the step's `lists` is 2): back on its deadline list, in its shard's slot. */
+  private async relistIfForgotten(sessionId: string, lists: number, lastActivity: number): Promise<void> {
+    if (lists !== 2) return
+    const d = this.d.sessionKeys.deadlines(sessionId)
+    await this.d.redis.tesseraActivityLists(d.active, d.idle, d.warned, d.warnedEarly, d.dirty, sessionId, 2, lastActivity)
   }
 }

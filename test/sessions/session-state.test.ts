@@ -3,6 +3,7 @@
 // what another node changed or ended, and a Redis emptied of it must sign nobody out.
 import t from 'tap'
 import { deleteKeysWithPrefix } from '../../src/infra/redis.js'
+import { hashToken } from '../../src/sessions/tokens.js'
 import { ADMIN_PASSWORD, build, Client, type TestApp } from '../helpers/app.js'
 
 /** The same browser (cookie and CSRF token) talking to another node. */
@@ -94,6 +95,24 @@ t.test('Redis emptied: the state is served again from PostgreSQL, nobody is sign
   await deleteKeysWithPrefix(app.resources.redis, app.prefix)
   t.match(await state(here), { platform: { id: platformIds[1] }, version: before.version }, 'rehydrated')
   t.match(await state(here), { platform: { id: platformIds[1] }, version: before.version }, 'and from the refilled cache')
+})
+
+t.test('presence lost while the token cache held on: session_state puts the session back on its deadline list', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const here = await app.client().signIn('ada')
+  await state(here) // the token cache holds the record now
+  const { redis, keys } = app.ctx
+  const id = here.sessionId!
+  const due = keys.deadlines(id)
+  await redis.del(keys.sessionPresence(id))
+  for (const list of due.lists) await redis.zrem(list, id)
+  t.equal(await redis.exists(keys.sessionByToken(hashToken(here.sid!))), 1, 'the token cache still holds the record')
+  const res = await here.get('/api/session_state')
+  t.equal(res.statusCode, 200)
+  const last = await redis.hget(keys.sessionPresence(id), 'lastActivity')
+  t.ok(last, 'the presence hash is written again')
+  t.equal(await redis.zscore(due.active, id), last, 'and the session is on due:active at its last activity, for the sweep to see')
 })
 
 t.test('session_state spends the same API budget as the other routes, across nodes', async (t) => {
