@@ -184,9 +184,9 @@ export async function buildCore(deps: AppDeps): Promise<TesseraCore> {
   }
 }
 
-export async function buildApp(deps: AppDeps): Promise<Tessera> {
-  const { config } = deps
-  const headers = await securityHeaders({
+/** The security headers of every answer (quality S9), worked out once (infra/security-headers.ts). */
+export function securityHeadersOf(config: Config) {
+  return securityHeaders({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -199,6 +199,11 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
     },
     hsts: config.production,
   })
+}
+
+export async function buildApp(deps: AppDeps): Promise<Tessera> {
+  const { config } = deps
+  const headers = await securityHeadersOf(config)
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
     genReqId: (req) => {

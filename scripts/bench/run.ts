@@ -23,7 +23,7 @@ if (unknown.length > 0) {
 const quickPlan: [file: string, args: string[]][] = [
   ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3', '--cluster']],
   ['fanout.ts', ['--sessions', '100', '--seconds', '2', '--warmup', '0', '--resume-rounds', '3', '--nodes', '2', '--cluster']],
-  ['session-state.ts', ['--seconds', '2', '--rate-seconds', '2']],
+  ['session-state.ts', ['--seconds', '2', '--rate-seconds', '2', '--hooks', '1']],
   ['sweep.ts', ['--sessions', '2000', '--ticks', '100', '--idle-seconds', '2', '--due', '100', '--spread', '3', '--burst', '100', '--lead', '2']],
   ['sockets.ts', ['--sessions', '100', '--churn-seconds', '2', '--terminate-seconds', '1']],
   ['vanish.ts', ['--sessions', '6', '--ping-seconds', '1']],

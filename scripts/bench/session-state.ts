@@ -10,6 +10,7 @@
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { countWrites, experimentOf, factsLine, loadAverage, machineFacts, type Meter, openBenchEnv, onCleanup, parseFlags, runBenchmark, startMeter } from './harness.js'
+import { HOOK_COST_HEADER, type HookCost, hookCostRows, measureHookCosts } from './hook-costs.js'
 import { LoadProcess, progress, USER_AGENT } from './load-process.js'
 import { type Hotspot, printHotspots, Profiler } from './profile.js'
 import { writeSection } from './report.js'
@@ -28,6 +29,7 @@ const defaults = {
   'db-pool': 0,
   'redis-autopipelining': false,
   profile: false,
+  hooks: 3,
   write: true,
 }
 
@@ -41,6 +43,7 @@ const help: Record<keyof typeof defaults, string> = {
   'db-pool': "Tessera's DATABASE_POOL_MAX (0: its default)",
   'redis-autopipelining': "experiment: turn on ioredis's enableAutoPipelining on Tessera's Redis connection (not what Tessera ships)",
   profile: "write a CPU profile of Tessera's closed loop and print its hot spots",
+  hooks: 'seconds of closed loop for each app-wide hook on the bare route, to price each (0 skips it)',
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -107,8 +110,10 @@ async function main() {
   const closed = { baseline: await run(targets.baseline, 'closedLoop', false), tessera: await run(targets.tessera, 'closedLoop', flags.profile) }
   const fixed =
     flags['rate-seconds'] > 0 ? { baseline: await run(targets.baseline, 'fixedRate', false), tessera: await run(targets.tessera, 'fixedRate', false) } : null
+  const hooks =
+    flags.hooks > 0 ? await measureHookCosts(NAME, load, constant, env.config, { connections: flags.connections, seconds: flags.hooks, warmup: 2, cookies }) : null
   await load.close()
-  return report(flags, facts, closed, fixed, seeded.length, env.config.databasePoolMax)
+  return report(flags, facts, closed, fixed, seeded.length, env.config.databasePoolMax, hooks)
 }
 
 function report(
@@ -118,6 +123,7 @@ function report(
   fixed: { baseline: Phase; tessera: Phase } | null,
   sessions: number,
   poolMax: number,
+  hooks: HookCost[] | null,
 ) {
   const b = closed.baseline
   const t = closed.tessera
@@ -159,6 +165,7 @@ function report(
   console.log(`\nGET /api/session_state: ${flags.connections} connections, ${flags.seconds} s (after ${flags.warmup} s warm-up); fixed rate ${flags.rate}/s for ${flags['rate-seconds']} s`)
   console.log(textTable(header, rows))
   console.log(`\n${textTable(['target', 'Tessera', 'verdict'], targets)}`)
+  if (hooks) console.log(`\nWhat each app-wide hook costs on the bare route (${flags.hooks} s each):\n${textTable(HOOK_COST_HEADER, hookCostRows(hooks))}`)
   if (t.hotspots) printHotspots("Tessera's closed loop", t.hotspots)
 
   if (flags.write) {
@@ -186,7 +193,18 @@ function report(
 ${markdownTable(header, rows)}
 
 ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
-`,
+${
+  hooks
+    ? `
+What each app-wide hook costs: the bare route alone, then with one of Tessera's hooks that run
+ahead of every route, each on a Fastify instance of its own, ${flags.hooks} s of the same closed loop
+each (\`scripts/bench/hook-costs.ts\`). The difference in CPU per request is that hook's price
+on every request.
+
+${markdownTable(HOOK_COST_HEADER, hookCostRows(hooks))}
+`
+    : ''
+}`,
     )
   }
   return {

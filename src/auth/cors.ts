@@ -1,34 +1,41 @@
 // CORS for the pages of the allowed origins (ALLOWED_ORIGINS ∪ PUBLIC_URL's origin ∪ the
 // server's own origin): the same allow-list the Origin check of state-changing requests uses.
-import cors from '@fastify/cors'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+//
+// One synchronous hook, not @fastify/cors: the allow-list depends on the request (the
+// server's own origin is the Host's), which the plugin takes only through its delegator, and
+// the delegator normalises its options and copies them twice on every request, Origin or
+// not. That was about a quarter of session_state's cost over a bare route (docs/benchmarks.md,
+// "What each app-wide hook costs"). Here a request without Origin costs one header.
+import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config.js'
 import { originAllowed } from '../sessions/guards.js'
 
-const base = {
+export const CORS = {
   // The session cookie must travel, so the origin is echoed, never `*`.
-  credentials: true,
-  methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-  allowedHeaders: ['Content-Type', 'X-CSRF-Token', 'X-Tab-Id', 'X-Request-Id'],
-  exposedHeaders: ['x-request-id', 'Retry-After'],
-  maxAge: 600,
-  // An OPTIONS from an allowed page without Access-Control-Request-Method is answered like a
-  // preflight instead of with the plugin's plain-text 400.
-  strictPreflight: false,
-}
-
-/** The request's Origin when it may read our answers, else false (no CORS headers at all). */
-function corsOrigin(req: FastifyRequest, allowed: string[]): string | false {
-  const origin = req.headers.origin
-  return typeof origin === 'string' && originAllowed(req, allowed) ? origin : false
+  allowMethods: 'GET, HEAD, POST, PUT, PATCH, DELETE',
+  allowHeaders: 'Content-Type, X-CSRF-Token, X-Tab-Id, X-Request-Id',
+  exposeHeaders: 'x-request-id, Retry-After',
+  maxAgeSeconds: '600',
 }
 
 /**
- * Registered before the rate limits and the Origin check: a preflight is answered in this
- * hook (204), so it never spends a budget and is never refused for lacking the cookie.
+ * Registered before the rate limits and the Origin check: a preflight (any OPTIONS from an
+ * allowed origin) is answered 204 in this hook, so it never spends a budget and is never
+ * refused for lacking the cookie. An OPTIONS from elsewhere finds no route: 404.
  */
-export async function registerCors(app: FastifyInstance, config: Config) {
-  await app.register(cors, {
-    delegator: (req, callback) => callback(null, { ...base, origin: corsOrigin(req, config.allowedOrigins) }),
+export function registerCors(app: FastifyInstance, config: Config): void {
+  app.addHook('onRequest', (req, reply, done) => {
+    // Answers differ by Origin: caches keep them apart.
+    reply.header('vary', 'Origin')
+    const origin = req.headers.origin
+    if (origin === undefined || !originAllowed(req, config.allowedOrigins)) return done()
+    reply.header('access-control-allow-origin', origin)
+    reply.header('access-control-allow-credentials', 'true')
+    reply.header('access-control-expose-headers', CORS.exposeHeaders)
+    if (req.method !== 'OPTIONS') return done()
+    reply.header('access-control-allow-methods', CORS.allowMethods)
+    reply.header('access-control-allow-headers', CORS.allowHeaders)
+    reply.header('access-control-max-age', CORS.maxAgeSeconds)
+    reply.code(204).send()
   })
 }

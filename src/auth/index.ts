@@ -43,7 +43,7 @@ export default fp<FeatureOptions>(
     app.decorate('login', login)
     app.decorate('loginHistory', new LoginHistory(database.db))
     if (!http) return
-    await registerCors(app, config)
+    registerCors(app, config)
     await installRateLimits(app, {
       onLoginLimited: (req) => {
         // A hook's request: the body is login's, read with care (no route types here).

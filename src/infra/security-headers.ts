@@ -27,12 +27,16 @@ declare module 'fastify' {
   }
 }
 
-/** Sets `headers` (from securityHeaders) on every answer, and no-store where a route asks. */
+/**
+ * Sets `headers` (from securityHeaders) on every answer, and no-store where a route asks.
+ * They go through Fastify's reply headers, not the raw response's setHeader: Node then
+ * checks each name and value once, when it writes the head, instead of at every set.
+ */
 export function installSecurityHeaders(app: FastifyInstance, headers: readonly (readonly [string, string | string[]])[]): void {
+  const all = Object.fromEntries(headers)
+  const noStore = { ...all, 'cache-control': 'no-store' }
   app.addHook('onRequest', (req, reply, done) => {
-    const res = reply.raw
-    for (let i = 0; i < headers.length; i++) res.setHeader(headers[i]![0], headers[i]![1])
-    if (req.routeOptions.config.noStore) res.setHeader('cache-control', 'no-store')
+    reply.headers(req.routeOptions.config.noStore ? noStore : all)
     done()
   })
 }

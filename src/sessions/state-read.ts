@@ -178,7 +178,7 @@ export class StateRead {
     )
     if (step[0] !== 3) return step
     const [, count, ttl, lastActivity, known, seq, tabs, entry, lists, raw, gen, writing] = step
-    await this.relistIfForgotten(parseRecord(raw).id, lists, lastActivity)
+    if (lists === 2) await this.relistIfForgotten(parseRecord(raw).id, lists, lastActivity)
     return [3, count, ttl, raw, lastActivity, known, seq, tabs, entry, gen, writing]
   }
 
