@@ -2,9 +2,11 @@
 // made through the app's own code. Created by `npm run seed:demo`, and on the first start
 // in development so that a new clone lands on an app somebody can sign in to. Safe to run
 // again: existing accounts are left as they are (a user without platforms gets them).
+import { eq } from 'drizzle-orm'
+import { platforms, users } from '../../db/schema.js'
 import { createUser, findUserByUsername } from '../auth/users.js'
 import type { Role } from '../settings/roles.js'
-import type { Database, Pool } from '../infra/db.js'
+import type { Database, Db } from '../infra/db.js'
 
 interface DemoPlatform {
   name: string
@@ -34,19 +36,15 @@ const DEMO_USERS: { username: string; role: Role }[] = [
 export const passwordOf = (username: string) => `demo-${username}-pass`
 
 /** Gives a user without platform connections two or three of them; returns how many it has. */
-async function ensurePlatforms(sql: Pool, userId: number, index: number): Promise<number> {
-  return sql.begin(async (tx) => {
+async function ensurePlatforms(db: Db, userId: number, index: number): Promise<number> {
+  return db.transaction(async (tx) => {
     // The row lock keeps two seeds running at once from both adding connections.
-    await tx`select id from users where id = ${userId} for update`
-    const [row] = await tx<{ count: number }[]>`select count(*)::int as count from platforms where user_id = ${userId}`
-    const count = row?.count ?? 0
+    await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update')
+    const count = await tx.$count(platforms, eq(platforms.userId, userId))
     if (count > 0) return count
     const mine = PLATFORMS.slice(0, index % 2 === 0 ? 3 : 2)
     const defaultIndex = index % mine.length
-    for (const [i, p] of mine.entries()) {
-      await tx`insert into platforms (user_id, name, type, instance_url, is_default)
-        values (${userId}, ${p.name}, ${p.type}, ${p.instanceUrl}, ${i === defaultIndex})`
-    }
+    await tx.insert(platforms).values(mine.map((p, i) => ({ userId, name: p.name, type: p.type, instanceUrl: p.instanceUrl, isDefault: i === defaultIndex })))
     return mine.length
   })
 }
@@ -60,7 +58,7 @@ export interface DemoAccount {
 }
 
 /** Creates the demo accounts that are missing; every account's row, as a table would show it. */
-export async function seedDemoAccounts({ db, sql }: Pick<Database, 'db' | 'sql'>): Promise<DemoAccount[]> {
+export async function seedDemoAccounts({ db }: Pick<Database, 'db'>): Promise<DemoAccount[]> {
   const rows: DemoAccount[] = []
   for (const [index, demo] of DEMO_USERS.entries()) {
     const password = passwordOf(demo.username)
@@ -77,8 +75,8 @@ export async function seedDemoAccounts({ db, sql }: Pick<Database, 'db' | 'sql'>
         if (!user) throw err
       }
     }
-    const platforms = await ensurePlatforms(sql, user.id, index)
-    rows.push({ role: user.role, username: user.username, password, platforms, status })
+    const connections = await ensurePlatforms(db, user.id, index)
+    rows.push({ role: user.role, username: user.username, password, platforms: connections, status })
   }
   return rows
 }
