@@ -36,13 +36,18 @@ function letGoOfTheUpgrade(ws: WebSocket, connection: Socket, response: ServerRe
 /** GET /ws's query: a ticket, for clients that cannot send cookies. */
 const WsQuery = Type.Object({ ticket: Type.Optional(Type.String({ maxLength: 4096 })) })
 
+/** How long a client may take to answer our close frame before its socket is cut. */
+const CLOSE_HANDSHAKE_MS = 4000
+
 export const realtimeRoutes: FastifyPluginAsyncTypebox<{ tickets: Tickets }> = async (app, { tickets }) => {
   const { config, sessions, hub } = app
   app.decorateRequest('upgrade', null)
-  await app.register(websocket, {
-    options: { maxPayload: config.ws.maxPayloadBytes, perMessageDeflate: false },
-    preClose: () => hub.close(),
-  })
+  // closeTimeout (ws ≥ 8.18; its types lag, hence the variable): a socket whose client has
+  // not answered our close frame within it is cut, instead of after ws's default 30 s. At
+  // shutdown every tab is sent 1001 at once, and Node's server.close() waits for every
+  // socket: one busy client would otherwise hold the process past its 10 s (R5).
+  const socketOptions = { maxPayload: config.ws.maxPayloadBytes, perMessageDeflate: false, closeTimeout: CLOSE_HANDSHAKE_MS }
+  await app.register(websocket, { options: socketOptions, preClose: () => hub.close() })
 
   /** A session that ended recently may still connect with its cookie, to learn why (docs/realtime.md). */
   const endedRecently = (s: SessionRecord) => s.status === 'ended' && s.endedAt !== null && Date.now() - s.endedAt < config.eventLog.ttlSeconds * 1000
