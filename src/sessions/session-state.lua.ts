@@ -16,12 +16,19 @@
 //     (lists 2: the session goes back on its deadline list, store.lua.ts)
 import { activityChunk } from './store.lua.js'
 
-// The step, as a function both scripts share.
+// The step, as functions both scripts share. spend() counts one request of the API budget
+// (as infra/budget.ts does): { requests in the window, ms left of it }.
 const sessionStepChunk = `${activityChunk}
-local function sessionStep(budget, presence, ended, seq, tabs, state, max, window, now, idleTimeout, fallback, expireAt, since)
+local function spend(budget, window)
   local count = redis.call('INCR', budget)
-  local ttl = tonumber(window)
-  if count == 1 then redis.call('PEXPIRE', budget, window) else ttl = redis.call('PTTL', budget) end
+  if count == 1 then
+    redis.call('PEXPIRE', budget, window)
+    return count, tonumber(window)
+  end
+  return count, redis.call('PTTL', budget)
+end
+local function sessionStep(budget, presence, ended, seq, tabs, state, max, window, now, idleTimeout, fallback, expireAt, since)
+  local count, ttl = spend(budget, window)
   if count > tonumber(max) then return {2, count, ttl} end
   local act = activity(presence, ended, now, now, idleTimeout, fallback, '0', expireAt)
   if act[3] ~= 0 then return {1, count, ttl} end
@@ -64,10 +71,7 @@ local rec = cjson.decode(raw)
 local function key(template, id) return (string.gsub(template, '${ID_PLACEHOLDER}', tostring(id))) end
 local id = rec.id
 if rec.status ~= 'active' or rec.userDisabled == true then
-  local budget = key(ARGV[6], id)
-  local count = redis.call('INCR', budget)
-  local ttl = tonumber(ARGV[2])
-  if count == 1 then redis.call('PEXPIRE', budget, ARGV[2]) else ttl = redis.call('PTTL', budget) end
+  local count, ttl = spend(key(ARGV[6], id), ARGV[2])
   if count > tonumber(ARGV[1]) then return {2, count, ttl} end
   return {1, count, ttl, raw}
 end
