@@ -11,9 +11,8 @@ export const uploadNotFound = () => new AppError(404, 'UPLOAD_NOT_FOUND', 'No su
 
 export const notPdf = () => new AppError(415, 'UNSUPPORTED_FILE_TYPE', 'PDF files only: this file is not a PDF (judged by its content, not its name).')
 
-// The connection closes after the answer: the rest of an oversized body is not read at all.
 export const tooLarge = (maxBytes: number) =>
-  new AppError(413, 'FILE_TOO_LARGE', `The file is larger than ${megabytes(maxBytes)}, the largest upload allowed.`, { maxBytes }, { connection: 'close' })
+  new AppError(413, 'FILE_TOO_LARGE', `The file is larger than ${megabytes(maxBytes)}, the largest upload allowed.`, { maxBytes })
 
 export const malformedMultipart = (why: string) => validationFailed(`body is not well-formed multipart/form-data (${why}); send the PDF in the field \`file\``)
 export const notMultipart = () => validationFailed('body must be multipart/form-data with the PDF in the field `file`')

@@ -5,6 +5,7 @@ import multipart from '@fastify/multipart'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
 import { fileMissing, fileUnnamed, malformedMultipart, notMultipart, notTheFileField } from './errors.js'
+import { discardRestOfBody } from './linger.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'
 
 const UploadSchema = Type.Object({
@@ -53,7 +54,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw part.fieldname !== 'file' ? notTheFileField(part.fieldname) : fileUnnamed()
       }
       const { session: s } = authOf(req)
-      const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch(malformed)
+      const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch((err: unknown) => {
+        discardRestOfBody(req.raw)
+        return malformed(err)
+      })
       return reply.code(201).send(upload)
     },
   )

@@ -1,0 +1,50 @@
+// The lingering close on a refused upload is bounded: a client that keeps trickling its body
+// does not hold the connection open past the linger time.
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import { connect } from 'node:net'
+import t from 'tap'
+import { discardRestOfBody } from '../../src/uploads/linger.js'
+
+t.test('a body still arriving after the linger time has its connection closed', async (t) => {
+  const server = createServer((req, res) => {
+    res.writeHead(413, { 'content-length': '0' }).end()
+    discardRestOfBody(req, 300)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const { port } = server.address() as { port: number }
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n')
+  const trickle = setInterval(() => socket.write('x'), 50)
+  t.teardown(() => clearInterval(trickle))
+  let answer = ''
+  socket.on('data', (chunk) => (answer += chunk))
+  await once(socket, 'close')
+  t.match(answer, /^HTTP\/1\.1 413 /, 'the answer arrived before the close')
+})
+
+t.test('a body that ends within the linger time leaves the connection open for the next request', async (t) => {
+  let requests = 0
+  const server = createServer((req, res) => {
+    requests++
+    res.writeHead(413, { 'content-length': '0' }).end()
+    discardRestOfBody(req, 5_000)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const { port } = server.address() as { port: number }
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  const body = Buffer.alloc(2_000_000, 'x')
+  socket.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n`)
+  socket.write(body)
+  socket.write('GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n')
+  let answers = ''
+  socket.on('data', (chunk) => (answers += chunk))
+  while ((answers.match(/HTTP\/1\.1 413/g) ?? []).length < 2) await once(socket, 'data')
+  t.equal(requests, 2, 'both requests were answered on one connection')
+})
