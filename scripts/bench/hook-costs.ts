@@ -4,7 +4,9 @@
 // CPU per request is that hook's price on every request Tessera answers.
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { createHash } from 'node:crypto'
+import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify'
+import type { Redis } from 'ioredis'
 import { Histogram, Registry } from 'prom-client'
 import { securityHeadersOf } from '../../src/app.js'
 import { CORS, registerCors } from '../../src/auth/cors.js'
@@ -16,9 +18,12 @@ import type { LoadProcess } from './load-process.js'
 import { progress } from './load-process.js'
 import { num } from './stats.js'
 
-type Variant = { name: string; add: (app: FastifyInstance) => Promise<void> | void }
+type Variant = { name: string; add: (app: FastifyInstance) => Promise<void> | void; route?: (answer: object) => RouteHandlerMethod }
 
-function variants(config: Config): Variant[] {
+// The floor under any authenticated route: what the route's own steps cost without Tessera around them.
+const TRIVIAL_SCRIPT = "return redis.call('PTTL', KEYS[1])"
+
+function variants(config: Config, redis: Redis): Variant[] {
   return [
     { name: 'bare route', add: () => {} },
     { name: '+ security headers (onRequest)', add: async (app) => installSecurityHeaders(app, await securityHeadersOf(config)) },
@@ -52,6 +57,22 @@ function variants(config: Config): Variant[] {
       },
     },
     { name: '+ an empty async onRequest hook', add: (app) => app.addHook('onRequest', async () => {}) },
+    {
+      name: '+ SHA-256 of a cookie in the route',
+      add: () => {},
+      route: (answer) => async (req) => {
+        createHash('sha256').update(req.headers.cookie ?? '').digest('base64url')
+        return answer
+      },
+    },
+    {
+      name: '+ one Redis round trip in the route (a trivial script)',
+      add: () => {},
+      route: (answer) => async () => {
+        await redis.eval(TRIVIAL_SCRIPT, 1, 'tessera-bench:hook-costs:none')
+        return answer
+      },
+    },
     // Once more at the end: the machine's drift over the run shows as the two bare runs' difference.
     { name: 'bare route, again', add: () => {} },
   ]
@@ -69,13 +90,14 @@ export async function measureHookCosts(
   load: LoadProcess,
   answer: object,
   config: Config,
+  redis: Redis,
   loop: { connections: number; seconds: number; warmup: number; cookies: string[] },
 ): Promise<HookCost[]> {
   const costs: HookCost[] = []
-  for (const v of variants(config)) {
+  for (const v of variants(config, redis)) {
     const app = Fastify({ logger: false })
     await v.add(app)
-    app.get('/api/session_state', async () => answer)
+    app.get('/api/session_state', v.route?.(answer) ?? (async () => answer))
     onCleanup(() => app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const address = `127.0.0.1:${(app.server.address() as { port: number }).port}`

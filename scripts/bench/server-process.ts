@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js'
 import { openResources, type Resources } from '../../src/resources.js'
 import { type BaselineNode, startBaselineNode } from './fanout-baseline.js'
 import { startSocketIoNode } from './fanout-socketio.js'
-import { type Meter, startMeter } from './harness.js'
+import { countWrites, type Meter, startMeter } from './harness.js'
 import { serveLoad } from './load-process.js'
 
 setFlagsFromString('--expose-gc')
@@ -42,11 +42,14 @@ function summarizeSnapshot(snap: HeapSnapshot): Record<string, { count: number; 
 
 let stopServer: (() => Promise<void>) | null = null
 let meter: Meter | null = null
+/** Socket writes so far to PostgreSQL and to Redis, about one per round trip (harness.ts). */
+let writes: () => { postgres: number; redis: number } = () => ({ postgres: 0, redis: 0 })
 
 async function startTessera(vars: Record<string, string>): Promise<string> {
   const config = loadConfig(vars)
   const resources: Resources = await openResources(config)
   const tessera: Tessera = await buildApp({ config, database: resources.database, redis: resources.redis, secret: resources.secret })
+  writes = countWrites(config.databaseUrl, config.redisUrl)
   await tessera.app.listen({ host: '127.0.0.1', port: 0 })
   stopServer = async () => {
     await tessera.close()
@@ -58,6 +61,7 @@ async function startTessera(vars: Record<string, string>): Promise<string> {
 
 async function startBaseline(kind: 'baseline' | 'socket.io', redisUrl: string, prefix: string): Promise<string> {
   const node: BaselineNode = kind === 'baseline' ? await startBaselineNode(redisUrl, prefix) : await startSocketIoNode(redisUrl, prefix)
+  writes = countWrites('postgres://none:0/none', redisUrl)
   stopServer = () => node.close()
   return node.address
 }
@@ -79,6 +83,9 @@ serveLoad({
   async meterStart() {
     meter = startMeter()
     return null
+  },
+  async writes() {
+    return writes()
   },
   async meterStop() {
     const used = meter?.stop() ?? null

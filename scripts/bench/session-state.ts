@@ -111,7 +111,7 @@ async function main() {
   const fixed =
     flags['rate-seconds'] > 0 ? { baseline: await run(targets.baseline, 'fixedRate', false), tessera: await run(targets.tessera, 'fixedRate', false) } : null
   const hooks =
-    flags.hooks > 0 ? await measureHookCosts(NAME, load, constant, env.config, { connections: flags.connections, seconds: flags.hooks, warmup: flags.hooks >= 3 ? 2 : 0.5, cookies }) : null
+    flags.hooks > 0 ? await measureHookCosts(NAME, load, constant, env.config, env.resources.redis, { connections: flags.connections, seconds: flags.hooks, warmup: flags.hooks >= 3 ? 2 : 0.5, cookies }) : null
   await load.close()
   return report(flags, facts, closed, fixed, seeded.length, env.config.databasePoolMax, hooks)
 }

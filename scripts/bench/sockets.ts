@@ -47,12 +47,16 @@ const help: Record<keyof typeof defaults, string> = {
 
 type Connect = { open: number; failures: Record<string, number>; seconds: number; connectsPerSecond: number; handshake: Summary }
 type Churn = { connects: number; seconds: number; connectsPerSecond: number; handshake: Summary; failures: Record<string, number> }
+type Writes = { postgres: number; redis: number }
+/** What one connect of the churn cost the server process: CPU and round trips. */
+type ChurnCost = { cpuUs: number; postgres: number; redis: number }
 type Terminate = { sent: number; achievedRate: number; latency: Summary; errors: Record<string, number>; closeCodes: Record<string, number> }
 
 interface Result {
   connect: Connect
   rssPerSocketKiB: number
   churn: Churn
+  churnCost: ChurnCost
   terminate: Terminate
 }
 
@@ -87,7 +91,17 @@ async function heldMemory(load: LoadProcess, server: LoadProcess, label: string,
 async function measure(load: LoadProcess, server: LoadProcess, label: string, address: string, sessions: SocketsSession[], admin: { cookie: string; csrf: string }, flags: typeof defaults): Promise<Result> {
   const { connect, rssPerSocketKiB } = await heldMemory(load, server, label, address, sessions, flags, 'tessera')
   progress(NAME, `${label}: churn for ${flags['churn-seconds']} s`)
+  const writesBefore = await server.call<Writes>('writes')
+  await server.call('meterStart')
   const churn = await load.call<Churn>('churn', { label, address, sessions, seconds: flags['churn-seconds'], concurrency: flags['churn-concurrency'] })
+  const used = await server.call<{ cpuMs: number }>('meterStop')
+  const writesAfter = await server.call<Writes>('writes')
+  const perConnect = (n: number) => n / Math.max(1, churn.connects)
+  const churnCost = {
+    cpuUs: perConnect(1000 * used.cpuMs),
+    postgres: perConnect(writesAfter.postgres - writesBefore.postgres),
+    redis: perConnect(writesAfter.redis - writesBefore.redis),
+  }
   progress(NAME, `${label}: ${num(churn.connectsPerSecond)} connects/s; terminating at ${flags['terminate-rate']}/s`)
   const terminate = await load.call<Terminate>('terminate', {
     label,
@@ -99,7 +113,7 @@ async function measure(load: LoadProcess, server: LoadProcess, label: string, ad
   })
   progress(NAME, `${label}: terminate p99 ${ms(terminate.latency.p99)} ms; closing sockets`)
   await load.call('closeAll')
-  return { connect, rssPerSocketKiB, churn, terminate }
+  return { connect, rssPerSocketKiB, churn, churnCost, terminate }
 }
 
 async function main() {
@@ -155,6 +169,8 @@ function report(flags: typeof defaults, facts: Awaited<ReturnType<typeof machine
     ['P10 churn: connects/s (upgrade, hello, welcome, close)', num(b.churn.connectsPerSecond), num(t.churn.connectsPerSecond), ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond)],
     ['P10 handshake p50 / p99 ms', `${ms(b.churn.handshake.p50)} / ${ms(b.churn.handshake.p99)}`, `${ms(t.churn.handshake.p50)} / ${ms(t.churn.handshake.p99)}`, ratio(t.churn.handshake.p99, b.churn.handshake.p99)],
     ['P10 failed connects', failures(b.churn.failures), failures(t.churn.failures), ''],
+    ['P10 server CPU per connect µs', num(b.churnCost.cpuUs), num(t.churnCost.cpuUs), ratio(t.churnCost.cpuUs, b.churnCost.cpuUs)],
+    ['P10 PostgreSQL / Redis writes per connect', `${b.churnCost.postgres.toFixed(2)} / ${b.churnCost.redis.toFixed(2)}`, `${t.churnCost.postgres.toFixed(2)} / ${t.churnCost.redis.toFixed(2)}`, ''],
     ['P2 terminations sent (achieved rate/s)', `${num(b.terminate.sent)} (${num(b.terminate.achievedRate)})`, `${num(t.terminate.sent)} (${num(t.terminate.achievedRate)})`, ''],
     ['P2 request → every tab closed p50 ms', ms(b.terminate.latency.p50), ms(t.terminate.latency.p50), ratio(t.terminate.latency.p50, b.terminate.latency.p50)],
     ['P2 p99 ms', ms(b.terminate.latency.p99), ms(t.terminate.latency.p99), ratio(t.terminate.latency.p99, b.terminate.latency.p99)],

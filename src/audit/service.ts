@@ -1,6 +1,7 @@
 // Audit events: who did what to which session, written to PostgreSQL, and read back for
 // the admin (the trail, a session's timeline) and the cleanup job (retention).
 import type { Db, Queryable } from '../infra/db.js'
+import { GroupCommit } from '../infra/group-commit.js'
 import { auditEvents } from '../../db/schema.js'
 import { type AuditEventRow, type AuditFilter, listAuditEvents, purgeAuditBatch, timelineOf } from './queries.js'
 
@@ -13,13 +14,20 @@ export interface AuditEntry {
 }
 
 export class Audit {
+  /** Events recorded outside a transaction: concurrent callers share one insert (group commit). */
+  private readonly grouped: GroupCommit<AuditEntry>
+
   constructor(
     private readonly db: Db,
     readonly enabled: boolean,
-  ) {}
+  ) {
+    this.grouped = new GroupCommit((entries) => this.recordIn(this.db, ...entries))
+  }
 
+  /** Resolves once the events are committed, in the order the calls were made. */
   record(...entries: AuditEntry[]): Promise<void> {
-    return this.recordIn(this.db, ...entries)
+    if (!this.enabled || entries.length === 0) return Promise.resolve()
+    return this.grouped.add(entries)
   }
 
   /** The trail under the filter, newest first. */

@@ -5,6 +5,7 @@ import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import { sessions, users } from '../../db/schema.js'
 import { type Db, executePrepared, type Queryable } from '../infra/db.js'
+import { GroupRead } from '../infra/group-read.js'
 import { byShard, type SessionSlotKeys } from './keys.js'
 import { crossSlot } from '../infra/redis.js'
 import { tabIdOf } from './tabs.js'
@@ -24,17 +25,18 @@ declare module 'ioredis' {
 }
 
 const OUTCOMES = ['recorded', 'idle_over', 'ended'] as const
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 // A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
 const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
 const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
 
 export class SessionStore {
-  // Prepared (every request that misses the token cache, every hello reads one): postgres.js
-  // then describes each statement once per connection, not before every run as it does for
-  // drizzle's unprepared statements (a round trip of its own).
+  // Prepared (every request that misses the token cache, every hello reads one): postgres.js describes each
+  // statement once per connection, not before every run as for drizzle's unprepared ones (a round trip of its own).
   private readonly byTokenHash
-  private readonly byId
+  /** Every hello reads its session by id: concurrent hellos share one query. */
+  private readonly byId: GroupRead<string, SessionRecord>
 
   constructor(
     private readonly db: Db,
@@ -48,7 +50,8 @@ export class SessionStore {
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 1, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
     this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
-    this.byId = this.records().where(eq(sessions.id, sql.placeholder('id'))).prepare('session_by_id')
+    const byIds = this.records().where(sql`${sessions.id} = any(${sql.placeholder('ids')}::uuid[])`).prepare('sessions_by_ids')
+    this.byId = new GroupRead(async (ids) => new Map((await byIds.execute({ ids })).map((row) => [row.id, toRecord(row)])))
   }
 
   async findByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
@@ -61,9 +64,9 @@ export class SessionStore {
     return record
   }
 
-  async findById(sessionId: string): Promise<SessionRecord | null> {
-    const [row] = await this.byId.execute({ id: sessionId })
-    return row ? toRecord(row) : null
+  /** Null for an id that is no session's, also for one that is not a UUID (which would fail the shared query). */
+  findById(sessionId: string): Promise<SessionRecord | null> {
+    return UUID.test(sessionId) ? this.byId.get(sessionId.toLowerCase()) : Promise.resolve(null)
   }
 
   private records() {

@@ -151,7 +151,8 @@ export const subscribes = (channel?: string) => (_pipe: Pipe, chunk: string) =>
 export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)
 
 /**
- * PostgreSQL traffic that reads one session by id (SessionStore.findById): the statement's
- * Parse (drizzle's text of it), which postgres.js sends before the Bind that carries the id.
+ * PostgreSQL traffic that reads sessions by id (SessionStore.findById, grouped): the
+ * statement's Parse (drizzle's text of it), which postgres.js sends before the Bind that
+ * carries the ids.
  */
-export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where "sessions"."id" = $1')
+export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where "sessions"."id" = any($1::uuid[])')
