@@ -13,6 +13,7 @@ import { type BaselineNode, startBaselineNode } from './fanout-baseline.js'
 import { startSocketIoNode } from './fanout-socketio.js'
 import { countWrites, type Meter, startMeter } from './harness.js'
 import { serveLoad } from './load-process.js'
+import { Profiler } from './profile.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -41,6 +42,7 @@ function summarizeSnapshot(snap: HeapSnapshot): Record<string, { count: number; 
 }
 
 let stopServer: (() => Promise<void>) | null = null
+let profiler: Profiler | null = null
 let meter: Meter | null = null
 /** Socket writes so far to PostgreSQL and to Redis, about one per round trip (harness.ts). */
 let writes: () => { postgres: number; redis: number } = () => ({ postgres: 0, redis: 0 })
@@ -83,6 +85,17 @@ serveLoad({
   async meterStart() {
     meter = startMeter()
     return null
+  },
+  /** A CPU profile of this process from here to profileStop (sockets.ts --profile). */
+  async profileStart() {
+    profiler = new Profiler()
+    await profiler.start()
+    return null
+  },
+  async profileStop(args: { label: string }) {
+    const found = (await profiler?.stop(args.label, 20)) ?? null
+    profiler = null
+    return found
   },
   async writes() {
     return writes()

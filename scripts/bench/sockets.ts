@@ -14,6 +14,7 @@
 import { fileURLToPath } from 'node:url'
 import { benchRedisUrl, factsLine, loadAverage, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
+import { printHotspots } from './profile.js'
 import { startServerProcess } from './server-under-test.js'
 import { writeSection } from './report.js'
 import { seedSessions, signInAdmin } from './seed.js'
@@ -31,6 +32,7 @@ const defaults = {
   'terminate-rate': 50,
   'terminate-seconds': 10,
   heap: false,
+  profile: false,
   write: true,
 }
 
@@ -42,6 +44,7 @@ const help: Record<keyof typeof defaults, string> = {
   'terminate-rate': 'force terminations per second (P2 asks 50)',
   'terminate-seconds': 'how long terminations are fired',
   heap: "print what Tessera's heap holds per held socket, by constructor (two heap snapshots; slow)",
+  profile: "write a CPU profile of Tessera's process during the churn and print its hot spots",
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -92,9 +95,12 @@ async function measure(load: LoadProcess, server: LoadProcess, label: string, ad
   const { connect, rssPerSocketKiB } = await heldMemory(load, server, label, address, sessions, flags, 'tessera')
   progress(NAME, `${label}: churn for ${flags['churn-seconds']} s`)
   const writesBefore = await server.call<Writes>('writes')
+  const profiling = flags.profile && label === 'tessera'
+  if (profiling) await server.call('profileStart')
   await server.call('meterStart')
   const churn = await load.call<Churn>('churn', { label, address, sessions, seconds: flags['churn-seconds'], concurrency: flags['churn-concurrency'] })
   const used = await server.call<{ cpuMs: number }>('meterStop')
+  if (profiling) printHotspots(`${label}'s churn`, await server.call<Parameters<typeof printHotspots>[1]>('profileStop', { label: `${NAME}-churn` }))
   const writesAfter = await server.call<Writes>('writes')
   const perConnect = (n: number) => n / Math.max(1, churn.connects)
   const churnCost = {
