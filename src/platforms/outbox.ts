@@ -59,6 +59,11 @@ export class PlatformEventOutbox {
     return this.d.db.select({ id: o.id, sessionId: o.sessionId, version: o.version, event: o.event, keepUntil: o.keepUntil }).from(o)
   }
 
+  /** Publishes rows a change's own statement returned (runSwitch), as publishPending would have read them. */
+  publishReturned(rows: { id: number; version: number; event: SessionEvent; keepUntil: string }[], sessionId: string): Promise<void> {
+    return this.publish(rows.map((r) => ({ ...r, sessionId, keepUntil: new Date(r.keepUntil) })))
+  }
+
   /** In order; what went out is deleted even when a later one fails. */
   private async publish(pending: Pending[]): Promise<void> {
     const published: number[] = []

@@ -170,7 +170,7 @@ export class Platforms {
     }
     // A switch to the platform already active publishes nothing of its own, but what an
     // earlier switch committed without publishing (its caller got an error) goes out now.
-    await this.outbox.publishPending([session.id])
+    await this.outbox.publishReturned(r.pending, session.id)
     return r.newVersion === null ? { platform: target, version: r.version, changed: false } : { platform: target, version: r.newVersion, changed: true }
   }
 }

@@ -2,6 +2,8 @@
 // that concurrent switches of one session take turns), its current platform, the update,
 // the audit event and the outbox row of the event, with no transaction around them. Either
 // everything is written or nothing (R3); what was refused is decided from the same row.
+// It also returns the session's pending outbox rows, its own new one included, so that
+// they are published after it without reading them back.
 import { sql } from 'drizzle-orm'
 import { type Db, executePrepared } from '../infra/db.js'
 import { SERVER_MESSAGES } from '../realtime/protocol.js'
@@ -40,6 +42,8 @@ export type SwitchRow = {
   previousType: 'pixelfed' | 'mastodon' | 'other' | null
   previousInstanceUrl: string | null
   previousIsDefault: boolean | null
+  /** The session's outbox rows to publish, oldest first: any left by earlier changes, then this switch's. */
+  pending: { id: number; version: number; event: { type: string } & Record<string, unknown>; keepUntil: string }[]
 }
 
 const platformJson = (p: string) =>
@@ -81,13 +85,19 @@ export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
           'previousPlatform', (select ${platformJson('p')} from previous p), 'version', s.version, 'byTabId', ${r.byTabId}::text),
         ${r.keepUntil.toISOString()}::timestamptz
       from switched s
+      returning id, version, event, keep_until
+    ), pending as (
+      select id, version, event, keep_until from session_event_outbox where session_id = ${r.sessionId}::uuid
+      union all select id, version, event, keep_until from queued
     )
     select t.id as "targetId", t.name as "targetName", t.type as "targetType", t.instance_url as "targetInstanceUrl",
       t.is_default as "targetIsDefault", t.active as "targetActive",
       c.status, c.end_reason as "endReason", c.active_platform_id as "currentId", c.version,
       (select version from switched) as "newVersion",
       p.id as "previousId", p.name as "previousName", p.type as "previousType", p.instance_url as "previousInstanceUrl",
-      p.is_default as "previousIsDefault"
+      p.is_default as "previousIsDefault",
+      (select coalesce(jsonb_agg(jsonb_build_object('id', q.id, 'version', q.version, 'event', q.event, 'keepUntil', q.keep_until) order by q.id), '[]')
+        from pending q) as "pending"
     from (select 1) one left join target t on true left join cur c on true left join previous p on true`,
     'platform_switch',
   )
