@@ -5,7 +5,7 @@ import multipart from '@fastify/multipart'
 import { Type } from 'typebox'
 import { authOf, requireSession } from '../sessions/guards.js'
 import { fileMissing, fileUnnamed, malformedMultipart, notMultipart, notTheFileField } from './errors.js'
-import { discardRestOfBody } from './linger.js'
+import { LingeringBodies } from './linger.js'
 import { errors, IsoTime, Uuid } from '../infra/schemas.js'
 
 const UploadSchema = Type.Object({
@@ -33,6 +33,11 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // One file per request. The parser stops reading a file one byte past the limit, so a
   // larger one is refused (sizeLimit in content.ts) without being kept anywhere.
   await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 10, parts: 20, fieldNameSize: 100 }, throwFileSizeLimit: false })
+  const lingering = new LingeringBodies()
+  app.addHook('preClose', (done) => {
+    lingering.closeAll()
+    done()
+  })
 
   app.post(
     '/api/session/uploads',
@@ -55,7 +60,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const { session: s } = authOf(req)
       const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch((err: unknown) => {
-        discardRestOfBody(req.raw)
+        lingering.discardRest(req.raw)
         return malformed(err)
       })
       return reply.code(201).send(upload)

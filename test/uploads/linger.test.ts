@@ -1,15 +1,16 @@
 // The lingering close on a refused upload is bounded: a client that keeps trickling its body
-// does not hold the connection open past the linger time.
+// does not hold the connection open past the linger time, nor the server at shutdown.
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import t from 'tap'
-import { discardRestOfBody } from '../../src/uploads/linger.js'
+import { LingeringBodies } from '../../src/uploads/linger.js'
 
 t.test('a body still arriving after the linger time has its connection closed', async (t) => {
+  const lingering = new LingeringBodies(300)
   const server = createServer((req, res) => {
     res.writeHead(413, { 'content-length': '0' }).end()
-    discardRestOfBody(req, 300)
+    lingering.discardRest(req)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -22,16 +23,17 @@ t.test('a body still arriving after the linger time has its connection closed', 
   t.teardown(() => clearInterval(trickle))
   let answer = ''
   socket.on('data', (chunk) => (answer += chunk))
-  await once(socket, 'close')
+  await closeOf(socket)
   t.match(answer, /^HTTP\/1\.1 413 /, 'the answer arrived before the close')
 })
 
 t.test('a body that ends within the linger time leaves the connection open for the next request', async (t) => {
   let requests = 0
+  const lingering = new LingeringBodies(5_000)
   const server = createServer((req, res) => {
     requests++
     res.writeHead(413, { 'content-length': '0' }).end()
-    discardRestOfBody(req, 5_000)
+    lingering.discardRest(req)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -48,3 +50,34 @@ t.test('a body that ends within the linger time leaves the connection open for t
   while ((answers.match(/HTTP\/1\.1 413/g) ?? []).length < 2) await once(socket, 'data')
   t.equal(requests, 2, 'both requests were answered on one connection')
 })
+
+t.test('at shutdown a lingering body is closed at once, not after its linger', async (t) => {
+  // A linger longer than the test's timeout: only closeAll can end it in time.
+  const lingering = new LingeringBodies(10 * 60_000)
+  let refused!: () => void
+  const answered = new Promise<void>((resolve) => (refused = resolve))
+  const server = createServer((req, res) => {
+    res.writeHead(413, { 'content-length': '0' }).end()
+    lingering.discardRest(req)
+    refused()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const { port } = server.address() as { port: number }
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n')
+  const trickle = setInterval(() => socket.write('x'), 50)
+  t.teardown(() => clearInterval(trickle))
+  await answered
+  const closed = closeOf(socket)
+  lingering.closeAll()
+  await closed
+  t.pass('the connection closed')
+})
+
+/** Resolves when `socket` closes (events.once would reject on the EPIPE of a trickled byte meeting the close). */
+function closeOf(socket: Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()))
+}
