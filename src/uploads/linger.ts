@@ -13,22 +13,24 @@ export class LingeringBodies {
 
   /** Drops whatever is still arriving of `req`'s body; closes the connection if it takes longer than the linger. */
   discardRest(req: IncomingMessage): void {
-    if (req.complete || this.lingering.has(req)) return
+    if (req.complete || req.readableEnded || req.destroyed || this.lingering.has(req)) return
     req.unpipe()
     req.resume()
     this.lingering.add(req)
-    const closeAfterLinger = setTimeout(() => req.socket.destroy(), this.ms)
+    // Destroying a request that has not arrived whole destroys its connection.
+    const closeAfterLinger = setTimeout(() => req.destroy(), this.ms)
     closeAfterLinger.unref()
     const done = () => {
       clearTimeout(closeAfterLinger)
       this.lingering.delete(req)
     }
     req.once('end', done)
-    req.socket.once('close', done)
+    req.once('close', done)
   }
 
   /** At shutdown: no refused body holds the server open (R5: exit within 10 s). */
   closeAll(): void {
-    for (const req of this.lingering) req.socket.destroy()
+    for (const req of this.lingering) req.destroy()
+    this.lingering.clear()
   }
 }
