@@ -9,13 +9,7 @@ t.test('events recorded while an insert is held go together in the next one, in 
   const app = await build(t)
   const { audit } = app.app
   const { sql } = app.resources.database
-  // Hold the first insert: another connection keeps the table locked against writers.
-  const holder = await sql.reserve()
-  t.teardown(() => holder.release())
-  await holder`begin`
-  await holder`lock table audit_events in exclusive mode`
-  const first = audit.record({ type: 'test.first' })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  const { holder, first } = await holdFirstInsert(t, app)
   let committed = 0
   const rest = Array.from({ length: 40 }, (_, i) =>
     audit.record({ type: 'test.grouped', data: { i } }, { type: 'test.grouped-pair', data: { i } }).then(() => committed++),
@@ -39,12 +33,7 @@ t.test('an event that fails its shared insert fails only its own caller', async 
   const app = await build(t)
   const { audit } = app.app
   const { sql } = app.resources.database
-  const holder = await sql.reserve()
-  t.teardown(() => holder.release())
-  await holder`begin`
-  await holder`lock table audit_events in exclusive mode`
-  const first = audit.record({ type: 'test.first' })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  const { holder, first } = await holdFirstInsert(t, app)
   // Not JSON: jsonb refuses it, so the statement carrying it fails.
   const bad = audit.record({ type: 'test.bad', data: { text: 'a\u0000b' } })
   const alongside = audit.record({ type: 'test.alongside' })
@@ -56,3 +45,14 @@ t.test('an event that fails its shared insert fails only its own caller', async 
   const types = (await sql<{ type: string }[]>`select type from audit_events where type like 'test.%' order by id`).map((r) => r.type)
   t.same(types, ['test.first', 'test.alongside', 'test.after'])
 })
+
+/** Records `test.first` while another connection keeps audit_events locked against writers: its insert is held until `holder` commits. */
+async function holdFirstInsert(t: { teardown(fn: () => unknown): void }, app: Awaited<ReturnType<typeof build>>) {
+  const holder = await app.resources.database.sql.reserve()
+  t.teardown(() => holder.release())
+  await holder`begin`
+  await holder`lock table audit_events in exclusive mode`
+  const first = app.app.audit.record({ type: 'test.first' })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  return { holder, first }
+}

@@ -8,19 +8,7 @@ import { LingeringBodies } from '../../src/uploads/linger.js'
 
 t.test('a body still arriving after the linger time has its connection closed', async (t) => {
   const lingering = new LingeringBodies(300)
-  const server = createServer((req, res) => {
-    res.writeHead(413, { 'content-length': '0' }).end()
-    lingering.discardRest(req)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => server.close())
-  const { port } = server.address() as { port: number }
-  const socket = connect(port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n')
-  const trickle = setInterval(() => socket.write('x'), 50)
-  t.teardown(() => clearInterval(trickle))
+  const socket = tricklingClient(t, await refusingServer(t, lingering))
   let answer = ''
   socket.on('data', (chunk) => (answer += chunk))
   await closeOf(socket)
@@ -56,20 +44,7 @@ t.test('at shutdown a lingering body is closed at once, not after its linger', a
   const lingering = new LingeringBodies(10 * 60_000)
   let refused!: () => void
   const answered = new Promise<void>((resolve) => (refused = resolve))
-  const server = createServer((req, res) => {
-    res.writeHead(413, { 'content-length': '0' }).end()
-    lingering.discardRest(req)
-    refused()
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => server.close())
-  const { port } = server.address() as { port: number }
-  const socket = connect(port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n')
-  const trickle = setInterval(() => socket.write('x'), 50)
-  t.teardown(() => clearInterval(trickle))
+  const socket = tricklingClient(t, await refusingServer(t, lingering, refused))
   await answered
   const closed = closeOf(socket)
   lingering.closeAll()
@@ -80,4 +55,27 @@ t.test('at shutdown a lingering body is closed at once, not after its linger', a
 /** Resolves when `socket` closes (events.once would reject on the EPIPE of a trickled byte meeting the close). */
 function closeOf(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()))
+}
+
+/** A server that refuses every request with 413 and lingers on its body; its port. */
+async function refusingServer(t: { teardown(fn: () => unknown): void }, lingering: LingeringBodies, refused = () => {}): Promise<number> {
+  const server = createServer((req, res) => {
+    res.writeHead(413, { 'content-length': '0' }).end()
+    lingering.discardRest(req)
+    refused()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  return (server.address() as { port: number }).port
+}
+
+/** A client that announces a 1 MB body and sends it a byte every 50 ms. */
+function tricklingClient(t: { teardown(fn: () => unknown): void }, port: number): Socket {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n')
+  const trickle = setInterval(() => socket.write('x'), 50)
+  t.teardown(() => clearInterval(trickle))
+  return socket
 }
