@@ -1,6 +1,6 @@
 // Reading a session's event log for resume: exactly the events after a given seq, or a
 // verdict that the log can no longer cover the gap.
-import type { ChainableCommander, Redis, Result } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import type { InfraKeys } from './keys.js'
 import { newNumberingLua } from './publish-session-event.lua.js'
 
@@ -38,8 +38,8 @@ export interface LogPlace {
   ttlMs: number
 }
 
-function currentSeqIn(pipeline: ChainableCommander, { keys, ttlMs }: LogPlace, sessionId: string) {
-  return pipeline.tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
+function currentSeqOf({ redis, keys, ttlMs }: LogPlace, sessionId: string) {
+  return redis.tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
 }
 
 export interface LogRead {
@@ -53,25 +53,21 @@ export interface LogRead {
 
 type Entry = [id: string, fields: string[]]
 
-/** The replies of a pipeline; throws the first failure (exec reports them, it does not throw). */
-function replies(results: [Error | null, unknown][] | null): unknown[] {
-  if (!results) throw new Error('the Redis pipeline was aborted')
-  for (const [err] of results) if (err) throw err
-  return results.map(([, value]) => value)
-}
+// The reads below send their commands one by one, not as a pipeline of their own: what is
+// sent in one tick goes out together anyway (auto-pipelining), in order, with the commands
+// of every other tab, in one socket write, where a pipeline is a write of its own. Every
+// hello reads the seq.
 
 /** The session's current seq (a new numbering when Redis lost it: see currentSeqLua). */
-export async function currentSeq(log: LogPlace, sessionId: string): Promise<number> {
-  const [seq] = replies(await currentSeqIn(log.redis.pipeline(), log, sessionId).exec()) as [number]
-  return seq
+export function currentSeq(log: LogPlace, sessionId: string): Promise<number> {
+  return currentSeqOf(log, sessionId)
 }
 
 export async function readEventLog(log: LogPlace, sessionId: string, afterSeq: number, max: number): Promise<LogRead> {
-  const [current, entries] = replies(
-    await currentSeqIn(log.redis.pipeline(), log, sessionId)
-      .xrange(log.keys.sessionLog(sessionId), `${afterSeq + 1}-0`, '+', 'COUNT', max + 1)
-      .exec(),
-  ) as [number, Entry[]]
+  const [current, entries] = (await Promise.all([
+    currentSeqOf(log, sessionId),
+    log.redis.xrange(log.keys.sessionLog(sessionId), `${afterSeq + 1}-0`, '+', 'COUNT', max + 1),
+  ])) as [number, Entry[]]
   const frames = entries.map(([id, fields]) => ({ seq: Number(id.split('-')[0]), frame: fields[1]! }))
   if (afterSeq > current) return { current, frames: [], complete: false }
   if (afterSeq === current) return { current, frames: [], complete: true }
@@ -81,9 +77,10 @@ export async function readEventLog(log: LogPlace, sessionId: string, afterSeq: n
 
 /** The end of a session's log: its seq counter and its last logged event (the terminal one, for a session that has ended). */
 export async function logEnd(log: LogPlace, sessionId: string): Promise<{ counter: number; last: { seq: number; frame: string } | null }> {
-  const [counter, entries] = replies(
-    await currentSeqIn(log.redis.pipeline(), log, sessionId).xrevrange(log.keys.sessionLog(sessionId), '+', '-', 'COUNT', 1).exec(),
-  ) as [number, Entry[]]
+  const [counter, entries] = (await Promise.all([
+    currentSeqOf(log, sessionId),
+    log.redis.xrevrange(log.keys.sessionLog(sessionId), '+', '-', 'COUNT', 1),
+  ])) as [number, Entry[]]
   const entry = entries[0]
   return { counter, last: entry ? { seq: Number(entry[0].split('-')[0]), frame: entry[1][1]! } : null }
 }

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { currentSeq, type LogPlace, type LogRead, logEnd, readEventLog } from '../infra/event-log.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { Presence } from '../presence/service.js'
+import type { OpenedPresence, Presence } from '../presence/service.js'
 import type { SessionRecord } from '../sessions/records.js'
 import { type Sessions, terminalEvent } from '../sessions/service.js'
 import type { Membership } from './membership.js'
@@ -19,7 +19,7 @@ export interface ResumeDeps {
   subscriber: Pick<Redis, 'ping'>
   logPlace: LogPlace
   membership: Pick<Membership, 'join' | 'bySession'>
-  sessions: Pick<Sessions, 'byId' | 'stateOf' | 'recordView'>
+  sessions: Pick<Sessions, 'byId' | 'stateOf' | 'stateAt' | 'recordView'>
   presence: Pick<Presence, 'openTab' | 'closeTab'>
   metrics: Pick<Metrics, 'handshake' | 'resumes' | 'resyncs'>
   config: Pick<Config, 'syncCheckIntervalSeconds' | 'eventLog'>
@@ -54,10 +54,13 @@ export class Resume {
     // later is published later, above `current`, and reaches the tab like any event.
     const session = await this.d.sessions.byId(tab.sessionId)
     if (session?.status !== 'active') return this.explainEnd(tab, hello, session ?? tab.auth.session)
-    if (!(await this.enterPresence(tab, session, hello.view))) return
+    const presence = await this.enterPresence(tab, session, hello.view)
+    if (!presence) return
     this.d.adminChanged(session.id)
-    await this.d.sessions.recordView(session, hello.view, hello.tabId)
-    const state = await this.d.sessions.stateOf({ ...tab.auth, session })
+    const [, state] = await Promise.all([
+      this.d.sessions.recordView(session, hello.view, hello.tabId),
+      this.d.sessions.stateAt({ ...tab.auth, session }, current, presence),
+    ])
     if (!tab.isOpen()) return
     const resumed = log?.complete ?? false
     tab.sendRaw(
@@ -82,15 +85,15 @@ export class Resume {
     this.finishSync(tab)
   }
 
-  /** Adds the tab to presence unless it closed meanwhile; false when it did. */
-  private async enterPresence(tab: Tab, session: SessionRecord, view: string): Promise<boolean> {
-    if (!tab.isOpen()) return false
-    await this.d.presence.openTab(session.id, tab, view, session.expiresAt)
+  /** Adds the tab to presence unless it closed meanwhile; the session's presence, or null when it did. */
+  private async enterPresence(tab: Tab, session: SessionRecord, view: string): Promise<OpenedPresence | null> {
+    if (!tab.isOpen()) return null
+    const presence = await this.d.presence.openTab(session.id, tab, view, session.expiresAt)
     tab.inPresence = true
-    if (tab.state !== 'closed') return true
+    if (tab.state !== 'closed') return presence
     // It closed while presence was written: leave() found nothing to remove then.
     await this.d.presence.closeTab(session.id, tab)
-    return false
+    return null
   }
 
   /** Resolves when the command connection is up; after an outage it reconnects on its own schedule, not with the subscriber. */

@@ -15,8 +15,8 @@ import type { AppError, WarnLog } from '../infra/errors.js'
 import { type EndReason, sessionEnded, unauthenticated } from './errors.js'
 import { expiryReason } from './deadlines.js'
 import { type EndOptions, type EnderDeps, type LoginLockScope, SessionEnder } from './ending.js'
-import type { StateCache } from './state-cache.js'
-import type { ActivityOutcome, EndedSession, RequestInfo, SessionRecord } from './records.js'
+import type { PlatformState, StateCache } from './state-cache.js'
+import type { ActivityOutcome, EndedSession, Presence, RequestInfo, SessionRecord } from './records.js'
 import { fingerprintOf, hashToken, judgeFingerprint, parseDevice } from './tokens.js'
 import { type OpenedSession, type OpenOptions, openSession } from './open.js'
 import { type SessionView, stateBody, statusOf, toView, viewRowsOf } from './views.js'
@@ -281,14 +281,22 @@ export class Sessions {
       this.d.bus.currentSeq(session.id),
       this.d.store.presenceOf([session.id]),
     ])
-    const p = presence.get(session.id)
-    // A tab may have reported input since this request authenticated.
-    const lastActivity = Math.max(auth.lastActivity, p?.lastActivity ?? 0)
-    return stateBody(session, auth.settings, { lastActivity, tabs: p?.tabs ?? 0, seq, ...state })
+    return stateWith(auth, state, seq, presence.get(session.id))
+  }
+
+  /** The snapshot of a tab's `welcome`: its hello has read the seq and the presence already. */
+  async stateAt(auth: AuthContext, seq: number, presence: Pick<Presence, 'lastActivity' | 'tabs'>) {
+    return stateWith(auth, await this.d.states.read(auth.session.id, auth.session.userId), seq, presence)
   }
 
   /** Ends the user's other sessions that are past a deadline and not yet swept. */
   cleanupStale(userId: number, exceptId: string, settings: Settings): Promise<number> {
     return this.ender.cleanupStale(userId, exceptId, settings)
   }
+}
+
+function stateWith(auth: AuthContext, state: PlatformState, seq: number, p: Pick<Presence, 'lastActivity' | 'tabs'> | undefined) {
+  // A tab may have reported input since this request authenticated.
+  const lastActivity = Math.max(auth.lastActivity, p?.lastActivity ?? 0)
+  return stateBody(auth.session, auth.settings, { lastActivity, tabs: p?.tabs ?? 0, seq, ...state })
 }

@@ -93,6 +93,22 @@ t.test('a non-admin asking for the admin feed gets FORBIDDEN', async (t) => {
   t.match(await tab.type('pong'), { id: 1 }, 'the socket stays open')
 })
 
+t.test("a welcome's state counts the session's open tabs with the new one, and not a crashed node's socket", async (t) => {
+  const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
+  await app.user('ada')
+  const address = await listen(app)
+  const ada = await app.client().signIn('ada')
+  const first = await openTab(address, ada.sid!, { tabId: 'first' })
+  t.match(first.welcome, { state: { session: { tabs: 1, status: 'active' } } })
+  const tabs = app.ctx.keys.sessionTabs(ada.sessionId!)
+  await app.resources.redis.zadd(tabs, Date.now() - 60_000, 'crashed-node-socket|gone')
+  const second = await openTab(address, ada.sid!, { tabId: 'second' })
+  t.match(second.welcome, { state: { session: { tabs: 2 } } }, 'first and second; the stale socket is not counted')
+  t.equal(await app.resources.redis.zscore(tabs, 'crashed-node-socket|gone'), null, 'and it is dropped')
+  const again = await openTab(address, ada.sid!, { tabId: 'second' })
+  t.match(again.welcome, { state: { session: { tabs: 2 } } }, 'a tab with two sockets counts once')
+})
+
 t.test('a socket silent past two ping intervals is closed 4408 and leaves presence', async (t) => {
   const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
   await app.user('ada')
