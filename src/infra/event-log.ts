@@ -4,19 +4,25 @@ import type { Redis, Result } from 'ioredis'
 import type { InfraKeys } from './keys.js'
 import { newNumberingLua } from './publish-session-event.lua.js'
 
-// KEYS[1] seq counter, KEYS[2] event log; ARGV[1] how long (ms) a numbering started here lives
 // The session's current seq. When Redis has lost both the counter and the log, the new
 // numbering starts here, as the publish script would start it, so that the seq a tab is
 // given as its baseline and the seq of the next event agree. Unless an event follows, it
-// lapses with the event log, and a later one starts above it.
-const currentSeqLua = `${newNumberingLua}
-local counted = redis.call('GET', KEYS[1])
-if counted then return tonumber(counted) end
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-if last then return tonumber(string.match(last[1], '^%d+')) end
-local seq = newNumbering()
-redis.call('SET', KEYS[1], seq, 'PX', ARGV[1])
-return seq
+// lapses with the event log, and a later one starts above it. A Lua function, so that a
+// tab's hello step (presence/service.ts) reads the seq in the same step as it opens the tab.
+export const currentSeqFunctionLua = `${newNumberingLua}
+local function currentSeq(seqKey, logKey, ttlMs)
+  local counted = redis.call('GET', seqKey)
+  if counted then return tonumber(counted) end
+  local last = redis.call('XREVRANGE', logKey, '+', '-', 'COUNT', 1)[1]
+  if last then return tonumber(string.match(last[1], '^%d+')) end
+  local seq = newNumbering()
+  redis.call('SET', seqKey, seq, 'PX', ttlMs)
+  return seq
+end`
+
+// KEYS[1] seq counter, KEYS[2] event log; ARGV[1] how long (ms) a numbering started here lives
+const currentSeqLua = `${currentSeqFunctionLua}
+return currentSeq(KEYS[1], KEYS[2], ARGV[1])
 `
 
 declare module 'ioredis' {

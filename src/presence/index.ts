@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    app.decorate('presence', new Presence(app.redis, app.sessionKeys, app.config.ws.tabStaleMs))
+    app.decorate('presence', new Presence(app.redis, app.sessionKeys, app.config.ws.tabStaleMs, app.config.eventLog.ttlSeconds * 1000))
   },
   { name: 'tessera-presence', dependencies: ['tessera-infra', 'tessera-sessions'] },
 )

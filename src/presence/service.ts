@@ -6,20 +6,27 @@
 import type { ChainableCommander, ClientContext, Redis, Result } from 'ioredis'
 import type { SessionSlotKeys } from '../sessions/keys.js'
 import type { Presence as SessionPresence } from '../sessions/records.js'
+import { currentSeqFunctionLua } from '../infra/event-log.js'
 import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabIdOf, tabMember } from '../sessions/tabs.js'
 
-// KEYS: tabs, presence; ARGV: stale-before ms, now ms, member, view, keep-until ms
-// Adds the socket (dropping the sockets of crashed nodes) and the view, and answers what
-// the tab's welcome counts: the session's last activity and the sockets that are still
-// there. One script, not a MULTI of five commands and a read after it: every hello runs it.
-const openTabLua = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIREAT', KEYS[1], ARGV[5])
-redis.call('HSET', KEYS[2], 'view', ARGV[4])
-redis.call('PEXPIREAT', KEYS[2], ARGV[5])
-return {redis.call('HGET', KEYS[2], 'lastActivity') or '', redis.call('ZRANGE', KEYS[1], 0, -1)}
+// KEYS: seq counter, event log, the session's ended flag, tabs, presence
+// ARGV: log ttl ms, stale-before ms, now ms, member, view, keep-until ms
+// A tab's hello in one step: the session's current seq and, unless the session has ended,
+// the socket in presence (dropping the sockets of crashed nodes) with its view, and what the
+// welcome counts: the last activity and the sockets still there. The ended flag is set in
+// the same step as the terminal event is logged, so either that event is at or below the
+// seq answered here (the tab is told why, never counted), or it comes after it and reaches
+// the tab, which is subscribed by then, like any event.
+const openTabLua = `${currentSeqFunctionLua}
+local seq = currentSeq(KEYS[1], KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return {seq, 1} end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('PEXPIREAT', KEYS[4], ARGV[6])
+redis.call('HSET', KEYS[5], 'view', ARGV[5])
+redis.call('PEXPIREAT', KEYS[5], ARGV[6])
+return {seq, 0, redis.call('HGET', KEYS[5], 'lastActivity') or '', redis.call('ZRANGE', KEYS[4], 0, -1)}
 `
 
 // KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
@@ -36,13 +43,13 @@ declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     /** 1 when the view was set, 0 for a session that has ended. */
     tesseraSetView(presence: string, ended: string, view: string, expireAt: number): Result<number, Context>
-    /** The session's last activity ('' when unknown) and the members of its tabs set. */
-    tesseraOpenTab(tabs: string, presence: string, staleBefore: number, now: number, member: string, view: string, keepUntil: number): Result<[string, string[]], Context>
+    /** openTabLua: the seq and 1 for a session that has ended; else the seq, 0, the last activity ('' when unknown) and the tabs' members. */
+    tesseraOpenTab(...args: (string | number)[]): Result<[number, 1] | [number, 0, string, string[]], Context>
   }
 }
 
-/** What a tab's welcome needs of presence: the session's last activity and its open tabs. */
-export type OpenedPresence = Pick<SessionPresence, 'lastActivity' | 'tabs'>
+/** A tab's hello step: the session's seq then, and its presence with the tab counted, or that it has ended. */
+export type OpenedTab = { seq: number; ended: true } | ({ seq: number; ended: false } & Pick<SessionPresence, 'lastActivity' | 'tabs'>)
 
 export class Presence {
   constructor(
@@ -50,18 +57,23 @@ export class Presence {
     private readonly keys: SessionSlotKeys,
     /** A socket not heard from for this long no longer counts (two ping intervals). */
     private readonly staleMs: number,
+    /** How long a seq numbering started by a hello lives (the event log's TTL). */
+    private readonly logTtlMs: number,
   ) {
     redis.defineCommand('tesseraSetView', { numberOfKeys: 2, lua: setViewLua })
-    redis.defineCommand('tesseraOpenTab', { numberOfKeys: 2, lua: openTabLua })
+    redis.defineCommand('tesseraOpenTab', { numberOfKeys: 5, lua: openTabLua })
   }
 
-  /** Adds the socket and its view; answers the session's presence with it counted. */
-  async openTab(sessionId: string, socket: TabSocket, view: string, keepUntil: number): Promise<OpenedPresence> {
+  /** A tab's hello step (openTabLua): the seq, and the socket and its view in presence unless the session has ended. */
+  async openTab(sessionId: string, socket: TabSocket, view: string, keepUntil: number): Promise<OpenedTab> {
     const now = Date.now()
     const k = this.keys
-    const [lastActivity, members] = await this.redis.tesseraOpenTab(k.sessionTabs(sessionId), k.sessionPresence(sessionId), now - this.staleMs, now, tabMember(socket), view, keepUntil)
+    const keys = [k.sessionSeq(sessionId), k.sessionLog(sessionId), k.sessionEnded(sessionId), k.sessionTabs(sessionId), k.sessionPresence(sessionId)]
+    const step = await this.redis.tesseraOpenTab(...keys, this.logTtlMs, now - this.staleMs, now, tabMember(socket), view, keepUntil)
+    if (step[1] === 1) return { seq: step[0], ended: true }
+    const [seq, , lastActivity, members] = step
     // One member per socket: a tab whose old socket is not yet reaped counts once.
-    return { lastActivity: lastActivity === '' ? null : Number(lastActivity), tabs: new Set(members.map(tabIdOf)).size }
+    return { seq, ended: false, lastActivity: lastActivity === '' ? null : Number(lastActivity), tabs: new Set(members.map(tabIdOf)).size }
   }
 
   /**

@@ -4,9 +4,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
-import { currentSeq, type LogPlace, type LogRead, logEnd, readEventLog } from '../infra/event-log.js'
+import { type LogPlace, type LogRead, logEnd, readEventLog } from '../infra/event-log.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { OpenedPresence, Presence } from '../presence/service.js'
+import type { OpenedTab, Presence } from '../presence/service.js'
 import type { SessionRecord } from '../sessions/records.js'
 import { type Sessions, terminalEvent } from '../sessions/service.js'
 import type { Membership } from './membership.js'
@@ -49,17 +49,17 @@ export class Resume {
     await this.d.membership.join(tab)
     // From here on every event of the session reaches this tab, queued until it is live.
     const log = hello.lastSeq === undefined ? null : await this.readLog(tab.sessionId, hello.lastSeq)
-    const current = log?.current ?? (await currentSeq(this.d.logPlace, tab.sessionId))
-    // The session may have ended since the upgrade. Read after the seq: an end committed
-    // later is published later, above `current`, and reaches the tab like any event.
-    const session = await this.d.sessions.byId(tab.sessionId)
-    if (session?.status !== 'active') return this.explainEnd(tab, hello, session ?? tab.auth.session)
-    const presence = await this.enterPresence(tab, session, hello.view)
-    if (!presence) return
+    const session = tab.auth.session
+    const opened = await this.enterPresence(tab, session, hello.view)
+    if (!opened) return
+    // Ended since the upgrade: its terminal event is at or below the seq the step read. An
+    // end after the step is published above it and reaches the tab like any event.
+    if (opened.ended) return this.explainEnd(tab, hello, (await this.d.sessions.byId(session.id)) ?? session)
+    const current = log?.current ?? opened.seq
     this.d.adminChanged(session.id)
     const [, state] = await Promise.all([
       this.d.sessions.recordView(session, hello.view, hello.tabId),
-      this.d.sessions.stateAt({ ...tab.auth, session }, current, presence),
+      this.d.sessions.stateAt({ ...tab.auth, session }, current, opened),
     ])
     if (!tab.isOpen()) return
     const resumed = log?.complete ?? false
@@ -85,12 +85,16 @@ export class Resume {
     this.finishSync(tab)
   }
 
-  /** Adds the tab to presence unless it closed meanwhile; the session's presence, or null when it did. */
-  private async enterPresence(tab: Tab, session: SessionRecord, view: string): Promise<OpenedPresence | null> {
+  /**
+   * The hello's step in Redis (Presence.openTab): the seq, and the tab in presence unless
+   * the session has ended. Null when the tab closed before or during it.
+   */
+  private async enterPresence(tab: Tab, session: SessionRecord, view: string): Promise<OpenedTab | null> {
     if (!tab.isOpen()) return null
-    const presence = await this.d.presence.openTab(session.id, tab, view, session.expiresAt)
+    const opened = await this.d.presence.openTab(session.id, tab, view, session.expiresAt)
+    if (opened.ended) return opened
     tab.inPresence = true
-    if (tab.state !== 'closed') return presence
+    if (tab.state !== 'closed') return opened
     // It closed while presence was written: leave() found nothing to remove then.
     await this.d.presence.closeTab(session.id, tab)
     return null

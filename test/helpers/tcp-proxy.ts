@@ -151,8 +151,9 @@ export const subscribes = (channel?: string) => (_pipe: Pipe, chunk: string) =>
 export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)
 
 /**
- * PostgreSQL traffic that reads sessions by id (SessionStore.findById, grouped): the
- * statement's Parse (drizzle's text of it), which postgres.js sends before the Bind that
- * carries the ids.
+ * PostgreSQL traffic of a hello after its step in Redis: the insert of its `session.view`
+ * audit row (Audit.record, grouped). postgres.js sends the statement's Parse and waits for
+ * its description before the Bind that carries the session's id, unless the connection
+ * has prepared it before.
  */
-export const readsSession = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('where "sessions"."id" = any($1::uuid[])')
+export const recordsView = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('insert into "audit_events"')

@@ -7,7 +7,7 @@ import { connectRedis } from '../../src/infra/redis.js'
 import type { Hub } from '../../src/realtime/hub.js'
 import { build, type Client, testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
 import { privateRedis } from '../helpers/private-redis.js'
-import { isSubscriber, pings, readsSession, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
+import { isSubscriber, pings, recordsView, subscribes, TcpProxy } from '../helpers/tcp-proxy.js'
 import { connect, listen, type Message, openTab } from '../helpers/ws.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -177,8 +177,8 @@ t.test('a tab in the middle of its hello when the subscriber reconnects still ge
   await waiting
   await until('the hello has joined', () => app.hub.tabsOf(sessionId).length === 1)
   await until('the node hears the session', async () => (await subscribers(inspect, channel)) === 1)
-  // It has read the seq (0), then asked PostgreSQL for the session: that query is held.
-  await until('the hello to wait for PostgreSQL', () => readsSession(postgres.heldText(), sessionId))
+  // It has read the seq (0) and is in presence; the insert of its view's audit row is held.
+  await until('the hello to wait for PostgreSQL', () => recordsView(postgres.heldText(), sessionId))
 
   t.equal(redis.drop(isSubscriber), 1, "the node's subscriber connection is cut")
   await until('Redis has dropped it', async () => (await subscribers(inspect, channel)) === 0)
