@@ -1,6 +1,7 @@
 // Audit events: who did what to which session, written to PostgreSQL, and read back for
 // the admin (the trail, a session's timeline) and the cleanup job (retention).
-import type { Db, Queryable } from '../infra/db.js'
+import { sql } from 'drizzle-orm'
+import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import { GroupCommit } from '../infra/group-commit.js'
 import { auditEvents } from '../../db/schema.js'
 import { type AuditEventRow, type AuditFilter, listAuditEvents, purgeAuditBatch, timelineOf } from './queries.js'
@@ -21,7 +22,7 @@ export class Audit {
     private readonly db: Db,
     readonly enabled: boolean,
   ) {
-    this.grouped = new GroupCommit((entries) => this.recordIn(this.db, ...entries))
+    this.grouped = new GroupCommit((entries) => this.insertRows(entries))
   }
 
   /** Resolves once the events are committed, in the order the calls were made. */
@@ -43,6 +44,22 @@ export class Audit {
   /** Deletes up to `limit` events older than `days`; how many it deleted. */
   purgeBatch(days: number, limit: number): Promise<number> {
     return purgeAuditBatch(this.db, days, limit)
+  }
+
+  /**
+   * A grouped insert: one prepared statement however many rows it carries (one array per
+   * column, unnested in order), where drizzle's `values` would make a new statement text,
+   * built and described again, for each number of rows.
+   */
+  private async insertRows(entries: AuditEntry[]): Promise<void> {
+    const column = <T>(value: (e: AuditEntry) => T) => sql.param(entries.map(value))
+    await executePrepared(
+      this.db,
+      sql`insert into audit_events (type, actor_user_id, user_id, session_id, data)
+        select * from unnest(${column((e) => e.type)}::text[], ${column((e) => e.actorUserId ?? null)}::int[],
+          ${column((e) => e.userId ?? null)}::int[], ${column((e) => e.sessionId ?? null)}::uuid[], ${column((e) => JSON.stringify(e.data ?? {}))}::jsonb[])`,
+      'audit_insert_rows',
+    )
   }
 
   /** The same, on a transaction of the caller's: the events commit with its other writes or not at all. */

@@ -46,6 +46,29 @@ t.test('an event that fails its shared insert fails only its own caller', async 
   t.same(types, ['test.first', 'test.alongside', 'test.after'])
 })
 
+t.test('every kind of event survives the grouped insert as it was given', async (t) => {
+  // The grouped insert sends each column as one array (a prepared statement for any number
+  // of rows): what the arrays carry must come back exactly.
+  const app = await build(t)
+  const { audit } = app.app
+  const { sql } = app.resources.database
+  const { id: userId } = await app.user('ada')
+  const sessionId = (await app.client().signIn('ada')).sessionId!
+  const data = { quote: 'say "hi"', backslash: 'C:\\temp\\', braces: '{a,b}', comma: 'a, b', unicode: 'żółw 🐢', nested: { list: [1, null, 'x'], empty: {} } }
+  await Promise.all([
+    audit.record({ type: 'test.full', actorUserId: userId, userId, sessionId, data }),
+    audit.record({ type: 'test.bare' }),
+    audit.record({ type: 'test.null "type"', userId, data: {} }),
+  ])
+  const rows = await sql<{ type: string; actor_user_id: number | null; user_id: number | null; session_id: string | null; data: unknown }[]>`
+    select type, actor_user_id, user_id, session_id, data from audit_events where type like 'test.%' order by id`
+  t.same(rows, [
+    { type: 'test.full', actor_user_id: userId, user_id: userId, session_id: sessionId, data },
+    { type: 'test.bare', actor_user_id: null, user_id: null, session_id: null, data: {} },
+    { type: 'test.null "type"', actor_user_id: null, user_id: userId, session_id: null, data: {} },
+  ])
+})
+
 /** Records `test.first` while another connection keeps audit_events locked against writers: its insert is held until `holder` commits. */
 async function holdFirstInsert(t: { teardown(fn: () => unknown): void }, app: Awaited<ReturnType<typeof build>>) {
   const holder = await app.resources.database.sql.reserve()

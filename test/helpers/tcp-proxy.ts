@@ -156,4 +156,4 @@ export const pings = (text: string) => /\$4\r\nping\r\n/i.test(text)
  * its description before the Bind that carries the session's id, unless the connection
  * has prepared it before.
  */
-export const recordsView = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('insert into "audit_events"')
+export const recordsView = (text: string, sessionId: string) => text.includes(sessionId) || text.includes('insert into audit_events')
