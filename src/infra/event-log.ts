@@ -44,6 +44,7 @@ export interface LogPlace {
   ttlMs: number
 }
 
+/** The session's current seq (a new numbering when Redis lost it: see currentSeqLua). */
 function currentSeqOf({ redis, keys, ttlMs }: LogPlace, sessionId: string) {
   return redis.tesseraCurrentSeq(keys.sessionSeq(sessionId), keys.sessionLog(sessionId), ttlMs)
 }
@@ -61,13 +62,7 @@ type Entry = [id: string, fields: string[]]
 
 // The reads below send their commands one by one, not as a pipeline of their own: what is
 // sent in one tick goes out together anyway (auto-pipelining), in order, with the commands
-// of every other tab, in one socket write, where a pipeline is a write of its own. Every
-// hello reads the seq.
-
-/** The session's current seq (a new numbering when Redis lost it: see currentSeqLua). */
-export function currentSeq(log: LogPlace, sessionId: string): Promise<number> {
-  return currentSeqOf(log, sessionId)
-}
+// of every other tab, in one socket write, where a pipeline is a write of its own.
 
 export async function readEventLog(log: LogPlace, sessionId: string, afterSeq: number, max: number): Promise<LogRead> {
   const [current, entries] = (await Promise.all([

@@ -59,7 +59,7 @@ export class Resume {
     this.d.adminChanged(session.id)
     const [, state] = await Promise.all([
       this.d.sessions.recordView(session, hello.view, hello.tabId),
-      this.d.sessions.stateAt({ ...tab.auth, session }, current, opened),
+      this.d.sessions.stateAt(tab.auth, current, opened),
     ])
     if (!tab.isOpen()) return
     const resumed = log?.complete ?? false

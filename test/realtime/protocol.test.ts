@@ -94,7 +94,7 @@ t.test('a non-admin asking for the admin feed gets FORBIDDEN', async (t) => {
 })
 
 t.test("a welcome's state counts the session's open tabs with the new one, and not a crashed node's socket", async (t) => {
-  const app = await build(t, { WS_PING_INTERVAL_SECONDS: '1' })
+  const app = await build(t)
   await app.user('ada')
   const address = await listen(app)
   const ada = await app.client().signIn('ada')
