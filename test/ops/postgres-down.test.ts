@@ -135,11 +135,13 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   tab.send({ type: 'ping', id: 1 })
   await tab.next((m) => m.type === 'pong' && m.id === 1)
   t.equal(tabClosed, null, 'the socket is open')
-  // A tab that connects now cannot finish its hello (it records the view and reads the session in PostgreSQL).
+  // A tab that connects now cannot finish its hello (it records the view in PostgreSQL).
   const late = await connect(address, { cookie: `sid=${ada.sid}` })
   late.send({ type: 'hello', tabId: 'B', view: '/' })
   t.equal((await late.closed).code, 1011, 'a tab that connects now is closed with 1011 after hello (it reconnects with backoff)')
   t.notOk(late.messages.some((m) => m.type === 'welcome'), 'without a welcome')
+  const tabsKey = app.ctx.keys.sessionTabs(ada.sessionId!)
+  await until('the late tab to leave presence again', async () => (await app.resources.redis.zcard(tabsKey)) === 1)
 
   // The workers keep running: the write-behind of that input fails (and keeps it for later), the process lives on.
   await until('an activity flush to fail', async () => sample(await metrics(), 'tessera_jobs_total', { queue: 'activity-flush', result: 'failed' }) > flushFailuresBefore, 30_000)
