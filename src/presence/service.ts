@@ -11,13 +11,14 @@ import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabIdOf, tabMember } from '../sessions/tabs.js'
 
 // KEYS: seq counter, event log, the session's ended flag, tabs, presence
-// ARGV: log ttl ms, stale-before ms, now ms, member, view, keep-until ms
+// ARGV: log ttl ms, stale-before ms, now ms, member, view, keep-until ms, the admin-changes
+// channel, the session id
 // A tab's hello in one step: the session's current seq and, unless the session has ended,
-// the socket in presence (dropping the sockets of crashed nodes) with its view, and what the
-// welcome counts: the last activity and the sockets still there. The ended flag is set in
-// the same step as the terminal event is logged, so either that event is at or below the
-// seq answered here (the tab is told why, never counted), or it comes after it and reaches
-// the tab, which is subscribed by then, like any event.
+// the socket in presence (dropping the sockets of crashed nodes) with its view, what the
+// welcome counts (the last activity and the sockets still there), and the admin change. The
+// ended flag is set in the same step as the terminal event is logged, so either that event
+// is at or below the seq answered here (the tab is told why, never counted), or it comes
+// after it and reaches the tab, which is subscribed by then, like any event.
 const openTabLua = `${currentSeqFunctionLua}
 local seq = currentSeq(KEYS[1], KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[3]) == 1 then return {seq, 1} end
@@ -26,7 +27,15 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 redis.call('PEXPIREAT', KEYS[4], ARGV[6])
 redis.call('HSET', KEYS[5], 'view', ARGV[5])
 redis.call('PEXPIREAT', KEYS[5], ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {seq, 0, redis.call('HGET', KEYS[5], 'lastActivity') or '', redis.call('ZRANGE', KEYS[4], 0, -1)}
+`
+
+// KEYS: tabs; ARGV: member, the admin-changes channel, the session id
+// The socket out of presence, and the admin change, in one command.
+const closeTabLua = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 `
 
 // KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
@@ -45,6 +54,7 @@ declare module 'ioredis' {
     tesseraSetView(presence: string, ended: string, view: string, expireAt: number): Result<number, Context>
     /** openTabLua: the seq and 1 for a session that has ended; else the seq, 0, the last activity ('' when unknown) and the tabs' members. */
     tesseraOpenTab(...args: (string | number)[]): Result<[number, 1] | [number, 0, string, string[]], Context>
+    tesseraCloseTab(tabs: string, member: string, adminChanges: string, sessionId: string): Result<null, Context>
   }
 }
 
@@ -62,14 +72,18 @@ export class Presence {
   ) {
     redis.defineCommand('tesseraSetView', { numberOfKeys: 2, lua: setViewLua })
     redis.defineCommand('tesseraOpenTab', { numberOfKeys: 5, lua: openTabLua })
+    redis.defineCommand('tesseraCloseTab', { numberOfKeys: 1, lua: closeTabLua })
   }
 
-  /** A tab's hello step (openTabLua): the seq, and the socket and its view in presence unless the session has ended. */
+  /**
+   * A tab's hello step (openTabLua): the seq, and the socket and its view in presence unless
+   * the session has ended. Every node's admin feed hears of the new tab.
+   */
   async openTab(sessionId: string, socket: TabSocket, view: string, keepUntil: number): Promise<OpenedTab> {
     const now = Date.now()
     const k = this.keys
     const keys = [k.sessionSeq(sessionId), k.sessionLog(sessionId), k.sessionEnded(sessionId), k.sessionTabs(sessionId), k.sessionPresence(sessionId)]
-    const step = await this.redis.tesseraOpenTab(...keys, this.logTtlMs, now - this.staleMs, now, tabMember(socket), view, keepUntil)
+    const step = await this.redis.tesseraOpenTab(...keys, this.logTtlMs, now - this.staleMs, now, tabMember(socket), view, keepUntil, k.adminChanges, sessionId)
     if (step[1] === 1) return { seq: step[0], ended: true }
     const [seq, , lastActivity, members] = step
     // One member per socket: a tab whose old socket is not yet reaped counts once.
@@ -100,7 +114,8 @@ export class Presence {
     return commands.tesseraSetView(this.keys.sessionPresence(sessionId), this.keys.sessionEnded(sessionId), view, keepUntil)
   }
 
+  /** Takes the socket out of presence; every node's admin feed hears of it. */
   async closeTab(sessionId: string, socket: TabSocket): Promise<void> {
-    await this.redis.zrem(this.keys.sessionTabs(sessionId), tabMember(socket))
+    await this.redis.tesseraCloseTab(this.keys.sessionTabs(sessionId), tabMember(socket), this.keys.adminChanges, sessionId)
   }
 }

@@ -50,15 +50,15 @@ export class Hub implements TabHost {
       heartbeatIntervalMs: d.config.heartbeatIntervalSeconds * 1000,
     }
     defineLogCommands(d.redis)
-    const adminChanged = (sessionId: string) => this.adminChanged(sessionId)
     this.members = new Membership({ ...d, sharded: isCluster(d.redis) })
     this.resume = new Resume({
       ...d,
       logPlace: { redis: d.redis, keys: d.keys, ttlMs: d.config.eventLog.ttlSeconds * 1000 },
       membership: this.members,
       heartbeatIntervalMs: this.limits.heartbeatIntervalMs,
-      adminChanged,
     })
+    // A view change: every node's admin feed reloads the session (after the write, on the same connection).
+    const adminChanged = (sessionId: string) => void this.d.redis.publish(this.d.keys.adminChanges, sessionId).catch(() => {})
     this.handlers = new MessageHandlers({ sessions: d.sessions, presence: d.presence, adminChanged, admin: () => this.d.admin })
     d.subscriber.on('message', (channel: string, frame: string) => this.onFrame(channel, frame))
     d.subscriber.on('smessage', (channel: string, frame: string) => this.onFrame(channel, frame))
@@ -98,12 +98,7 @@ export class Hub implements TabHost {
     this.pinger.remove(tab)
     this.d.admin?.unsubscribe(tab)
     this.members.unsubscribeFor(tab)
-    if (tab.inPresence) this.d.presence.closeTab(tab.sessionId, tab).then(() => this.adminChanged(tab.sessionId), () => {})
-  }
-
-  /** Tabs or view of a session changed: every node's admin feed reloads it (after the write, on the same connection). */
-  private adminChanged(sessionId: string) {
-    this.d.redis.publish(this.d.keys.adminChanges, sessionId).catch(() => {})
+    if (tab.inPresence) this.d.presence.closeTab(tab.sessionId, tab).catch(() => {})
   }
 
   hello(tab: Tab, hello: Hello): Promise<void> {

@@ -25,8 +25,6 @@ export interface ResumeDeps {
   config: Pick<Config, 'syncCheckIntervalSeconds' | 'eventLog'>
   heartbeatIntervalMs: number
   log: Pick<FastifyBaseLogger, 'warn'>
-  /** Tabs or view of a session changed: every node's admin feed reloads it. */
-  adminChanged(sessionId: string): void
 }
 
 /** How long a catch-up waits for the command connection to come back after the subscriber did. */
@@ -56,7 +54,6 @@ export class Resume {
     // end after the step is published above it and reaches the tab like any event.
     if (opened.ended) return this.explainEnd(tab, hello, (await this.d.sessions.byId(session.id)) ?? session)
     const current = log?.current ?? opened.seq
-    this.d.adminChanged(session.id)
     const [, state] = await Promise.all([
       this.d.sessions.recordView(session, hello.view, hello.tabId),
       this.d.sessions.stateAt(tab.auth, current, opened),

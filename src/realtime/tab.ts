@@ -36,12 +36,18 @@ interface Queued {
   publishedAt: number | undefined
 }
 
+// Socket ids: this process's random prefix and a counter, unique across nodes without
+// asking the system for random bytes on every connect.
+const socketIdPrefix = randomBytes(9).toString('base64url')
+let socketCount = 0
+const nextSocketId = () => `${socketIdPrefix}.${(socketCount++).toString(36)}`
+
 export class Tab {
   state: State = 'awaiting-hello'
   tabId = ''
   view = ''
   /** This socket in presence (a reconnected tab has a new one; see presence/service.ts). */
-  readonly socketId = randomBytes(9).toString('base64url')
+  readonly socketId = nextSocketId()
   /** The seq of the last logged event this tab has been sent. */
   lastSent = 0
   /** Presence holds this socket: its close must remove it. */
