@@ -3,7 +3,6 @@
 import { sql } from 'drizzle-orm'
 import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import { GroupCommit } from '../infra/group-commit.js'
-import { auditEvents } from '../../db/schema.js'
 import { type AuditEventRow, type AuditFilter, listAuditEvents, purgeAuditBatch, timelineOf } from './queries.js'
 
 export interface AuditEntry {
@@ -22,7 +21,7 @@ export class Audit {
     private readonly db: Db,
     readonly enabled: boolean,
   ) {
-    this.grouped = new GroupCommit((entries) => this.insertRows(entries))
+    this.grouped = new GroupCommit((entries) => insertRows(this.db, entries))
   }
 
   /** Resolves once the events are committed, in the order the calls were made. */
@@ -46,33 +45,25 @@ export class Audit {
     return purgeAuditBatch(this.db, days, limit)
   }
 
-  /**
-   * A grouped insert: one prepared statement however many rows it carries (one array per
-   * column, unnested in order), where drizzle's `values` would make a new statement text,
-   * built and described again, for each number of rows.
-   */
-  private async insertRows(entries: AuditEntry[]): Promise<void> {
-    const column = <T>(value: (e: AuditEntry) => T) => sql.param(entries.map(value))
-    await executePrepared(
-      this.db,
-      sql`insert into audit_events (type, actor_user_id, user_id, session_id, data)
-        select * from unnest(${column((e) => e.type)}::text[], ${column((e) => e.actorUserId ?? null)}::int[],
-          ${column((e) => e.userId ?? null)}::int[], ${column((e) => e.sessionId ?? null)}::uuid[], ${column((e) => JSON.stringify(e.data ?? {}))}::jsonb[])`,
-      'audit_insert_rows',
-    )
-  }
-
   /** The same, on a transaction of the caller's: the events commit with its other writes or not at all. */
   async recordIn(tx: Queryable, ...entries: AuditEntry[]): Promise<void> {
     if (!this.enabled || entries.length === 0) return
-    await tx.insert(auditEvents).values(
-      entries.map((e) => ({
-        type: e.type,
-        actorUserId: e.actorUserId ?? null,
-        userId: e.userId ?? null,
-        sessionId: e.sessionId ?? null,
-        data: e.data ?? {},
-      })),
-    )
+    await insertRows(tx, entries)
   }
+}
+
+/**
+ * One prepared statement however many rows it carries (one array per column, unnested in
+ * order), where drizzle's `values` would make a new statement text, built and described
+ * again, for each number of rows.
+ */
+async function insertRows(db: Queryable, entries: AuditEntry[]): Promise<void> {
+  const column = <T>(value: (e: AuditEntry) => T) => sql.param(entries.map(value))
+  await executePrepared(
+    db,
+    sql`insert into audit_events (type, actor_user_id, user_id, session_id, data)
+      select * from unnest(${column((e) => e.type)}::text[], ${column((e) => e.actorUserId ?? null)}::int[],
+        ${column((e) => e.userId ?? null)}::int[], ${column((e) => e.sessionId ?? null)}::uuid[], ${column((e) => JSON.stringify(e.data ?? {}))}::jsonb[])`,
+    'audit_insert_rows',
+  )
 }
