@@ -44,7 +44,7 @@ const help: Record<keyof typeof defaults, string> = {
   'terminate-rate': 'force terminations per second (P2 asks 50)',
   'terminate-seconds': 'how long terminations are fired',
   heap: "print what Tessera's heap holds per held socket, by constructor (two heap snapshots; slow)",
-  profile: "write a CPU profile of Tessera's process during the churn and print its hot spots",
+  profile: "write CPU profiles of Tessera's process while the held sockets open and during the churn, and print their hot spots",
   write: 'refresh this section of docs/benchmarks.md (--write=false to skip)',
 }
 
@@ -81,7 +81,10 @@ async function heldMemory(load: LoadProcess, server: LoadProcess, label: string,
   const heapBefore = flags.heap ? await server.call<HeapSummary>('heapByConstructor') : null
   const before = await server.call<number>('rss')
   progress(NAME, `${label}: opening ${sessions.length * 2} held sockets`)
+  const profiling = flags.profile && label === 'tessera'
+  if (profiling) await server.call('profileStart')
   const connect = await load.call<Connect>('open', { label, address, sessions, concurrency: flags['connect-concurrency'], dialect })
+  if (profiling) printHotspots(`${label}'s opening of the held sockets`, await server.call<Parameters<typeof printHotspots>[1]>('profileStop', { label: `${NAME}-open` }))
   if (connect.open < sessions.length * 2) throw new Error(`${label}: only ${connect.open} of ${sessions.length * 2} sockets opened: ${JSON.stringify(connect.failures)}`)
   // The hellos' side effects (presence, audit rows, subscriptions) settle before RSS is read.
   await new Promise((r) => setTimeout(r, 2000))
