@@ -35,8 +35,8 @@ const quickPlan: [file: string, args: string[]][] = [
 const plan: [file: string, args: string[]][] = quick
   ? quickPlan.map(([file, args]) => [file, [...args, '--write=false']])
   : [
-      // P1 and P8, each also on a private Redis Cluster (3 primaries) beside one Redis.
-      ['fanout.ts', ['--cluster']],
+      // P1 at its 10,000 sockets, and P8, each also on a private Redis Cluster (3 primaries) beside one Redis.
+      ['fanout.ts', ['--sessions', '5000', '--cluster']],
       ['fanout.ts', ['--nodes', '2', '--cluster']],
       ['session-state.ts', []],
       ['sweep.ts', []],
