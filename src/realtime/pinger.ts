@@ -1,6 +1,11 @@
 // The server's pings: every tab once per ping interval, spread over the interval in slots
 // (10,000 pings at once stalled fan-out for half a second), closing tabs that stopped
 // answering and refreshing the presence of the rest in batches.
+//
+// A tab is closed two intervals after it was last heard from (docs/realtime.md), not at the
+// first slot tick after that: its slot comes round once an interval, which let a vanished
+// tab stay up to three intervals. A tab whose deadline falls before its next slot tick goes
+// on a watch list that every tick looks through; it is short, as only silent tabs are on it.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Presence } from '../presence/service.js'
 import { CLOSE } from './protocol.js'
@@ -10,7 +15,18 @@ export interface PingerDeps {
   presence: Pick<Presence, 'seeTabs'>
   pingIntervalMs: number
   log: Pick<FastifyBaseLogger, 'debug'>
+  /** The clocks, wall (the tabs' lastSeen) and monotonic (the ticks); tests drive their own. */
+  clock?: { now(): number; monotonic(): number }
+  /** false: no timer; whoever made the pinger calls tick() (tests). */
+  timer?: boolean
 }
+
+/** What the pinger reads and does to a tab. */
+type PingedTab = Pick<Tab, 'lastSeen' | 'connectedAt' | 'state' | 'pingSlot' | 'inPresence' | 'sessionId' | 'socketId' | 'tabId' | 'auth' | 'isOpen' | 'close'> & {
+  socket: Pick<Tab['socket'], 'ping'>
+}
+
+const systemClock = { now: () => Date.now(), monotonic: () => performance.now() }
 
 /** How often a slice of the tabs is pinged: every tab once per ping interval, on its own tick. */
 const PING_TICK_MS = 100
@@ -24,52 +40,78 @@ const PRESENCE_BATCH = 500
 type Seen = Parameters<Presence['seeTabs']>[0]
 
 export class Pinger {
-  private readonly timer: NodeJS.Timeout
+  private readonly timer: NodeJS.Timeout | null
   private readonly pingMs: number
   /** The tabs by the tick of the ping interval they are pinged on (round robin as they come). */
-  private readonly slots: Set<Tab>[]
+  private readonly slots: Set<PingedTab>[]
+  /** Tabs whose deadline comes before their next slot tick: looked at on every tick. */
+  private readonly watched = new Set<PingedTab>()
   private readonly tickMs: number
+  private readonly clock: NonNullable<PingerDeps['clock']>
   /** Monotonic: a wall clock set back must not stop the ticks. */
-  private readonly epoch = performance.now()
+  private readonly epoch: number
   private pingedTicks = 0
   private nextSlot = 0
 
   constructor(private readonly d: PingerDeps) {
     this.pingMs = d.pingIntervalMs
-    this.slots = Array.from({ length: Math.min(MAX_PING_SLOTS, Math.max(1, Math.round(this.pingMs / PING_TICK_MS))) }, () => new Set<Tab>())
+    this.clock = d.clock ?? systemClock
+    this.epoch = this.clock.monotonic()
+    this.slots = Array.from({ length: Math.min(MAX_PING_SLOTS, Math.max(1, Math.round(this.pingMs / PING_TICK_MS))) }, () => new Set<PingedTab>())
     this.tickMs = this.pingMs / this.slots.length
-    this.timer = setInterval(() => this.tick(), this.tickMs).unref()
+    this.timer = d.timer === false ? null : setInterval(() => this.tick(), this.tickMs).unref()
   }
 
-  add(tab: Tab): void {
+  add(tab: PingedTab): void {
     tab.pingSlot = this.nextSlot++ % this.slots.length
     this.slots[tab.pingSlot]!.add(tab)
   }
 
-  remove(tab: Tab): void {
+  remove(tab: PingedTab): void {
     this.slots[tab.pingSlot]?.delete(tab)
+    this.watched.delete(tab)
   }
 
   stop(): void {
-    clearInterval(this.timer)
+    if (this.timer) clearInterval(this.timer)
   }
 
   /**
-   * One tick of the ping interval: the tabs of the slots now due are checked and pinged, and
-   * their presence refreshed. A late timer catches up, so every tab is still seen once an interval.
+   * When the tab is closed for silence: two intervals after it was last heard from; one
+   * that never said hello, two intervals after it connected, whatever it answered.
    */
-  private tick() {
-    const now = Date.now()
-    const due = Math.floor((performance.now() - this.epoch) / this.tickMs)
+  private deadlineOf(tab: PingedTab): number {
+    return (tab.state === 'awaiting-hello' ? tab.connectedAt : tab.lastSeen) + 2 * this.pingMs
+  }
+
+  private closeSilent(tab: PingedTab) {
+    this.watched.delete(tab)
+    tab.close(CLOSE.heartbeatTimeout, tab.state === 'awaiting-hello' ? 'no hello' : 'no answer to ping')
+  }
+
+  /**
+   * One tick of the ping interval: the watched tabs past their deadline are closed, and the
+   * tabs of the slots now due are checked and pinged, and their presence refreshed. A late
+   * timer catches up, so every tab is still seen once an interval.
+   */
+  tick(): void {
+    const now = this.clock.now()
+    for (const tab of this.watched) {
+      if (now >= this.deadlineOf(tab)) this.closeSilent(tab)
+      else if (this.deadlineOf(tab) > now + this.pingMs) this.watched.delete(tab) // heard from again
+    }
+    const due = Math.floor((this.clock.monotonic() - this.epoch) / this.tickMs)
     const slots = this.slots.length
     let alive: Seen = []
     for (let tick = Math.max(this.pingedTicks, due - slots + 1); tick <= due; tick++) {
       // A tab closed here leaves its slot at once; a Set lets go of it mid-iteration safely.
       for (const tab of this.slots[tick % slots]!) {
-        if (now - tab.lastSeen > 2 * this.pingMs || (tab.state === 'awaiting-hello' && now - tab.connectedAt > 2 * this.pingMs)) {
-          tab.close(CLOSE.heartbeatTimeout, tab.state === 'awaiting-hello' ? 'no hello' : 'no answer to ping')
+        const deadline = this.deadlineOf(tab)
+        if (now >= deadline) {
+          this.closeSilent(tab)
           continue
         }
+        if (deadline <= now + this.pingMs) this.watched.add(tab)
         if (!tab.isOpen()) continue
         tab.socket.ping()
         if (!tab.inPresence) continue
@@ -85,6 +127,7 @@ export class Pinger {
 
   /** Keeps this node's tabs counted; tabs of a node that died fade out after 1.5 intervals. */
   private seePresence(alive: Seen) {
+    if (alive.length === 0) return
     this.d.presence.seeTabs(alive).catch((err) => this.d.log.debug({ err }, 'realtime: presence refresh failed'))
   }
 }
