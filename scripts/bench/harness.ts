@@ -3,6 +3,7 @@
 // the machine facts a report states, and a meter of the server process's CPU and event loop.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Socket } from 'node:net'
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -216,6 +217,20 @@ export async function machineFacts(resources: Resources): Promise<MachineFacts> 
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     commit: dirty ? `${commit} + uncommitted changes in src/` : commit,
     loadAtStart: loadAverage(),
+  }
+}
+
+/**
+ * How many files (sockets included) a process may open: the soft limit of this process,
+ * which the server and load-generator processes inherit. Null where /proc does not say.
+ */
+export function openFilesLimit(): number | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined || soft === 'unlimited' ? null : Number(soft)
+  } catch {
+    return null
   }
 }
 
