@@ -148,10 +148,37 @@ ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
     bench: `${p9 ? 'P9 stretch' : 'heartbeats'} (${num(t.sockets)} sockets)`,
     rows: p9
       ? [
-          ['P9 sockets held, closed', '—', `${num(t.sockets)}, ${num(t.socketsClosed)}`, '', targets[0]![2]!],
-          ['P9 KiB per socket', '—', t.rssPerSocketKiB.toFixed(1), '', targets[1]![2]!],
+          {
+            figure: `P9 sockets held ${flags.seconds} s (closed meanwhile)`,
+            target: '50,000 (0)',
+            baseline: '—',
+            peer: '—',
+            tessera: `${num(t.sockets)} (${num(t.socketsClosed)})`,
+            ratio: '',
+            verdict: targets[0]![2]!,
+          },
+          { figure: 'P9 RSS per socket KiB', target: '≤ 10', baseline: '—', peer: '—', tessera: t.rssPerSocketKiB.toFixed(1), ratio: '', verdict: targets[1]![2]! },
         ]
-      : [row('P3 loop delay p99 ms', (r) => ms(r.server.loopDelayP99Ms), (r) => r.server.loopDelayP99Ms).concat(targets[0]![2]!), row('P3 CPU ms/s per 1,000 heartbeats/s', (r) => num(r.cpuPerThousand, 1), (r) => r.cpuPerThousand).concat('reported')],
+      : [
+          {
+            figure: 'P3 event-loop delay p99 ms, 10,000 heartbeats/s',
+            target: '≤ 50',
+            baseline: b ? ms(b.server.loopDelayP99Ms) : 'not run',
+            peer: '—',
+            tessera: ms(t.server.loopDelayP99Ms),
+            ratio: b ? ratio(t.server.loopDelayP99Ms, b.server.loopDelayP99Ms) : '',
+            verdict: targets[0]![2]!,
+          },
+          {
+            figure: 'P3 CPU ms/s per 1,000 heartbeats/s',
+            target: 'reported',
+            baseline: b ? num(b.cpuPerThousand, 1) : 'not run',
+            peer: '—',
+            tessera: num(t.cpuPerThousand, 1),
+            ratio: b ? ratio(t.cpuPerThousand, b.cpuPerThousand) : '',
+            verdict: 'reported',
+          },
+        ],
   }
 }
 

@@ -3,12 +3,14 @@
 // `npm run bench -- --quick` uses small parameters instead, to check that all of it works.
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { BENCHMARKS_DOC } from './report.js'
-import { type Row, textTable } from './stats.js'
+import { execFileSync } from 'node:child_process'
+import os from 'node:os'
+import { BENCHMARKS_DOC, writeSection } from './report.js'
+import { markdownTable, type SummaryRow, textTable } from './stats.js'
 
 interface Summary {
   bench: string
-  rows: Row[]
+  rows: SummaryRow[]
 }
 
 const quick = process.argv.includes('--quick')
@@ -76,6 +78,7 @@ function runOne(file: string, args: string[]): Promise<Summary | null> {
   })
 }
 
+const runStarted = new Date()
 const summaries: Summary[] = []
 let failed = 0
 for (const [file, args] of plan) {
@@ -86,10 +89,41 @@ for (const [file, args] of plan) {
   else failed++
 }
 
+const SUMMARY_HEADER = ['benchmark', 'figure', 'target', 'baseline', 'peer (Socket.IO)', 'Tessera', 'Tessera / baseline', 'verdict']
+
+function summaryTable(format: typeof textTable) {
+  const rows = summaries.flatMap((s) => s.rows.map((r, i) => [i === 0 ? s.bench : '', r.figure, r.target, r.baseline, r.peer, r.tessera, r.ratio, r.verdict]))
+  return format(SUMMARY_HEADER, rows)
+}
+
+/** The whole run's summary, at the top of docs/benchmarks.md: only after a full run of every benchmark. */
+function writeSummary(started: Date) {
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    } catch {
+      return 'unknown'
+    }
+  })()
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' / ')
+  writeSection(
+    'summary',
+    `## Summary of the last full run
+
+- **Run:** \`npm run bench\`, ${started.toISOString().replace(/\.\d+Z$/, 'Z')} to ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; Tessera ${commit};
+  \`nproc\` ${os.availableParallelism()}; load average at the end ${load} (1 / 5 / 15 min). Each benchmark's section below
+  has its own machine line and the details.
+- **Peer:** Socket.IO 4 with \`@socket.io/redis-adapter\` on the same Redis, where a target asks for it (P1, P4, P8).
+
+${summaryTable(markdownTable)}
+`,
+  )
+}
+
 if (summaries.length > 0) {
-  const rows = summaries.flatMap((s) => s.rows.map((r, i) => [i === 0 ? s.bench : '', ...r]))
   console.log('\nSummary (figures of this run; the machine load was not controlled)')
-  console.log(textTable(['benchmark', 'figure', 'baseline', 'Tessera', 'Tessera / baseline', 'verdict'], rows))
+  console.log(summaryTable(textTable))
+  if (!quick && failed === 0 && !interrupted) writeSummary(runStarted)
   console.log(`\nDetails: ${BENCHMARKS_DOC}`)
 }
 process.exit(interrupted ? 130 : failed > 0 ? 1 : 0)

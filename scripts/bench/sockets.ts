@@ -230,10 +230,33 @@ ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
   return {
     bench: `sockets (${num(sockets)} sockets)`,
     rows: [
-      ['P2 terminate p99 ms', ms(b.terminate.latency.p99), ms(t.terminate.latency.p99), ratio(t.terminate.latency.p99, b.terminate.latency.p99), verdict(0)],
-      ['P4 KiB per socket', b.rssPerSocketKiB.toFixed(1), t.rssPerSocketKiB.toFixed(1), ratio(t.rssPerSocketKiB, b.rssPerSocketKiB), verdict(1)],
-      ['P4 KiB per socket, Socket.IO as the baseline', peerKiB.toFixed(1), t.rssPerSocketKiB.toFixed(1), ratio(t.rssPerSocketKiB, peerKiB), verdict(2)],
-      ['P10 connects/s', num(b.churn.connectsPerSecond), num(t.churn.connectsPerSecond), ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond), verdict(3)],
+      {
+        figure: 'P2 force terminate → every tab closed p99 ms',
+        target: '≤ 100',
+        baseline: ms(b.terminate.latency.p99),
+        peer: '—',
+        tessera: ms(t.terminate.latency.p99),
+        ratio: ratio(t.terminate.latency.p99, b.terminate.latency.p99),
+        verdict: verdict(0),
+      },
+      {
+        figure: 'P4 RSS per open socket KiB',
+        target: '≤ 10, below the peer',
+        baseline: b.rssPerSocketKiB.toFixed(1),
+        peer: peerKiB.toFixed(1),
+        tessera: t.rssPerSocketKiB.toFixed(1),
+        ratio: `${ratio(t.rssPerSocketKiB, b.rssPerSocketKiB)}; ${ratio(t.rssPerSocketKiB, peerKiB)} of the peer`,
+        verdict: `${verdict(1)}; below the peer: ${verdict(2)}`,
+      },
+      {
+        figure: 'P10 churn: connects/s (handshake p99 ms)',
+        target: '≥ 1,000 (≤ 200)',
+        baseline: `${num(b.churn.connectsPerSecond)} (${ms(b.churn.handshake.p99)})`,
+        peer: '—',
+        tessera: `${num(t.churn.connectsPerSecond)} (${ms(t.churn.handshake.p99)})`,
+        ratio: ratio(t.churn.connectsPerSecond, b.churn.connectsPerSecond),
+        verdict: verdict(3),
+      },
     ],
   }
 }

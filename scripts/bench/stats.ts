@@ -42,6 +42,18 @@ export function percent(part: number, whole: number): string {
 
 export type Row = string[]
 
+/** One line of `npm run bench`'s summary: a figure of Tessera's beside its target, the baseline's and the peer's ('—': none). */
+export interface SummaryRow {
+  figure: string
+  target: string
+  baseline: string
+  peer: string
+  tessera: string
+  /** Tessera's figure over the baseline's (and the peer's, where there is one). */
+  ratio: string
+  verdict: string
+}
+
 /** An aligned plain-text table for the terminal. */
 export function textTable(header: Row, rows: Row[]): string {
   // Markdown emphasis (a verdict's **not met**) is for the document, not the terminal.

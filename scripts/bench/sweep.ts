@@ -532,9 +532,9 @@ ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
   return {
     bench: `sweep (${num(flags.sessions)} sessions${flags['sweep-every'] > 0 ? `, every ${flags['sweep-every']} ms` : ''})`,
     rows: [
-      ['P7 idle tick p99 ms', ms(b.p99), ms(t.p99), ratio(t.p99, b.p99), targets[0]![2]!],
-      ['P7 deadline → ended max ms (staggered)', '', s ? ms(s.late.max) : 'not run', '', targets[1]![2]!],
-      ['P7 deadline → ended max ms (burst)', '', u ? ms(u.late.max) : 'not run', '', targets[2]![2]!],
+      { figure: 'P7 idle sweep tick p99 ms', target: '≤ 20', baseline: ms(b.p99), peer: '—', tessera: ms(t.p99), ratio: ratio(t.p99, b.p99), verdict: targets[0]![2]! },
+      { figure: 'P7 deadline → ended max ms (staggered)', target: '≤ 1,000', baseline: '—', peer: '—', tessera: s ? ms(s.late.max) : 'not run', ratio: '', verdict: targets[1]![2]! },
+      { figure: 'P7 deadline → ended max ms (burst)', target: '≤ 1,000', baseline: '—', peer: '—', tessera: u ? ms(u.late.max) : 'not run', ratio: '', verdict: targets[2]![2]! },
     ],
   }
 }
