@@ -3,11 +3,10 @@
 // so that tabs of a crashed node fade out. Members are per socket, not per tabId: a tab
 // that reconnects with its tabId while its old socket is not yet reaped has two members,
 // and the old socket's close removes only its own. The count is of distinct tabIds.
-import type { ChainableCommander, ClientContext, Redis, Result } from 'ioredis'
+import type { ClientContext, Redis, Result } from 'ioredis'
 import type { SessionSlotKeys } from '../sessions/keys.js'
 import type { Presence as SessionPresence } from '../sessions/records.js'
 import { currentSeqFunctionLua } from '../infra/event-log.js'
-import { crossSlot } from '../infra/redis.js'
 import { type TabSocket, tabIdOf, tabMember } from '../sessions/tabs.js'
 
 // KEYS: seq counter, event log, the session's ended flag, tabs, presence
@@ -38,13 +37,31 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 `
 
-// KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
 // The view, with the expiry the hash always has; never for a session that has ended, whose
 // presence is forgotten (a late message would bring back a hash that nothing removes).
-const setViewLua = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'view', ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+const setViewChunk = `
+local function setView(presence, ended, view, expireAt)
+  if redis.call('EXISTS', ended) == 1 then return 0 end
+  redis.call('HSET', presence, 'view', view)
+  redis.call('PEXPIREAT', presence, expireAt)
+  return 1
+end
+`
+
+// KEYS: presence, the session's ended flag; ARGV: view, expire-at ms
+const setViewLua = `${setViewChunk}
+return setView(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+`
+
+// KEYS: tabs, presence, the session's ended flag; ARGV: now ms, member, keep-until ms, view ('': none)
+// A socket still there (a heartbeat, a ping round): one command per socket, sent as a plain
+// command so that auto-pipelining puts a tick's worth in one write. An explicit pipeline per
+// heartbeat was a socket write of its own and copied every defined script onto itself:
+// at 10,000 heartbeats a second that alone saturated a core (P3, docs/benchmarks.md).
+const seeTabLua = `${setViewChunk}
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then setView(KEYS[2], KEYS[3], ARGV[4], ARGV[3]) end
 return 1
 `
 
@@ -52,6 +69,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     /** 1 when the view was set, 0 for a session that has ended. */
     tesseraSetView(presence: string, ended: string, view: string, expireAt: number): Result<number, Context>
+    tesseraSeeTab(tabs: string, presence: string, ended: string, now: number, member: string, keepUntil: number, view: string): Result<number, Context>
     /** openTabLua: the seq and 1 for a session that has ended; else the seq, 0, the last activity ('' when unknown) and the tabs' members. */
     tesseraOpenTab(...args: (string | number)[]): Result<[number, 1] | [number, 0, string, string[]], Context>
     tesseraCloseTab(tabs: string, member: string, adminChanges: string, sessionId: string): Result<null, Context>
@@ -71,6 +89,7 @@ export class Presence {
     private readonly logTtlMs: number,
   ) {
     redis.defineCommand('tesseraSetView', { numberOfKeys: 2, lua: setViewLua })
+    redis.defineCommand('tesseraSeeTab', { numberOfKeys: 3, lua: seeTabLua })
     redis.defineCommand('tesseraOpenTab', { numberOfKeys: 5, lua: openTabLua })
     redis.defineCommand('tesseraCloseTab', { numberOfKeys: 1, lua: closeTabLua })
   }
@@ -95,23 +114,17 @@ export class Presence {
    * when it is missing (Redis lost it), so an open tab is always counted again.
    */
   async seeTabs(seen: { sessionId: string; socket: TabSocket; keepUntil: number; view?: string }[]): Promise<void> {
-    if (seen.length === 0) return
     const now = Date.now()
-    const pipeline = crossSlot(this.redis)
-    for (const { sessionId, socket, keepUntil, view } of seen) {
-      const tabs = this.keys.sessionTabs(sessionId)
-      pipeline.zadd(tabs, now, tabMember(socket)).pexpireat(tabs, keepUntil)
-      if (view !== undefined) this.setViewIn(pipeline, sessionId, view, keepUntil)
-    }
-    await pipeline.exec()
+    const k = this.keys
+    await Promise.all(
+      seen.map(({ sessionId, socket, keepUntil, view }) =>
+        this.redis.tesseraSeeTab(k.sessionTabs(sessionId), k.sessionPresence(sessionId), k.sessionEnded(sessionId), now, tabMember(socket), keepUntil, view ?? ''),
+      ),
+    )
   }
 
   async setView(sessionId: string, view: string, keepUntil: number): Promise<void> {
-    await this.setViewIn(this.redis, sessionId, view, keepUntil)
-  }
-
-  private setViewIn(commands: Redis | ChainableCommander, sessionId: string, view: string, keepUntil: number) {
-    return commands.tesseraSetView(this.keys.sessionPresence(sessionId), this.keys.sessionEnded(sessionId), view, keepUntil)
+    await this.redis.tesseraSetView(this.keys.sessionPresence(sessionId), this.keys.sessionEnded(sessionId), view, keepUntil)
   }
 
   /** Takes the socket out of presence; every node's admin feed hears of it. */
