@@ -29,6 +29,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>
   volumes?: string[]
   stop_grace_period?: string
+  ulimits?: { nofile?: { soft: number; hard: number } }
 }
 const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }
 const services = compose.services
@@ -60,6 +61,7 @@ t.test('compose.yaml: two API nodes and a worker behind HAProxy, PostgreSQL and 
     t.equal(s.environment!.COOKIE_SECURE, fromEnv('COOKIE_SECURE'), 'COOKIE_SECURE unset by default: Secure in production')
     t.equal(s.environment!.ADMIN_PASSWORD, fromEnv('ADMIN_PASSWORD'), 'the first admin’s password: given, or generated and printed once')
     t.match(s.stop_grace_period, /^(1[1-9]|[2-9]\d)s$/, 'a stop grace period above the 10 s a process takes to drain')
+    t.ok((s.ulimits?.nofile?.soft ?? 0) >= 51_000, 'open files for 50,000 tabs and the connections besides (P9), whatever the host’s default')
   }
   t.match(services.haproxy!.depends_on, { api1: { condition: 'service_healthy' }, api2: { condition: 'service_healthy' } })
   for (const name of ['postgres', 'redis']) t.match(services[name]!.depends_on, { preflight: { condition: 'service_completed_successfully' } })
