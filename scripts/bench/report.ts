@@ -15,7 +15,7 @@ with the same load generator, and reports the ratio: absolute times on a 2-core 
 shared by the load generator, PostgreSQL, Redis and the service are noisy, the ratio less so.
 
 \`\`\`sh
-npm run bench                       # everything with default parameters, then the summary (about 40 minutes)
+npm run bench                       # everything with default parameters, then the summary (about 20 minutes)
 npm run bench -- --quick            # small parameters, to see that it works
 npx tsx scripts/bench/fanout.ts --sessions 5000 --nodes 2   # one benchmark; --help lists its flags
 \`\`\`
