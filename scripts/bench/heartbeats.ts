@@ -6,7 +6,7 @@
 //   npx tsx scripts/bench/heartbeats.ts [--sessions 5000] [--seconds 60]
 import { fileURLToPath } from 'node:url'
 import type { Meter } from './harness.js'
-import { benchRedisUrl, openFilesLimit, factsLine, loadAverage, machineFacts, openBenchEnv, onCleanup, parseFlags, runBenchmark } from './harness.js'
+import { benchRedisUrl, factsLine, loadAverage, machineFacts, openBenchEnv, openFilesLimit, onCleanup, parseFlags, runBenchmark } from './harness.js'
 import { LoadProcess, progress } from './load-process.js'
 import { startServerProcess } from './server-under-test.js'
 import { writeSection } from './report.js'
@@ -161,7 +161,7 @@ ${markdownTable(['target', 'Tessera', 'verdict'], targets)}
         ]
       : [
           {
-            figure: 'P3 event-loop delay p99 ms, 10,000 heartbeats/s',
+            figure: `P3 event-loop delay p99 ms, ${num(t.perSecond)} heartbeats/s`,
             target: '≤ 50',
             baseline: b ? ms(b.server.loopDelayP99Ms) : 'not run',
             peer: '—',

@@ -1,10 +1,9 @@
 // `npm run bench`: every benchmark with its default parameters, one after another, each in
 // a process of its own (so one's heap and sockets do not weigh on the next), then a summary.
 // `npm run bench -- --quick` uses small parameters instead, to check that all of it works.
-import { type ChildProcess, fork } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { execFileSync } from 'node:child_process'
+import { type ChildProcess, execFileSync, fork } from 'node:child_process'
 import os from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { BENCHMARKS_DOC, writeSection } from './report.js'
 import { markdownTable, type SummaryRow, textTable } from './stats.js'
 
