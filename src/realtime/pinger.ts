@@ -34,7 +34,7 @@ const PING_TICK_MS = 100
 /** At most this many ticks per interval (a long interval gets longer ticks, not more slots). */
 const MAX_PING_SLOTS = 600
 
-/** Presence refreshes per Redis pipeline: a slice at 50,000 tabs stays a few hundred commands. */
+/** Presence refreshes per seeTabs call: a slice at 50,000 tabs goes out in a few calls, not one of thousands. */
 const PRESENCE_BATCH = 500
 
 type Seen = Parameters<Presence['seeTabs']>[0]
@@ -97,8 +97,9 @@ export class Pinger {
   tick(): void {
     const now = this.clock.now()
     for (const tab of this.watched) {
-      if (now >= this.deadlineOf(tab)) this.closeSilent(tab)
-      else if (this.deadlineOf(tab) > now + this.pingMs) this.watched.delete(tab) // heard from again
+      const deadline = this.deadlineOf(tab)
+      if (now >= deadline) this.closeSilent(tab)
+      else if (deadline > now + this.pingMs) this.watched.delete(tab) // heard from again
     }
     const due = Math.floor((this.clock.monotonic() - this.epoch) / this.tickMs)
     const slots = this.slots.length
