@@ -9,11 +9,12 @@
 //
 // The API budget is spent by a script of its own rather than the plugin's (the same INCR /
 // PEXPIRE), so that session_state can spend it in the same Redis step as its reads
-// (sessions/session-state.lua.ts) under the same key (apiBudgetKey: a session's counter is in its slot).
+// (sessions/session-state.lua.ts) under the same key (apiBudgetKey: a session's counter is in its slot),
+// and, on one Redis, every other route in the same step as the cookie's token lookup (spentWithRecord).
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { answerBudget, apiBudgetKey, defineBudgetCommand, isRateLimited, rateLimited, spendBudget } from '../infra/budget.js'
-import { sessionBehindCookie } from '../sessions/guards.js'
+import { MAX_TOKEN_LENGTH, SESSION_COOKIE, sessionBehindCookie } from '../sessions/guards.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,6 +41,21 @@ async function apiKey(req: FastifyRequest, app: FastifyInstance): Promise<string
   return apiBudgetKey(app.keys, record ? { sessionId: record.id } : { ip: req.ip })
 }
 
+/**
+ * On one Redis the cookie's record and its session's budget are one step: the record is kept
+ * for the guard (as sessionBehindCookie keeps it) and the budget's [count, ms left] returned.
+ * Null, with nothing spent, when the step does not apply (no usable cookie, a token the
+ * cache does not hold, a Redis Cluster): then the record is looked up and the budget spent apart.
+ */
+async function spentWithRecord(req: FastifyRequest, app: FastifyInstance, windowMs: number): Promise<[number, number] | null> {
+  const token = req.cookies[SESSION_COOKIE]
+  if (!token || token.length > MAX_TOKEN_LENGTH || req.sessionLookup) return null
+  const found = await app.sessions.cachedRecordSpending(token, windowMs)
+  if (!found) return null
+  req.sessionLookup = Promise.resolve(found.record)
+  return [found.count, found.ttl]
+}
+
 export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHooks) {
   await app.register(rateLimit, {
     global: false,
@@ -57,7 +73,7 @@ export async function installRateLimits(app: FastifyInstance, hooks: RateLimitHo
   defineBudgetCommand(app.redis)
   const limiters = {
     api: async (req: FastifyRequest, reply: FastifyReply) => {
-      const [count, ttl] = await spendBudget(app.redis, await apiKey(req, app), api.windowMs)
+      const [count, ttl] = (await spentWithRecord(req, app, api.windowMs)) ?? (await spendBudget(app.redis, await apiKey(req, app), api.windowMs))
       answerBudget(reply, api.max, count, ttl)
     },
     uuid: limiter(uuid, (req) => `uuid:${req.ip}`),

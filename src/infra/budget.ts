@@ -9,14 +9,24 @@ import type { InfraKeys } from './keys.js'
 export const apiBudgetKey = (keys: InfraKeys, by: { sessionId: string } | { ip: string }) =>
   'sessionId' in by ? keys.sessionBudget(by.sessionId) : `${keys.rateLimit}api:ip:${by.ip}`
 
-// KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
-const spendLua = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  return {count, tonumber(ARGV[1])}
+// spend(counter, window ms) counts one request: requests in the window, ms left of it. A
+// function, so that the scripts that spend the API budget in the same step as their reads
+// (sessions/session-state.lua.ts, sessions/store.lua.ts) count exactly as this one does.
+export const spendChunk = `
+local function spend(budget, window)
+  local count = redis.call('INCR', budget)
+  if count == 1 then
+    redis.call('PEXPIRE', budget, window)
+    return count, tonumber(window)
+  end
+  return count, redis.call('PTTL', budget)
 end
-return {count, redis.call('PTTL', KEYS[1])}
+`
+
+// KEYS: the counter; ARGV: window ms. Returns { requests in the window, ms left of it }.
+const spendLua = `${spendChunk}
+local count, ttl = spend(KEYS[1], ARGV[1])
+return {count, ttl}
 `
 
 declare module 'ioredis' {

@@ -192,6 +192,14 @@ export class Sessions {
     return this.d.store.findByTokenHash(hashToken(token))
   }
 
+  /**
+   * The cached record of a token with one request of its session's API budget spent, when
+   * one Redis step does both (the store's cachedRecordSpending); else null, and nothing spent.
+   */
+  cachedRecordSpending(token: string, windowMs: number): Promise<{ record: SessionRecord; count: number; ttl: number } | null> {
+    return this.d.store.cachedRecordSpending(hashToken(token), windowMs)
+  }
+
   /** The record of a session by its public id (realtime tickets name sessions by id). */
   byId(sessionId: string): Promise<SessionRecord | null> {
     return this.d.store.findById(sessionId)

@@ -14,19 +14,12 @@
 //   {1, count, ttl}                 the service must look at the record (ended, idle over)
 //   {3, count, ttl, lastActivity, known, seq, tabs, state entry, lists}
 //     (lists 2: the session goes back on its deadline list, store.lua.ts)
-import { activityChunk } from './store.lua.js'
+import { spendChunk } from '../infra/budget.js'
+import { activityChunk, ID_PLACEHOLDER } from './store.lua.js'
 
 // The step, as functions both scripts share. spend() counts one request of the API budget
-// (as infra/budget.ts does): { requests in the window, ms left of it }.
-const sessionStepChunk = `${activityChunk}
-local function spend(budget, window)
-  local count = redis.call('INCR', budget)
-  if count == 1 then
-    redis.call('PEXPIRE', budget, window)
-    return count, tonumber(window)
-  end
-  return count, redis.call('PTTL', budget)
-end
+// (infra/budget.ts): { requests in the window, ms left of it }.
+const sessionStepChunk = `${activityChunk}${spendChunk}
 local function sessionStep(budget, presence, ended, seq, tabs, state, max, window, now, idleTimeout, fallback, expireAt, since)
   local count, ttl = spend(budget, window)
   if count > tonumber(max) then return {2, count, ttl} end
@@ -45,9 +38,6 @@ end
 export const sessionStateLua = `${sessionStepChunk}
 return sessionStep(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 `
-
-/** Where a key template (a key function called with this) takes the session's or the user's id. */
-export const ID_PLACEHOLDER = '@@'
 
 // On one Redis (not a Cluster) the token lookup, the session's step and the user's state
 // generation are one script: one round trip and one command per request instead of four.

@@ -1,4 +1,5 @@
 // The sessions store's Redis scripts (store.ts defines them as commands).
+import { spendChunk } from '../infra/budget.js'
 
 // Activity is kept in two places: the session's presence hash (lastActivity, in the
 // session's slot) and the sweep's deadline lists (due:active scored by last activity;
@@ -7,7 +8,8 @@
 // So it is recorded in two steps: the session's step decides (activityChunk), then the
 // shard's step moves the lists (activityListsLua). The presence hash is what the sweep's
 // events are checked against (one is dropped once input is newer than what the sweep
-// judged: infra/publish-session-event.lua.ts), so the two steps need not be one.
+// judged: infra/publish-session-event.lua.ts), so the two steps need not be one. On one
+// Redis, where every key is on the same server, they are one script all the same.
 
 // The session's step. It records activity in one step with the checks, so that no node can
 // revive a session that has ended or whose idle deadline has passed (the caller then ends
@@ -45,29 +47,69 @@ export const activityLua = `${activityChunk}
 return activity(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 `
 
-// The shard's step. KEYS: due:active, due:idle, due:warned, due:warned-early, dirty (one shard)
-// ARGV: session id, what (1 input, 2 back on the lists), the time (of the input, or the last activity)
-// Input takes the session off the idle and warned lists and onto due:active at its time,
-// unless a list holds it at that time or later already (a later input got here first), and
-// marks it for the write-behind; it returns how many idle or warned lists held it. A
-// forgotten session goes back on due:active unless a list holds it; it returns 0.
-export const activityListsLua = `
-local id = ARGV[1]
-local at = tonumber(ARGV[3])
-if ARGV[2] == '1' then
-  for i = 1, 4 do
-    local score = redis.call('ZSCORE', KEYS[i], id)
-    if score and tonumber(score) >= at then return 0 end
+// The shard's step. Input takes the session off the idle and warned lists and onto
+// due:active at its time, unless a list holds it at that time or later already (a later
+// input got here first), and marks it for the write-behind; it returns how many idle or
+// warned lists held it. A forgotten session goes back on due:active unless a list holds
+// it; it returns 0. A function, so that on one Redis the session's step and this one are
+// one script (activityWithListsLua).
+// Arguments: due:active, due:idle, due:warned, due:warned-early, dirty (one shard),
+// session id, what (1 input, 2 back on the lists), the time (of the input, or the last activity).
+const listsChunk = `
+local function moveOnLists(active, idle, warned, warnedEarly, dirty, id, what, at)
+  at = tonumber(at)
+  local lists = {active, idle, warned, warnedEarly}
+  if tonumber(what) == 1 then
+    for i = 1, 4 do
+      local score = redis.call('ZSCORE', lists[i], id)
+      if score and tonumber(score) >= at then return 0 end
+    end
+    redis.call('ZADD', active, at, id)
+    local removed = redis.call('ZREM', idle, id) + redis.call('ZREM', warned, id) + redis.call('ZREM', warnedEarly, id)
+    redis.call('SADD', dirty, id)
+    return removed
   end
-  redis.call('ZADD', KEYS[1], at, id)
-  local removed = redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id) + redis.call('ZREM', KEYS[4], id)
-  redis.call('SADD', KEYS[5], id)
-  return removed
+  for i = 1, 4 do
+    if redis.call('ZSCORE', lists[i], id) then return 0 end
+  end
+  redis.call('ZADD', active, at, id)
+  return 0
 end
-if not (redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) or redis.call('ZSCORE', KEYS[3], id) or redis.call('ZSCORE', KEYS[4], id)) then
-  redis.call('ZADD', KEYS[1], at, id)
-end
-return 0
+`
+
+// KEYS: due:active, due:idle, due:warned, due:warned-early, dirty (one shard)
+// ARGV: session id, what (1 input, 2 back on the lists), the time
+export const activityListsLua = `${listsChunk}
+return moveOnLists(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3])
+`
+
+// On one Redis (not a Cluster, where the shard has a slot of its own) both steps in one
+// script: one round trip for every request and input that records activity, not two.
+// KEYS: presence, the session's ended flag, then the shard's five keys as above
+// ARGV: as activityLua's, then the session id
+// Returns activityLua's answer with how many idle or warned lists held the session after it.
+export const activityWithListsLua = `${activityChunk}${listsChunk}
+local r = activity(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+r[6] = 0
+if r[5] == 1 then r[6] = moveOnLists(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[7], 1, ARGV[2])
+elseif r[5] == 2 then r[6] = moveOnLists(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[7], 2, r[1]) end
+return r
+`
+
+/** Where a key template (a key function called with this) takes the session's or the user's id. */
+export const ID_PLACEHOLDER = '@@'
+
+// On one Redis: the token cache's record and one request of its session's API budget, in
+// one step (auth/rate-limits.ts), counted as the rate limit counts it once it has the record
+// (infra/budget.ts). A token the cache does not hold spends nothing here.
+// KEYS: the token cache entry; ARGV: the session budget key's template, window ms
+// Returns {record JSON, requests in the window, ms left of it}, or {} when the cache holds no record.
+export const recordSpendingLua = `${spendChunk}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {} end
+local budget = string.gsub(ARGV[1], '${ID_PLACEHOLDER}', cjson.decode(raw).id)
+local count, ttl = spend(budget, ARGV[2])
+return {raw, count, ttl}
 `
 
 // Cache-aside fill: only where the cache holds nothing. An ending writes the ended record

@@ -7,20 +7,22 @@ import { sessions, users } from '../../db/schema.js'
 import { type Db, executePrepared, type Queryable } from '../infra/db.js'
 import { GroupRead } from '../infra/group-read.js'
 import { byShard, type SessionSlotKeys } from './keys.js'
-import { crossSlot } from '../infra/redis.js'
+import { crossSlot, isCluster } from '../infra/redis.js'
 import { tabIdOf } from './tabs.js'
 import { type EndReason, endReasonOf } from './errors.js'
 import { type EndingRow, endedColumns, recordColumns, toEnded, toRecord } from './store.rows.js'
 import { type ActivityOutcome, type EndedSession, type Presence, parseRecord, type SessionRecord } from './records.js'
-import { activityListsLua, activityLua, fillCacheLua, refreshCacheLua } from './store.lua.js'
+import { activityListsLua, activityLua, activityWithListsLua, fillCacheLua, ID_PLACEHOLDER, recordSpendingLua, refreshCacheLua } from './store.lua.js'
 import type { Device } from './tokens.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     tesseraActivity(...args: (string | number)[]): Result<[number, number, number, number, number], Context>
     tesseraActivityLists(...args: (string | number)[]): Result<number, Context>
+    tesseraActivityWithLists(...args: (string | number)[]): Result<[number, number, number, number, number, number], Context>
     tesseraFillCache(...args: (string | number)[]): Result<number, Context>
     tesseraRefreshCache(...args: (string | number)[]): Result<number, Context>
+    tesseraRecordSpending(tokenKey: string, budgetTemplate: string, windowMs: number): Result<[] | [string, number, number], Context>
   }
 }
 
@@ -29,6 +31,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 // A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
 const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
+/** What the activity scripts answered: `removed`, how many idle or warned lists held the session. */
+const activityOutcome = (last: number, outcome: number, known: number, removed: number): ActivityOutcome => ({
+  last,
+  wasIdle: removed > 0,
+  outcome: OUTCOMES[outcome] ?? 'recorded',
+  known: known === 1,
+})
 const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
 
 export class SessionStore {
@@ -37,6 +46,8 @@ export class SessionStore {
   private readonly byTokenHash
   /** Every hello reads its session by id: concurrent hellos share one query. */
   private readonly byId: GroupRead<string, SessionRecord>
+  /** One Redis, not a Cluster: a record with its budget, and activity with the deadline lists, are each one script. */
+  private readonly oneRedis: boolean
 
   constructor(
     private readonly db: Db,
@@ -47,11 +58,27 @@ export class SessionStore {
   ) {
     redis.defineCommand('tesseraActivity', { numberOfKeys: 2, lua: activityLua })
     redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
+    redis.defineCommand('tesseraActivityWithLists', { numberOfKeys: 7, lua: activityWithListsLua })
+    redis.defineCommand('tesseraRecordSpending', { numberOfKeys: 1, lua: recordSpendingLua })
+    this.oneRedis = !isCluster(redis)
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 1, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
     this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
     const byIds = this.records().where(sql`${sessions.id} = any(${sql.placeholder('ids')}::uuid[])`).prepare('sessions_by_ids')
     this.byId = new GroupRead(async (ids) => new Map((await byIds.execute({ ids })).map((row) => [row.id, toRecord(row)])))
+  }
+
+  /**
+   * On one Redis, the token cache's record with one request of its session's API budget
+   * spent, in one round trip (recordSpendingLua); null when the cache holds no record
+   * (nothing is spent) or on a Cluster, where the two are in different slots.
+   */
+  async cachedRecordSpending(tokenHash: string, windowMs: number): Promise<{ record: SessionRecord; count: number; ttl: number } | null> {
+    if (!this.oneRedis) return null
+    const found = await this.redis.tesseraRecordSpending(this.keys.sessionByToken(tokenHash), this.keys.sessionBudget(ID_PLACEHOLDER), windowMs)
+    if (found.length === 0) return null
+    const [raw, count, ttl] = found
+    return { record: parseRecord(raw), count, ttl }
   }
 
   async findByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
@@ -121,18 +148,25 @@ export class SessionStore {
     o: { now: number; at: number; idleTimeoutMs: number; fallback: number; write: boolean },
   ): Promise<ActivityOutcome> {
     const k = this.keys
-    const [last, , outcome, known, lists] = await this.redis.tesseraActivity(
-      k.sessionPresence(session.id),
-      k.sessionEnded(session.id),
-      o.now,
-      o.at,
-      o.idleTimeoutMs,
-      o.fallback,
-      o.write ? '1' : '0',
-      session.expiresAt,
-    )
+    const args = [o.now, o.at, o.idleTimeoutMs, o.fallback, o.write ? '1' : '0', session.expiresAt]
+    if (this.oneRedis) {
+      const d = k.deadlines(session.id)
+      const [last, , outcome, known, , removed] = await this.redis.tesseraActivityWithLists(
+        k.sessionPresence(session.id),
+        k.sessionEnded(session.id),
+        d.active,
+        d.idle,
+        d.warned,
+        d.warnedEarly,
+        d.dirty,
+        ...args,
+        session.id,
+      )
+      return activityOutcome(last, outcome, known, removed)
+    }
+    const [last, , outcome, known, lists] = await this.redis.tesseraActivity(k.sessionPresence(session.id), k.sessionEnded(session.id), ...args)
     const removed = lists === 0 ? 0 : await this.moveOnLists(session.id, lists, lists === 1 ? o.at : last)
-    return { last, wasIdle: removed > 0, outcome: OUTCOMES[outcome] ?? 'recorded', known: known === 1 }
+    return activityOutcome(last, outcome, known, removed)
   }
 
   /**

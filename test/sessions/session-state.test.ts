@@ -115,6 +115,25 @@ t.test('presence lost while the token cache held on: session_state puts the sess
   t.equal(await redis.zscore(due.active, id), last, 'and the session is on due:active at its last activity, for the sweep to see')
 })
 
+t.test('presence lost while the token cache held on: any signed-in request writes it back and puts the session on due:active', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const here = await app.client().signIn('ada')
+  const { redis, keys } = app.ctx
+  const id = here.sessionId!
+  const due = keys.deadlines(id)
+  await redis.del(keys.sessionPresence(id))
+  for (const list of due.lists) await redis.zrem(list, id)
+  await redis.srem(due.dirty, id)
+  const asked = Date.now()
+  t.equal((await here.get('/api/platforms')).statusCode, 200)
+  const last = Number(await redis.hget(keys.sessionPresence(id), 'lastActivity'))
+  t.ok(last >= asked, 'the request is the last activity')
+  t.equal(Number(await redis.zscore(due.active, id)), last, 'the session is on due:active at it, for the sweep to see')
+  t.equal(await redis.sismember(due.dirty, id), 1, 'and marked for the write-behind')
+  t.ok((await redis.pttl(keys.sessionPresence(id))) > 0, 'the presence hash expires with the session')
+})
+
 t.test('session_state spends the same API budget as the other routes, across nodes', async (t) => {
   const app = await build(t, { API_RATE_LIMIT: '4/min' })
   await app.user('ada')
