@@ -69,7 +69,12 @@ export class Hub implements TabHost {
       if (this.subscriberWasReady) void this.resume.catchUpAll()
       this.subscriberWasReady = true
     })
-    this.pinger = new Pinger({ presence: d.presence, pingIntervalMs: d.config.ws.pingIntervalSeconds * 1000, log: d.log })
+    this.pinger = new Pinger({
+      presence: d.presence,
+      pingIntervalMs: d.config.ws.pingIntervalSeconds * 1000,
+      feedIntervalMs: d.config.adminFeedIntervalMs,
+      log: d.log,
+    })
   }
 
   /** The admin feature plugs its live feed in here (it is registered after realtime). */

@@ -2,9 +2,10 @@
 // (10,000 pings at once stalled fan-out for half a second), closing tabs that stopped
 // answering and refreshing the presence of the rest in batches.
 //
-// A tab is closed two intervals after it was last heard from (docs/realtime.md), not at the
-// first slot tick after that: its slot comes round once an interval, which let a vanished
-// tab stay up to three intervals. A tab whose deadline falls before its next slot tick goes
+// A tab is closed once it has been silent for two intervals, less the time its close takes to
+// reach admin screens (silenceLimit, docs/realtime.md), not at the first slot tick after
+// that: its slot comes round once an interval, which let a vanished tab stay up to three
+// intervals. A tab whose deadline falls before its next slot tick goes
 // on a watch list that every tick looks through; it is short, as only silent tabs are on it.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Presence } from '../presence/service.js'
@@ -14,6 +15,8 @@ import type { Tab } from './tab.js'
 export interface PingerDeps {
   presence: Pick<Presence, 'seeTabs'>
   pingIntervalMs: number
+  /** The admin feed's coalescing window (ADMIN_FEED_INTERVAL_MS): a close reaches admin screens up to this much later. */
+  feedIntervalMs: number
   log: Pick<FastifyBaseLogger, 'debug'>
   /** The clocks, wall (the tabs' lastSeen) and monotonic (the ticks); tests drive their own. */
   clock?: { now(): number; monotonic(): number }
@@ -39,6 +42,17 @@ const PRESENCE_BATCH = 500
 
 type Seen = Parameters<Presence['seeTabs']>[0]
 
+/**
+ * How long a tab may be silent: two ping intervals, less what its close takes to reach the
+ * admin feed (up to a tick late, a tick of slack for a late timer, then the feed's window),
+ * so that admin screens show it gone within two intervals of its last sign of life (P12's
+ * 20 s by default, where a tab is closed after 19.55 s of silence). Never under one and a
+ * half intervals.
+ */
+export function silenceLimit(pingMs: number, tickMs: number, feedIntervalMs: number): number {
+  return 2 * pingMs - Math.min(2 * tickMs + feedIntervalMs, pingMs / 2)
+}
+
 export class Pinger {
   private readonly timer: NodeJS.Timeout | null
   private readonly pingMs: number
@@ -47,6 +61,8 @@ export class Pinger {
   /** Tabs whose deadline comes before their next slot tick: looked at on every tick. */
   private readonly watched = new Set<PingedTab>()
   private readonly tickMs: number
+  /** How long a tab may be silent before it is closed (silenceLimit). */
+  private readonly silenceMs: number
   private readonly clock: NonNullable<PingerDeps['clock']>
   /** Monotonic: a wall clock set back must not stop the ticks. */
   private readonly epoch: number
@@ -59,6 +75,7 @@ export class Pinger {
     this.epoch = this.clock.monotonic()
     this.slots = Array.from({ length: Math.min(MAX_PING_SLOTS, Math.max(1, Math.round(this.pingMs / PING_TICK_MS))) }, () => new Set<PingedTab>())
     this.tickMs = this.pingMs / this.slots.length
+    this.silenceMs = silenceLimit(this.pingMs, this.tickMs, d.feedIntervalMs)
     this.timer = d.timer === false ? null : setInterval(() => this.tick(), this.tickMs).unref()
   }
 
@@ -77,11 +94,11 @@ export class Pinger {
   }
 
   /**
-   * When the tab is closed for silence: two intervals after it was last heard from; one
-   * that never said hello, two intervals after it connected, whatever it answered.
+   * When the tab is closed for silence: the silence limit after it was last heard from; one
+   * that never said hello, the silence limit after it connected, whatever it answered.
    */
   private deadlineOf(tab: PingedTab): number {
-    return (tab.state === 'awaiting-hello' ? tab.connectedAt : tab.lastSeen) + 2 * this.pingMs
+    return (tab.state === 'awaiting-hello' ? tab.connectedAt : tab.lastSeen) + this.silenceMs
   }
 
   private closeSilent(tab: PingedTab) {
