@@ -31,6 +31,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 // A pipeline's replies come back untyped: HMGET's fields (null when absent), a sorted set's members.
 const fieldsOf = (reply: unknown): (string | null)[] => (Array.isArray(reply) ? reply.map((v) => (typeof v === 'string' ? v : null)) : [])
+const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
+
 /** What the activity scripts answered: `removed`, how many idle or warned lists held the session. */
 const activityOutcome = (last: number, outcome: number, known: number, removed: number): ActivityOutcome => ({
   last,
@@ -38,7 +40,6 @@ const activityOutcome = (last: number, outcome: number, known: number, removed: 
   outcome: OUTCOMES[outcome] ?? 'recorded',
   known: known === 1,
 })
-const membersOf = (reply: unknown): string[] => (Array.isArray(reply) ? reply.filter((v) => typeof v === 'string') : [])
 
 export class SessionStore {
   // Prepared (every request that misses the token cache, every hello reads one): postgres.js describes each
@@ -56,11 +57,11 @@ export class SessionStore {
     private readonly endedCacheSeconds: number,
     private readonly tabStaleMs: number,
   ) {
+    this.oneRedis = !isCluster(redis)
     redis.defineCommand('tesseraActivity', { numberOfKeys: 2, lua: activityLua })
     redis.defineCommand('tesseraActivityLists', { numberOfKeys: 5, lua: activityListsLua })
     redis.defineCommand('tesseraActivityWithLists', { numberOfKeys: 7, lua: activityWithListsLua })
     redis.defineCommand('tesseraRecordSpending', { numberOfKeys: 1, lua: recordSpendingLua })
-    this.oneRedis = !isCluster(redis)
     redis.defineCommand('tesseraFillCache', { numberOfKeys: 1, lua: fillCacheLua })
     redis.defineCommand('tesseraRefreshCache', { numberOfKeys: 1, lua: refreshCacheLua })
     this.byTokenHash = this.records().where(eq(sessions.tokenHash, sql.placeholder('tokenHash'))).prepare('session_by_token_hash')
