@@ -65,8 +65,8 @@ export async function fuzzRoutes(t: Test, pick: (op: Operation) => boolean) {
   await canaryHears('start')
 
   // A fuzzed admin that disables or changes the canary's own account ends its session for a
-  // good reason (once seen: PATCH /admin/users/2 answered 200, then the canary 401): the
-  // user routes never name it.
+  // good reason (once seen: one fuzzed PATCH /admin/users/{id} answered 200, then the
+  // canary's switch 401): the user routes never name it.
   const notCanary = (segment: string) => Number(segment.trim()) !== canaryUser.id
 
   let n = 0
