@@ -78,6 +78,8 @@ export async function privatePostgres(t: Teardown): Promise<PrivatePostgres> {
       'fsync = off',
       'shared_buffers = 16MB',
       'max_connections = 50',
+      // A lock held by a prepared transaction outlives its backend (test/ops/postgres-down.test.ts).
+      'max_prepared_transactions = 4',
       'logging_collector = off',
       '',
     ].join('\n'),

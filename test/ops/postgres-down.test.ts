@@ -174,12 +174,19 @@ t.test('with PostgreSQL stopped: 503s with Retry-After, Redis-served checks work
   await consistent(t, app, sqlAfter, [ada.sessionId!, admin.sessionId!])
 })
 
-/** Starts a request that will wait on `table` (locked by the test), and waits until it does. */
+/**
+ * Starts a request that will wait on `table`, and waits until it does. The lock is held by a
+ * prepared transaction, which outlives every backend: when PostgreSQL stops, the request's
+ * backend is ended while it still waits. (Held by an open transaction, the lock could be freed
+ * by its own backend's exit first, and the request commit before its backend heard of the stop.)
+ */
 async function stuckOn(t: Test, app: TestApp, table: string, start: () => Promise<LightMyRequestResponse>) {
   const sql = direct(t, app)
   const holder = await sql.reserve()
   await holder`begin`
   await holder.unsafe(`lock table ${table} in exclusive mode`)
+  await holder.unsafe(`prepare transaction '${HOLDER}'`)
+  holder.release()
   const pending = start()
   pending.catch(() => {})
   await until(`the request to wait for ${table}`, async () => {
@@ -190,11 +197,17 @@ async function stuckOn(t: Test, app: TestApp, table: string, start: () => Promis
   return { pending }
 }
 
+/** The prepared transaction stuckOn holds its lock with. */
+const HOLDER = 'tessera-test-holder'
+
 async function restarted(t: Test, pg: PrivatePostgres, app: TestApp, mode: 'fast' | 'immediate', pending: Promise<LightMyRequestResponse>) {
   await pg.stop(mode)
   const res = await answered('the request in flight', pending)
   unavailable(t, 'the request in flight', res)
   await pg.start()
+  const sql = direct(t, app)
+  await sql.unsafe(`rollback prepared '${HOLDER}'`)
+  await sql.end()
   await until('/readyz to be 200 again', () => ready(app), 30_000)
   return res
 }
