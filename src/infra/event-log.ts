@@ -60,9 +60,9 @@ export interface LogRead {
 
 type Entry = [id: string, fields: string[]]
 
-// The reads below send their commands one by one, not as a pipeline of their own: what is
-// sent in one tick goes out together anyway (auto-pipelining), in order, with the commands
-// of every other tab, in one socket write, where a pipeline is a write of its own.
+// The reads below send their commands one by one, not as a pipeline of their own: they go
+// out in order on the one connection all the same, and an ioredis pipeline costs more CPU than
+// the writes it saves for so few commands (it copies every defined script onto itself).
 
 export async function readEventLog(log: LogPlace, sessionId: string, afterSeq: number, max: number): Promise<LogRead> {
   const [current, entries] = (await Promise.all([

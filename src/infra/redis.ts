@@ -62,6 +62,21 @@ export function newRedisClient(target: RedisTarget, name: string): Redis {
   return clusterAsRedis(cluster)
 }
 
+/**
+ * Runs `issue`, with the commands it sends to one Redis in a single socket write (corked; a
+ * Cluster client batches per node itself). For many commands at once (the tabs seen in a
+ * tick); a few are cheaper written one by one (see redisOptions).
+ */
+export function inOneWrite<T>(redis: Redis, issue: () => T): T {
+  const stream = !isCluster(redis) && redis.status === 'ready' ? redis.stream : null
+  stream?.cork()
+  try {
+    return issue()
+  } finally {
+    stream?.uncork()
+  }
+}
+
 /** A subscriber connection beside `redis` (see SUBSCRIBER_OPTIONS), on the same server or Cluster. */
 export function duplicateSubscriber(redis: Redis, name: string): Redis {
   const cluster = clusterOf(redis)
@@ -118,8 +133,11 @@ export function redisOptions(url: string): RedisOptions {
     // Tessera's commands take well under a millisecond; none of them blocks.
     commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: (times) => Math.min(times * 200, 2000),
-    // Commands issued in the same tick share one write: a request's few round trips become one.
-    enableAutoPipelining: true,
+    // Each command is written at once. ioredis's auto-pipelining (one write per tick's
+    // commands) cost more CPU per command here than it saved, unless a tick held about 100
+    // commands, and it held every command back until the loop's check phase
+    // (docs/benchmarks.md, "Auto-pipelining off").
+    enableAutoPipelining: false,
     connectionName: 'tessera',
     ...parse(url),
   }

@@ -7,6 +7,7 @@ import type { ClientContext, Redis, Result } from 'ioredis'
 import type { SessionSlotKeys } from '../sessions/keys.js'
 import type { Presence as SessionPresence } from '../sessions/records.js'
 import { currentSeqFunctionLua } from '../infra/event-log.js'
+import { inOneWrite } from '../infra/redis.js'
 import { type TabSocket, tabIdOf, tabMember } from '../sessions/tabs.js'
 
 // KEYS: seq counter, event log, the session's ended flag, tabs, presence
@@ -54,8 +55,8 @@ return setView(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 `
 
 // KEYS: tabs, presence, the session's ended flag; ARGV: now ms, member, keep-until ms, view ('': none)
-// A socket still there (a heartbeat, a ping round): one command per socket, sent as a plain
-// command so that auto-pipelining puts a tick's worth in one write. An explicit pipeline per
+// A socket still there (a heartbeat, a ping round): one command per socket, and the sockets
+// seen in one turn of the event loop in one socket write (seeTabs). An explicit pipeline per
 // heartbeat was a socket write of its own and copied every defined script onto itself:
 // at 10,000 heartbeats a second that alone saturated a core (P3, docs/benchmarks.md).
 const seeTabLua = `${setViewChunk}
@@ -79,7 +80,18 @@ declare module 'ioredis' {
 /** A tab's hello step: the session's seq then, and its presence with the tab counted, or that it has ended. */
 export type OpenedTab = { seq: number; ended: true } | ({ seq: number; ended: false } & Pick<SessionPresence, 'lastActivity' | 'tabs'>)
 
+/** A socket seen alive, with the session's end (how long its presence is kept) and its view if it told one. */
+export interface SeenTab {
+  sessionId: string
+  socket: TabSocket
+  keepUntil: number
+  view?: string
+}
+
 export class Presence {
+  /** The tabs seen in this turn of the event loop, written together at its end (seeTabs). */
+  private seenThisTurn: { seen: SeenTab[]; written: Promise<void> } | null = null
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: SessionSlotKeys,
@@ -111,14 +123,31 @@ export class Presence {
 
   /**
    * The sockets are still there (a server ping round, or a heartbeat). A member is added back
-   * when it is missing (Redis lost it), so an open tab is always counted again.
+   * when it is missing (Redis lost it), so an open tab is always counted again. The tabs seen
+   * in one turn of the event loop (every heartbeat that came in it) go to Redis together at
+   * its end, in one socket write; the promise settles when all of them are written.
    */
-  async seeTabs(seen: { sessionId: string; socket: TabSocket; keepUntil: number; view?: string }[]): Promise<void> {
+  seeTabs(seen: SeenTab[]): Promise<void> {
+    if (!this.seenThisTurn) {
+      const turn: { seen: SeenTab[]; written: Promise<void> } = { seen: [], written: Promise.resolve() }
+      turn.written = new Promise((resolve) => setImmediate(resolve)).then(() => {
+        this.seenThisTurn = null
+        return this.writeSeen(turn.seen)
+      })
+      this.seenThisTurn = turn
+    }
+    for (const s of seen) this.seenThisTurn.seen.push(s)
+    return this.seenThisTurn.written
+  }
+
+  private async writeSeen(seen: SeenTab[]): Promise<void> {
     const now = Date.now()
     const k = this.keys
     await Promise.all(
-      seen.map(({ sessionId, socket, keepUntil, view }) =>
-        this.redis.tesseraSeeTab(k.sessionTabs(sessionId), k.sessionPresence(sessionId), k.sessionEnded(sessionId), now, tabMember(socket), keepUntil, view ?? ''),
+      inOneWrite(this.redis, () =>
+        seen.map(({ sessionId, socket, keepUntil, view }) =>
+          this.redis.tesseraSeeTab(k.sessionTabs(sessionId), k.sessionPresence(sessionId), k.sessionEnded(sessionId), now, tabMember(socket), keepUntil, view ?? ''),
+        ),
       ),
     )
   }

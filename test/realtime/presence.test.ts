@@ -120,3 +120,26 @@ t.test('with pings spread over the ticks of the interval, every tab is still pin
   await sleep(1500)
   t.equal(await tabs(), 12, 'for good: no ping tick brings a closed one back')
 })
+
+t.test('tabs seen in one turn of the event loop, and in the next while the first is written, are all counted', async (t) => {
+  // Presence.seeTabs gathers a turn's tabs into one socket write: none may be left behind.
+  const app = await build(t)
+  const sessions = Array.from({ length: 6 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`)
+  const seen = (i: number) => ({ sessionId: sessions[i]!, socket: { socketId: `socket-${i}`, tabId: `tab-${i}` }, keepUntil: Date.now() + 60_000, view: `/view-${i}` })
+  const presence = app.app.presence
+  const first = [presence.seeTabs([seen(0)]), presence.seeTabs([seen(1), seen(2)])]
+  t.equal(first[0], first[1], 'the calls of one turn share one write')
+  let second: Promise<void>[] = []
+  const written = first[0]!.then(() => {
+    // Called as the first turn's write settles: a turn of its own.
+    second = [presence.seeTabs([seen(3)]), presence.seeTabs([seen(4), seen(5)])]
+  })
+  await written
+  await Promise.all(second)
+  t.not(second[0], first[0], 'a later turn has a write of its own')
+  for (let i = 0; i < sessions.length; i++) {
+    const tabs = await app.resources.redis.zrange(app.ctx.keys.sessionTabs(sessions[i]!), '0', '-1')
+    t.same(tabs, [`socket-${i}|tab-${i}`], `session ${i}: its tab is counted`)
+    t.equal(await app.resources.redis.hget(app.ctx.keys.sessionPresence(sessions[i]!), 'view'), `/view-${i}`, `session ${i}: with its view`)
+  }
+})
