@@ -129,12 +129,12 @@ export class Presence {
    */
   seeTabs(seen: SeenTab[]): Promise<void> {
     if (!this.seenThisTurn) {
-      const turn: { seen: SeenTab[]; written: Promise<void> } = { seen: [], written: Promise.resolve() }
-      turn.written = new Promise((resolve) => setImmediate(resolve)).then(() => {
+      const seenNow: SeenTab[] = []
+      const written = new Promise((resolve) => setImmediate(resolve)).then(() => {
         this.seenThisTurn = null
-        return this.writeSeen(turn.seen)
+        return this.writeSeen(seenNow)
       })
-      this.seenThisTurn = turn
+      this.seenThisTurn = { seen: seenNow, written }
     }
     for (const s of seen) this.seenThisTurn.seen.push(s)
     return this.seenThisTurn.written

@@ -121,7 +121,7 @@ t.test('with pings spread over the ticks of the interval, every tab is still pin
   t.equal(await tabs(), 12, 'for good: no ping tick brings a closed one back')
 })
 
-t.test('tabs seen in one turn of the event loop, and in the next while the first is written, are all counted', async (t) => {
+t.test('tabs seen in one turn of the event loop, and in a later one, are all counted', async (t) => {
   // Presence.seeTabs gathers a turn's tabs into one socket write: none may be left behind.
   const app = await build(t)
   const sessions = Array.from({ length: 6 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`)
@@ -131,7 +131,7 @@ t.test('tabs seen in one turn of the event loop, and in the next while the first
   t.equal(first[0], first[1], 'the calls of one turn share one write')
   let second: Promise<void>[] = []
   const written = first[0]!.then(() => {
-    // Called as the first turn's write settles: a turn of its own.
+    // Called once the first turn's write has settled: a turn of its own.
     second = [presence.seeTabs([seen(3)]), presence.seeTabs([seen(4), seen(5)])]
   })
   await written
