@@ -8,7 +8,7 @@
 // intervals. A tab whose deadline falls before its next slot tick goes
 // on a watch list that every tick looks through; it is short, as only silent tabs are on it.
 import type { FastifyBaseLogger } from 'fastify'
-import type { Presence } from '../presence/service.js'
+import type { Presence, SeenTab } from '../presence/service.js'
 import { CLOSE } from './protocol.js'
 import type { Tab } from './tab.js'
 
@@ -36,11 +36,6 @@ const PING_TICK_MS = 100
 
 /** At most this many ticks per interval (a long interval gets longer ticks, not more slots). */
 const MAX_PING_SLOTS = 600
-
-/** Presence refreshes per seeTabs call: a slice at 50,000 tabs goes out in a few calls, not one of thousands. */
-const PRESENCE_BATCH = 500
-
-type Seen = Parameters<Presence['seeTabs']>[0]
 
 /**
  * How long a tab may be silent: two ping intervals, less what its close takes to reach the
@@ -120,7 +115,7 @@ export class Pinger {
     }
     const due = Math.floor((this.clock.monotonic() - this.epoch) / this.tickMs)
     const slots = this.slots.length
-    let alive: Seen = []
+    const alive: SeenTab[] = []
     for (let tick = Math.max(this.pingedTicks, due - slots + 1); tick <= due; tick++) {
       // A tab closed here leaves its slot at once; a Set lets go of it mid-iteration safely.
       for (const tab of this.slots[tick % slots]!) {
@@ -134,9 +129,6 @@ export class Pinger {
         tab.socket.ping()
         if (!tab.inPresence) continue
         alive.push({ sessionId: tab.sessionId, socket: tab, keepUntil: tab.auth.session.expiresAt })
-        if (alive.length < PRESENCE_BATCH) continue
-        this.seePresence(alive)
-        alive = []
       }
     }
     this.pingedTicks = due + 1
@@ -144,7 +136,7 @@ export class Pinger {
   }
 
   /** Keeps this node's tabs counted; tabs of a node that died fade out after 1.5 intervals. */
-  private seePresence(alive: Seen) {
+  private seePresence(alive: SeenTab[]) {
     if (alive.length === 0) return
     this.d.presence.seeTabs(alive).catch((err) => this.d.log.debug({ err }, 'realtime: presence refresh failed'))
   }
