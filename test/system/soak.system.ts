@@ -602,7 +602,7 @@ t.test(`soak: ${SOAK_SECONDS} s of churn at ${RATE} operations/s (R6)`, { timeou
     if (SOAK_SECONDS < MIN_JUDGED_SECONDS || what !== 'RSS of the process') t.comment(line)
     else t.ok(growth < 5, line)
   }
-  // The key count follows the sessions with traces and the open tabs too; seenSignOuts is the trend they do not explain.
+  // The key count follows the sessions with traces and the open tabs too; judged is the trend they do not explain.
   const keyPoints = samples.filter((s) => s.at >= warmup).map((s) => ({ t: s.at, loads: [s.traced, s.tabs], y: s.keys }))
   const keyTrend = keyPoints.length >= 3 ? growthBeyondLoad(keyPoints) : Number.NaN
   const keyLine = `Redis keys of the prefix beyond what the sessions with traces and the open tabs explain: ${keyTrend >= 0 ? '+' : ''}${keyTrend.toFixed(1)} % from ${warmup.toFixed(0)} s to the end (${keyPoints.length} samples)`
