@@ -31,6 +31,7 @@ const quickPlan: [file: string, args: string[]][] = [
   ['heartbeats.ts', ['--sessions', '100', '--seconds', '2']],
   ['admin-feed.ts', ['--sessions', '500', '--changers', '20', '--seconds', '2']],
   ['lock-burst.ts', ['--sessions', '200']],
+  ['commit-floor.ts', ['--seconds', '1', '--sessions', '100']],
 ]
 
 const plan: [file: string, args: string[]][] = quick
@@ -46,6 +47,7 @@ const plan: [file: string, args: string[]][] = quick
       ['heartbeats.ts', []],
       ['admin-feed.ts', []],
       ['lock-burst.ts', []],
+      ['commit-floor.ts', []],
       // P9, the stretch: 50,000 sockets at the default heartbeat rate for 5 minutes, or as many as the
       // open-files limit lets one process hold (heartbeats.ts says so in its verdict).
       ['heartbeats.ts', ['--sessions', '25000', '--seconds', '300', '--per-tab', '0.0333', '--tessera-only', '--section', 'p9']],
