@@ -50,8 +50,14 @@ export interface TabOptions {
   localAddress?: string
 }
 
-/** The loopback source address of the `n`-th socket, 25,000 to an address: 127.0.0.1, then 127.0.0.2, … */
-export const loopbackSource = (n: number) => `127.0.0.${1 + Math.floor(n / 25_000)}`
+/**
+ * The loopback source address of the `n`-th socket, 25,000 to an address: the default
+ * (127.0.0.1), then 127.0.0.2, … The first 25,000 name none: a socket bound to an address
+ * before it connects gets a port no other socket holds, not even one in TIME_WAIT, so a churn
+ * just before (tens of thousands of closed sockets) would leave none free. Left to connect,
+ * the kernel reuses such ports on loopback (net.ipv4.tcp_tw_reuse).
+ */
+export const loopbackSource = (n: number) => (n < 25_000 ? undefined : `127.0.0.${1 + Math.floor(n / 25_000)}`)
 
 /**
  * Opens a tab. `onFrame` sees every frame (welcome included) with the time it arrived,
