@@ -21,7 +21,7 @@ import type { Database } from './infra/db.js'
 import { installErrorHandler } from './infra/errors.js'
 import { infraKeys } from './infra/keys.js'
 import infra from './infra/index.js'
-import { loggerOptions } from './infra/logger.js'
+import { lazyRequestLogger, loggerOptions } from './infra/logger.js'
 import { ErrorBody } from './infra/schemas.js'
 import { asValidationError, findFlaw } from './infra/input-hygiene.js'
 import { clientErrorHandler, frameworkErrors, type HeaderList } from './infra/pre-route.js'
@@ -206,6 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<Tessera> {
   const headers = await securityHeadersOf(config)
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(deps.logStream ? { stream: deps.logStream } : {}) },
+    childLoggerFactory: lazyRequestLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()

@@ -1,4 +1,6 @@
+import pino from 'pino'
 import t from 'tap'
+import { lazyRequestLogger, loggerOptions } from '../../src/infra/logger.js'
 import { build, PASSWORD } from '../helpers/app.js'
 
 t.test('no token, CSRF token or password ever reaches a log line', async (t) => {
@@ -19,4 +21,39 @@ t.test('no token, CSRF token or password ever reaches a log line', async (t) => 
   for (const secret of [token, csrf, PASSWORD, 'another-long-password', 'wrong-password-here', 'secret-bearer']) {
     t.notOk(all.includes(secret), `${secret.slice(0, 6)}… is not in the logs`)
   }
+})
+
+t.test('a request’s logger is made when it logs, with the request id, and only at levels that are on', async (t) => {
+  const logged = (level: string) => {
+    const lines: Record<string, unknown>[] = []
+    const parent = pino({ ...loggerOptions(level) }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    return { parent, lines }
+  }
+
+  const quiet = logged('warn')
+  const request = lazyRequestLogger(quiet.parent, { reqId: 'req-1' }, {})
+  request.info('incoming request')
+  request.debug('details')
+  t.same(quiet.lines, [], 'nothing below the level is written')
+  request.warn({ code: 'X' }, 'first')
+  request.error('second')
+  t.same(
+    quiet.lines.map((l) => [l.reqId, l.msg, l.level]),
+    [
+      ['req-1', 'first', 40],
+      ['req-1', 'second', 50],
+    ],
+    'lines at the level carry the request id',
+  )
+  t.equal(request.level, 'warn', 'the level is the logger’s')
+  const nested = request.child({ lockId: 'L' })
+  nested.warn('nested')
+  t.match(quiet.lines.at(-1), { reqId: 'req-1', lockId: 'L', msg: 'nested' }, 'a child of it keeps the request id')
+  request.warn({ password: 'hunter2-long' }, 'redacted')
+  t.equal(quiet.lines.at(-1)?.password, '[redacted]', 'redaction still applies')
+
+  const verbose = logged('info')
+  const routeDebug = lazyRequestLogger(verbose.parent, { reqId: 'req-2' }, { level: 'debug' })
+  routeDebug.debug('a route with its own level')
+  t.match(verbose.lines, [{ reqId: 'req-2', msg: 'a route with its own level' }], 'a route’s own log level is kept')
 })
