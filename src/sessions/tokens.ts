@@ -1,10 +1,11 @@
 // Session tokens: 32 random bytes in the cookie, only their SHA-256 hash anywhere else.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { UAParser } from 'ua-parser-js'
 
 export const newToken = () => randomBytes(32).toString('base64url')
 
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
+// crypto.hash is the one-shot digest: half the CPU of createHash for a token (every signed-in request hashes one).
+export const hashToken = (token: string) => hash('sha256', token, 'hex')
 
 /**
  * What a session is bound to when fingerprinting is on (docs/api.md, "Fingerprinting"):
