@@ -90,7 +90,8 @@ export const sessions = pgTable(
   (t) => [
     uniqueIndex('sessions_token_hash_key').on(t.tokenHash),
     index('sessions_user_active_idx').on(t.userId, t.lastActivity).where(sql`${t.status} = 'active'`),
-    index('sessions_active_platform_idx').on(t.activePlatformId).where(sql`${t.status} = 'active'`),
+    // No index has active_platform_id: a switch, which changes only it and the version, is then
+    // a HOT update (no new entry in any index). Removing a platform finds its sessions by user.
     index('sessions_expires_active_idx').on(t.expiresAt).where(sql`${t.status} = 'active'`),
     index('sessions_created_idx').on(t.createdAt),
     // Small by design: only endings whose follow-up has not finished (the repair pass reads it every second).
