@@ -102,7 +102,7 @@ class LazyChild implements FastifyBaseLogger {
   }
 }
 
-/** pino's isLevelEnabled, where the logger has it (Fastify's own abstract logger has not). */
+/** pino's isLevelEnabled, where the logger has it (a logger handed to Fastify need only have the level methods). */
 function isLevelEnabled(logger: FastifyBaseLogger, level: LevelName): boolean {
   const check = (logger as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled
   return check ? check.call(logger, level) : true

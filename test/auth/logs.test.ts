@@ -31,10 +31,19 @@ t.test('a request’s logger is made when it logs, with the request id, and only
   }
 
   const quiet = logged('warn')
+  // Counts the children made of the parent itself (pino's children inherit this property).
+  let made = 0
+  const parent = quiet.parent
+  const child = parent.child
+  parent.child = function (this: typeof parent, ...args: Parameters<typeof child>) {
+    if (this === parent) made++
+    return child.apply(this, args)
+  } as typeof child
   const request = lazyRequestLogger(quiet.parent, { reqId: 'req-1' }, {})
   request.info('incoming request')
   request.debug('details')
   t.same(quiet.lines, [], 'nothing below the level is written')
+  t.equal(made, 0, 'a request that logs nothing at the level makes no child')
   request.warn({ code: 'X' }, 'first')
   request.error('second')
   t.same(
@@ -45,6 +54,7 @@ t.test('a request’s logger is made when it logs, with the request id, and only
     ],
     'lines at the level carry the request id',
   )
+  t.equal(made, 1, 'the child is made once, at the first line')
   t.equal(request.level, 'warn', 'the level is the logger’s')
   const nested = request.child({ lockId: 'L' })
   nested.warn('nested')
