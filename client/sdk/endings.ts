@@ -14,7 +14,9 @@ export function endingOfRefusal(err: unknown, wasLive: boolean): Ending | 'signe
   const reason = e.details?.reason as EndReason | undefined
   if (e.code === 'SESSION_EXPIRED') return { kind: 'expired', reason: reason === 'lifetime' ? 'lifetime' : 'idle_timeout' }
   if (e.code === 'SESSION_TERMINATED' && reason && reason !== 'logout') {
-    return { kind: 'terminated', reason, message: TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? e.message }
+    const message = TERMINATION_MESSAGES[reason as keyof typeof TERMINATION_MESSAGES] ?? e.message
+    const note = typeof e.details?.note === 'string' ? e.details.note : undefined
+    return { kind: 'terminated', reason, message, ...(note ? { note } : {}) }
   }
   return wasLive ? { kind: 'loggedOut', byTabId: null } : 'signedOut'
 }

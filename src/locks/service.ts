@@ -192,8 +192,8 @@ export class Locks {
 
   /** The refusal for a taker whose session has ended (or outlived its lifetime, not yet swept). */
   private async endedRefusal(sessionId: string) {
-    const [row] = await this.d.db.select({ status: sessions.status, endReason: sessions.endReason }).from(sessions).where(eq(sessions.id, sessionId))
-    return row?.status === 'ended' ? sessionEnded(endReasonOf(row.endReason) ?? 'logout') : sessionEnded('lifetime')
+    const [row] = await this.d.db.select({ status: sessions.status, endReason: sessions.endReason, endNote: sessions.endNote }).from(sessions).where(eq(sessions.id, sessionId))
+    return row?.status === 'ended' ? sessionEnded(endReasonOf(row.endReason) ?? 'logout', row.endNote) : sessionEnded('lifetime')
   }
 
   private async find(resource: string): Promise<(Lock & { live: boolean }) | null> {

@@ -161,7 +161,7 @@ export class Platforms {
     if (!r.targetActive) throw new AppError(400, 'PLATFORM_INACTIVE', `The connection ${target.name} is switched off; turn it on before switching to it.`)
     // The session ended while this request was on its way: refuse with the reason it ended for.
     if (r.status === null || r.version === null) throw unauthenticated()
-    if (r.status !== 'active') throw sessionEnded(endReasonOf(r.endReason) ?? 'logout')
+    if (r.status !== 'active') throw sessionEnded(endReasonOf(r.endReason) ?? 'logout', r.endNote)
     if (opts.expectedVersion !== undefined && opts.expectedVersion !== r.version) {
       const current = platformOf(r.previousId, r.previousName, r.previousType, r.previousInstanceUrl, r.previousIsDefault)
       throw new AppError(409, 'VERSION_CONFLICT', 'The session changed meanwhile (another tab switched); here is its current state.', {

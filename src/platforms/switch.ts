@@ -32,6 +32,7 @@ export type SwitchRow = {
   /** The session's row as locked (before the update). */
   status: 'active' | 'ended' | null
   endReason: string | null
+  endNote: string | null
   currentId: number | null
   version: number | null
   /** The session's version after the switch; null when nothing was switched. */
@@ -62,7 +63,7 @@ export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
     with target as (
       select id, name, type, instance_url, is_default, active from platforms where user_id = ${r.userId} and id = ${r.platformId}
     ), cur as (
-      select id, active_platform_id, version, status, end_reason from sessions where id = ${r.sessionId} for update
+      select id, active_platform_id, version, status, end_reason, end_note from sessions where id = ${r.sessionId} for update
     ), previous as (
       select p.id, p.name, p.type, p.instance_url, p.is_default from platforms p join cur c on p.id = c.active_platform_id
       where p.user_id = ${r.userId}
@@ -92,7 +93,7 @@ export async function runSwitch(db: Db, r: SwitchRequest): Promise<SwitchRow> {
     )
     select t.id as "targetId", t.name as "targetName", t.type as "targetType", t.instance_url as "targetInstanceUrl",
       t.is_default as "targetIsDefault", t.active as "targetActive",
-      c.status, c.end_reason as "endReason", c.active_platform_id as "currentId", c.version,
+      c.status, c.end_reason as "endReason", c.end_note as "endNote", c.active_platform_id as "currentId", c.version,
       (select version from switched) as "newVersion",
       p.id as "previousId", p.name as "previousName", p.type as "previousType", p.instance_url as "previousInstanceUrl",
       p.is_default as "previousIsDefault",

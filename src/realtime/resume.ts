@@ -196,7 +196,7 @@ export class Resume {
     const logged = last?.seq ?? 0
     const seq = counter > logged ? counter : logged + 1
     const at = new Date(session.endedAt ?? Date.now()).toISOString()
-    return { seq, frame: JSON.stringify({ ...terminalEvent({ reason: session.endReason ?? 'logout' }), at, seq }) }
+    return { seq, frame: JSON.stringify({ ...terminalEvent({ reason: session.endReason ?? 'logout', note: session.endNote }), at, seq }) }
   }
 
   /** After the subscriber reconnected: every tab of this node catches up from its session's log. */

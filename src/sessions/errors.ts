@@ -33,12 +33,18 @@ export class SessionRefused extends AppError {}
 
 export const unauthenticated = () => new SessionRefused(401, 'UNAUTHENTICATED', 'Sign in to continue.')
 
-export function sessionEnded(reason: EndReason): SessionRefused {
+/**
+ * The 401 for a token whose session has ended. A termination carries the `note` its tabs'
+ * `session.terminated` carried (an administrator's reason), so a tab that learns of the
+ * ending from a refusal tells its user the same as one that got the event.
+ */
+export function sessionEnded(reason: EndReason, note?: string | null): SessionRefused {
   if ((EXPIRY_REASONS as readonly string[]).includes(reason)) {
     const why = reason === 'lifetime' ? 'reached its maximum lifetime' : 'was idle for too long'
     return new SessionRefused(401, 'SESSION_EXPIRED', `Your session ${why}; sign in again.`, { reason })
   }
-  return new SessionRefused(401, 'SESSION_TERMINATED', `Your session was ended (${reason.replaceAll('_', ' ')}); sign in again.`, { reason })
+  const message = `Your session was ended (${reason.replaceAll('_', ' ')}); sign in again.`
+  return new SessionRefused(401, 'SESSION_TERMINATED', message, { reason, ...(note ? { note } : {}) })
 }
 
 export const sessionNotFound = () => new AppError(404, 'SESSION_NOT_FOUND', 'No such session.')

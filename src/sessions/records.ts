@@ -12,6 +12,8 @@ export interface SessionRecord {
   userDisabled: boolean
   status: 'active' | 'ended'
   endReason: EndReason | null
+  /** What the user is told of why it ended (an administrator's reason), if anything. */
+  endNote: string | null
   createdAt: number
   expiresAt: number
   endedAt: number | null

@@ -77,7 +77,7 @@ export class Sessions {
   }
 
   private async check(session: SessionRecord, tokenHash: string, info: RequestInfo, o: { touch: boolean; fingerprint: boolean }): Promise<AuthContext> {
-    if (session.status === 'ended') throw sessionEnded(session.endReason ?? 'logout')
+    if (session.status === 'ended') throw sessionEnded(session.endReason ?? 'logout', session.endNote)
     const settings = await this.d.settings.get()
     const now = Date.now()
     if (session.userDisabled) throw await this.endAndRefuse(session, 'user_disabled')
@@ -172,7 +172,7 @@ export class Sessions {
   /** The refusal for a session that another path has ended: with the reason that won. */
   private async refusalOf(session: SessionRecord): Promise<AppError> {
     const current = await this.d.store.findById(session.id)
-    return sessionEnded(current?.endReason ?? 'logout')
+    return sessionEnded(current?.endReason ?? 'logout', current?.endNote)
   }
 
   /** A tab moved to another view: kept in the session's timeline. */

@@ -16,6 +16,7 @@ export const recordColumns = {
   userDisabled: users.disabled,
   status: sessions.status,
   endReason: sessions.endReason,
+  endNote: sessions.endNote,
   createdAt: sessions.createdAt,
   expiresAt: sessions.expiresAt,
   endedAt: sessions.endedAt,
@@ -32,6 +33,7 @@ type RecordRow = {
   userDisabled: boolean
   status: 'active' | 'ended'
   endReason: string | null
+  endNote: string | null
   createdAt: Date
   expiresAt: Date
   endedAt: Date | null
@@ -49,6 +51,7 @@ export function toRecord(row: RecordRow): SessionRecord {
     userDisabled: row.userDisabled,
     status: row.status,
     endReason: endReasonOf(row.endReason),
+    endNote: row.endNote,
     createdAt: row.createdAt.getTime(),
     expiresAt: row.expiresAt.getTime(),
     endedAt: row.endedAt?.getTime() ?? null,
@@ -62,7 +65,6 @@ export const endedColumns = {
   ...recordColumns,
   tokenHash: sessions.tokenHash,
   endedBy: sessions.endedBy,
-  endNote: sessions.endNote,
   endTabId: sessions.endTabId,
   ip: sessions.ip,
   device: sessions.device,
@@ -72,7 +74,6 @@ export const endedColumns = {
 type EndedRow = RecordRow & {
   tokenHash: string
   endedBy: number | null
-  endNote: string | null
   endTabId: string | null
   ip: string | null
   device: Device | null

@@ -78,7 +78,7 @@ t.test('force terminate reaches the user’s tabs on another node, with the admi
   t.same(res.json(), { terminated: true })
   t.match(await tab.tab.type('session.terminated'), { reason: 'admin', message: 'Session terminated by administrator', note: 'Suspicious activity' })
   t.equal((await tab.tab.closed).code, 4001)
-  t.match((await ada.get('/api/session_state')).json(), { error: { code: 'SESSION_TERMINATED', reason: 'admin' } })
+  t.match((await ada.get('/api/session_state')).json(), { error: { code: 'SESSION_TERMINATED', reason: 'admin', note: 'Suspicious activity' } })
   const again = await admin.delete(`/admin/sessions/${ada.sessionId}`, { reason: 'again' })
   t.equal(again.statusCode, 409)
   t.equal(again.json().error.code, 'SESSION_ALREADY_ENDED')

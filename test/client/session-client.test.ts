@@ -182,3 +182,23 @@ t.test('a frame delivered twice is applied once', async (t) => {
   t.equal(a.metrics().duplicates + b.metrics().duplicates, 1, 'the repeat was dropped')
   t.equal(heard.length, 2, 'each tab applied the switch once')
 })
+
+t.test('a tab that misses session.terminated still shows the administrator’s reason: the refusal carries it', async (t) => {
+  // The e2e flake: a tab whose request crossed the termination ended on the 401, which
+  // named no reason, and told the other tabs so before their events came.
+  const app = await build(t)
+  await app.user('ada')
+  const noTerminalEvent = filtered((data) => (data.includes('"session.terminated"') ? [] : [data]))
+  const browser = new NodeBrowser(`http://${await listen(app)}`, noTerminalEvent)
+  t.teardown(() => browser.close())
+  const tab = browser.tab()
+  t.ok(await tab.signIn('ada', PASSWORD), 'signed in')
+  await until('welcomed', () => tab.connection === 'online')
+  const ended: unknown[] = []
+  tab.on('terminated', (e) => ended.push(e))
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  t.equal((await admin.delete(`/admin/sessions/${tab.state!.session.id}`, { reason: 'Security review' })).statusCode, 200)
+  await until('the tab ended', () => ended.length === 1)
+  t.same(ended, [{ reason: 'admin', message: 'Session terminated by administrator', note: 'Security review' }])
+  t.same(browser.channelLog.at(-1), { k: 'ended', ending: { kind: 'terminated', ...ended[0]! } }, 'and told the other tabs the same')
+})

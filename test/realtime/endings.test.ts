@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helpers/app.js'
+import { ADMIN_PASSWORD, build } from '../helpers/app.js'
 import { listen, openTab } from '../helpers/ws.js'
 
 t.test('logout in one tab: every tab gets session.logged_out, then close 4003', async (t) => {
@@ -199,4 +199,29 @@ t.test('the cookie of a session that ended more than EVENT_LOG_TTL_SECONDS ago i
   const late = await refusal(connect(address, { cookie: `sid=${sid}` }))
   t.equal(late.status, 401)
   t.match(JSON.parse(late.body), { error: { code: 'SESSION_TERMINATED', reason: 'logout', message: String } })
+})
+
+t.test('an administrator’s reason reaches a tab however it learns of the ending: refusal, PostgreSQL’s record, or the made-up event', async (t) => {
+  // A tab whose request or reconnect crossed the termination learned only "Session
+  // terminated by administrator", without the reason its sibling tabs were shown.
+  const app = await build(t)
+  await app.user('ada')
+  const address = await listen(app)
+  const admin = await app.client().signIn('admin', ADMIN_PASSWORD)
+  const ada = await app.client().signIn('ada')
+  const sid = ada.sid!
+  const sessionId = ada.sessionId!
+  t.equal((await admin.delete(`/admin/sessions/${sessionId}`, { reason: 'Security review' })).statusCode, 200)
+  const refused = { error: { code: 'SESSION_TERMINATED', reason: 'admin', note: 'Security review' } }
+  // The first refusal clears the client's cookie; a tab still sending it is asked again.
+  const sessionState = () => ada.get('/api/session_state', { cookie: `sid=${sid}` })
+  t.match((await sessionState()).json(), refused, 'the refusal from the cached record')
+  const [row] = await app.resources.database.sql`select token_hash from sessions where id = ${sessionId}`
+  await app.resources.redis.del(app.ctx.keys.sessionByToken(row!.token_hash as string))
+  t.match((await sessionState()).json(), refused, 'and from PostgreSQL’s')
+
+  await app.resources.redis.del(app.ctx.keys.sessionLog(sessionId))
+  const back = await reconnect(address, sid, { tabId: 'A', lastSeq: 0 })
+  t.match(back.messages, [{ type: 'session.terminated', reason: 'admin', note: 'Security review' }], 'the event made up when the log is gone')
+  t.equal(back.code, 4001)
 })
