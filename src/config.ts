@@ -2,6 +2,7 @@
 // Each variable is declared once below; the README's configuration table is generated
 // from the same list (`npm run config:doc`), and a test checks that the two agree.
 import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 
 export class ConfigError extends Error {}
 
@@ -49,8 +50,13 @@ function url(...protocols: string[]) {
       const u = new URL(raw)
       if (protocols.includes(u.protocol)) return raw
     } catch {}
-    return fail(env, raw, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+    return fail(env, withoutPassword(raw), `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
   }
+}
+
+/** The value as an error may show it: a URL's password (`//user:password@`) is not printed. */
+function withoutPassword(raw: string): string {
+  return raw.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@')
 }
 
 function text(_env: string) {
@@ -111,6 +117,31 @@ function trustProxy(env: string) {
   }
 }
 
+/** An IP address, or a host name; four numbers that are not an address are a typo, not a name. */
+function listenHost(env: string) {
+  const label = /^[a-z\d_]([a-z\d_-]{0,61}[a-z\d_])?$/i
+  return (raw: string) => {
+    const labels = raw.split('.')
+    const name = raw.length <= 253 && labels.every((l) => label.test(l)) && !/^\d+$/.test(labels.at(-1)!)
+    if (!isIP(raw) && !name) fail(env, raw, 'an IP address of this machine (such as 127.0.0.1, or 0.0.0.0 or :: for all) or a host name (such as localhost)')
+    return raw
+  }
+}
+
+/** Comma-separated e-mail addresses, checked only for the shape something@something. */
+function emails(env: string) {
+  return (raw: string) => {
+    const list = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+    if (list.length === 0 || !list.every((a) => /^[^\s@]+@[^\s@]+$/.test(a))) {
+      fail(env, raw, 'one or more comma-separated e-mail addresses such as ops@example.com, without spaces or names')
+    }
+    return list.join(', ')
+  }
+}
+
 function logLevel(env: string) {
   return oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')(env)
 }
@@ -119,7 +150,7 @@ function logLevel(env: string) {
 const variables = {
   ROLE: ['all', '`api`, `worker` or `all`', oneOf('api', 'worker', 'all')],
   NODE_ENV: ['development', '`production` makes `SESSION_SECRET` required and cookies `Secure`', oneOf('development', 'production', 'test')],
-  HOST: ['127.0.0.1', 'where the API listens', text],
+  HOST: ['127.0.0.1', 'where the API listens: an IP address of this machine (`0.0.0.0` or `::` for all) or a host name', listenHost],
   PORT: ['3000', 'where the API listens (0 picks a free port)', int(0, 65535)],
   WORKER_PORT: ['3001', 'health and metrics port of a `ROLE=worker` process', int(0, 65535)],
   PUBLIC_URL: [undefined, 'used for same-origin checks and links (default: `http://localhost:PORT`, or `HOST` instead of `localhost` when it is not a loopback or wildcard address)', url('http:', 'https:')],
@@ -163,8 +194,8 @@ const variables = {
   REALTIME_TICKET_SECONDS: ['30', 'lifetime of a WebSocket ticket', int(1, 3600)],
   ALERT_WEBHOOK_URL: [undefined, 'alerts are POSTed here', url('http:', 'https:')],
   ALERT_WEBHOOK_SECRET: [undefined, 'HMAC key of the `X-Tessera-Signature` header on webhook deliveries (at least 16 characters; default: derived from `SESSION_SECRET`: set it in production and share it with the receiver)', text],
-  SMTP_URL: [undefined, 'alerts are also mailed when set', url('smtp:', 'smtps:')],
-  ALERT_EMAIL_TO: [undefined, 'recipient of alert mails', text],
+  SMTP_URL: [undefined, 'alerts are also mailed through this server (`smtp://` or `smtps://`); needs `ALERT_EMAIL_TO`', url('smtp:', 'smtps:')],
+  ALERT_EMAIL_TO: [undefined, 'recipients of alert mails: one or more comma-separated e-mail addresses; needs `SMTP_URL`', emails],
   AUDIT_RETENTION_DAYS: ['90', 'cleanup deletes older audit events', int(1)],
   LOGIN_HISTORY_RETENTION_DAYS: ['180', 'cleanup deletes older login history', int(1)],
   UPLOAD_DIR: ['./data/uploads', 'session-scoped uploads', text],
@@ -193,15 +224,24 @@ export const configVariables: Variable<unknown>[] = Object.entries(variables).ma
   parse: factory(env),
 }))
 
-/** Reads `KEY=value` lines of a `.env` file in the working directory (development only). */
-export function readDotEnv(path = '.env'): Env {
-  if (!existsSync(path)) return {}
+/**
+ * Reads `KEY=value` lines of a `.env` file in the working directory, in development only:
+ * with NODE_ENV=production in the real environment it gives nothing, so a `.env` left on a
+ * server cannot change a deployment behind the back of its environment.
+ */
+export function readDotEnv(path = '.env', env: Env = process.env): Env {
+  if (env.NODE_ENV === 'production' || !existsSync(path)) return {}
   const out: Env = {}
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line)
     if (m) out[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2')
   }
   return out
+}
+
+/** What a process is configured by: the environment over `.env` (read in development only). */
+export function environment(env: Env = process.env, path = '.env'): Env {
+  return { ...readDotEnv(path, env), ...env }
 }
 
 function parseAll(env: Env): Raw {
@@ -237,7 +277,12 @@ export function loadConfig(env: Env = process.env) {
     fail('SESSION_IDLE_TIMEOUT_SECONDS', String(r.SESSION_IDLE_TIMEOUT_SECONDS), `more than SESSION_IDLE_AFTER_SECONDS (${r.SESSION_IDLE_AFTER_SECONDS})`)
   }
   if (r.OIDC_ISSUER && !r.OIDC_AUDIENCE) fail('OIDC_AUDIENCE', '(unset)', 'the client id your identity provider puts in `aud`, required with OIDC_ISSUER')
+  // Either one alone would leave mail silently off.
+  if (r.SMTP_URL && !r.ALERT_EMAIL_TO) fail('ALERT_EMAIL_TO', '(unset)', 'one or more comma-separated e-mail addresses, required with SMTP_URL')
+  if (r.ALERT_EMAIL_TO && !r.SMTP_URL) fail('SMTP_URL', '(unset)', 'a URL starting with smtp:// or smtps://, required with ALERT_EMAIL_TO')
   const publicUrl = r.PUBLIC_URL ?? defaultPublicUrl(r.HOST, r.PORT)
+  // A HOST that is valid but no URL's host (an IPv6 address with a zone, fe80::1%eth0).
+  if (!URL.canParse(publicUrl)) fail('PUBLIC_URL', '(unset)', `an http(s) URL of this service: HOST=${r.HOST} makes none by itself`)
   const publicOrigin = new URL(publicUrl).origin
   return {
     role: r.ROLE,
@@ -304,6 +349,28 @@ export function loadConfig(env: Env = process.env) {
     metricsToken: r.METRICS_TOKEN,
     oidc: { issuer: r.OIDC_ISSUER, audience: r.OIDC_AUDIENCE, autoCreate: r.OIDC_AUTO_CREATE },
     logLevel: r.LOG_LEVEL,
+  }
+}
+
+/**
+ * A failure to listen that HOST or the port explains, as one line naming the variable, its
+ * value and what to do; null for any other error, which is unexpected and keeps its stack.
+ */
+export function listenFailure(err: unknown, host: string, portVariable: 'PORT' | 'WORKER_PORT', port: number): ConfigError | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  const hostIs = `HOST=${JSON.stringify(host)}`
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`${portVariable}=${port} is in use (on ${host}): stop the other process or choose another ${portVariable}`)
+    case 'EACCES':
+      return new ConfigError(`${portVariable}=${port} is not allowed for this user (on ${host}): choose a ${portVariable} from 1024 up, or give node the right to bind low ports (CAP_NET_BIND_SERVICE)`)
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`${hostIs} is not an address of this machine: use one of its addresses, 127.0.0.1 for this machine only, or 0.0.0.0 for all`)
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`${hostIs} cannot be resolved (${code}): use an IP address of this machine, or a host name that resolves to one`)
+    default:
+      return null
   }
 }
 

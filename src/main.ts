@@ -3,7 +3,7 @@
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, buildCore } from './app.js'
-import { type Config, ConfigError, defaultPublicUrl, loadConfig, readDotEnv } from './config.js'
+import { type Config, ConfigError, defaultPublicUrl, environment, listenFailure, loadConfig } from './config.js'
 import { accountTable, seedDemoAccounts } from './demo/accounts.js'
 import { DependencyError } from './infra/dependency-error.js'
 import { loggerOptions } from './infra/logger.js'
@@ -19,8 +19,25 @@ function servedUrl(config: Config, address: string): string {
   return defaultPublicUrl(config.host, Number(new URL(address).port))
 }
 
+/**
+ * Listens on HOST and `portVariable`; a failure that the settings explain (a port in use, an
+ * address not of this machine) closes the app, so that workers started by `ready` stop, and
+ * becomes one line.
+ */
+async function listen(app: FastifyInstance, close: () => Promise<unknown>, config: Config, portVariable: 'PORT' | 'WORKER_PORT'): Promise<string> {
+  const port = portVariable === 'PORT' ? config.port : config.workerPort
+  try {
+    return await app.listen({ host: config.host, port })
+  } catch (err) {
+    const explained = listenFailure(err, config.host, portVariable, port)
+    if (!explained) throw err
+    await close().catch(() => {})
+    throw explained
+  }
+}
+
 async function main() {
-  const config = loadConfig({ ...readDotEnv(), ...process.env })
+  const config = loadConfig(environment())
   const log = pino(loggerOptions(config.logLevel))
   const resources = await openResources(config)
   if (resources.bootstrap) {
@@ -49,12 +66,12 @@ async function main() {
     const core = await buildCore(deps)
     await core.app.register(ops, { openapi: false })
     await withJobs(core.app)
-    address = await core.app.listen({ host: config.host, port: config.workerPort })
+    address = await listen(core.app, () => core.close(), config, 'WORKER_PORT')
     closers.push(() => core.close())
   } else {
     const tessera = await buildApp(deps)
     await withJobs(tessera.app)
-    address = await tessera.app.listen({ host: config.host, port: config.port })
+    address = await listen(tessera.app, () => tessera.close(), config, 'PORT')
     closers.push(() => tessera.close())
   }
   // `address` is where this process listens (with PORT=0 or WORKER_PORT=0, the port picked).
