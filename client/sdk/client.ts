@@ -420,11 +420,14 @@ export class SessionClient {
     this.fromTab(message)
   }
 
-  /** The socket closed for good without its terminal event: the server says why over HTTP. */
+  /**
+   * The socket closed for good without its terminal event: the server says why over HTTP.
+   * A session that still lives (signed in again meanwhile) is reconnected to with backoff.
+   */
   private async learnWhyEnded(code: number): Promise<void> {
     try {
       await this.http.request('GET', '/api/session_state')
-      this.link?.retryNow()
+      this.link?.retryLater()
     } catch (err) {
       if (!this.refused(err)) this.end(endingOfClose(code))
     }

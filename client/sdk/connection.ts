@@ -92,7 +92,14 @@ export class Connection {
     socket?.close(1000)
   }
 
-  private retryLater(): void {
+  /**
+   * Reconnects after the backoff's wait; each retry without a welcome between waits longer.
+   * False when there is nothing to retry: stopped, or a socket is already open or opening.
+   */
+  retryLater(): boolean {
+    if (this.stopped || this.socket) return false
+    clearTimeout(this.retryTimer)
     this.retryTimer = setTimeout(() => this.connect(), backoffDelay(this.attempt++, this.random))
+    return true
   }
 }

@@ -91,8 +91,12 @@ export class Link {
     this.socket.restart()
   }
 
-  retryNow(): void {
-    this.socket.retryNow()
+  /**
+   * Reconnects after the backoff's wait: a final close, yet the session lives (the browser
+   * signed in again meanwhile). Never at once, so a server that keeps closing cannot make a loop.
+   */
+  retryLater(): void {
+    if (this.socket.retryLater()) this.host.connection(this.offline() ? 'offline' : 'reconnecting')
   }
 
   private closed(code: number): boolean {
@@ -103,7 +107,9 @@ export class Link {
       return false
     }
     if (code === CLOSE.tooManyBadMessages) {
-      // A client bug: reconnecting would only repeat it.
+      // A client bug: reconnecting would only repeat it. Stopped for good, so neither `online`
+      // nor a visible page opens another socket; the session lives on (a reload makes a new client).
+      this.socket.stop()
       this.host.connection('offline')
       return false
     }
