@@ -31,7 +31,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (ap
     '/api/auth/oidc',
     {
       schema: { tags: ['auth'], summary: "Sign in with the identity provider's ID token", body: OidcBody, response: { 200: LoginReply, ...errors } },
-      config: { budget: 'login', noStore: true },
+      config: { budget: 'login' },
     },
     async (req, reply) => {
       if (!oidc) throw notConfigured()

@@ -79,7 +79,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (ap
     '/api/auth/login',
     {
       schema: { tags: ['auth'], summary: 'Sign in with username and password', body: LoginBody, response: { 200: LoginReply, ...errors } },
-      config: { budget: 'login', noStore: true },
+      config: { budget: 'login' },
     },
     async (req, reply) => {
       const body = req.body
@@ -124,7 +124,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ login: Login }> = async (ap
     '/api/auth/csrf',
     {
       onRequest: session,
-      config: { passive: true, noStore: true },
+      config: { passive: true },
       schema: { tags: ['auth'], summary: "This session's CSRF token", response: { 200: Type.Object({ csrfToken: Type.String() }), ...errors } },
     },
     async (req) => ({ csrfToken: csrfTokenFor(app.secret, authOf(req).session.id) }),

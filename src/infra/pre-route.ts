@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ErrorCode } from '../realtime/protocol.js'
 import { errorBody } from './errors.js'
 
@@ -38,12 +38,18 @@ function describe(code: string | undefined, routerMaxParamLength: number): { sta
   }
 }
 
+/** Sets the CORS headers an answer to this request carries (auth/cors.ts). */
+export type CorsHeaders = (req: FastifyRequest, reply: FastifyReply) => unknown
+
 /** Fastify's `frameworkErrors` option: the router's refusals, through a normal reply. */
-export function frameworkErrors(headers: HeaderList, routerMaxParamLength: number) {
+export function frameworkErrors(headers: HeaderList, cors: CorsHeaders, routerMaxParamLength: number) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const { status, code, message } = describe(err.code, routerMaxParamLength)
     for (const [name, value] of headers) reply.header(name, value)
     reply.header('x-request-id', req.id)
+    // The route's hooks do not run, so neither does the CORS hook: a page of an allowed
+    // origin must still be able to read why it was refused.
+    cors(req, reply)
     req.log.info({ code: err.code, url: req.url.slice(0, 200) }, 'request refused before routing')
     return reply.code(status).send(errorBody(code, message))
   }
@@ -73,4 +79,46 @@ export function clientErrorHandler(headers: HeaderList) {
     socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`)
     setTimeout(() => socket.destroy(), 1000).unref()
   }
+}
+
+/** How long a request may wait for its headers, and a body may fall silent, before `408`. */
+export const ARRIVAL_LIMITS = { headersMs: 20_000, bodySilenceMs: 10_000 }
+
+/**
+ * A request whose body stops arriving (a client that sent fewer bytes than its
+ * Content-Length, or a chunked body that never ends) is answered `408 REQUEST_TIMEOUT` once
+ * nothing has come for `silenceMs`, and its connection closed: it never holds a route, a
+ * socket or the client in wait (quality.md S7: never a hang). A slow upload that keeps
+ * coming is not cut. Node's own limit is on the whole request, which an upload on a slow
+ * network may rightly exceed; Fastify turns it off.
+ */
+export function refuseStalledBodies(app: FastifyInstance, silenceMs: number): void {
+  app.addHook('onRequest', (req, reply, done) => {
+    if (hasBody(req)) watchBody(req, reply, silenceMs)
+    done()
+  })
+}
+
+function hasBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length']
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
+}
+
+function watchBody(req: FastifyRequest, reply: FastifyReply, silenceMs: number): void {
+  const socket = req.raw.socket
+  let bytesRead = socket.bytesRead
+  let timer: NodeJS.Timeout | undefined
+  const check = () => {
+    if (req.raw.complete || reply.sent) return
+    if (socket.bytesRead > bytesRead) {
+      bytesRead = socket.bytesRead
+      timer = setTimeout(check, silenceMs).unref()
+      return
+    }
+    req.log.info({ url: req.url.slice(0, 200), silenceMs }, 'request body stopped arriving')
+    const { status, code, message } = describe('ERR_HTTP_REQUEST_TIMEOUT', 0)
+    void reply.code(status).header('connection', 'close').send(errorBody(code, message))
+  }
+  timer = setTimeout(check, silenceMs).unref()
+  reply.raw.once('close', () => clearTimeout(timer))
 }

@@ -22,7 +22,7 @@ export async function securityHeaders(options: FastifyHelmetOptions): Promise<[s
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The answer carries a token or session state: `Cache-Control: no-store` (http.md). */
+    /** The answer carries a token or session state: `Cache-Control: no-store` (http.md); every API route's default (infra/api-routes.ts). */
     noStore?: boolean
   }
 }

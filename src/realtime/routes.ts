@@ -105,7 +105,6 @@ export const realtimeRoutes: FastifyPluginAsyncTypebox<{ tickets: Tickets }> = a
     '/api/realtime/ticket',
     {
       onRequest: requireSession(app),
-      config: { noStore: true },
       schema: {
         tags: ['realtime'],
         summary: 'A one-use WebSocket ticket, for clients that cannot send cookies',

@@ -20,7 +20,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/session_state',
     {
-      config: { passive: true, inlineBudget: true, noStore: true },
+      config: { passive: true, inlineBudget: true },
       schema: { tags: ['session'], summary: 'The snapshot a tab syncs from', response: { 200: SessionState, ...errors } },
     },
     async (req, reply) => stateRead.read(req, reply),
@@ -30,7 +30,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/session/validate',
     {
       onRequest: session,
-      config: { passive: true, noStore: true },
+      config: { passive: true },
       schema: {
         tags: ['session'],
         summary: 'Is this session still valid?',

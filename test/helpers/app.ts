@@ -146,7 +146,7 @@ export async function signedIn(app: TestApp, ...names: string[]): Promise<Client
   return clients
 }
 
-type Body = Record<string, unknown> | undefined
+type Body = Record<string, unknown> | unknown[] | undefined
 
 /** Keeps the `sid` cookie and the CSRF token like a browser tab of one session would. */
 export class Client {

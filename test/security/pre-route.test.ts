@@ -3,9 +3,11 @@
 // over-long path parameter, oversized headers or cookies, a malformed request line, a bad
 // WebSocket handshake and a plain GET /ws. Before, these came back in Fastify's, Node's or
 // ws' own shapes (or with an empty body) and without the headers. Also: answers that carry
-// a token or session state are `Cache-Control: no-store`.
+// a token or session state are `Cache-Control: no-store`, and a request whose body stops
+// arriving is answered 408 instead of waiting for good.
 import { connect as tcp } from 'node:net'
 import t from 'tap'
+import { ARRIVAL_LIMITS } from '../../src/infra/pre-route.js'
 import { build, signedIn } from '../helpers/app.js'
 import { listen } from '../helpers/ws.js'
 
@@ -15,28 +17,32 @@ interface RawAnswer {
   body: string
 }
 
-/** Sends bytes as they are on a fresh connection and reads the answer until the server closes it. */
-function raw(address: string, request: string): Promise<RawAnswer> {
+function parseAnswer(text: string): RawAnswer {
+  const [head = '', ...rest] = text.split('\r\n\r\n')
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const i = line.indexOf(':')
+    headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim()
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') }
+}
+
+/**
+ * Sends bytes as they are on a fresh connection (several parts `gapMs` apart) and reads the
+ * answer until the server closes it. Keep-alive answers do not close, so the client
+ * half-closes after `halfCloseMs` unless that is null (to see the server close by itself).
+ */
+function raw(address: string, request: string | string[], { gapMs = 0, halfCloseMs = 1500 as number | null } = {}): Promise<RawAnswer> {
   const [host, port] = address.split(':')
   return new Promise((resolve, reject) => {
     const socket = tcp({ host, port: Number(port) })
     const chunks: Buffer[] = []
     socket.on('data', (c: Buffer) => chunks.push(c))
     socket.on('error', reject)
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString()
-      const [head = '', ...rest] = text.split('\r\n\r\n')
-      const [statusLine = '', ...lines] = head.split('\r\n')
-      const headers: Record<string, string> = {}
-      for (const line of lines) {
-        const i = line.indexOf(':')
-        headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim()
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') })
-    })
-    socket.write(request)
-    // Keep-alive answers do not close: half-close after a moment so they end too.
-    setTimeout(() => socket.end(), 1500).unref()
+    socket.on('close', () => resolve(parseAnswer(Buffer.concat(chunks).toString())))
+    for (const [i, part] of [request].flat().entries()) setTimeout(() => socket.write(part), i * gapMs)
+    if (halfCloseMs !== null) setTimeout(() => socket.end(), halfCloseMs).unref()
   })
 }
 
@@ -112,6 +118,8 @@ t.test('answers that carry a token or session state are Cache-Control: no-store'
     ['GET', '/api/session_state'],
     ['POST', '/api/session/validate'],
     ['POST', '/api/realtime/ticket'],
+    ['GET', '/api/sessions'],
+    ['GET', '/api/platforms'],
   ] as const) {
     const res = await ada.request(method, url)
     t.equal(res.statusCode, 200, `${method} ${url}`)
@@ -121,4 +129,44 @@ t.test('answers that carry a token or session state are Cache-Control: no-store'
   t.not(health.headers['cache-control'], 'no-store', 'other answers keep their caching')
   const missing = await app.app.inject({ method: 'GET', url: '/no/such/route' })
   t.equal(missing.statusCode, 404, 'an unknown route still answers 404')
+})
+
+t.test('a refusal before routing, to a page of an allowed origin, carries the CORS headers that let the page read it', async (t) => {
+  const app = await build(t)
+  const origin = new URL(app.ctx.config.publicUrl).origin
+  for (const url of ['/admin/users/%', `/api/sessions/${'a'.repeat(500)}`]) {
+    const res = await app.app.inject({ method: 'DELETE', url, headers: { origin } })
+    t.equal(res.statusCode, 400, `${url.slice(0, 20)}: refused before routing`)
+    t.equal(res.headers['access-control-allow-origin'], origin, `${url.slice(0, 20)}: the origin is allowed to read it`)
+    t.equal(res.headers['access-control-allow-credentials'], 'true')
+    t.match(res.headers.vary, /Origin/)
+  }
+  const foreign = await app.app.inject({ method: 'GET', url: '/admin/users/%', headers: { origin: 'https://evil.example' } })
+  t.equal(foreign.statusCode, 400)
+  t.notOk(foreign.headers['access-control-allow-origin'], 'a foreign origin gets no CORS headers')
+})
+
+t.test('a body that stops arriving is answered 408 REQUEST_TIMEOUT and the connection closed; a slow body that keeps coming is not', async (t) => {
+  const before = ARRIVAL_LIMITS.bodySilenceMs
+  ARRIVAL_LIMITS.bodySilenceMs = 500
+  t.teardown(() => {
+    ARRIVAL_LIMITS.bodySilenceMs = before
+  })
+  const app = await build(t)
+  await app.user('ada')
+  const address = await listen(app)
+  const head = (extra: string) => `POST /api/auth/login HTTP/1.1\r\nHost: ${address}\r\nContent-Type: application/json\r\n${extra}\r\n`
+  const short = await raw(address, `${head('Content-Length: 100\r\n')}{"username":`, { halfCloseMs: null })
+  t.equal(short.status, 408, 'fewer bytes than Content-Length: 408')
+  t.equal(JSON.parse(short.body).error.code, 'REQUEST_TIMEOUT')
+  t.equal(short.headers.connection, 'close')
+  const chunked = await raw(address, `${head('Transfer-Encoding: chunked\r\n')}5\r\n{"use\r\n`, { halfCloseMs: null })
+  t.equal(chunked.status, 408, 'a chunked body that never ends: 408')
+
+  // 8 pieces, 200 ms apart: 1.4 s in all, longer than the silence allowed, never silent that long.
+  const body = JSON.stringify({ username: 'ada', password: 'not-her-password' })
+  const pieces = Array.from({ length: 8 }, (_, i) => body.slice((i * body.length) / 8, ((i + 1) * body.length) / 8))
+  const slow = await raw(address, [head(`Content-Length: ${body.length}\r\nConnection: close\r\n`), ...pieces], { gapMs: 200, halfCloseMs: null })
+  t.equal(slow.status, 401, 'the slow body was read whole and answered (a wrong password)')
+  t.equal((await app.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'the server still answers')
 })
