@@ -127,6 +127,7 @@ export class Login {
     const platformId = await this.startingPlatform(user.id, input.platformId)
     let opened: Awaited<ReturnType<Sessions['open']>>
     let flags: string[] = []
+    let firstSignIn = false
     try {
       // The session, its login record and its audit event commit together: PostgreSQL going
       // away mid-login leaves all of them or none (R3), never a session without its history.
@@ -136,7 +137,9 @@ export class Login {
         info,
         device,
         alsoCommit: async (tx, sessionId) => {
-          flags = await this.flagsFor(tx, user.id, info.ip, device, settings)
+          const found = await this.flagsFor(tx, user.id, info.ip, device, settings)
+          flags = found.flags
+          firstSignIn = found.firstSignIn
           if (flags.length > 0) await flagSessionIn(tx, sessionId, flags)
           await this.recordSuccess(tx, { ...attempt, sessionId, flags, method })
           await this.d.audit.recordIn(tx, { type: 'session.login', userId: user.id, sessionId, data: { ip: info.ip, device, flags, platformId, method } })
@@ -157,7 +160,8 @@ export class Login {
     }
     this.d.metrics.logins.inc({ result: 'success' })
     const anomaly = { userId: user.id, username: user.username, data: { sessionId: opened.id, ip: info.ip, device } }
-    if (flags.includes('new_device')) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
+    // A user's first sign-in is from a new device by definition: flagged, but no cause for an alert.
+    if (flags.includes('new_device') && !firstSignIn) await this.d.alerts?.raise({ ...anomaly, type: 'new_device' })
     if (flags.includes('multiple_ips')) {
       await this.d.alerts?.raise({ ...anomaly, type: 'multiple_ips', data: { ...anomaly.data, ...settings.anomaly } })
     }
@@ -258,8 +262,11 @@ export class Login {
     return platform.id
   }
 
-  /** `new_device`: a device or IP this user has not signed in from before; `multiple_ips`: many IPs in the window. */
-  private async flagsFor(tx: Queryable, userId: number, ip: string | null, device: Device, settings: Settings): Promise<string[]> {
+  /**
+   * `new_device`: a device or IP this user has not signed in from before (the first sign-in
+   * too: http.md); `multiple_ips`: many IPs in the window. `firstSignIn`: no success before this.
+   */
+  private async flagsFor(tx: Queryable, userId: number, ip: string | null, device: Device, settings: Settings): Promise<{ flags: string[]; firstSignIn: boolean }> {
     const t = loginAttempts
     const [row] = await executePrepared<{ anyBefore: boolean; deviceSeen: boolean; ipSeen: boolean; distinctIps: number }>(
       tx,
@@ -275,9 +282,9 @@ export class Login {
       'login_flags',
     )
     const flags: string[] = []
-    if (row?.anyBefore && (!row.deviceSeen || !row.ipSeen)) flags.push('new_device')
+    if (!row?.deviceSeen || !row.ipSeen) flags.push('new_device')
     if ((row?.distinctIps ?? 0) >= settings.anomaly.distinctIps) flags.push('multiple_ips')
-    return flags
+    return { flags, firstSignIn: !row?.anyBefore }
   }
 
   /** The login history row of a sign-in, on the transaction that opens its session. */

@@ -81,7 +81,7 @@ t.test('every attempt, good or bad, is written to login history', async (t) => {
   ])
 })
 
-t.test('a later login from another device or IP is flagged new_device', async (t) => {
+t.test('a login from a device or IP the user has not used before is flagged new_device, the first one too', async (t) => {
   const app = await build(t)
   await app.user('ada')
   await app.client().signIn('ada')
@@ -90,7 +90,7 @@ t.test('a later login from another device or IP is flagged new_device', async (t
   const rows = await app.ctx.database.sql`select flags from login_attempts where success order by id`
   t.same(
     rows.map((r) => r.flags),
-    [[], [], ['new_device']],
+    [['new_device'], [], ['new_device']],
   )
 })
 
