@@ -20,7 +20,7 @@ import { authKeys } from './auth/keys.js'
 import type { Config } from './config.js'
 import type { Database } from './infra/db.js'
 import { installApiRouteDefaults } from './infra/api-routes.js'
-import { installErrorHandler } from './infra/errors.js'
+import { AppError, installErrorHandler } from './infra/errors.js'
 import { infraKeys } from './infra/keys.js'
 import infra from './infra/index.js'
 import { lazyRequestLogger, loggerOptions } from './infra/logger.js'
@@ -149,15 +149,28 @@ function validators() {
 /**
  * `Content-Type: application/json` with an empty body (what `fetch` sends for a bodiless
  * POST with JSON headers) is no body, not a parse error; anything else parses as before,
- * with Fastify's prototype-poisoning checks.
+ * with Fastify's prototype-poisoning checks, whose refusal says what it refused (Fastify
+ * calls it "not valid JSON", which it is).
  */
 function acceptEmptyJson(app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if ((body as string).trim() === '') return done(null, undefined)
-    parseJson(req, body as string, done)
+    parseJson(req, body as string, (err, parsed) => {
+      if (err && isJson(body as string)) return done(new AppError(400, 'BAD_REQUEST', 'The body holds a key that is never accepted: "__proto__", or "constructor" holding "prototype".'), undefined)
+      done(err, parsed)
+    })
   })
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** The services of every feature, without routes or hooks (a worker-only process, the CLI). */

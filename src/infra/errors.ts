@@ -135,6 +135,10 @@ export function installErrorHandler(app: FastifyInstance) {
     }
     const fe = err as FastifyError
     if (fe.validation) return reply.code(400).send(errorBody('VALIDATION_FAILED', describeValidation(fe)))
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const takes = (req.routeOptions.schema?.consumes as string[] | undefined) ?? ['application/json']
+      return reply.code(415).send(errorBody('UNSUPPORTED_MEDIA_TYPE', `This route takes a body of type ${takes.join(' or ')}: send it with Content-Type: ${takes[0]}.`))
+    }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       const code = fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST'
       return reply.code(fe.statusCode).send(errorBody(code, fe.message))

@@ -140,3 +140,25 @@ t.test('a malformed multipart body is 400 VALIDATION_FAILED, not 500 (found by t
   }
   t.equal((await ada.get('/api/session/uploads')).json().items.length, 0, 'nothing was stored')
 })
+
+t.test('a body of the wrong type, or with a prototype key, is refused with words that say what to send', async (t) => {
+  const app = await build(t)
+  await app.user('ada')
+  const ada = await app.client().signIn('ada')
+  for (const type of ['application/xml', 'application/x-www-form-urlencoded', 'text/html']) {
+    const res = await ada.request('POST', '/api/auth/logout-all', undefined, { 'content-type': type })
+    t.equal(res.statusCode, 415, type)
+    t.match(res.json().error, { code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/json/ })
+  }
+  const upload = await ada.request('POST', '/api/session/uploads', undefined, { 'content-type': 'text/html' })
+  t.equal(upload.statusCode, 415)
+  t.match(upload.json().error.message, /multipart\/form-data/, 'the upload route names its own type')
+  for (const body of ['{"__proto__":{"x":1}}', '{"a":{"constructor":{"prototype":{}}}}']) {
+    const res = await app.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: body })
+    t.equal(res.statusCode, 400, body)
+    t.match(res.json().error, { code: 'BAD_REQUEST', message: /__proto__/ })
+  }
+  const broken = await app.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"a":' })
+  t.equal(broken.statusCode, 400)
+  t.notMatch(broken.json().error.message, /__proto__/, 'JSON that does not parse is still called so')
+})
