@@ -125,6 +125,12 @@ export function errorBody(code: ErrorCode, message: string, extra: Record<string
 
 export function installErrorHandler(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    // The client went away mid-request (an upload cut off): nobody is left to answer, and
+    // nothing of ours failed (its ECONNRESET is not the database's).
+    if (req.raw.aborted) {
+      req.log.info({ err: { message: err.message } }, 'the client went away before its answer')
+      return reply.code(400).send(errorBody('BAD_REQUEST', 'The request ended before its body arrived.'))
+    }
     const known = err instanceof AppError ? err : dependencyFailure(err)
     if (known) {
       if (known.statusCode >= 500) req.log.warn({ err: loggable(err) }, known.message)

@@ -117,6 +117,9 @@ function watchBody(req: FastifyRequest, reply: FastifyReply, silenceMs: number):
     }
     req.log.info({ url: req.url.slice(0, 200), silenceMs }, 'request body stopped arriving')
     const { status, code, message } = describe('ERR_HTTP_REQUEST_TIMEOUT', 0)
+    // Ended once the answer is out, so that a route still reading the body (an upload)
+    // learns that it ends here and drops what it began to store.
+    reply.raw.once('finish', () => req.raw.destroy())
     void reply.code(status).header('connection', 'close').send(errorBody(code, message))
   }
   timer = setTimeout(check, silenceMs).unref()

@@ -60,10 +60,12 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const { session: s } = authOf(req)
       const upload = await app.uploads.store({ sessionId: s.id, userId: s.userId }, { filename: part.filename, stream: part.file }).catch((err: unknown) => {
+        // Already answered (the body stopped arriving: 408); the partial file is gone.
+        if (reply.sent) return null
         lingering.discardRest(req.raw)
         return malformed(err)
       })
-      return reply.code(201).send(upload)
+      return upload ? reply.code(201).send(upload) : reply
     },
   )
 

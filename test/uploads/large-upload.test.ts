@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { ARRIVAL_LIMITS } from '../../src/infra/pre-route.js'
 import { build } from '../helpers/app.js'
 import { multipartBody, samplePdf, streamedMultipart } from '../helpers/multipart.js'
 import { listen } from '../helpers/ws.js'
@@ -63,6 +64,85 @@ t.test('a 50 MB upload is refused with 413 while it streams: memory stays flat a
     headers: { 'content-type': small, cookie: `sid=${ada.sid}`, 'x-csrf-token': ada.csrf!, 'user-agent': UA },
   })
   t.equal(next.statusCode, 201, 'the next upload works')
+})
+
+t.test('an upload that stops arriving halfway is answered 408 and leaves no file; the next upload works', async (t) => {
+  const before = ARRIVAL_LIMITS.bodySilenceMs
+  ARRIVAL_LIMITS.bodySilenceMs = 500
+  t.teardown(() => {
+    ARRIVAL_LIMITS.bodySilenceMs = before
+  })
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-uploads-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const app = await build(t, { UPLOAD_DIR: dir })
+  await app.user('ada')
+  const ada = await app.client().signIn('ada')
+  const address = await listen(app)
+  const { payload, contentType } = multipartBody({ filename: 'cut.pdf' }, samplePdf())
+  const [host, port] = address.split(':')
+  const socket = connect(Number(port), host)
+  t.teardown(() => socket.destroy())
+  const head = [
+    'POST /api/session/uploads HTTP/1.1',
+    `host: ${address}`,
+    `content-type: ${contentType}`,
+    `content-length: ${payload.length}`,
+    `cookie: sid=${ada.sid}`,
+    `x-csrf-token: ${ada.csrf}`,
+    `user-agent: ${UA}`,
+  ].join('\r\n')
+  // Half the file, then nothing: the network went away without closing the connection.
+  socket.write(`${head}\r\n\r\n`)
+  socket.write(payload.subarray(0, payload.length / 2))
+  const answer = await responseOn(socket)
+  t.equal(answer.status, 408)
+  t.match(JSON.parse(answer.body), { error: { code: 'REQUEST_TIMEOUT' } })
+  const filesIn = async () => (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)
+  // The partial file goes once the route's stream learns the connection is gone.
+  for (let i = 0; i < 50 && (await filesIn()).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+  t.same(await filesIn(), [], 'no file, not even a partial one')
+  t.equal((await app.resources.database.sql`select count(*)::int as n from uploads`)[0]!.n, 0)
+  const next = await app.app.inject({
+    method: 'POST',
+    url: '/api/session/uploads',
+    payload,
+    headers: { 'content-type': contentType, cookie: `sid=${ada.sid}`, 'x-csrf-token': ada.csrf!, 'user-agent': UA },
+  })
+  t.equal(next.statusCode, 201, 'the next upload works')
+})
+
+t.test('a client that goes away halfway through an upload leaves no file, and is not logged as an outage', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-uploads-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const base = await build(t, { UPLOAD_DIR: dir })
+  const lines: string[] = []
+  const node = await base.node({ config: { ...base.ctx.config, logLevel: 'info' }, logStream: { write: (line) => lines.push(line) } })
+  await base.user('ada')
+  const ada = await base.client().signIn('ada')
+  const address = await listen(node)
+  const { payload, contentType } = multipartBody({ filename: 'gone.pdf' }, samplePdf())
+  const [host, port] = address.split(':')
+  const socket = connect(Number(port), host)
+  const head = [
+    'POST /api/session/uploads HTTP/1.1',
+    `host: ${address}`,
+    `content-type: ${contentType}`,
+    `content-length: ${payload.length}`,
+    `cookie: sid=${ada.sid}`,
+    `x-csrf-token: ${ada.csrf}`,
+    `user-agent: ${UA}`,
+  ].join('\r\n')
+  socket.write(`${head}\r\n\r\n`)
+  socket.write(payload.subarray(0, payload.length / 2))
+  // Gone once the route has begun to store the file.
+  const filesIn = async () => (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)
+  for (let i = 0; i < 50 && (await filesIn()).length === 0; i++) await new Promise((r) => setTimeout(r, 100))
+  socket.destroy()
+  for (let i = 0; i < 50 && !lines.some((l) => l.includes('went away')); i++) await new Promise((r) => setTimeout(r, 100))
+  t.same(await filesIn(), [], 'no file, not even a partial one')
+  const said = lines.map((l) => JSON.parse(l) as { level: number; msg: string })
+  t.ok(said.some((l) => l.msg.includes('the client went away')), 'logged as the client going away')
+  t.notOk(said.some((l) => l.level >= 40), `no warning or error (got: ${said.filter((l) => l.level >= 40).map((l) => l.msg).join('; ')})`)
 })
 
 /** The first HTTP/1.1 answer on `socket` (a body with content-length, as Fastify sends errors). */
