@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { ConfigError, configVariables, environment, listenFailure, loadConfig, readDotEnv } from '../../src/config.js'
 import { dropDatabase } from '../../src/infra/db.js'
+import { deleteKeysWithPrefix } from '../../src/infra/redis.js'
 import { testDatabaseUrl, testRedisUrl } from '../helpers/app.js'
 import { privateRedis } from '../helpers/private-redis.js'
 
@@ -238,7 +240,18 @@ interface StartOptions {
 }
 
 /** Runs the service's entry point with only `env` for configuration; resolves when it exits. */
-function start(env: Record<string, string>, opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function start(env: Record<string, string>, opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const prefix = `tessera-test:${randomBytes(6).toString('hex')}:`
+  try {
+    return await run({ REDIS_KEY_PREFIX: prefix, ...env }, opts)
+  } finally {
+    // A process that got as far as its job queues (refused only when it came to listen) left keys.
+    const redis = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 })
+    await deleteKeysWithPrefix(redis, prefix).finally(() => redis.disconnect())
+  }
+}
+
+function run(env: Record<string, string>, opts: StartOptions): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const base: Record<string, string | undefined> = { ...process.env }
   for (const v of configVariables) delete base[v.env]
   const [script = 'src/main.ts', ...args] = opts.argv ?? []
@@ -246,7 +259,7 @@ function start(env: Record<string, string>, opts: StartOptions = {}): Promise<{ 
     // tsx and the script by absolute path: the working directory may be elsewhere.
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, script), ...args], {
       cwd: opts.cwd ?? root,
-      env: { ...base, LOG_LEVEL: 'silent', REDIS_KEY_PREFIX: `tessera-test:${randomBytes(6).toString('hex')}:`, ...env },
+      env: { ...base, LOG_LEVEL: 'silent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
