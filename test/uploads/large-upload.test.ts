@@ -30,15 +30,7 @@ t.test('a 50 MB upload is refused with 413 while it streams: memory stays flat a
   const [host, port] = address.split(':')
   const socket = connect(Number(port), host)
   t.teardown(() => socket.destroy())
-  const head = [
-    'POST /api/session/uploads HTTP/1.1',
-    `host: ${address}`,
-    `content-type: ${contentType}`,
-    `content-length: ${length}`,
-    `cookie: sid=${ada.sid}`,
-    `x-csrf-token: ${ada.csrf}`,
-    `user-agent: ${UA}`,
-  ].join('\r\n')
+  const head = uploadHead(address, contentType, length, ada)
   socket.write(`${head}\r\n\r\n`)
   const sent = new Promise<void>((resolve, reject) => {
     socket.on('error', reject)
@@ -82,22 +74,14 @@ t.test('an upload that stops arriving halfway is answered 408 and leaves no file
   const [host, port] = address.split(':')
   const socket = connect(Number(port), host)
   t.teardown(() => socket.destroy())
-  const head = [
-    'POST /api/session/uploads HTTP/1.1',
-    `host: ${address}`,
-    `content-type: ${contentType}`,
-    `content-length: ${payload.length}`,
-    `cookie: sid=${ada.sid}`,
-    `x-csrf-token: ${ada.csrf}`,
-    `user-agent: ${UA}`,
-  ].join('\r\n')
+  const head = uploadHead(address, contentType, payload.length, ada)
   // Half the file, then nothing: the network went away without closing the connection.
   socket.write(`${head}\r\n\r\n`)
   socket.write(payload.subarray(0, payload.length / 2))
   const answer = await responseOn(socket)
   t.equal(answer.status, 408)
   t.match(JSON.parse(answer.body), { error: { code: 'REQUEST_TIMEOUT' } })
-  const filesIn = async () => (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)
+  const filesIn = () => filesUnder(dir)
   // The partial file goes once the route's stream learns the connection is gone.
   for (let i = 0; i < 50 && (await filesIn()).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
   t.same(await filesIn(), [], 'no file, not even a partial one')
@@ -123,19 +107,11 @@ t.test('a client that goes away halfway through an upload leaves no file, and is
   const { payload, contentType } = multipartBody({ filename: 'gone.pdf' }, samplePdf())
   const [host, port] = address.split(':')
   const socket = connect(Number(port), host)
-  const head = [
-    'POST /api/session/uploads HTTP/1.1',
-    `host: ${address}`,
-    `content-type: ${contentType}`,
-    `content-length: ${payload.length}`,
-    `cookie: sid=${ada.sid}`,
-    `x-csrf-token: ${ada.csrf}`,
-    `user-agent: ${UA}`,
-  ].join('\r\n')
+  const head = uploadHead(address, contentType, payload.length, ada)
   socket.write(`${head}\r\n\r\n`)
   socket.write(payload.subarray(0, payload.length / 2))
   // Gone once the route has begun to store the file.
-  const filesIn = async () => (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)
+  const filesIn = () => filesUnder(dir)
   for (let i = 0; i < 50 && (await filesIn()).length === 0; i++) await new Promise((r) => setTimeout(r, 100))
   socket.destroy()
   for (let i = 0; i < 50 && !lines.some((l) => l.includes('went away')); i++) await new Promise((r) => setTimeout(r, 100))
@@ -144,6 +120,24 @@ t.test('a client that goes away halfway through an upload leaves no file, and is
   t.ok(said.some((l) => l.msg.includes('the client went away')), 'logged as the client going away')
   t.notOk(said.some((l) => l.level >= 40), `no warning or error (got: ${said.filter((l) => l.level >= 40).map((l) => l.msg).join('; ')})`)
 })
+
+/** The request line and headers of an upload of `length` bytes by a signed-in client, as a browser sends them. */
+function uploadHead(address: string, contentType: string, length: number, client: { sid?: string; csrf?: string }): string {
+  return [
+    'POST /api/session/uploads HTTP/1.1',
+    `host: ${address}`,
+    `content-type: ${contentType}`,
+    `content-length: ${length}`,
+    `cookie: sid=${client.sid}`,
+    `x-csrf-token: ${client.csrf}`,
+    `user-agent: ${UA}`,
+  ].join('\r\n')
+}
+
+/** The names of the files under `dir`, at any depth. */
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)
+}
 
 /** The first HTTP/1.1 answer on `socket` (a body with content-length, as Fastify sends errors). */
 function responseOn(socket: Socket): Promise<{ status: number; body: string }> {
