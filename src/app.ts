@@ -25,7 +25,7 @@ import { infraKeys } from './infra/keys.js'
 import infra from './infra/index.js'
 import { lazyRequestLogger, loggerOptions } from './infra/logger.js'
 import { ErrorBody } from './infra/schemas.js'
-import { asValidationError, findFlaw } from './infra/input-hygiene.js'
+import { asValidationError, findFlaw, isJson } from './infra/input-hygiene.js'
 import { ARRIVAL_LIMITS, clientErrorHandler, frameworkErrors, type HeaderList, refuseStalledBodies } from './infra/pre-route.js'
 import { installSecurityHeaders, securityHeaders } from './infra/security-headers.js'
 import locks from './locks/index.js'
@@ -162,15 +162,6 @@ function acceptEmptyJson(app: FastifyInstance) {
       done(err, parsed)
     })
   })
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** The services of every feature, without routes or hooks (a worker-only process, the CLI). */

@@ -70,3 +70,13 @@ export function findFlaw(value: unknown): Flaw | null {
 export function asValidationError(flaw: Flaw) {
   return { instancePath: flaw.path, schemaPath: '#/hygiene', keyword: 'hygiene', params: {}, message: flaw.message }
 }
+
+/** Whether `text` parses as JSON. */
+export function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { defineLogCommands } from '../infra/event-log.js'
+import { isJson } from '../infra/input-hygiene.js'
 import type { InfraKeys } from '../infra/keys.js'
 import type { Metrics } from '../infra/metrics.js'
 import { closeSubscriber, isCluster } from '../infra/redis.js'
@@ -158,14 +159,5 @@ export class Hub implements TabHost {
       await closeSubscriber(this.d.subscriber)
     })()
     return this.closing
-  }
-}
-
-function isJson(frame: string): boolean {
-  try {
-    JSON.parse(frame)
-    return true
-  } catch {
-    return false
   }
 }
