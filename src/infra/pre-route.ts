@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { ErrorCode } from '../realtime/protocol.js'
 import { errorBody } from './errors.js'
 
@@ -93,11 +93,18 @@ export const ARRIVAL_LIMITS = { headersMs: 20_000, bodySilenceMs: 10_000 }
  * network may rightly exceed; Fastify turns it off.
  */
 export function refuseStalledBodies(app: FastifyInstance, silenceMs: number): void {
-  app.addHook('onRequest', (req, reply, done) => {
+  const watch: onRequestHookHandler = (req, reply, done) => {
     if (hasBody(req)) watchBody(req, reply, silenceMs)
     done()
+  }
+  // Only on routes that read a body: GET routes (session_state, the socket) pay nothing.
+  app.addHook('onRoute', (route) => {
+    if (![route.method].flat().some((m) => BODY_METHODS.has(m))) return
+    route.onRequest = [watch, ...[route.onRequest ?? []].flat()]
   })
 }
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 function hasBody(req: FastifyRequest): boolean {
   const length = req.headers['content-length']
