@@ -1,13 +1,13 @@
 // `npm run seed:demo`: the demo accounts of src/demo/accounts.ts, printed with their
 // passwords. Safe to run again: the printed password of an account that already existed is
 // only right if nobody changed it.
-import { ConfigError, loadConfig, readDotEnv } from '../src/config.js'
+import { ConfigError, environment, loadConfig } from '../src/config.js'
 import { accountTable, seedDemoAccounts } from '../src/demo/accounts.js'
 import { DependencyError } from '../src/infra/dependency-error.js'
 import { openResources } from '../src/resources.js'
 
 async function main() {
-  const config = loadConfig({ ...readDotEnv(), ...process.env })
+  const config = loadConfig(environment())
   if (config.production && !process.argv.includes('--force')) {
     throw new ConfigError('NODE_ENV=production: refusing to create demo accounts with known passwords (pass --force to do it anyway)')
   }

@@ -2,7 +2,7 @@
 // The operator CLI: `npx tessera <command>` (built) or `npm run admin -- <command>` (tsx).
 // It reads the service's configuration, opens PostgreSQL and Redis, runs one command
 // through the same services as the HTTP API, closes everything and exits.
-import { ConfigError, loadConfig, readDotEnv } from '../config.js'
+import { ConfigError, environment, loadConfig } from '../config.js'
 import { DependencyError } from '../infra/dependency-error.js'
 import { AppError } from '../infra/errors.js'
 import { type Command, CommandError, HelpRequested, type Io, UsageError } from './command.js'
@@ -61,7 +61,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     }
     throw err
   }
-  const config = loadConfig({ ...readDotEnv(), ...process.env })
+  const config = loadConfig(environment())
   // Loaded only now: the whole service comes with it, and `help` need not wait for that.
   const { openCli } = await import('./context.js')
   const cli = await openCli(config, io)
